@@ -1,0 +1,60 @@
+"""``python -m app``: run the chat server (HTTP + WebSocket, and the TCP gateway) with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from app.asgi import create_app
+from app.config import Settings, SettingsError
+from app.gateways.ws_protocol import ChatWebSocketProtocol
+from app.service import ChatService
+
+
+class ChatServer(uvicorn.Server):
+    """uvicorn's server, telling chat clients about a restart before it closes connections."""
+
+    def __init__(self, config: uvicorn.Config, service: ChatService) -> None:
+        super().__init__(config)
+        self.service = service
+
+    async def shutdown(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+        self.service.begin_shutdown()
+        await super().shutdown(sockets)
+
+
+def build_server(settings: Settings) -> ChatServer:
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws=ChatWebSocketProtocol,
+        ws_max_size=settings.ws_max_frame,
+        ws_ping_interval=settings.ws_ping_interval or None,
+        ws_ping_timeout=settings.ws_ping_timeout or None,
+        ws_per_message_deflate=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=settings.graceful_timeout,
+        lifespan="on",
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+    )
+    return ChatServer(config, app.state.chat)
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as problem:
+        sys.exit(f"configuration error: {problem}")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
+    )
+    build_server(settings).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Events as plain text lines: what telnet/netcat users and ``/ws?mode=text`` users read."""
+
+from __future__ import annotations
+
+from app.domain.events import Event, Kind
+
+NOT_ECHOED = frozenset({Kind.MESSAGE, Kind.JOIN})
+"""Kinds a line-mode sender does not get back: their terminal already shows what they typed."""
+
+
+def format_lines(event: Event, own: bool = False) -> list[str]:
+    """The lines one event shows as; ``own`` is true when the reader caused it (private messages)."""
+    kind = event.kind
+    if kind is Kind.MESSAGE:
+        return [f"[{event.nick}] {event.text}"]
+    if kind is Kind.ACTION:
+        return [f"* {event.nick} {event.text}"]
+    if kind is Kind.JOIN:
+        return [f"* {event.nick} joined ({event.gateway.value if event.gateway else 'unknown'})"]
+    if kind is Kind.LEAVE:
+        return [f"* {event.nick} left" + (f" ({event.text})" if event.text else "")]
+    if kind is Kind.NICK:
+        return [f"* {event.old} is now known as {event.nick}"]
+    if kind is Kind.PRIVATE:
+        if own:
+            return [f"[you → {event.to}] {event.text}"]
+        return [f"[{event.nick} → you] {event.text}"]
+    if kind is Kind.WELCOME:
+        others = [u.nick for u in event.users if u.nick != event.nick]
+        here = ", ".join(others) if others else "nobody else yet"
+        return [event.text, f"* You are {event.nick} — change it with /nick NAME", f"* Here now: {here}"]
+    if kind is Kind.USERS:
+        listing = ", ".join(f"{u.nick} ({u.gateway.value})" for u in event.users)
+        return [f"* {len(event.users)} here: {listing}"]
+    if kind is Kind.ERROR:
+        return [f"! {line}" for line in event.text.splitlines()]
+    return [f"* {line}" if i == 0 else f"  {line}" for i, line in enumerate(event.text.splitlines())]

@@ -1,0 +1,83 @@
+"""The WebSocket JSON protocol: events to JSON text, client frames to input lines.
+
+Server to client, each frame holds one JSON object, or a JSON array of objects when several
+events were waiting for the same client (clients must accept both).
+Client to server: ``{"type": "say", "text": "..."}``; a frame that is not a JSON object is
+taken as one line of input, so people can chat by hand with websocat or wscat.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from app.domain.events import Event, Kind
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class FrameError(ValueError):
+    """A client frame we cannot use; the message says why, for an ``error`` frame."""
+
+
+def iso_time(ts: float) -> str:
+    """Server time as ISO 8601 UTC with milliseconds, e.g. 2026-11-26T14:03:05.123Z."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_to_dict(event: Event, own: bool = False) -> dict[str, Any]:
+    """The JSON object for one event; ``own`` marks it as the reader's own message."""
+    kind = event.kind
+    obj: dict[str, Any] = {"type": kind.value}
+    if event.id:
+        obj["id"] = event.id
+    if event.ts:
+        obj["ts"] = iso_time(event.ts)
+    if event.nick:
+        obj["nick"] = event.nick
+    if kind is Kind.NICK:
+        obj["old"] = event.old
+    if kind is Kind.PRIVATE:
+        obj["to"] = event.to
+    if event.text or kind in (Kind.MESSAGE, Kind.ACTION):
+        obj["text"] = event.text
+    if event.gateway is not None:
+        obj["gateway"] = event.gateway.value
+    if event.users or kind in (Kind.USERS, Kind.WELCOME):
+        obj["users"] = [{"nick": u.nick, "gateway": u.gateway.value} for u in event.users]
+    if event.code:
+        obj["code"] = event.code
+    if own:
+        obj["self"] = True
+    return obj
+
+
+def encode_event(event: Event, own: bool = False) -> str:
+    """One event as the JSON text of a frame."""
+    return _dumps(event_to_dict(event, own))
+
+
+def batch(texts: list[str]) -> str:
+    """Several encoded events as one frame: a JSON array, built without re-encoding them."""
+    return texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]"
+
+
+def decode_frame(text: str) -> str:
+    """The input line a client frame carries, or FrameError saying what is wrong with it."""
+    stripped = text.lstrip()
+    if not stripped.startswith("{"):
+        return text
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise FrameError('Malformed JSON: send {"type": "say", "text": "..."}') from None
+    if not isinstance(frame, dict):
+        return text
+    kind = frame.get("type")
+    if kind != "say":
+        raise FrameError(f'Unknown frame type {kind!r}: the only type a client sends is "say"')
+    line = frame.get("text")
+    if not isinstance(line, str):
+        raise FrameError('A "say" frame needs "text" as a string')
+    return line

@@ -1,0 +1,81 @@
+"""Settings, read once from the environment. Every default runs without any external service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+OFF = {"", "0", "off", "no", "false", "none", "disabled"}
+
+
+class SettingsError(ValueError):
+    """A setting in the environment has a value we cannot use; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 8000
+    tcp_port: int | None = 2626
+    redis_url: str | None = None
+    max_message: int = 2000
+    ws_max_frame: int = 64 * 1024
+    tcp_max_line: int = 8 * 1024
+    outbox_events: int = 256
+    outbox_bytes: int = 1 << 20
+    burst: int = 5
+    rate: float = 2.0
+    kick_after: int = 30
+    max_connections: int = 10_000
+    max_per_ip: int = 16
+    allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    graceful_timeout: int = 10
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (see the README's configuration table)."""
+        env = os.environ if env is None else env
+        d = cls()
+
+        def number(name: str, default: float, kind: type = int) -> float:
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}") from None
+            if value < 0:
+                raise SettingsError(f"{name}={raw!r} must not be negative")
+            return value
+
+        tcp_raw = env.get("CHAT_TCP_PORT")
+        tcp_port: int | None = d.tcp_port
+        if tcp_raw is not None:
+            tcp_port = None if tcp_raw.strip().lower() in OFF else int(number("CHAT_TCP_PORT", 0))
+        origins = tuple(o.strip().rstrip("/") for o in env.get("CHAT_ALLOWED_ORIGINS", "").split(",") if o.strip())
+        return cls(
+            host=env.get("HOST", d.host),
+            port=int(number("PORT", d.port)),
+            tcp_port=tcp_port,
+            redis_url=env.get("REDIS_URL") or None,
+            max_message=int(number("CHAT_MAX_MESSAGE", d.max_message)),
+            ws_max_frame=int(number("CHAT_WS_MAX_FRAME", d.ws_max_frame)),
+            tcp_max_line=int(number("CHAT_TCP_MAX_LINE", d.tcp_max_line)),
+            outbox_events=int(number("CHAT_OUTBOX", d.outbox_events)),
+            outbox_bytes=int(number("CHAT_OUTBOX_BYTES", d.outbox_bytes)),
+            burst=int(number("CHAT_BURST", d.burst)),
+            rate=number("CHAT_RATE", d.rate, float),
+            kick_after=int(number("CHAT_KICK_AFTER", d.kick_after)),
+            max_connections=int(number("CHAT_MAX_CONNECTIONS", d.max_connections)),
+            max_per_ip=int(number("CHAT_MAX_PER_IP", d.max_per_ip)),
+            allowed_origins=origins,
+            ws_ping_interval=number("CHAT_WS_PING", d.ws_ping_interval, float),
+            ws_ping_timeout=number("CHAT_WS_PING_TIMEOUT", d.ws_ping_timeout, float),
+            graceful_timeout=int(number("CHAT_GRACEFUL_TIMEOUT", d.graceful_timeout)),
+            log_level=env.get("CHAT_LOG_LEVEL", d.log_level).lower(),
+        )

@@ -1,0 +1,95 @@
+"""The events a room produces, and the instructions it gives the layer that owns the sockets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class Gateway(StrEnum):
+    """The front door a user came in by; shown to others as a badge."""
+
+    WEB = "web"
+    TELNET = "telnet"
+
+
+class Kind(StrEnum):
+    """Every event type on the wire. Public kinds get an id and a timestamp from the bus."""
+
+    WELCOME = "welcome"
+    MESSAGE = "message"
+    ACTION = "action"
+    PRIVATE = "private"
+    JOIN = "join"
+    LEAVE = "leave"
+    NICK = "nick"
+    SYSTEM = "system"
+    ERROR = "error"
+    USERS = "users"
+
+
+PUBLIC_KINDS = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.JOIN, Kind.LEAVE, Kind.NICK})
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """One entry of the presence list."""
+
+    nick: str
+    gateway: Gateway
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened in the room, or a reply meant for one user.
+
+    One flat shape for every kind keeps the codecs simple: a field that does not apply to a
+    kind stays at its empty default. ``origin`` is the connection that caused the event (0 for
+    the server) so the gateways can mark a sender's own message and skip the TCP self-echo.
+    """
+
+    kind: Kind
+    nick: str = ""
+    text: str = ""
+    id: int = 0
+    ts: float = 0.0
+    origin: int = 0
+    old: str = ""
+    to: str = ""
+    gateway: Gateway | None = None
+    users: tuple[User, ...] = ()
+    code: str = ""
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind in PUBLIC_KINDS
+
+    def stamped(self, id: int, ts: float) -> Event:
+        """The same event with the id and time the bus gave it."""
+        return replace(self, id=id, ts=ts)
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Send this public event to everyone, through the bus that gives it its place in the order."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Tell:
+    """Send this event to one member only."""
+
+    member: int
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """Close this member's connection, after telling them why."""
+
+    member: int
+    reason: str
+
+
+Outcome = Publish | Tell | Disconnect

@@ -1,0 +1,198 @@
+"""The room: who is here, what a line of input means, and which events result.
+
+Plain synchronous Python: it returns ``Outcome`` instructions (publish, tell, disconnect) and
+leaves ids, timestamps and sockets to the layers around it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, Tell, User
+from app.domain.nicks import NickError, nick_key, normalize_nick
+from app.domain.text import clean_text
+
+WELCOME = "You're connected to the chat server — /help for commands"
+
+HELP = """Commands:
+/nick NAME      change your nick (letters, digits, _ and -, up to 24)
+/who            list everyone here
+/me ACTION      say what you are doing (* nick waves)
+/msg NICK TEXT  send a private message that only NICK sees
+/help           this list
+/quit [REASON]  leave the room
+Anything else you type is said to everyone. Start a line with // to say something beginning with /."""
+
+
+@dataclass(slots=True)
+class Member:
+    id: int
+    nick: str
+    gateway: Gateway
+
+    @property
+    def user(self) -> User:
+        return User(self.nick, self.gateway)
+
+
+class Room:
+    """One chat room. Members are known by the connection id the gateways give them."""
+
+    def __init__(self, max_message: int = 2000, rng: random.Random | None = None) -> None:
+        self.max_message = max_message
+        self._rng = rng or random.Random()
+        self._members: dict[int, Member] = {}
+        self._by_key: dict[str, Member] = {}
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, member_id: int) -> bool:
+        return member_id in self._members
+
+    def users(self) -> tuple[User, ...]:
+        return tuple(m.user for m in self._members.values())
+
+    def nick_of(self, member_id: int) -> str:
+        return self._members[member_id].nick
+
+    # -- arrivals and departures -------------------------------------------------------
+
+    def join(self, member_id: int, gateway: Gateway, requested: str | None = None) -> list[Outcome]:
+        """Admit a member under the requested nick if it is free, else under a guest nick."""
+        outcomes: list[Outcome] = []
+        nick = None
+        if requested:
+            try:
+                nick = self._claimable(requested, member_id)
+            except NickError as refusal:
+                outcomes.append(Tell(member_id, _error(f"Nick refused: {refusal}", "nick_refused")))
+        member = Member(member_id, nick or self._guest_nick(), gateway)
+        self._members[member_id] = member
+        self._by_key[nick_key(member.nick)] = member
+        welcome = Event(Kind.WELCOME, nick=member.nick, text=WELCOME, users=self.users(), gateway=gateway)
+        outcomes.insert(0, Tell(member_id, welcome))
+        outcomes.append(Publish(Event(Kind.JOIN, nick=member.nick, gateway=gateway, origin=member_id)))
+        return outcomes
+
+    def leave(self, member_id: int, reason: str = "") -> list[Outcome]:
+        """Remove a member; leaving twice is harmless so every path may call it."""
+        member = self._members.pop(member_id, None)
+        if member is None:
+            return []
+        del self._by_key[nick_key(member.nick)]
+        text = clean_text(reason)[:200]
+        return [Publish(Event(Kind.LEAVE, nick=member.nick, text=text, gateway=member.gateway, origin=member_id))]
+
+    # -- input ---------------------------------------------------------------------------
+
+    def handle(self, member_id: int, line: str) -> list[Outcome]:
+        """Interpret one line of input from a member: a command or something to say."""
+        member = self._members.get(member_id)
+        if member is None:
+            return []
+        line = clean_text(line)
+        if not line:
+            return []
+        if line.startswith("//"):
+            return self._say(member, Kind.MESSAGE, line[1:])
+        if not line.startswith("/"):
+            return self._say(member, Kind.MESSAGE, line)
+        name, _, rest = line[1:].partition(" ")
+        rest = rest.strip()
+        command = _COMMANDS.get(name.lower())
+        if command is None:
+            return [Tell(member_id, _error(f"Unknown command /{name} — type /help for the list", "unknown_command"))]
+        return command(self, member, rest)
+
+    def _say(self, member: Member, kind: Kind, text: str) -> list[Outcome]:
+        text = text.strip()
+        if not text:
+            usage = "Usage: /me ACTION" if kind is Kind.ACTION else "Nothing to say"
+            return [Tell(member.id, _error(usage, "usage"))]
+        if len(text) > self.max_message:
+            return [Tell(member.id, _too_long(len(text), self.max_message))]
+        return [Publish(Event(kind, nick=member.nick, text=text, origin=member.id))]
+
+    def _me(self, member: Member, rest: str) -> list[Outcome]:
+        return self._say(member, Kind.ACTION, rest)
+
+    def _nick(self, member: Member, rest: str) -> list[Outcome]:
+        if not rest:
+            return [Tell(member.id, _error(f"Usage: /nick NAME — you are {member.nick}", "usage"))]
+        try:
+            nick = self._claimable(rest, member.id)
+        except NickError as refusal:
+            return [Tell(member.id, _error(f"Nick refused: {refusal}", "nick_refused"))]
+        if nick == member.nick:
+            return [Tell(member.id, _system(f"You are already {nick}"))]
+        old = member.nick
+        del self._by_key[nick_key(old)]
+        member.nick = nick
+        self._by_key[nick_key(nick)] = member
+        return [Publish(Event(Kind.NICK, nick=nick, old=old, gateway=member.gateway, origin=member.id))]
+
+    def _who(self, member: Member, rest: str) -> list[Outcome]:
+        return [Tell(member.id, Event(Kind.USERS, users=self.users()))]
+
+    def _msg(self, member: Member, rest: str) -> list[Outcome]:
+        target_nick, _, text = rest.partition(" ")
+        text = text.strip()
+        if not target_nick or not text:
+            return [Tell(member.id, _error("Usage: /msg NICK TEXT", "usage"))]
+        target = self._by_key.get(nick_key(target_nick))
+        if target is None:
+            return [Tell(member.id, _error(f"No one here is called {target_nick}", "no_such_nick"))]
+        if len(text) > self.max_message:
+            return [Tell(member.id, _too_long(len(text), self.max_message))]
+        event = Event(Kind.PRIVATE, nick=member.nick, to=target.nick, text=text, origin=member.id)
+        if target.id == member.id:
+            return [Tell(member.id, event)]
+        return [Tell(target.id, event), Tell(member.id, event)]
+
+    def _help(self, member: Member, rest: str) -> list[Outcome]:
+        return [Tell(member.id, _system(HELP))]
+
+    def _quit(self, member: Member, rest: str) -> list[Outcome]:
+        return [Tell(member.id, _system("Goodbye!")), *self.leave(member.id, rest), Disconnect(member.id, "quit")]
+
+    # -- nicks ---------------------------------------------------------------------------
+
+    def _claimable(self, requested: str, member_id: int) -> str:
+        """The normalized nick if this member may take it; NickError with the reason if not."""
+        nick = normalize_nick(requested)
+        holder = self._by_key.get(nick_key(nick))
+        if holder is not None and holder.id != member_id:
+            raise NickError(f"'{nick}' is already taken")
+        return nick
+
+    def _guest_nick(self) -> str:
+        for digits in (4, 4, 4, 5, 6, 7, 8):
+            nick = f"guest{self._rng.randrange(10 ** (digits - 1), 10**digits)}"
+            if nick_key(nick) not in self._by_key:
+                return nick
+        raise RuntimeError("no free guest nick")  # 10^8 guests: unreachable with connection limits
+
+
+def _error(text: str, code: str) -> Event:
+    return Event(Kind.ERROR, text=text, code=code)
+
+
+def _system(text: str) -> Event:
+    return Event(Kind.SYSTEM, text=text)
+
+
+def _too_long(length: int, limit: int) -> Event:
+    return _error(f"Message not sent: {length} characters, the limit is {limit}", "too_long")
+
+
+_COMMANDS = {
+    "nick": Room._nick,
+    "who": Room._who,
+    "names": Room._who,
+    "me": Room._me,
+    "msg": Room._msg,
+    "help": Room._help,
+    "quit": Room._quit,
+}

@@ -1,0 +1,30 @@
+"""Text hygiene: what user text may contain before anyone else sees it.
+
+Everything a user types passes through ``clean_text`` in the room, whichever gateway it came
+from, so no terminal ever receives an escape sequence, bell or C1 control from another user.
+"""
+
+from __future__ import annotations
+
+import re
+
+# ESC-introduced sequences are removed whole (not just the ESC) so no "[31m" debris remains:
+# CSI (ESC [ ... final byte), OSC/DCS/PM/APC/SOS strings (ended by BEL or ST), and 2-byte escapes.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b[\]P^_X][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[ -~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+)
+_BLANKS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
+# C0 controls, DEL, C1 controls, and the bidi overrides/isolates that reorder text
+# (a classic way to make one nick or line look like another).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(text: str) -> str:
+    """Remove escape sequences and control characters, make tabs and line breaks spaces, trim."""
+    if text.isprintable():
+        return text.strip()
+    text = _ESCAPE_SEQUENCE.sub("", text.translate(_BLANKS))
+    return _CONTROL.sub("", text).strip()

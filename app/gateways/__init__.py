@@ -1,0 +1,1 @@
+"""Thin adapters between sockets and the hub: the TCP listener and the WebSocket endpoint."""

@@ -1,0 +1,60 @@
+"""uvicorn's sans-I/O WebSocket protocol, with a direct path for pre-framed messages.
+
+Through plain ASGI every ``send`` is framed again for each client and awaits the transport.
+This subclass publishes itself in the connection's scope (``extensions["chat.socket"]``) so
+the WebSocket gateway can write frames it built once, learn when the transport is
+back-pressured, and close a stuck client without waiting for its buffer to drain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+
+EXTENSION = "chat.socket"
+CLOSE_TIMEOUT = 5.0
+
+
+class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
+    """Selected with ``uvicorn.Config(ws=ChatWebSocketProtocol)``."""
+
+    on_pause: Callable[[], None] | None = None
+    on_resume: Callable[[], None] | None = None
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # absent when the handshake itself was refused
+        if scope is not None:
+            scope["extensions"][EXTENSION] = self
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.on_pause is not None:
+            self.on_pause()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.on_resume is not None:
+            self.on_resume()
+
+    @property
+    def open(self) -> bool:
+        return self.handshake_complete and not self.close_sent and not self.transport.is_closing()
+
+    def write_frame(self, frame: bytes) -> None:
+        """Write an already-framed message; dropped silently once closing has begun."""
+        if self.open:
+            self.transport.write(frame)
+
+    def close_now(self, code: int, reason: str) -> None:
+        """Send a close frame and close, cutting the connection if the peer does not drain it."""
+        if not self.open:
+            return
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.transport.close()
+        self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)

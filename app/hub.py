@@ -1,0 +1,205 @@
+"""The hub joins the gateways to the room: admission, flood control, and fan-out.
+
+Gateways hand it connections and input lines; it asks the room what they mean, publishes
+public events through the bus, and, when the bus delivers them back in order, encodes each
+event once per codec and appends the same chunk to every recipient's outbox.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.bus.base import Bus
+from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, Tell
+from app.domain.flood import FloodControl, FloodPolicy, Verdict
+from app.domain.room import Room
+
+log = logging.getLogger("app.chat")
+
+
+class Codec(Protocol):
+    """Turns an event into what one kind of client receives; None means "send nothing"."""
+
+    def encode(self, event: Event, own: bool) -> bytes | str | None: ...
+
+
+class Client(Protocol):
+    """One connection, as the gateways implement it."""
+
+    id: int
+    gateway: Gateway
+    address: str
+    codec: Codec
+
+    def send(self, chunk: bytes | str) -> None:
+        """Queue an encoded chunk in the client's outbox."""
+
+    def close(self, reason: str, notice: bytes | str | None) -> None:
+        """Flush what is queued, send the notice if any, and close the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    max_connections: int = 10_000
+    max_per_address: int = 16
+
+
+class Hub:
+    """The single place where connections, the room and the bus meet."""
+
+    def __init__(
+        self,
+        room: Room,
+        bus: Bus,
+        flood: FloodPolicy | None = None,
+        admission: Admission | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.room = room
+        self.bus = bus
+        self.flood = FloodControl(flood or FloodPolicy())
+        self.admission = admission or Admission()
+        self.clock = clock
+        self.clients: dict[int, Client] = {}
+        self._per_address: Counter[str] = Counter()
+        self._next_id = 0
+        self.closing = False
+
+    def next_id(self) -> int:
+        """A connection id, unique within this process."""
+        self._next_id += 1
+        return self._next_id
+
+    # -- gateway entry points -------------------------------------------------------------
+
+    def refusal(self, address: str) -> str | None:
+        """Why a new connection from this address must be refused, or None to admit it."""
+        if self.closing:
+            return "server restarting, try again in a moment"
+        if len(self.clients) >= self.admission.max_connections:
+            return "server full, try again later"
+        if not _is_loopback(address) and self._per_address[address] >= self.admission.max_per_address:
+            return f"too many connections from your address (limit {self.admission.max_per_address})"
+        return None
+
+    def connect(self, client: Client, nick: str | None = None) -> None:
+        """Add an admitted client to the room (call ``refusal`` first)."""
+        self.clients[client.id] = client
+        self._per_address[client.address] += 1
+        exempt = _is_loopback(client.address)
+        self.flood.open(client.id, None if exempt else client.address, self.clock())
+        self._apply(self.room.join(client.id, client.gateway, nick))
+
+    def receive(self, client: Client, line: str) -> None:
+        """One line of input from a client."""
+        if client.id not in self.clients or not line.strip():
+            return
+        address = None if _is_loopback(client.address) else client.address
+        verdict = self.flood.check(client.id, address, self.clock())
+        if verdict is Verdict.ALLOW:
+            self._apply(self.room.handle(client.id, line))
+        elif verdict is Verdict.REFUSE:
+            p = self.flood.policy
+            text = f"Slow down: not sent (limit {p.burst} at once, then {p.rate:g} per second)"
+            self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
+        else:
+            self.drop(client, "flooding")
+
+    def tell(self, client: Client, event: Event) -> None:
+        """Send one event to one client."""
+        chunk = client.codec.encode(event, event.origin == client.id)
+        if chunk is not None:
+            client.send(chunk)
+
+    def error(self, client: Client, text: str, code: str) -> None:
+        self.tell(client, Event(Kind.ERROR, text=text, code=code))
+
+    def disconnect(self, client: Client, reason: str = "") -> None:
+        """The connection is gone (or going): remove it; safe to call more than once."""
+        if self.clients.pop(client.id, None) is None:
+            return
+        self._per_address[client.address] -= 1
+        if self._per_address[client.address] <= 0:
+            del self._per_address[client.address]
+        self.flood.close(client.id, None if _is_loopback(client.address) else client.address)
+        outcomes = self.room.leave(client.id, reason)
+        if not self.closing:
+            self._apply(outcomes)
+
+    def drop(self, client: Client, reason: str) -> None:
+        """Disconnect a client on the server's initiative, telling it why."""
+        notice = client.codec.encode(Event(Kind.ERROR, text=f"Disconnected: {reason}", code="disconnected"), False)
+        client.close(reason, notice if reason != "quit" else None)
+        self.disconnect(client, reason)
+
+    def shutdown(self, reason: str = "server restarting") -> None:
+        """Tell everyone the server is going away and close every connection."""
+        self.closing = True
+        for client in list(self.clients.values()):
+            self.drop(client, reason)
+
+    def gateway_counts(self) -> dict[str, int]:
+        counts = Counter(c.gateway.value for c in self.clients.values())
+        return {g.value: counts[g.value] for g in Gateway}
+
+    # -- events -----------------------------------------------------------------------------
+
+    def deliver(self, event: Event) -> None:
+        """A public event in its final place in the order: send it to every local client."""
+        _log_event(event)
+        cache: dict[Codec, bytes | str | None] = {}
+        origin = event.origin
+        for client in list(self.clients.values()):
+            codec = client.codec
+            if client.id == origin:
+                chunk = codec.encode(event, True)
+            elif codec in cache:
+                chunk = cache[codec]
+            else:
+                chunk = cache[codec] = codec.encode(event, False)
+            if chunk is not None:
+                client.send(chunk)
+
+    def _apply(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            if isinstance(outcome, Publish):
+                self.bus.publish(outcome.event)
+            elif isinstance(outcome, Tell):
+                target = self.clients.get(outcome.member)
+                if target is not None:
+                    self.tell(target, outcome.event)
+            elif isinstance(outcome, Disconnect):
+                target = self.clients.get(outcome.member)
+                if target is not None:
+                    self.drop(target, outcome.reason)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _log_event(event: Event) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    kind = event.kind
+    if kind is Kind.MESSAGE:
+        log.info("#%d [%s] %s", event.id, event.nick, event.text)
+    elif kind is Kind.ACTION:
+        log.info("#%d * %s %s", event.id, event.nick, event.text)
+    elif kind is Kind.JOIN:
+        log.info("#%d join %s (%s)", event.id, event.nick, event.gateway.value if event.gateway else "?")
+    elif kind is Kind.LEAVE:
+        log.info("#%d leave %s %s", event.id, event.nick, event.text)
+    elif kind is Kind.NICK:
+        log.info("#%d nick %s -> %s", event.id, event.old, event.nick)

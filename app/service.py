@@ -1,0 +1,70 @@
+"""The chat service: builds the room, bus, hub and gateways from settings, and runs their life."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from app.bus.base import Bus
+from app.bus.memory import InProcessBus
+from app.config import Settings
+from app.domain.flood import FloodPolicy
+from app.domain.room import Room
+from app.gateways.outbox import Flusher, OutboxLimits
+from app.gateways.tcp import TcpGateway
+from app.gateways.websocket import WebSocketGateway
+from app.hub import Admission, Hub
+
+log = logging.getLogger("app")
+
+
+class ChatService:
+    """Everything that lives for as long as the server runs."""
+
+    def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
+        self.settings = settings
+        self.bus = bus or InProcessBus()
+        self.hub = Hub(
+            Room(max_message=settings.max_message),
+            self.bus,
+            FloodPolicy(burst=settings.burst, rate=settings.rate, kick_after=settings.kick_after),
+            Admission(settings.max_connections, settings.max_per_ip),
+        )
+        flusher = Flusher()
+        limits = OutboxLimits(settings.outbox_events, settings.outbox_bytes)
+        self.tcp = TcpGateway(self.hub, flusher, limits, settings.tcp_max_line)
+        self.websocket = WebSocketGateway(self.hub, flusher, limits, settings.allowed_origins)
+        self.started = time.monotonic()
+
+    async def start(self) -> None:
+        """Open the bus, then the TCP listener; a port already taken fails start-up."""
+        await self.bus.start(self.hub.deliver)
+        if self.settings.tcp_port is not None:
+            try:
+                await self.tcp.start(self.settings.host, self.settings.tcp_port)
+            except OSError as problem:
+                raise SystemExit(
+                    f"cannot listen for TCP chat on {self.settings.host}:{self.settings.tcp_port}: {problem.strerror}"
+                    " (set CHAT_TCP_PORT to another port, or to 'off')"
+                ) from None
+        self.started = time.monotonic()
+
+    def begin_shutdown(self) -> None:
+        """Stop accepting and tell every client the server is restarting (called on SIGTERM)."""
+        if self.hub.closing:
+            return
+        log.info("shutting down: closing %d chat connections", len(self.hub.clients))
+        self.tcp.stop_accepting()
+        self.hub.shutdown("server restarting")
+
+    async def stop(self) -> None:
+        self.begin_shutdown()
+        await self.bus.stop()
+
+    def health(self) -> dict[str, object]:
+        counts = self.hub.gateway_counts()
+        return {
+            "status": "ok" if not self.hub.closing else "stopping",
+            "clients": {**counts, "total": sum(counts.values())},
+            "uptime_s": round(time.monotonic() - self.started, 1),
+        }

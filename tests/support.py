@@ -1,0 +1,248 @@
+"""Test support: run the real server in a subprocess and talk to it with real sockets.
+
+Everything here is synchronous (blocking sockets and the ``websockets`` sync client) so tests
+read top to bottom like a user's session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.sync.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TIMEOUT = 5.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``python -m app`` on free ports, with its output captured to a file."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.tcp_port = free_port()
+        self.log_path = log_dir / f"server-{self.port}.log"
+        self.env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "CHAT_TCP_PORT": str(self.tcp_port),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, timeout: float = 10.0) -> ServerProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.http_url}/healthz", timeout=0.5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server not ready in {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def health(self) -> dict[str, Any]:
+        return httpx.get(f"{self.http_url}/healthz", timeout=2).json()
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def tcp(self, **kwargs: Any) -> TcpUser:
+        return TcpUser(self.tcp_port, **kwargs)
+
+    def web(self, nick: str | None = None, query: str = "", **kwargs: Any) -> WebUser:
+        params = "&".join(p for p in (f"nick={nick}" if nick else "", query) if p)
+        return WebUser(self.ws_url + (f"?{params}" if params else ""), **kwargs)
+
+
+class TcpUser:
+    """A telnet/netcat user: sends lines, reads CRLF lines."""
+
+    def __init__(self, port: int, nick: str | None = None, rcvbuf: int | None = None, host: str = "127.0.0.1") -> None:
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(DEFAULT_TIMEOUT)
+        self.sock.connect((host, port))
+        self.buffer = b""
+        self.lines: list[str] = []
+        self.nick = self.expect(lambda line: line.startswith("* You are ")).split()[3]
+        if nick:
+            self.send(f"/nick {nick}")
+            self.expect(lambda line: line.endswith(f"is now known as {nick}"))
+            self.nick = nick
+
+    def send(self, line: str) -> None:
+        self.send_raw(line.encode() + b"\r\n")
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read_line(self, timeout: float = DEFAULT_TIMEOUT) -> str:
+        """The next line; raises TimeoutError if none arrives, EOFError if the server closed."""
+        deadline = time.monotonic() + timeout
+        while b"\r\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no line within {timeout}s; seen: {self.lines[-10:]}")
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                raise EOFError(f"server closed the connection; seen: {self.lines[-10:]}")
+            self.buffer += data
+        raw, self.buffer = self.buffer.split(b"\r\n", 1)
+        line = raw.decode()
+        self.lines.append(line)
+        return line
+
+    def expect(self, match: str | Callable[[str], bool], timeout: float = DEFAULT_TIMEOUT) -> str:
+        """Read until a line equals ``match`` (or satisfies it, if callable); return that line."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.read_line(max(0.0, deadline - time.monotonic()))
+            if match(line) if callable(match) else line == match:
+                return line
+
+    def silent(self, duration: float = 0.3) -> list[str]:
+        """Lines that arrive within ``duration`` (tests assert this is empty or lacks something)."""
+        got = []
+        try:
+            while True:
+                got.append(self.read_line(duration))
+        except TimeoutError:
+            return got
+
+    def closed(self, timeout: float = DEFAULT_TIMEOUT) -> bool:
+        """True once the server has closed the connection (reading and discarding what remains)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.read_line(max(0.01, deadline - time.monotonic()))
+            except EOFError:
+                return True
+            except (ConnectionError, OSError) as error:
+                return not isinstance(error, TimeoutError)
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class WebUser:
+    """A WebSocket user speaking the JSON protocol (or ``mode=text``)."""
+
+    def __init__(self, url: str, origin: str | None = None, **kwargs: Any) -> None:
+        headers = {"Origin": origin} if origin else None
+        self.ws: ClientConnection = connect(
+            url, additional_headers=headers, open_timeout=DEFAULT_TIMEOUT, legacy=True, **kwargs
+        )
+        self.pending: list[Any] = []
+        self.events: list[Any] = []
+        self.text_mode = "mode=text" in url
+        if self.text_mode:
+            self.nick = self.expect(lambda line: line.startswith("* You are ")).split()[3]
+        else:
+            self.welcome = self.expect(lambda e: e["type"] == "welcome")
+            self.nick = self.welcome["nick"]
+
+    def say(self, text: str) -> None:
+        self.ws.send(json.dumps({"type": "say", "text": text}))
+
+    def send_raw(self, frame: str | bytes) -> None:
+        self.ws.send(frame)
+
+    def next(self, timeout: float = DEFAULT_TIMEOUT) -> Any:
+        """The next event (arrays are unpacked; in text mode, the next line)."""
+        if not self.pending:
+            frame = self.ws.recv(timeout)
+            if self.text_mode:
+                self.pending.append(frame)
+            else:
+                decoded = json.loads(frame)
+                self.pending.extend(decoded if isinstance(decoded, list) else [decoded])
+        event = self.pending.pop(0)
+        self.events.append(event)
+        return event
+
+    def expect(
+        self, match: Callable[[Any], bool] | None = None, timeout: float = DEFAULT_TIMEOUT, **fields: Any
+    ) -> Any:
+        """Read until an event satisfies ``match`` and has all ``fields``; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching event; seen: {self.events[-10:]}")
+            event = self.next(remaining)
+            if match is not None and not match(event):
+                continue
+            if all(event.get(key) == value for key, value in fields.items()):
+                return event
+
+    def silent(self, duration: float = 0.3) -> list[Any]:
+        got = []
+        try:
+            while True:
+                got.append(self.next(duration))
+        except TimeoutError:
+            return got
+
+    def close(self) -> None:
+        self.ws.close()
