@@ -34,6 +34,10 @@ class Settings:
     ws_ping_timeout: float = 20.0
     graceful_timeout: int = 10
     log_level: str = "info"
+    history: int = 500
+    db: str = "chat.db"
+    web_history: int = 100
+    tcp_replay: int = 20
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,4 +82,8 @@ class Settings:
             ws_ping_timeout=number("CHAT_WS_PING_TIMEOUT", d.ws_ping_timeout, float),
             graceful_timeout=int(number("CHAT_GRACEFUL_TIMEOUT", d.graceful_timeout)),
             log_level=env.get("CHAT_LOG_LEVEL", d.log_level).lower(),
+            history=int(number("CHAT_HISTORY", d.history)),
+            db=env.get("CHAT_DB", d.db),
+            web_history=int(number("CHAT_WEB_HISTORY", d.web_history)),
+            tcp_replay=int(number("CHAT_TCP_REPLAY", d.tcp_replay)),
         )

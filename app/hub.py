@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.bus.base import Bus
-from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, Tell
+from app.codecs.lines import format_lines
+from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
 from app.domain.room import Room
 
@@ -89,13 +90,34 @@ class Hub:
             return f"too many connections from your address (limit {self.admission.max_per_address})"
         return None
 
-    def connect(self, client: Client, nick: str | None = None) -> None:
-        """Add an admitted client to the room (call ``refusal`` first)."""
+    def connect(self, client: Client, nick: str | None = None, replay: int = 0, since: int | None = None) -> None:
+        """Add an admitted client to the room (call ``refusal`` first).
+
+        It gets its welcome, then history (the last ``replay`` events, or everything after
+        ``since`` for a reconnecting client), then its own join and live events. All of it is
+        queued in this one call, so no live event can slip in between replay and live.
+        """
         self.clients[client.id] = client
         self._per_address[client.address] += 1
         exempt = _is_loopback(client.address)
         self.flood.open(client.id, None if exempt else client.address, self.clock())
-        self._apply(self.room.join(client.id, client.gateway, nick))
+        welcome, *rest = self.room.join(client.id, client.gateway, nick)
+        self._apply([welcome])
+        if since is not None:
+            missed, events = self.bus.history.after(since)
+        else:
+            missed, events = 0, self.bus.history.recent(replay)
+        self._replay(client, events, missed)
+        self._apply(rest)
+
+    def _replay(self, client: Client, events: list[Event], missed: int) -> None:
+        if missed:
+            text = f"{missed} earlier events are no longer in history"
+            self.tell(client, Event(Kind.GAP, text=text, missed=missed))
+        for event in events:
+            self.tell(client, event.replayed())
+        if events or missed:
+            self.tell(client, Event(Kind.SYSTEM, text="— live — (times above are UTC)", code="live"))
 
     def receive(self, client: Client, line: str) -> None:
         """One line of input from a client."""
@@ -167,6 +189,14 @@ class Hub:
             if chunk is not None:
                 client.send(chunk)
 
+    def _show_history(self, client: Client, count: int) -> None:
+        events = self.bus.history.recent(min(count, self.bus.history.capacity))
+        if not events:
+            self.tell(client, Event(Kind.SYSTEM, text="No messages yet"))
+            return
+        shown = [line for event in events for line in format_lines(event.replayed())]
+        self.tell(client, Event(Kind.SYSTEM, text="\n".join([f"Last {len(events)} events (UTC):", *shown])))
+
     def _apply(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
             if isinstance(outcome, Publish):
@@ -175,6 +205,10 @@ class Hub:
                 target = self.clients.get(outcome.member)
                 if target is not None:
                     self.tell(target, outcome.event)
+            elif isinstance(outcome, ShowHistory):
+                target = self.clients.get(outcome.member)
+                if target is not None:
+                    self._show_history(target, outcome.count)
             elif isinstance(outcome, Disconnect):
                 target = self.clients.get(outcome.member)
                 if target is not None:

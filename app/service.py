@@ -6,6 +6,7 @@ import logging
 import time
 
 from app.bus.base import Bus
+from app.bus.history import History, SqliteStore
 from app.bus.memory import InProcessBus
 from app.config import Settings
 from app.domain.flood import FloodPolicy
@@ -23,7 +24,7 @@ class ChatService:
 
     def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
         self.settings = settings
-        self.bus = bus or InProcessBus()
+        self.bus = bus or InProcessBus(History(settings.history), _store(settings))
         self.hub = Hub(
             Room(max_message=settings.max_message),
             self.bus,
@@ -32,8 +33,8 @@ class ChatService:
         )
         flusher = Flusher()
         limits = OutboxLimits(settings.outbox_events, settings.outbox_bytes)
-        self.tcp = TcpGateway(self.hub, flusher, limits, settings.tcp_max_line)
-        self.websocket = WebSocketGateway(self.hub, flusher, limits, settings.allowed_origins)
+        self.tcp = TcpGateway(self.hub, flusher, limits, settings.tcp_max_line, settings.tcp_replay)
+        self.websocket = WebSocketGateway(self.hub, flusher, limits, settings)
         self.started = time.monotonic()
 
     async def start(self) -> None:
@@ -67,4 +68,12 @@ class ChatService:
             "status": "ok" if not self.hub.closing else "stopping",
             "clients": {**counts, "total": sum(counts.values())},
             "uptime_s": round(time.monotonic() - self.started, 1),
+            "history": {"last_id": self.bus.last_id, "persisted_id": self.bus.persisted_id},
         }
+
+
+def _store(settings: Settings) -> SqliteStore | None:
+    """SQLite persistence for history, unless it is configured to live in memory only."""
+    if settings.db in ("", ":memory:") or settings.history == 0:
+        return None
+    return SqliteStore(settings.db, settings.history)

@@ -43,6 +43,7 @@ class ServerProcess:
             "PORT": str(self.port),
             "CHAT_TCP_PORT": str(self.tcp_port),
             "PYTHONUNBUFFERED": "1",
+            "CHAT_DB": str(log_dir / f"chat-{self.port}.db"),
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None

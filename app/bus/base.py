@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from app.bus.history import History
 from app.domain.events import Event
 
 Deliver = Callable[[Event], None]
@@ -12,7 +13,16 @@ Deliver = Callable[[Event], None]
 
 class Bus(Protocol):
     """Sequences public events. ``publish`` never blocks; stamped events come back through the
-    ``deliver`` callback given to ``start``, in id order, including this process's own."""
+    ``deliver`` callback given to ``start``, in id order, including this process's own.
+    ``history`` holds the recent ones for replay."""
+
+    history: History
+
+    @property
+    def last_id(self) -> int: ...
+
+    @property
+    def persisted_id(self) -> int | None: ...
 
     async def start(self, deliver: Deliver) -> None: ...
 

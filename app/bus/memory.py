@@ -2,34 +2,53 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 
 from app.bus.base import Deliver
+from app.bus.history import History, SqliteStore
 from app.domain.events import Event
 
 
 class InProcessBus:
-    """Stamps each public event with the next id and the current time and delivers it.
+    """Stamps each public event with the next id and the current time, keeps it in history, and
+    delivers it.
 
     An event published while another is being delivered (a slow reader dropped mid-broadcast
     publishes its leave) waits until that delivery is complete, so every client sees ids in order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, history: History | None = None, store: SqliteStore | None = None) -> None:
+        self.history = history if history is not None else History()
+        self.store = store
         self._last_id = 0
         self._deliver: Deliver | None = None
         self._queue: deque[Event] = deque()
         self._delivering = False
 
+    @property
+    def persisted_id(self) -> int | None:
+        """The newest id safely on disk (None when history is kept in memory only)."""
+        return self.store.persisted_id if self.store else None
+
     async def start(self, deliver: Deliver) -> None:
+        if self.store is not None:
+            for event in await asyncio.to_thread(self.store.load):
+                self.history.append(event)
+            self.store.start()
+        self._last_id = self.history.last_id
         self._deliver = deliver
 
     def publish(self, event: Event) -> None:
         if self._deliver is None:
             raise RuntimeError("bus not started")
         self._last_id += 1
-        self._queue.append(event.stamped(self._last_id, time.time()))
+        event = event.stamped(self._last_id, time.time())
+        self.history.append(event)
+        if self.store is not None:
+            self.store.append(event)
+        self._queue.append(event)
         if self._delivering:
             return
         self._delivering = True
@@ -39,5 +58,11 @@ class InProcessBus:
         finally:
             self._delivering = False
 
+    @property
+    def last_id(self) -> int:
+        return self._last_id
+
     async def stop(self) -> None:
         self._deliver = None
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)

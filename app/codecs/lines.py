@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from app.domain.events import Event, Kind
 
 NOT_ECHOED = frozenset({Kind.MESSAGE, Kind.JOIN})
@@ -9,7 +11,16 @@ NOT_ECHOED = frozenset({Kind.MESSAGE, Kind.JOIN})
 
 
 def format_lines(event: Event, own: bool = False) -> list[str]:
-    """The lines one event shows as; ``own`` is true when the reader caused it (private messages)."""
+    """The lines one event shows as; ``own`` is true when the reader caused it (private messages).
+    Replayed history is prefixed with its time (UTC), since it did not happen just now."""
+    lines = _lines(event, own)
+    if event.history:
+        stamp = time.strftime("%H:%M", time.gmtime(event.ts))
+        return [f"{stamp} {line}" for line in lines]
+    return lines
+
+
+def _lines(event: Event, own: bool) -> list[str]:
     kind = event.kind
     if kind is Kind.MESSAGE:
         return [f"[{event.nick}] {event.text}"]
@@ -32,6 +43,8 @@ def format_lines(event: Event, own: bool = False) -> list[str]:
     if kind is Kind.USERS:
         listing = ", ".join(f"{u.nick} ({u.gateway.value})" for u in event.users)
         return [f"* {len(event.users)} here: {listing}"]
+    if kind is Kind.GAP:
+        return [f"* {event.text}"]
     if kind is Kind.ERROR:
         return [f"! {line}" for line in event.text.splitlines()]
     return [f"* {line}" if i == 0 else f"  {line}" for i, line in enumerate(event.text.splitlines())]

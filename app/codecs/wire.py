@@ -48,6 +48,10 @@ def event_to_dict(event: Event, own: bool = False) -> dict[str, Any]:
         obj["users"] = [{"nick": u.nick, "gateway": u.gateway.value} for u in event.users]
     if event.code:
         obj["code"] = event.code
+    if event.missed:
+        obj["missed"] = event.missed
+    if event.history:
+        obj["history"] = True
     if own:
         obj["self"] = True
     return obj

@@ -26,6 +26,7 @@ class Kind(StrEnum):
     SYSTEM = "system"
     ERROR = "error"
     USERS = "users"
+    GAP = "gap"
 
 
 PUBLIC_KINDS = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.JOIN, Kind.LEAVE, Kind.NICK})
@@ -59,6 +60,8 @@ class Event:
     gateway: Gateway | None = None
     users: tuple[User, ...] = ()
     code: str = ""
+    history: bool = False
+    missed: int = 0
 
     @property
     def is_public(self) -> bool:
@@ -67,6 +70,10 @@ class Event:
     def stamped(self, id: int, ts: float) -> Event:
         """The same event with the id and time the bus gave it."""
         return replace(self, id=id, ts=ts)
+
+    def replayed(self) -> Event:
+        """The same event, marked as coming from history rather than happening now."""
+        return replace(self, history=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,14 @@ class Tell:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowHistory:
+    """Show this member the last ``count`` public events (the hub bounds the count)."""
+
+    member: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnect:
     """Close this member's connection, after telling them why."""
 
@@ -92,4 +107,4 @@ class Disconnect:
     reason: str
 
 
-Outcome = Publish | Tell | Disconnect
+Outcome = Publish | Tell | ShowHistory | Disconnect

@@ -9,9 +9,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, Tell, User
+from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, ShowHistory, Tell, User
 from app.domain.nicks import NickError, nick_key, normalize_nick
 from app.domain.text import clean_text
+
+DEFAULT_HISTORY = 20
 
 WELCOME = "You're connected to the chat server — /help for commands"
 
@@ -20,6 +22,7 @@ HELP = """Commands:
 /who            list everyone here
 /me ACTION      say what you are doing (* nick waves)
 /msg NICK TEXT  send a private message that only NICK sees
+/history [N]    show the last N messages (default 20)
 /help           this list
 /quit [REASON]  leave the room
 Anything else you type is said to everyone. Start a line with // to say something beginning with /."""
@@ -151,6 +154,13 @@ class Room:
             return [Tell(member.id, event)]
         return [Tell(target.id, event), Tell(member.id, event)]
 
+    def _history(self, member: Member, rest: str) -> list[Outcome]:
+        if not rest:
+            return [ShowHistory(member.id, DEFAULT_HISTORY)]
+        if not rest.isdigit() or int(rest) < 1:
+            return [Tell(member.id, _error("Usage: /history [N] — N is a number of messages", "usage"))]
+        return [ShowHistory(member.id, int(rest))]
+
     def _help(self, member: Member, rest: str) -> list[Outcome]:
         return [Tell(member.id, _system(HELP))]
 
@@ -193,6 +203,7 @@ _COMMANDS = {
     "names": Room._who,
     "me": Room._me,
     "msg": Room._msg,
+    "history": Room._history,
     "help": Room._help,
     "quit": Room._quit,
 }

@@ -42,8 +42,9 @@ class TcpClient(asyncio.Protocol):
     gateway = Gateway.TELNET
     codec = TELNET
 
-    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, max_line: int) -> None:
+    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, max_line: int, replay: int) -> None:
         self.hub = hub
+        self.replay = replay
         self.id = hub.next_id()
         self.address = ""
         self.outbox: Outbox[bytes] = Outbox(limits, flusher, self._write, self._overflow)
@@ -66,7 +67,7 @@ class TcpClient(asyncio.Protocol):
             transport.write(f"! Connection refused: {refusal}\r\n".encode())
             transport.close()
             return
-        self.hub.connect(self)
+        self.hub.connect(self, replay=self.replay)
 
     def data_received(self, data: bytes) -> None:
         hub = self.hub
@@ -123,18 +124,19 @@ class TcpClient(asyncio.Protocol):
 class TcpGateway:
     """The listening socket; started and stopped by the app's lifespan."""
 
-    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, max_line: int) -> None:
+    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, max_line: int, replay: int) -> None:
         self.hub = hub
         self.flusher = flusher
         self.limits = limits
         self.max_line = max_line
+        self.replay = replay
         self.server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> None:
         """Bind and listen; a port already taken raises OSError (start-up fails loudly)."""
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: TcpClient(self.hub, self.flusher, self.limits, self.max_line),
+            lambda: TcpClient(self.hub, self.flusher, self.limits, self.max_line, self.replay),
             host=host or None,
             port=port,
             reuse_address=True,

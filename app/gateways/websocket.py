@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 
 from app.codecs import lines, wire
 from app.codecs.wsframe import text_frame
+from app.config import Settings
 from app.domain.events import Event, Gateway, Kind
 from app.gateways.outbox import Flusher, Outbox, OutboxLimits
 from app.gateways.ws_protocol import EXTENSION, ChatWebSocketProtocol
@@ -132,11 +133,12 @@ def _spawn(coro) -> asyncio.Task[None]:  # type: ignore[no-untyped-def]
 class WebSocketGateway:
     """The ``/ws`` endpoint: origin check, admission, then one receive loop per connection."""
 
-    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, allowed_origins: tuple[str, ...]) -> None:
+    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, settings: Settings) -> None:
         self.hub = hub
         self.flusher = flusher
         self.limits = limits
-        self.allowed_origins = frozenset(allowed_origins)
+        self.allowed_origins = frozenset(settings.allowed_origins)
+        self.replay = {JSON: settings.web_history, TEXT: settings.tcp_replay}
 
     def origin_allowed(self, websocket: WebSocket) -> bool:
         """Browsers always send Origin: accept our own page and the configured origins only.
@@ -162,7 +164,9 @@ class WebSocketGateway:
             await websocket.send_text(notice or refusal)
             await websocket.close(code=1013, reason=refusal[:120])
             return
-        self.hub.connect(client, websocket.query_params.get("nick"))
+        params = websocket.query_params
+        since = params.get("since", "")
+        self.hub.connect(client, params.get("nick"), self.replay[codec], int(since) if since.isdigit() else None)
         try:
             await self._receive_loop(websocket, client)
         finally:
