@@ -136,6 +136,14 @@ def test_message_text_is_cleaned() -> None:
     assert event.text == "hi there"
 
 
+def test_text_from_a_json_escape_with_lone_surrogate_can_be_sent_to_everyone() -> None:
+    room = make_room()
+    [event] = published(room.handle(ALICE, "hi \ud800there"))
+    assert event.text == "hi there"
+    [error] = told(room.handle(ALICE, "/msg \udc00x hello"), ALICE)
+    error.text.encode("utf-8")
+
+
 def test_over_long_message_is_refused_with_the_limit() -> None:
     room = make_room(max_message=10)
     [event] = published(room.handle(ALICE, "x" * 10))
