@@ -149,6 +149,8 @@ def test_decode_frame_to_line(frame: str, line: str) -> None:
         ('{"type":"say","text":5}', '"text" as a string'),
         ('{"type":"say","text":null}', '"text" as a string'),
         ('{"type":"say","text":["a"]}', '"text" as a string'),
+        ('{"type":"say","text":' + "[" * 50_000, "JSON nested too deeply"),
+        ('{"a":' * 10_000 + "1" + "}" * 10_000, "JSON nested too deeply"),
     ],
 )
 def test_bad_frames_raise_frame_error_saying_why(frame: str, message: str) -> None:
