@@ -75,9 +75,10 @@ class Clock:
         return self.now
 
 
-def make_hub(flood: FloodPolicy | None = None, admission: Admission | None = None) -> Hub:
+def make_hub(flood: FloodPolicy | None = None, admission: Admission | None = None, clock: Clock | None = None) -> Hub:
+    """A hub on a started in-process bus; flood control is off unless a policy is given."""
     bus = InProcessBus()
-    hub = Hub(Room(rng=random.Random(1)), bus, flood=flood or FloodPolicy(rate=0), admission=admission, clock=Clock())
+    hub = Hub(Room(rng=random.Random(1)), bus, flood or FloodPolicy(rate=0), admission, clock or Clock())
     asyncio.run(bus.start(hub.deliver))
     return hub
 
@@ -223,7 +224,8 @@ def test_refuses_too_many_from_one_address_but_not_from_loopback() -> None:
 
 
 def test_flood_refusal_is_told_to_the_sender_only_and_not_sent() -> None:
-    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=10))
+    clock = Clock()
+    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=10), clock=clock)
     web = JsonCodec()
     alice, bob = join(hub, web, "alice"), join(hub, web, "bob")
     bob.clear()
@@ -234,7 +236,7 @@ def test_flood_refusal_is_told_to_the_sender_only_and_not_sent() -> None:
     error = alice.frames()[-1]
     assert (error["type"], error["code"]) == ("error", "rate_limited")
     assert error["text"] == "Slow down: not sent (limit 2 at once, then 1 per second)"
-    hub.clock.now += 1.0  # type: ignore[attr-defined]
+    clock.now += 1.0
     hub.receive(alice, "line 3")
     assert bob.frames()[-1]["text"] == "line 3"
 
@@ -314,13 +316,12 @@ def test_shutdown_tells_and_closes_everyone_without_leave_storm() -> None:
     for client in clients:
         client.clear()
     hub.shutdown()
-    for client in clients:
+    notice = {"type": "error", "text": "Disconnected: server restarting", "code": "disconnected"}
+    for client in clients[:-1]:
         assert client.received == []
-        [(reason, notice)] = client.closed
-        assert reason == "server restarting"
-        assert notice is not None
-    assert json.loads(clients[0].closed[0][1])["text"] == "Disconnected: server restarting"  # type: ignore[arg-type]
-    assert clients[-1].closed[0][1] == b"! Disconnected: server restarting\r\n"
+        assert client.closed == [("server restarting", json.dumps(notice, separators=(",", ":")))]
+    assert clients[-1].received == []
+    assert clients[-1].closed == [("server restarting", b"! Disconnected: server restarting\r\n")]
     assert hub.clients == {}
     assert len(hub.room) == 0
     assert hub.refusal("192.0.2.1") == "server restarting, try again in a moment"

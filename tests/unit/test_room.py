@@ -84,17 +84,31 @@ def test_join_without_nick_gets_guest_nick_and_no_error() -> None:
     assert welcome.nick.startswith("guest")
 
 
-def test_guest_nicks_are_unique_even_when_the_random_numbers_repeat() -> None:
+def guest_nick(room: Room, member: int) -> str:
+    return told(room.join(member, Gateway.WEB), member)[0].nick
+
+
+def test_guest_nick_is_redrawn_when_taken() -> None:
     # Same seed, same first draw: plant that guest nick in a second room, whose first draw
-    # then collides with it and must be redrawn.
-    first = Room(rng=random.Random(3)).join(1, Gateway.WEB)
-    planted = told(first, 1)[0].nick
+    # then collides with it.
+    planted = guest_nick(Room(rng=random.Random(3)), 1)
     room = Room(rng=random.Random(3))
-    room.join(99, Gateway.WEB, planted)
-    outcomes = room.join(1, Gateway.WEB)
-    assert told(outcomes, 1)[0].nick != planted
-    room = Room(rng=random.Random(5))
-    nicks = {told(room.join(i, Gateway.WEB), i)[0].nick for i in range(1, 301)}
+    room.join(99, Gateway.WEB, planted.upper())
+    assert guest_nick(room, 1) != planted
+
+
+def test_guest_nicks_get_longer_when_short_ones_keep_colliding() -> None:
+    class Lowest(random.Random):
+        def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:  # type: ignore[override]
+            return start
+
+    room = Room(rng=Lowest())
+    assert [guest_nick(room, i) for i in range(1, 5)] == ["guest1000", "guest10000", "guest100000", "guest1000000"]
+
+
+def test_many_guests_get_distinct_nicks() -> None:
+    room = Room(rng=random.Random(5))  # this seed repeats a four-digit number 3 times in 300 draws
+    nicks = {guest_nick(room, i) for i in range(1, 301)}
     assert len(nicks) == 300
 
 
