@@ -216,8 +216,9 @@ def test_nick_may_change_case_of_own_nick() -> None:
     assert (event.old, event.nick) == ("alice", "Alice")
 
 
-def test_same_nick_is_a_notice_not_an_event() -> None:
-    [event] = told(make_room().handle(ALICE, "/nick alice"), ALICE)
+@pytest.mark.parametrize("line", ["/nick alice", "/nick ａｌｉｃｅ", "/nick  alice  "])
+def test_same_nick_is_a_notice_not_an_event(line: str) -> None:
+    [event] = told(make_room().handle(ALICE, line), ALICE)
     assert (event.kind, event.text) == (Kind.SYSTEM, "You are already alice")
 
 
