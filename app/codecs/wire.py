@@ -76,6 +76,8 @@ def decode_frame(text: str) -> str:
         frame = json.loads(text)
     except ValueError:
         raise FrameError('Malformed JSON: send {"type": "say", "text": "..."}') from None
+    except RecursionError:  # a frame of nothing but brackets fits easily in the frame size limit
+        raise FrameError('JSON nested too deeply: send {"type": "say", "text": "..."}') from None
     if not isinstance(frame, dict):
         return text
     kind = frame.get("type")

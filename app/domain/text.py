@@ -17,9 +17,10 @@ _ESCAPE_SEQUENCE = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]?"
 )
 _BLANKS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
-# C0 controls, DEL, C1 controls, and the bidi overrides/isolates that reorder text
-# (a classic way to make one nick or line look like another).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 controls, DEL, C1 controls, the bidi overrides/isolates that reorder text (a classic way
+# to make one nick or line look like another), and lone surrogates: a JSON "\ud800" escape
+# decodes to one, and text holding it cannot be encoded as UTF-8 for anyone's socket.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def clean_text(text: str) -> str:

@@ -1,0 +1,89 @@
+"""Settings from the environment: defaults, switches, and bad values named clearly."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import Settings, SettingsError
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings()
+    assert settings.port == 8000
+    assert settings.tcp_port == 2626
+    assert settings.redis_url is None
+    assert settings.allowed_origins == ()
+    assert settings.rate == 2.0
+
+
+def test_empty_values_mean_default() -> None:
+    assert Settings.from_env({"PORT": "", "CHAT_RATE": "  ", "REDIS_URL": ""}) == Settings()
+
+
+def test_numbers_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "PORT": "9001",
+            "CHAT_TCP_PORT": "2727",
+            "CHAT_MAX_MESSAGE": "50",
+            "CHAT_OUTBOX": "8",
+            "CHAT_OUTBOX_BYTES": "4096",
+            "CHAT_BURST": "2",
+            "CHAT_RATE": "0.5",
+            "CHAT_KICK_AFTER": "3",
+            "CHAT_MAX_CONNECTIONS": "10",
+            "CHAT_MAX_PER_IP": "2",
+            "CHAT_WS_PING": "1.5",
+            "CHAT_LOG_LEVEL": "DEBUG",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+        }
+    )
+    assert (settings.port, settings.tcp_port, settings.max_message) == (9001, 2727, 50)
+    assert (settings.outbox_events, settings.outbox_bytes) == (8, 4096)
+    assert (settings.burst, settings.rate, settings.kick_after) == (2, 0.5, 3)
+    assert (settings.max_connections, settings.max_per_ip) == (10, 2)
+    assert settings.ws_ping_interval == 1.5
+    assert settings.log_level == "debug"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", "0", "no", "false", "none", "disabled", "", " off "])
+def test_tcp_port_can_be_switched_off(value: str) -> None:
+    assert Settings.from_env({"CHAT_TCP_PORT": value}).tcp_port is None
+
+
+def test_rate_zero_is_allowed_to_switch_flood_control_off() -> None:
+    assert Settings.from_env({"CHAT_RATE": "0"}).rate == 0.0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PORT", "http", "PORT='http' is not a int"),
+        ("CHAT_TCP_PORT", "telnet", "CHAT_TCP_PORT='telnet' is not a int"),
+        ("CHAT_TCP_PORT", "-5", "CHAT_TCP_PORT='-5' must not be negative"),
+        ("CHAT_OUTBOX", "1.5", "CHAT_OUTBOX='1.5' is not a int"),
+        ("CHAT_RATE", "fast", "CHAT_RATE='fast' is not a float"),
+        ("CHAT_RATE", "-1", "CHAT_RATE='-1' must not be negative"),
+        ("CHAT_MAX_PER_IP", "ten", "CHAT_MAX_PER_IP='ten'"),
+        ("CHAT_WS_PING", "soon", "CHAT_WS_PING='soon'"),
+    ],
+)
+def test_bad_numbers_name_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({name: value})
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "origins"),
+    [
+        ("", ()),
+        ("https://chat.example", ("https://chat.example",)),
+        ("https://chat.example/, http://127.0.0.1:8000 ,,", ("https://chat.example", "http://127.0.0.1:8000")),
+        (" , ", ()),
+    ],
+)
+def test_allowed_origins_are_a_trimmed_comma_separated_list(raw: str, origins: tuple[str, ...]) -> None:
+    assert Settings.from_env({"CHAT_ALLOWED_ORIGINS": raw}).allowed_origins == origins

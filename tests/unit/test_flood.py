@@ -1,0 +1,99 @@
+"""Flood control, driven by an explicit clock: burst, refill, shared address budgets, kicks."""
+
+from __future__ import annotations
+
+from app.domain.flood import FloodControl, FloodPolicy, Verdict
+
+ALLOW, REFUSE, KICK = Verdict.ALLOW, Verdict.REFUSE, Verdict.KICK
+ADDRESS = "203.0.113.7"
+
+
+def control(burst: int = 3, rate: float = 2.0, kick_after: int = 100, kick_window: float = 60.0) -> FloodControl:
+    return FloodControl(FloodPolicy(burst=burst, rate=rate, kick_after=kick_after, kick_window=kick_window))
+
+
+def checks(flood: FloodControl, conn: int, address: str | None, now: float, count: int) -> list[Verdict]:
+    return [flood.check(conn, address, now) for _ in range(count)]
+
+
+def test_burst_then_refused_until_tokens_refill() -> None:
+    flood = control(burst=3, rate=2.0)
+    flood.open(1, ADDRESS, now=0.0)
+    assert checks(flood, 1, ADDRESS, 0.0, 4) == [ALLOW, ALLOW, ALLOW, REFUSE]
+    assert flood.check(1, ADDRESS, 0.4) is REFUSE  # 0.8 of a token
+    assert flood.check(1, ADDRESS, 0.5) is ALLOW  # one token at 2 per second
+    assert flood.check(1, ADDRESS, 0.5) is REFUSE
+    assert checks(flood, 1, ADDRESS, 1.5, 3) == [ALLOW, ALLOW, REFUSE]  # refilled 2 in one second
+
+
+def test_refill_never_exceeds_burst() -> None:
+    flood = control(burst=3, rate=2.0)
+    flood.open(1, None, now=0.0)
+    assert checks(flood, 1, None, 1000.0, 4) == [ALLOW, ALLOW, ALLOW, REFUSE]
+
+
+def test_connections_from_one_address_share_a_budget() -> None:
+    flood = control(burst=3)
+    flood.open(1, ADDRESS, now=0.0)
+    flood.open(2, ADDRESS, now=0.0)
+    assert checks(flood, 1, ADDRESS, 0.0, 2) == [ALLOW, ALLOW]
+    assert checks(flood, 2, ADDRESS, 0.0, 2) == [ALLOW, REFUSE]
+    assert flood.check(1, ADDRESS, 0.0) is REFUSE
+
+
+def test_shared_budget_survives_while_any_connection_remains() -> None:
+    flood = control(burst=2)
+    flood.open(1, ADDRESS, now=0.0)
+    flood.open(2, ADDRESS, now=0.0)
+    assert checks(flood, 1, ADDRESS, 0.0, 2) == [ALLOW, ALLOW]
+    flood.close(1, ADDRESS)
+    flood.open(3, ADDRESS, now=0.0)  # reconnecting does not buy a fresh budget
+    assert flood.check(3, ADDRESS, 0.0) is REFUSE
+
+
+def test_different_addresses_have_separate_budgets() -> None:
+    flood = control(burst=2)
+    flood.open(1, ADDRESS, now=0.0)
+    flood.open(2, "198.51.100.1", now=0.0)
+    assert checks(flood, 1, ADDRESS, 0.0, 3) == [ALLOW, ALLOW, REFUSE]
+    assert checks(flood, 2, "198.51.100.1", 0.0, 2) == [ALLOW, ALLOW]
+
+
+def test_exempt_address_has_only_per_connection_budgets() -> None:
+    flood = control(burst=2)
+    flood.open(1, None, now=0.0)
+    flood.open(2, None, now=0.0)
+    assert checks(flood, 1, None, 0.0, 3) == [ALLOW, ALLOW, REFUSE]
+    assert checks(flood, 2, None, 0.0, 3) == [ALLOW, ALLOW, REFUSE]
+
+
+def test_repeated_refusals_within_the_window_kick() -> None:
+    flood = control(burst=1, rate=1.0, kick_after=3, kick_window=10.0)
+    flood.open(1, None, now=0.0)
+    assert checks(flood, 1, None, 0.0, 4) == [ALLOW, REFUSE, REFUSE, KICK]
+
+
+def test_refusals_outside_the_window_do_not_count() -> None:
+    flood = control(burst=1, rate=0.01, kick_after=3, kick_window=10.0)
+    flood.open(1, None, now=0.0)
+    assert checks(flood, 1, None, 0.0, 3) == [ALLOW, REFUSE, REFUSE]
+    assert flood.check(1, None, 20.0) is REFUSE  # the earlier two have expired
+    assert flood.check(1, None, 21.0) is REFUSE
+    assert flood.check(1, None, 22.0) is KICK
+
+
+def test_zero_or_negative_rate_disables_flood_control() -> None:
+    for rate in (0.0, -1.0):
+        flood = control(burst=1, rate=rate, kick_after=1)
+        assert not flood.policy.enabled
+        flood.open(1, ADDRESS, now=0.0)
+        assert set(checks(flood, 1, ADDRESS, 0.0, 100)) == {ALLOW}
+
+
+def test_closed_connection_is_forgotten() -> None:
+    flood = control(burst=1)
+    flood.open(1, ADDRESS, now=0.0)
+    flood.close(1, ADDRESS)
+    flood.close(1, ADDRESS)  # twice is harmless
+    flood.open(2, ADDRESS, now=0.0)  # last one gone: the address starts afresh
+    assert checks(flood, 2, ADDRESS, 0.0, 2) == [ALLOW, REFUSE]

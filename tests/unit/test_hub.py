@@ -1,0 +1,345 @@
+"""The hub with the in-process bus and fake clients: admission, flood control, fan-out, leaving."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Any
+
+from app.bus.memory import InProcessBus
+from app.codecs import telnet, wire
+from app.codecs.lines import NOT_ECHOED
+from app.domain.events import Event, Gateway
+from app.domain.flood import FloodPolicy
+from app.domain.room import Room
+from app.hub import Admission, Hub
+
+REMOTE = "198.51.100.1"
+
+
+class JsonCodec:
+    """The WebSocket JSON codec, counting how often it is asked to encode."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, event: Event, own: bool) -> str:
+        self.calls += 1
+        return wire.encode_event(event, own)
+
+
+class LineCodec:
+    """Like the TCP gateway's codec: no echo of what a line sender typed."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, event: Event, own: bool) -> bytes | None:
+        self.calls += 1
+        if own and event.kind in NOT_ECHOED:
+            return None
+        return telnet.encode_event(event, own)
+
+
+class FakeClient:
+    def __init__(self, hub: Hub, codec: JsonCodec | LineCodec, address: str = REMOTE) -> None:
+        self.id = hub.next_id()
+        self.codec = codec
+        self.gateway = Gateway.TELNET if isinstance(codec, LineCodec) else Gateway.WEB
+        self.address = address
+        self.received: list[bytes | str] = []
+        self.closed: list[tuple[str, bytes | str | None]] = []
+
+    def send(self, chunk: bytes | str) -> None:
+        self.received.append(chunk)
+
+    def close(self, reason: str, notice: bytes | str | None) -> None:
+        self.closed.append((reason, notice))
+
+    def frames(self) -> list[dict[str, Any]]:
+        return [json.loads(chunk) for chunk in self.received]
+
+    def text(self) -> str:
+        return b"".join(chunk for chunk in self.received if isinstance(chunk, bytes)).decode()
+
+    def clear(self) -> None:
+        self.received.clear()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_hub(flood: FloodPolicy | None = None, admission: Admission | None = None, clock: Clock | None = None) -> Hub:
+    """A hub on a started in-process bus; flood control is off unless a policy is given."""
+    bus = InProcessBus()
+    hub = Hub(Room(rng=random.Random(1)), bus, flood or FloodPolicy(rate=0), admission, clock or Clock())
+    asyncio.run(bus.start(hub.deliver))
+    return hub
+
+
+def join(hub: Hub, codec: JsonCodec | LineCodec, nick: str, address: str = REMOTE) -> FakeClient:
+    client = FakeClient(hub, codec, address)
+    assert hub.refusal(address) is None
+    hub.connect(client, nick)
+    return client
+
+
+def kinds(client: FakeClient) -> list[str]:
+    return [frame["type"] for frame in client.frames()]
+
+
+# -- fan-out -------------------------------------------------------------------------------------
+
+
+def test_fan_out_encodes_once_per_codec_and_marks_the_senders_copy() -> None:
+    hub = make_hub()
+    web, tcp = JsonCodec(), LineCodec()
+    alice, bob, carol = (join(hub, web, nick) for nick in ("alice", "bob", "carol"))
+    dave, erin = (join(hub, tcp, nick) for nick in ("dave", "erin"))
+    web.calls = tcp.calls = 0
+    for client in (alice, bob, carol, dave, erin):
+        client.clear()
+
+    hub.receive(alice, "hello all")
+
+    assert web.calls == 2  # alice's own copy, and one shared by bob and carol
+    assert tcp.calls == 1
+    [own] = alice.frames()
+    assert (own["type"], own["nick"], own["text"], own["self"]) == ("message", "alice", "hello all", True)
+    for reader in (bob, carol):
+        [frame] = reader.frames()
+        assert frame == {key: value for key, value in own.items() if key != "self"}
+    assert bob.received[0] is carol.received[0]  # literally the same encoded chunk
+    assert dave.text() == erin.text() == "[alice] hello all\r\n"
+
+
+def test_line_codec_skipping_own_message_sends_nothing_to_the_sender() -> None:
+    hub = make_hub()
+    tcp = LineCodec()
+    dave, erin = join(hub, tcp, "dave"), join(hub, tcp, "erin")
+    dave.clear()
+    erin.clear()
+    hub.receive(dave, "hi")
+    hub.receive(dave, "/me waves")
+    assert dave.text() == "* dave waves\r\n"
+    assert erin.text() == "[dave] hi\r\n* dave waves\r\n"
+
+
+def test_join_reaches_everyone_and_welcome_only_the_newcomer() -> None:
+    hub = make_hub()
+    web = JsonCodec()
+    alice = join(hub, web, "alice")
+    alice.clear()
+    bob = join(hub, web, "bob")
+    assert kinds(alice) == ["join"]
+    assert kinds(bob) == ["welcome", "join"]
+    assert bob.frames()[1]["self"] is True
+    assert [u["nick"] for u in bob.frames()[0]["users"]] == ["alice", "bob"]
+
+
+def test_private_message_reaches_only_target_and_sender() -> None:
+    hub = make_hub()
+    web = JsonCodec()
+    alice, bob, carol = (join(hub, web, nick) for nick in ("alice", "bob", "carol"))
+    for client in (alice, bob, carol):
+        client.clear()
+    hub.receive(alice, "/msg bob psst")
+    assert bob.frames() == [{"type": "private", "nick": "alice", "to": "bob", "text": "psst"}]
+    assert alice.frames() == [{"type": "private", "nick": "alice", "to": "bob", "text": "psst", "self": True}]
+    assert carol.received == []
+
+
+def test_ids_increase_across_both_gateways() -> None:
+    hub = make_hub()
+    alice = join(hub, JsonCodec(), "alice")
+    dave = join(hub, LineCodec(), "dave")
+    hub.receive(dave, "from tcp")
+    hub.receive(alice, "from web")
+    ids = [frame["id"] for frame in alice.frames() if "id" in frame]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids) == 4  # two joins, two messages
+
+
+def test_events_published_during_delivery_come_after_it() -> None:
+    hub = make_hub()
+    web = JsonCodec()
+
+    class SlowReader(FakeClient):
+        def send(self, chunk: bytes | str) -> None:
+            super().send(chunk)
+            if '"text":"boom"' in str(chunk):
+                hub.drop(self, "too slow")
+
+    alice = join(hub, web, "alice")
+    slow = SlowReader(hub, web)
+    hub.connect(slow, "slow")
+    bob, carol = join(hub, web, "bob"), join(hub, web, "carol")
+    for client in (alice, bob, carol):
+        client.clear()
+
+    hub.receive(alice, "boom")
+
+    for reader in (alice, bob, carol):
+        frames = reader.frames()
+        assert [(f["type"], f["nick"]) for f in frames] == [("message", "alice"), ("leave", "slow")]
+        assert frames[0]["id"] < frames[1]["id"]
+        assert frames[1]["text"] == "too slow"
+    assert slow.id not in hub.clients
+
+
+# -- admission -----------------------------------------------------------------------------------
+
+
+def test_refuses_when_full() -> None:
+    hub = make_hub(admission=Admission(max_connections=2, max_per_address=10))
+    alice = join(hub, JsonCodec(), "alice", "198.51.100.1")
+    join(hub, JsonCodec(), "bob", "198.51.100.2")
+    assert hub.refusal("198.51.100.3") == "server full, try again later"
+    assert hub.refusal("127.0.0.1") == "server full, try again later"
+    hub.disconnect(alice)
+    assert hub.refusal("198.51.100.3") is None
+
+
+def test_refuses_too_many_from_one_address_but_not_from_loopback() -> None:
+    hub = make_hub(admission=Admission(max_connections=100, max_per_address=2))
+    web = JsonCodec()
+    first = join(hub, web, "a1", "203.0.113.5")
+    join(hub, web, "a2", "203.0.113.5")
+    assert hub.refusal("203.0.113.5") == "too many connections from your address (limit 2)"
+    assert hub.refusal("203.0.113.6") is None
+    for i, address in enumerate(["127.0.0.1", "127.0.0.1", "::1", "::1", "127.0.0.1"]):
+        join(hub, web, f"local{i}", address)
+    assert hub.refusal("127.0.0.1") is None
+    assert hub.refusal("::1") is None
+    hub.disconnect(first)
+    assert hub.refusal("203.0.113.5") is None
+
+
+# -- flood control -------------------------------------------------------------------------------
+
+
+def test_flood_refusal_is_told_to_the_sender_only_and_not_sent() -> None:
+    clock = Clock()
+    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=10), clock=clock)
+    web = JsonCodec()
+    alice, bob = join(hub, web, "alice"), join(hub, web, "bob")
+    bob.clear()
+    alice.clear()
+    for i in range(3):
+        hub.receive(alice, f"line {i}")
+    assert [f.get("text") for f in bob.frames()] == ["line 0", "line 1"]
+    error = alice.frames()[-1]
+    assert (error["type"], error["code"]) == ("error", "rate_limited")
+    assert error["text"] == "Slow down: not sent (limit 2 at once, then 1 per second)"
+    clock.now += 1.0
+    hub.receive(alice, "line 3")
+    assert bob.frames()[-1]["text"] == "line 3"
+
+
+def test_connections_from_one_address_share_the_flood_budget_but_loopback_does_not() -> None:
+    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=10))
+    web = JsonCodec()
+    watcher = join(hub, web, "watcher", "192.0.2.1")
+    tab1, tab2 = join(hub, web, "tab1", REMOTE), join(hub, web, "tab2", REMOTE)
+    local1, local2 = join(hub, web, "local1", "127.0.0.1"), join(hub, web, "local2", "127.0.0.1")
+    watcher.clear()
+    for client in (tab1, tab2, local1, local2):
+        hub.receive(client, "one")
+        hub.receive(client, "two")
+    said = [(f["nick"], f["text"]) for f in watcher.frames() if f["type"] == "message"]
+    assert said == [
+        ("tab1", "one"),
+        ("tab1", "two"),
+        ("local1", "one"),
+        ("local1", "two"),
+        ("local2", "one"),
+        ("local2", "two"),
+    ]
+
+
+def test_flooding_client_is_kicked_with_a_notice_and_others_see_it_leave() -> None:
+    hub = make_hub(flood=FloodPolicy(burst=1, rate=1.0, kick_after=3))
+    web = JsonCodec()
+    flooder, bob = join(hub, web, "flooder"), join(hub, web, "bob")
+    bob.clear()
+    for i in range(10):
+        hub.receive(flooder, f"spam {i}")
+    assert len(flooder.closed) == 1
+    reason, notice = flooder.closed[0]
+    assert reason == "flooding"
+    assert isinstance(notice, str)
+    assert json.loads(notice) == {"type": "error", "text": "Disconnected: flooding", "code": "disconnected"}
+    assert [(f["type"], f.get("text")) for f in bob.frames()] == [("message", "spam 0"), ("leave", "flooding")]
+    assert flooder.id not in hub.clients
+
+
+# -- leaving -------------------------------------------------------------------------------------
+
+
+def test_disconnect_is_idempotent_and_publishes_one_leave() -> None:
+    hub = make_hub(admission=Admission(max_per_address=1))
+    web = JsonCodec()
+    alice = join(hub, web, "alice", "203.0.113.9")
+    bob = join(hub, web, "bob", "192.0.2.1")
+    bob.clear()
+    hub.disconnect(alice, "connection lost")
+    hub.disconnect(alice, "connection lost")
+    assert [(f["type"], f["nick"], f["text"]) for f in bob.frames()] == [("leave", "alice", "connection lost")]
+    assert alice.id not in hub.clients
+    assert hub.refusal("203.0.113.9") is None
+    hub.receive(alice, "still there?")  # input racing the disconnect is ignored
+    assert len(bob.frames()) == 1
+
+
+def test_quit_says_goodbye_and_closes_without_a_disconnect_notice() -> None:
+    hub = make_hub()
+    web = JsonCodec()
+    alice, bob = join(hub, web, "alice"), join(hub, web, "bob")
+    alice.clear()
+    bob.clear()
+    hub.receive(alice, "/quit bye all")
+    goodbye, own_leave = alice.frames()
+    assert goodbye == {"type": "system", "text": "Goodbye!"}
+    assert (own_leave["type"], own_leave["self"]) == ("leave", True)
+    assert alice.closed == [("quit", None)]
+    assert [(f["type"], f["text"]) for f in bob.frames()] == [("leave", "bye all")]
+
+
+def test_shutdown_tells_and_closes_everyone_without_leave_storm() -> None:
+    hub = make_hub()
+    clients = [join(hub, JsonCodec(), f"user{i}") for i in range(4)] + [join(hub, LineCodec(), "tcp")]
+    for client in clients:
+        client.clear()
+    hub.shutdown()
+    notice = {"type": "error", "text": "Disconnected: server restarting", "code": "disconnected"}
+    for client in clients[:-1]:
+        assert client.received == []
+        assert client.closed == [("server restarting", json.dumps(notice, separators=(",", ":")))]
+    assert clients[-1].received == []
+    assert clients[-1].closed == [("server restarting", b"! Disconnected: server restarting\r\n")]
+    assert hub.clients == {}
+    assert len(hub.room) == 0
+    assert hub.refusal("192.0.2.1") == "server restarting, try again in a moment"
+
+
+def test_blank_input_and_unknown_clients_are_ignored() -> None:
+    hub = make_hub()
+    web = JsonCodec()
+    alice = join(hub, web, "alice")
+    alice.clear()
+    hub.receive(alice, "   ")
+    hub.receive(FakeClient(hub, web), "who am I")
+    assert alice.received == []
+
+
+def test_gateway_counts() -> None:
+    hub = make_hub()
+    join(hub, JsonCodec(), "a")
+    join(hub, JsonCodec(), "b")
+    join(hub, LineCodec(), "c")
+    assert hub.gateway_counts() == {"web": 2, "telnet": 1}
