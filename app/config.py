@@ -52,9 +52,9 @@ class Settings:
             try:
                 value = kind(raw)
             except ValueError:
-                raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}") from None
-            if value < 0:
-                raise SettingsError(f"{name}={raw!r} must not be negative")
+                raise SettingsError(f"{name}={raw!r} is not a valid {'whole ' if kind is int else ''}number") from None
+            if not 0 <= value < float("inf"):
+                raise SettingsError(f"{name}={raw!r} must be a number from 0 up")
             return value
 
         tcp_raw = env.get("CHAT_TCP_PORT")

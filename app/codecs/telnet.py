@@ -96,7 +96,7 @@ class LineDecoder:
                 self._buffer += chunk
                 chunk = bytes(self._buffer)
                 self._buffer.clear()
-            if len(chunk) > self.max_line:
+            if len(chunk) > self.max_line:  # a CR before the LF counts: the buffer holds it too
                 yield OVERLONG
                 continue
             yield chunk.decode("utf-8", "replace").rstrip("\r")

@@ -10,9 +10,12 @@ dropped with a reason, so one slow reader cannot grow memory or stall the room.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+log = logging.getLogger("app.outbox")
 
 Chunk = TypeVar("Chunk", bytes, str)
 
@@ -40,7 +43,10 @@ class Flusher:
         dirty, self._dirty = self._dirty, []
         self._scheduled = False
         for outbox in dirty:
-            outbox.flush()
+            try:
+                outbox.flush()
+            except Exception:  # one broken connection must not stop the others' flush
+                log.exception("flushing an outbox failed")
 
 
 class Outbox(Generic[Chunk]):

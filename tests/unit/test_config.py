@@ -60,12 +60,12 @@ def test_rate_zero_is_allowed_to_switch_flood_control_off() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("PORT", "http", "PORT='http' is not a int"),
-        ("CHAT_TCP_PORT", "telnet", "CHAT_TCP_PORT='telnet' is not a int"),
-        ("CHAT_TCP_PORT", "-5", "CHAT_TCP_PORT='-5' must not be negative"),
-        ("CHAT_OUTBOX", "1.5", "CHAT_OUTBOX='1.5' is not a int"),
-        ("CHAT_RATE", "fast", "CHAT_RATE='fast' is not a float"),
-        ("CHAT_RATE", "-1", "CHAT_RATE='-1' must not be negative"),
+        ("PORT", "http", "PORT='http' is not a valid whole number"),
+        ("CHAT_TCP_PORT", "telnet", "CHAT_TCP_PORT='telnet' is not a valid whole number"),
+        ("CHAT_TCP_PORT", "-5", "CHAT_TCP_PORT='-5' must be a number from 0 up"),
+        ("CHAT_OUTBOX", "1.5", "CHAT_OUTBOX='1.5' is not a valid whole number"),
+        ("CHAT_RATE", "fast", "CHAT_RATE='fast' is not a valid number"),
+        ("CHAT_RATE", "-1", "CHAT_RATE='-1' must be a number from 0 up"),
         ("CHAT_MAX_PER_IP", "ten", "CHAT_MAX_PER_IP='ten'"),
         ("CHAT_WS_PING", "soon", "CHAT_WS_PING='soon'"),
     ],
