@@ -20,6 +20,12 @@ class ChatServer(uvicorn.Server):
         super().__init__(config)
         self.service = service
 
+    async def serve(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+        # Start the chat service before uvicorn's lifespan (which then finds it started): a taken
+        # TCP port ends start-up with the service's one-line message instead of a logged traceback.
+        await self.service.start()
+        await super().serve(sockets)
+
     async def shutdown(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
         self.service.begin_shutdown()
         await super().shutdown(sockets)

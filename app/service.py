@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from app.bus.base import Bus
@@ -36,16 +37,22 @@ class ChatService:
         self.tcp = TcpGateway(self.hub, flusher, limits, settings.tcp_max_line, settings.tcp_replay)
         self.websocket = WebSocketGateway(self.hub, flusher, limits, settings)
         self.started = time.monotonic()
+        self.running = False
 
     async def start(self) -> None:
-        """Open the bus, then the TCP listener; a port already taken fails start-up."""
+        """Open the bus, then the TCP listener; a port already taken fails start-up.
+        Starting again is a no-op, so ``python -m app`` can start it ahead of the lifespan."""
+        if self.running:
+            return
+        self.running = True
         await self.bus.start(self.hub.deliver)
         if self.settings.tcp_port is not None:
             try:
                 await self.tcp.start(self.settings.host, self.settings.tcp_port)
             except OSError as problem:
                 raise SystemExit(
-                    f"cannot listen for TCP chat on {self.settings.host}:{self.settings.tcp_port}: {problem.strerror}"
+                    f"cannot listen for TCP chat on {self.settings.host}:{self.settings.tcp_port}: "
+                    f"{os.strerror(problem.errno) if problem.errno else problem}"
                     " (set CHAT_TCP_PORT to another port, or to 'off')"
                 ) from None
         self.started = time.monotonic()

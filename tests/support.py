@@ -44,6 +44,10 @@ class ServerProcess:
             "CHAT_TCP_PORT": str(self.tcp_port),
             "PYTHONUNBUFFERED": "1",
             "CHAT_DB": str(log_dir / f"chat-{self.port}.db"),
+            # A newcomer's history replay is off unless a test asks for it, so that tests of
+            # live behaviour see only live events.
+            "CHAT_WEB_HISTORY": "0",
+            "CHAT_TCP_REPLAY": "0",
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None

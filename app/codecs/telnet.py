@@ -96,14 +96,16 @@ class LineDecoder:
                 self._buffer += chunk
                 chunk = bytes(self._buffer)
                 self._buffer.clear()
-            if len(chunk) > self.max_line:  # a CR before the LF counts: the buffer holds it too
+            if chunk.endswith(b"\r"):
+                chunk = chunk[:-1]  # the line ending is not part of the line's length
+            if len(chunk) > self.max_line:
                 yield OVERLONG
                 continue
-            yield chunk.decode("utf-8", "replace").rstrip("\r")
+            yield chunk.decode("utf-8", "replace")
         rest = data[start:]
         if self._discarding or not rest:
             return
-        if len(self._buffer) + len(rest) > self.max_line:
+        if len(self._buffer) + len(rest) > self.max_line + 1:  # + 1: room for the CR of a CR LF
             self._buffer.clear()
             self._discarding = True
             yield OVERLONG

@@ -9,7 +9,7 @@ import time
 import pytest
 from support import ServerProcess, WebUser
 
-FAST = {"CHAT_RATE": "0"}
+FAST = {"CHAT_RATE": "0", "CHAT_WEB_HISTORY": "100", "CHAT_TCP_REPLAY": "20"}
 
 
 def messages(events: list[dict]) -> list[str]:
