@@ -1,0 +1,265 @@
+// Wires the page together: connection, log, users panel, nick editor, composer, title and layout.
+import { Composer } from "./composer.js";
+import { Connection } from "./connection.js";
+import { $ } from "./dom.js";
+import { MessageLog } from "./log.js";
+import { UsersPanel } from "./users.js";
+
+const NICK_KEY = "chat.nick";
+const TITLE = document.title;
+const PUBLIC = new Set(["message", "action", "join", "leave", "nick"]);
+const NOTEWORTHY = new Set(["message", "action", "private"]);
+
+const shell = $("app");
+const state = {
+  me: "",
+  wanted: readStoredNick(),
+  lastId: 0,
+  seen: new Set(),
+  welcomes: 0,
+  historyMarked: false,
+  unread: 0,
+  reclaimTimer: null,
+};
+
+function readStoredNick() {
+  try {
+    return localStorage.getItem(NICK_KEY) || "";
+  } catch {
+    return ""; // storage disabled: just start as a guest
+  }
+}
+
+function storeNick(nick) {
+  try {
+    localStorage.setItem(NICK_KEY, nick);
+  } catch {
+    /* storage disabled: nothing to remember */
+  }
+}
+
+const log = new MessageLog($("log"), $("jump"));
+const users = new UsersPanel({
+  list: $("user-list"),
+  counts: [$("users-count"), $("users-toggle-count")],
+  onPick: (nick) => {
+    composer.prefill(`/msg ${nick} `);
+    setUsersOpen(false);
+  },
+});
+const connection = new Connection({
+  onFrame: (events) => events.forEach(handle),
+  onState: showState,
+  resumeParams: () => ({ nick: state.me || state.wanted, since: state.lastId }),
+});
+const composer = new Composer({
+  form: $("composer"),
+  input: $("input"),
+  counter: $("counter"),
+  suggestions: $("suggestions"),
+  maxLength: Number(shell.dataset.maxMessage) || 2000,
+  nicks: () => users.nicks().filter((nick) => nick !== state.me),
+  onSend: (text) => connection.send(text),
+});
+
+// -- events ---------------------------------------------------------------------------------
+
+/**
+ * False for an event already shown. Replayed events (history: true) are dropped when their id was
+ * seen; a live id at or below the last one means the server's sequence started over (a restart
+ * without stored history), so the ids seen before no longer identify anything.
+ */
+function isNew(event) {
+  if (typeof event.id !== "number") return true;
+  if (event.history) {
+    if (state.seen.has(event.id)) return false;
+  } else if (event.id <= state.lastId) {
+    state.seen.clear();
+    state.lastId = 0;
+  }
+  state.seen.add(event.id);
+  state.lastId = Math.max(state.lastId, event.id);
+  return true;
+}
+
+function handle(event) {
+  if (!isNew(event)) return;
+  const live = !event.history;
+  switch (event.type) {
+    case "welcome":
+      welcome(event);
+      return;
+    case "gap":
+      log.divider(event.text || `${event.missed} earlier messages are no longer available`, "gap");
+      return;
+    case "join":
+      if (live) users.join(event.nick, event.gateway);
+      break;
+    case "leave":
+      if (live) users.leave(event.nick);
+      break;
+    case "nick":
+      if (live) renamed(event);
+      break;
+    case "users":
+      users.reset(event.users, state.me);
+      break;
+    case "error":
+      if (event.code === "nick_refused") showNickError(event.text);
+      break;
+  }
+  if (event.history && PUBLIC.has(event.type) && !state.historyMarked) {
+    state.historyMarked = true;
+    log.divider(state.welcomes > 1 ? "Missed while you were away" : "Earlier messages", "history");
+  }
+  log.add(event, state.me);
+  if (live && !event.self && NOTEWORTHY.has(event.type)) countUnread();
+}
+
+function welcome(event) {
+  state.welcomes += 1;
+  state.historyMarked = false;
+  setMe(event.nick);
+  users.reset(event.users, event.nick);
+  if (state.welcomes === 1) log.add(event, state.me);
+  else log.divider("Reconnected", "reconnected");
+  // Back after a blip, the server may not have noticed our old connection leave yet, so our nick
+  // still looks taken: ask for it again once that connection has timed out.
+  if (state.wanted && event.nick !== state.wanted && state.welcomes > 1) {
+    clearTimeout(state.reclaimTimer);
+    const wanted = state.wanted;
+    state.reclaimTimer = setTimeout(() => state.me !== wanted && connection.send(`/nick ${wanted}`), 3000);
+  }
+}
+
+function renamed(event) {
+  const isMe = Boolean(event.self) || event.old === state.me;
+  users.rename(event.old, event.nick, isMe);
+  if (!isMe) return;
+  setMe(event.nick);
+  state.wanted = event.nick;
+  storeNick(event.nick);
+  closeNickEditor(false);
+  showNickError("");
+}
+
+// -- nick editor ----------------------------------------------------------------------------
+
+const nickButton = $("nick-button");
+const nickForm = $("nick-form");
+const nickInput = $("nick-input");
+
+function setMe(nick) {
+  state.me = nick;
+  $("nick-current").textContent = nick;
+}
+
+function showNickError(text) {
+  $("nick-error").textContent = text;
+}
+
+function openNickEditor() {
+  nickButton.hidden = true;
+  nickForm.hidden = false;
+  nickInput.value = state.me;
+  nickInput.focus();
+  nickInput.select();
+}
+
+function closeNickEditor(focusButton = true) {
+  if (nickForm.hidden) return;
+  nickForm.hidden = true;
+  nickButton.hidden = false;
+  if (focusButton) nickButton.focus();
+}
+
+nickButton.addEventListener("click", openNickEditor);
+$("nick-cancel").addEventListener("click", () => {
+  showNickError("");
+  closeNickEditor();
+});
+nickForm.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    event.preventDefault();
+    showNickError("");
+    closeNickEditor();
+  }
+});
+nickForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const nick = nickInput.value.trim();
+  if (!nick || nick === state.me) {
+    closeNickEditor();
+    return;
+  }
+  if (!connection.send(`/nick ${nick}`)) showNickError("Not connected — try again when live");
+});
+
+// -- status, title, layout ------------------------------------------------------------------
+
+const STATUS_TEXT = {
+  connecting: () => "Connecting…",
+  live: () => "Live",
+  reconnecting: ({ seconds }) => `Reconnecting in ${seconds} s`,
+  offline: ({ reason }) => `Offline — ${reason}`,
+};
+
+function showState(name, detail = {}) {
+  const status = $("status");
+  const text = STATUS_TEXT[name](detail);
+  if (status.dataset.state !== name || $("status-text").textContent !== text) {
+    status.dataset.state = name;
+    $("status-text").textContent = text;
+  }
+  const retry = $("retry");
+  retry.hidden = name !== "reconnecting" && name !== "offline";
+  retry.textContent = name === "offline" ? "Rejoin" : "Retry now";
+  $("send").disabled = name !== "live";
+  $("composer-hint").textContent = name === "live" ? "" : "Not connected — what you type is kept until you can send it.";
+}
+
+$("retry").addEventListener("click", () => connection.connectNow());
+
+function countUnread() {
+  if (!document.hidden) return;
+  state.unread += 1;
+  document.title = `(${state.unread}) ${TITLE}`;
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return;
+  state.unread = 0;
+  document.title = TITLE;
+});
+
+const usersToggle = $("users-toggle");
+function setUsersOpen(open) {
+  shell.classList.toggle("users-open", open);
+  usersToggle.setAttribute("aria-expanded", String(open));
+}
+usersToggle.addEventListener("click", () => setUsersOpen(!shell.classList.contains("users-open")));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && shell.classList.contains("users-open")) {
+    setUsersOpen(false);
+    usersToggle.focus();
+    return;
+  }
+  // Typing while the log has focus goes to the input, as in other chat tools.
+  const target = event.target;
+  if ((target === document.body || target === $("log")) && event.key.length === 1 && !event.ctrlKey && !event.metaKey && !event.altKey) {
+    $("input").focus();
+  }
+});
+
+// Phones: size the page to the visual viewport so the on-screen keyboard never covers the input.
+if (window.visualViewport) {
+  const fit = () => document.documentElement.style.setProperty("--app-height", `${window.visualViewport.height}px`);
+  window.visualViewport.addEventListener("resize", fit);
+  fit();
+}
+
+const tcpHost = $("tcp-host");
+if (tcpHost) tcpHost.textContent = location.hostname;
+
+connection.connectNow();
+$("input").focus();
