@@ -5,6 +5,7 @@ import { nickSpan } from "./nickcolor.js";
 
 const MAX_ITEMS = 1500; // a long-running tab keeps memory bounded
 const NEAR_BOTTOM_PX = 48;
+const COUNTED = new Set(["message", "action", "private"]); // notices do not make a "new message"
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
 
 const clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
@@ -120,7 +121,7 @@ export class MessageLog {
     const item = renderEvent(event, myNick);
     if (!item) return null;
     this.insertDay(event.ts ? new Date(event.ts) : new Date());
-    this.append(item, Boolean(event.self));
+    this.append(item, Boolean(event.self), COUNTED.has(event.type));
     return item;
   }
 
