@@ -94,6 +94,7 @@ function handle(event) {
       return;
     case "join":
       if (live) users.join(event.nick, event.gateway);
+      if (event.self) return; // the welcome already said so
       break;
     case "leave":
       if (live) users.leave(event.nick);
@@ -237,7 +238,14 @@ function setUsersOpen(open) {
   shell.classList.toggle("users-open", open);
   usersToggle.setAttribute("aria-expanded", String(open));
 }
-usersToggle.addEventListener("click", () => setUsersOpen(!shell.classList.contains("users-open")));
+usersToggle.addEventListener("click", (event) => {
+  event.stopPropagation();
+  setUsersOpen(!shell.classList.contains("users-open"));
+});
+// A tap outside the drawer (on the dimmed page) closes it.
+document.addEventListener("click", (event) => {
+  if (shell.classList.contains("users-open") && !$("users").contains(event.target)) setUsersOpen(false);
+});
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && shell.classList.contains("users-open")) {
     setUsersOpen(false);

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from conftest import ChatPage
+from chatpage import ChatPage
 from playwright.sync_api import expect
 from support import ServerProcess
 
@@ -49,7 +49,7 @@ def test_two_pages_and_a_terminal_chat_in_all_directions(server: ServerProcess, 
     for page in (alice, bob):
         expect(page.user("carol")).to_have_count(0)
         expect(page.lines("carol left")).to_have_count(1)
-    alice.screenshot("desktop-light")
+    alice.screenshot("desktop-three-way")
 
 
 def test_markup_in_messages_is_shown_as_text(server: ServerProcess, open_chat: OpenChat) -> None:

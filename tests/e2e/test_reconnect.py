@@ -1,0 +1,140 @@
+"""A connection a user can trust: the page notices a drop, says so, comes back by itself and
+never shows an event twice."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from chatpage import ChatPage
+from playwright.sync_api import WebSocketRoute, expect
+from support import ServerProcess
+
+pytestmark = pytest.mark.browser
+
+OpenChat = Callable[..., ChatPage]
+WS_URL = re.compile(r"/ws(\?.*)?$")
+REFUSED_SOCKET = r"WebSocket connection to .* failed"
+RECONNECT_TIMEOUT_MS = 20_000
+
+
+def events_in(frame: str | bytes) -> list[dict[str, Any]]:
+    decoded = json.loads(frame)
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
+class SocketControl:
+    """Sits between the page and the server: records URLs and frames, cuts the socket, and can
+    keep the page out (refusing new sockets) or add frames of its own after the welcome."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        self.received: list[dict[str, Any]] = []
+        self.current: WebSocketRoute | None = None
+        self.refuse = False
+        self.after_welcome: list[dict[str, Any]] = []
+
+    def route(self, ws: WebSocketRoute) -> None:
+        self.urls.append(ws.url)
+        if self.refuse:
+            ws.close(code=4000, reason="test: refused")
+            return
+        server = ws.connect_to_server()
+        self.current = ws
+
+        def from_server(frame: str | bytes) -> None:
+            ws.send(frame)
+            events = events_in(frame)
+            self.received.extend(events)
+            if self.after_welcome and any(event["type"] == "welcome" for event in events):
+                ws.send(json.dumps(self.after_welcome))
+                self.after_welcome = []
+
+        server.on_message(from_server)
+
+    def cut(self) -> None:
+        """Drop the live socket as a network failure would (not a clean close by the user)."""
+        assert self.current is not None
+        self.current.close(code=4000, reason="test: cut")
+        self.current = None
+
+    def max_id(self) -> int:
+        return max(event["id"] for event in self.received if "id" in event)
+
+
+def test_page_reconnects_by_itself_after_a_server_restart(server: ServerProcess, open_chat: OpenChat) -> None:
+    chat = open_chat(server, "alice")
+    chat.allow(REFUSED_SOCKET)  # the browser logs each refused attempt while the server is down
+    chat.say("before the restart")
+
+    server.stop()
+    expect(chat.status).to_have_attribute("data-state", "reconnecting")
+    expect(chat.status).to_contain_text(re.compile(r"Reconnecting in \d+ s"))
+    expect(chat.lines("server restarting")).to_have_count(1)
+    expect(chat.page.locator("#send")).to_be_disabled()
+    chat.screenshot("desktop-reconnecting")
+
+    server.start()
+    expect(chat.status).to_have_attribute("data-state", "live", timeout=RECONNECT_TIMEOUT_MS)
+    expect(chat.page.locator("#nick-current")).to_have_text("alice")
+    expect(chat.lines("Reconnected")).to_have_count(1)
+
+    terminal = server.tcp(nick="bob")
+    terminal.send("after the restart")
+    expect(chat.message("bob", "after the restart")).to_have_count(1)
+    chat.say("glad to be back")
+    terminal.expect("[alice] glad to be back")
+    expect(chat.message("alice", "before the restart")).to_have_count(1)
+
+
+def test_reconnect_resumes_by_nick_and_last_id_and_drops_replayed_events(
+    server: ServerProcess, open_chat: OpenChat
+) -> None:
+    control = SocketControl()
+    chat = open_chat(server, "alice", on_page=lambda page: page.route_web_socket(WS_URL, control.route))
+    terminal = server.tcp(nick="bob")
+    terminal.send("first")
+    terminal.send("second")
+    expect(chat.message("bob", "second")).to_have_count(1)
+    seen = [event for event in control.received if event["type"] == "message"]
+
+    last_id = control.max_id()
+    control.after_welcome = [{**event, "history": True} for event in seen]  # a server replaying what we have
+    control.cut()
+    expect(chat.status).not_to_have_attribute("data-state", "live")
+    expect(chat.status).to_have_attribute("data-state", "live", timeout=RECONNECT_TIMEOUT_MS)
+    expect(chat.lines("Reconnected")).to_have_count(1)
+
+    query = parse_qs(urlsplit(control.urls[-1]).query)
+    assert query == {"nick": ["alice"], "since": [str(last_id)]}
+    terminal.send("third")
+    expect(chat.message("bob", "third")).to_have_count(1)
+    for text in ("first", "second"):
+        expect(chat.message("bob", text)).to_have_count(1)
+    expect(chat.lines("Missed while you were away")).to_have_count(0)
+
+
+@pytest.mark.xfail(reason="needs server-side since= resume", strict=False)
+def test_messages_sent_while_disconnected_appear_exactly_once(server: ServerProcess, open_chat: OpenChat) -> None:
+    control = SocketControl()
+    chat = open_chat(server, "alice", on_page=lambda page: page.route_web_socket(WS_URL, control.route))
+    terminal = server.tcp(nick="bob")
+    terminal.send("before the drop")
+    expect(chat.message("bob", "before the drop")).to_have_count(1)
+
+    control.refuse = True
+    control.cut()
+    expect(chat.status).to_have_attribute("data-state", "reconnecting")
+    terminal.send("while you were away")
+    terminal.send("and this too")
+    terminal.silent(0.2)
+
+    control.refuse = False
+    chat.page.get_by_role("button", name="Retry now").click()
+    expect(chat.status).to_have_attribute("data-state", "live")
+    for text in ("before the drop", "while you were away", "and this too"):
+        expect(chat.message("bob", text)).to_have_count(1, timeout=3000)
