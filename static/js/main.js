@@ -155,8 +155,14 @@ function setMe(nick) {
   $("nick-current").textContent = nick;
 }
 
+const NICK_ERROR_MS = 12000;
+let nickErrorTimer = null;
+
+/** The reason a nick was refused, next to the nick; it fades once read, so it does not cover the page. */
 function showNickError(text) {
   $("nick-error").textContent = text;
+  clearTimeout(nickErrorTimer);
+  if (text) nickErrorTimer = setTimeout(() => showNickError(""), NICK_ERROR_MS);
 }
 
 function openNickEditor() {
@@ -208,10 +214,13 @@ const STATUS_TEXT = {
 function showState(name, detail = {}) {
   const status = $("status");
   const text = STATUS_TEXT[name](detail);
-  if (status.dataset.state !== name || $("status-text").textContent !== text) {
+  if (status.dataset.state !== name) {
     status.dataset.state = name;
-    $("status-text").textContent = text;
+    // Announced once per change of state, not on every tick of the countdown.
+    $("status-announce").textContent = name === "reconnecting" ? "Connection lost, reconnecting" : text;
   }
+  $("status-text").textContent = text;
+  shell.classList.toggle("disconnected", name !== "live");
   const retry = $("retry");
   retry.hidden = name !== "reconnecting" && name !== "offline";
   retry.textContent = name === "offline" ? "Rejoin" : "Retry now";
@@ -261,7 +270,11 @@ document.addEventListener("keydown", (event) => {
 
 // Phones: size the page to the visual viewport so the on-screen keyboard never covers the input.
 if (window.visualViewport) {
-  const fit = () => document.documentElement.style.setProperty("--app-height", `${window.visualViewport.height}px`);
+  const fit = () => {
+    const stick = log.atBottom();
+    document.documentElement.style.setProperty("--app-height", `${window.visualViewport.height}px`);
+    if (stick) requestAnimationFrame(() => log.scrollToEnd());
+  };
   window.visualViewport.addEventListener("resize", fit);
   fit();
 }

@@ -78,6 +78,7 @@ def test_a_taken_nick_is_refused_with_the_reason(server: ServerProcess, open_cha
     nick_input.press("Enter")
     expect(bob.page.locator("#nick-error")).to_contain_text("'alice' is already taken")
     assert bob.nick() == "bob"
+    bob.screenshot("desktop-nick-refused")
 
     nick_input.fill("bobby")
     nick_input.press("Enter")
@@ -148,3 +149,17 @@ def test_new_messages_wait_below_a_jump_button_while_reading_back(
     jump.click()
     expect(jump).to_be_hidden()
     expect(chat.message("bob", "two")).to_be_in_viewport()
+
+
+def test_unread_count_shows_in_the_title_while_the_tab_is_hidden(server: ServerProcess, open_chat: OpenChat) -> None:
+    chat = open_chat(server, "alice")
+    terminal = server.tcp(nick="bob")
+    expect(chat.page).to_have_title("Chat")
+    hide = "hidden => { Object.defineProperty(document, 'hidden', {value: hidden, configurable: true});"
+    set_hidden = hide + " document.dispatchEvent(new Event('visibilitychange')); }"
+    chat.page.evaluate(set_hidden, True)
+    terminal.send("are you there?")
+    terminal.send("/me knocks")
+    expect(chat.page).to_have_title("(2) Chat")
+    chat.page.evaluate(set_hidden, False)
+    expect(chat.page).to_have_title("Chat")
