@@ -72,8 +72,10 @@ def test_a_taken_nick_is_refused_with_the_reason(server: ServerProcess, open_cha
     alice = open_chat(server, "alice")
     bob = open_chat(server, "bob")
 
-    bob.page.get_by_role("button", name=re.compile("Your nick")).click()
+    bob.page.get_by_role("button", name=re.compile("Your nick")).focus()
+    bob.page.keyboard.press("Enter")  # keyboard only, as for every control on the page
     nick_input = bob.page.get_by_label("New nick")
+    expect(nick_input).to_be_focused()
     nick_input.fill("alice")
     nick_input.press("Enter")
     expect(bob.page.locator("#nick-error")).to_contain_text("'alice' is already taken")

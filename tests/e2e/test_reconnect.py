@@ -103,7 +103,9 @@ def test_reconnect_resumes_by_nick_and_last_id_and_drops_replayed_events(
     seen = [event for event in control.received if event["type"] == "message"]
 
     last_id = control.max_id()
-    control.after_welcome = [{**event, "history": True} for event in seen]  # a server replaying what we have
+    # A server replaying what the page already has, and saying some older events are gone.
+    gap = {"type": "gap", "missed": 3, "text": "3 earlier messages are no longer available"}
+    control.after_welcome = [*({**event, "history": True} for event in seen), gap]
     control.cut()
     expect(chat.status).not_to_have_attribute("data-state", "live")
     expect(chat.status).to_have_attribute("data-state", "live", timeout=RECONNECT_TIMEOUT_MS)
@@ -116,6 +118,20 @@ def test_reconnect_resumes_by_nick_and_last_id_and_drops_replayed_events(
     for text in ("first", "second"):
         expect(chat.message("bob", text)).to_have_count(1)
     expect(chat.lines("Missed while you were away")).to_have_count(0)
+    expect(chat.lines("3 earlier messages are no longer available")).to_have_count(1)
+
+
+def test_quit_leaves_the_page_offline_until_the_user_rejoins(server: ServerProcess, open_chat: OpenChat) -> None:
+    chat = open_chat(server, "alice")
+    terminal = server.tcp(nick="bob")
+    chat.say("/quit")
+    terminal.expect("* alice left")
+    expect(chat.status).to_have_attribute("data-state", "offline")
+    expect(chat.status).to_contain_text("You left the room")
+    assert terminal.silent(1.5) == []  # and it stays out: no automatic reconnect
+    chat.page.get_by_role("button", name="Rejoin").click()
+    chat.expect_live()
+    terminal.expect("* alice joined (web)")
 
 
 @pytest.mark.xfail(reason="needs server-side since= resume", strict=False)
