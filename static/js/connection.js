@@ -22,7 +22,8 @@ export class Connection {
     this.retryTimer = null;
     this.countdown = null;
     this.live = false;
-    window.addEventListener("online", () => this.socket || this.connectNow());
+    this.left = false; // the user quit: only they bring the page back
+    window.addEventListener("online", () => this.socket || this.left || this.connectNow());
     window.addEventListener("offline", () => this.socket || this.goOffline("Your device is offline"));
   }
 
@@ -38,6 +39,7 @@ export class Connection {
 
   connectNow() {
     this.clearTimers();
+    this.left = false;
     if (this.socket) return;
     this.onState("connecting");
     const socket = new WebSocket(this.url());
@@ -72,7 +74,10 @@ export class Connection {
     if (socket !== this.socket) return;
     this.socket = null;
     this.live = false;
-    if (code === QUIT_CLOSE_CODE) this.goOffline("You left the room");
+    if (code === QUIT_CLOSE_CODE) {
+      this.left = true;
+      this.goOffline("You left the room");
+    }
     else if (code === POLICY_CLOSE_CODE) this.goOffline("The server refused this page");
     else if (!navigator.onLine) this.goOffline("Your device is offline");
     else this.scheduleRetry();

@@ -16,9 +16,11 @@ OpenChat = Callable[..., ChatPage]
 
 def converse(alice: ChatPage, terminal: TcpUser) -> None:
     """A short conversation with every kind of line, so screenshots show the whole style."""
-    alice.say("Morning all! Release notes are at https://example.com/notes")
+    alice.say("Morning all! Release notes for 2.4 are at https://example.com/notes")
+    expect(alice.message("alice", "Release notes")).to_have_count(1)
     terminal.send("morning alice, reading them now")
     terminal.send("/me pours a coffee")
+    expect(alice.lines("pours a coffee")).to_have_count(1)
     alice.say("/msg dave could you review the deploy script?")
     alice.say("/nick")  # a usage error, styled as one
     expect(alice.lines("Usage: /nick NAME")).to_have_count(1)
@@ -28,7 +30,7 @@ def converse(alice: ChatPage, terminal: TcpUser) -> None:
 def test_desktop_layout(server: ServerProcess, open_chat: OpenChat, scheme: str) -> None:
     bob = open_chat(server, "bob", color_scheme=scheme)
     terminal = server.tcp(nick="dave")
-    alice = open_chat(server, "alice", color_scheme=scheme)
+    alice = open_chat(server, "alice", color_scheme=scheme, viewport={"width": 1000, "height": 600})
     converse(alice, terminal)
     bob.say("alice: the coffee machine is fixed btw")
     expect(alice.message("bob", "coffee machine")).to_have_count(1)
