@@ -271,6 +271,7 @@ document.addEventListener("keydown", (event) => {
 // Phones: size the page to the visual viewport so the on-screen keyboard never covers the input.
 if (window.visualViewport) {
   const fit = () => {
+    if (Math.abs(window.visualViewport.scale - 1) > 0.01) return; // pinch-zoom, not a keyboard
     const stick = log.atBottom();
     document.documentElement.style.setProperty("--app-height", `${window.visualViewport.height}px`);
     if (stick) requestAnimationFrame(() => log.scrollToEnd());
