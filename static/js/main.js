@@ -9,6 +9,7 @@ const NICK_KEY = "chat.nick";
 const TITLE = document.title;
 const PUBLIC = new Set(["message", "action", "join", "leave", "nick"]);
 const NOTEWORTHY = new Set(["message", "action", "private"]);
+const SEEN_LIMIT = 5000; // ids remembered for de-duplication, far more than any replay
 
 const shell = $("app");
 const state = {
@@ -16,6 +17,7 @@ const state = {
   wanted: readStoredNick(),
   lastId: 0,
   seen: new Set(),
+  checkSequence: false,
   welcomes: 0,
   historyMarked: false,
   unread: 0,
@@ -65,20 +67,28 @@ const composer = new Composer({
 // -- events ---------------------------------------------------------------------------------
 
 /**
- * False for an event already shown. Replayed events (history: true) are dropped when their id was
- * seen; a live id at or below the last one means the server's sequence started over (a restart
- * without stored history), so the ids seen before no longer identify anything.
+ * False for an event already shown (a server resuming from `since` may replay what we have).
+ * The first live event after a reconnect also tells whether the server's sequence started over
+ * (a restart without stored history): then the ids seen before no longer identify anything.
  */
 function isNew(event) {
   if (typeof event.id !== "number") return true;
-  if (event.history) {
-    if (state.seen.has(event.id)) return false;
-  } else if (event.id <= state.lastId) {
-    state.seen.clear();
-    state.lastId = 0;
+  if (state.checkSequence && !event.history) {
+    state.checkSequence = false;
+    if (event.id <= state.lastId) {
+      state.seen.clear();
+      state.lastId = 0;
+    }
   }
+  if (state.seen.has(event.id)) return false;
   state.seen.add(event.id);
   state.lastId = Math.max(state.lastId, event.id);
+  if (state.seen.size > SEEN_LIMIT) {
+    for (const id of state.seen) {
+      state.seen.delete(id); // oldest first: ids arrive in increasing order
+      if (state.seen.size <= SEEN_LIMIT / 2) break;
+    }
+  }
   return true;
 }
 
@@ -120,6 +130,7 @@ function handle(event) {
 function welcome(event) {
   state.welcomes += 1;
   state.historyMarked = false;
+  state.checkSequence = state.welcomes > 1;
   setMe(event.nick);
   users.reset(event.users, event.nick);
   if (state.welcomes === 1) log.add(event, state.me);

@@ -109,6 +109,7 @@ def test_keyboard_composer_history_commands_and_completion(server: ServerProcess
     chat.input.type("/m")
     suggestions = chat.page.get_by_role("listbox", name="Commands")
     expect(suggestions.get_by_role("option")).to_have_count(2)  # /me and /msg
+    chat.screenshot("desktop-commands")
     chat.input.press("ArrowDown")
     chat.input.press("ArrowDown")
     chat.input.press("Tab")
@@ -148,6 +149,7 @@ def test_new_messages_wait_below_a_jump_button_while_reading_back(
     jump = chat.page.locator("#jump")
     expect(jump).to_have_text("2 new messages ↓")
     assert log.evaluate("log => log.scrollTop") == 0  # the view stayed where the reader was
+    chat.screenshot("desktop-jump")
     jump.click()
     expect(jump).to_be_hidden()
     expect(chat.message("bob", "two")).to_be_in_viewport()
