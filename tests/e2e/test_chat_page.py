@@ -167,3 +167,22 @@ def test_unread_count_shows_in_the_title_while_the_tab_is_hidden(server: ServerP
     expect(chat.page).to_have_title("(2) Chat")
     chat.page.evaluate(set_hidden, False)
     expect(chat.page).to_have_title("Chat")
+
+
+def test_the_csp_blocks_inline_code_and_the_guard_notices(server: ServerProcess, open_chat: OpenChat) -> None:
+    """The CSP the page lives with really refuses inline code, and these tests would see it."""
+    chat = open_chat(server)
+    chat.page.evaluate(
+        """() => {
+            const script = document.createElement("script");
+            script.textContent = "window.__inlineRan = true";
+            document.body.append(script);
+        }"""
+    )
+    for _ in range(100):  # the report arrives asynchronously, within a few turns of the page's loop
+        if any("CSP violation: script-src" in problem for problem in chat.problems):
+            break
+        chat.page.wait_for_timeout(50)
+    assert any("CSP violation: script-src" in problem for problem in chat.problems), chat.problems
+    assert chat.page.evaluate("window.__inlineRan === undefined")
+    chat.problems.clear()  # provoked on purpose
