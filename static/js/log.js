@@ -99,20 +99,22 @@ export function renderEvent(event, myNick) {
 }
 
 export class MessageLog {
-  constructor(list, jumpButton) {
+  /** `scroller` is the scrolling live region, `list` the <ol> of items inside it. */
+  constructor(scroller, list, jumpButton) {
+    this.scroller = scroller;
     this.list = list;
     this.jump = jumpButton;
     this.unseen = 0;
     this.lastDay = null;
-    list.addEventListener("scroll", () => this.atBottom() && this.clearUnseen(), { passive: true });
+    scroller.addEventListener("scroll", () => this.atBottom() && this.clearUnseen(), { passive: true });
     jumpButton.addEventListener("click", () => {
       this.scrollToEnd();
-      this.list.focus({ preventScroll: true });
+      this.scroller.focus({ preventScroll: true });
     });
   }
 
   atBottom() {
-    const { scrollHeight, scrollTop, clientHeight } = this.list;
+    const { scrollHeight, scrollTop, clientHeight } = this.scroller;
     return scrollHeight - scrollTop - clientHeight < NEAR_BOTTOM_PX;
   }
 
@@ -154,7 +156,7 @@ export class MessageLog {
   }
 
   scrollToEnd() {
-    this.list.scrollTop = this.list.scrollHeight;
+    this.scroller.scrollTop = this.scroller.scrollHeight;
     this.clearUnseen();
   }
 

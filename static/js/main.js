@@ -40,7 +40,7 @@ function storeNick(nick) {
   }
 }
 
-const log = new MessageLog($("log"), $("jump"));
+const log = new MessageLog($("log-scroll"), $("log"), $("jump"));
 const users = new UsersPanel({
   list: $("user-list"),
   counts: [$("users-count"), $("users-toggle-count")],
@@ -274,7 +274,7 @@ document.addEventListener("keydown", (event) => {
   }
   // Typing while the log has focus goes to the input, as in other chat tools.
   const target = event.target;
-  if ((target === document.body || target === $("log")) && event.key.length === 1 && !event.ctrlKey && !event.metaKey && !event.altKey) {
+  if ((target === document.body || target === $("log-scroll")) && event.key.length === 1 && !event.ctrlKey && !event.metaKey && !event.altKey) {
     $("input").focus();
   }
 });

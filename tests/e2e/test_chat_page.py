@@ -140,7 +140,7 @@ def test_new_messages_wait_below_a_jump_button_while_reading_back(
     for n in range(25):
         chat.say(f"filler {n}")
     expect(chat.message("alice", "filler 24")).to_have_count(1)
-    log = chat.page.locator("#log")
+    log = chat.page.locator("#log-scroll")
     log.evaluate("log => { log.scrollTop = 0; }")
 
     terminal = server.tcp(nick="bob")
