@@ -14,14 +14,14 @@ const SEEN_LIMIT = 5000; // ids remembered for de-duplication, far more than any
 const shell = $("app");
 const state = {
   me: "",
-  wanted: readStoredNick(),
+  stored: readStoredNick(), // the nick asked for on first connect
   lastId: 0,
   seen: new Set(),
   checkSequence: false,
   welcomes: 0,
   historyMarked: false,
   unread: 0,
-  reclaimTimer: null,
+  reclaim: "", // our nick, still held by our previous connection until the server notices it is gone
 };
 
 function readStoredNick() {
@@ -52,7 +52,7 @@ const users = new UsersPanel({
 const connection = new Connection({
   onFrame: (events) => events.forEach(handle),
   onState: showState,
-  resumeParams: () => ({ nick: state.me || state.wanted, since: state.lastId }),
+  resumeParams: () => ({ nick: state.me || state.stored, since: state.lastId }),
 });
 const composer = new Composer({
   form: $("composer"),
@@ -108,6 +108,7 @@ function handle(event) {
       break;
     case "leave":
       if (live) users.leave(event.nick);
+      if (live && event.nick === state.reclaim) connection.send(`/nick ${state.reclaim}`);
       break;
     case "nick":
       if (live) renamed(event);
@@ -128,6 +129,7 @@ function handle(event) {
 }
 
 function welcome(event) {
+  const had = state.me; // before this connection; empty on the first one
   state.welcomes += 1;
   state.historyMarked = false;
   state.checkSequence = state.welcomes > 1;
@@ -135,12 +137,11 @@ function welcome(event) {
   users.reset(event.users, event.nick);
   if (state.welcomes === 1) log.add(event, state.me);
   else log.divider("Reconnected", "reconnected");
-  // Back after a blip, the server may not have noticed our old connection leave yet, so our nick
-  // still looks taken: ask for it again once that connection has timed out.
-  if (state.wanted && event.nick !== state.wanted && state.welcomes > 1) {
-    clearTimeout(state.reclaimTimer);
-    const wanted = state.wanted;
-    state.reclaimTimer = setTimeout(() => state.me !== wanted && connection.send(`/nick ${wanted}`), 3000);
+  // Back after a blip, the server may not have noticed our old connection go yet, so our nick
+  // still looks taken: ask for it again as soon as that connection leaves.
+  state.reclaim = had && event.nick !== had ? had : "";
+  if (state.reclaim) {
+    log.add({ type: "system", text: `You will get ${had} back as soon as your previous connection times out.` });
   }
 }
 
@@ -149,8 +150,8 @@ function renamed(event) {
   users.rename(event.old, event.nick, isMe);
   if (!isMe) return;
   setMe(event.nick);
-  state.wanted = event.nick;
   storeNick(event.nick);
+  state.reclaim = "";
   closeNickEditor(false);
   showNickError("");
 }
@@ -236,7 +237,8 @@ function showState(name, detail = {}) {
   retry.hidden = name !== "reconnecting" && name !== "offline";
   retry.textContent = name === "offline" ? "Rejoin" : "Retry now";
   $("send").disabled = name !== "live";
-  $("composer-hint").textContent = name === "live" ? "" : "Not connected — what you type is kept until you can send it.";
+  const cut = name === "reconnecting" || name === "offline";
+  $("composer-hint").textContent = cut ? "Not connected — what you type is kept until you can send it." : "";
 }
 
 $("retry").addEventListener("click", () => connection.connectNow());

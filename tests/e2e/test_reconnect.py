@@ -31,10 +31,15 @@ class SocketControl:
     """Sits between the page and the server: records URLs and frames, cuts the socket, and can
     keep the page out (refusing new sockets) or add frames of its own after the welcome."""
 
+    # Playwright forwards a close from one side to the other unless on_close handlers are set;
+    # they are, so that a cut can leave the server side open, as a silent network failure does.
+
     def __init__(self) -> None:
         self.urls: list[str] = []
         self.received: list[dict[str, Any]] = []
         self.current: WebSocketRoute | None = None
+        self.server_side: WebSocketRoute | None = None
+        self.ghost: WebSocketRoute | None = None  # a server side left open by a cut
         self.refuse = False
         self.after_welcome: list[dict[str, Any]] = []
 
@@ -44,7 +49,9 @@ class SocketControl:
             ws.close(code=4000, reason="test: refused")
             return
         server = ws.connect_to_server()
-        self.current = ws
+        self.current, self.server_side = ws, server
+        ws.on_close(lambda code, reason: server is self.ghost or server.close(code=code, reason=reason or ""))
+        server.on_close(lambda code, reason: ws.close(code=code, reason=reason or ""))
 
         def from_server(frame: str | bytes) -> None:
             ws.send(frame)
@@ -56,11 +63,17 @@ class SocketControl:
 
         server.on_message(from_server)
 
-    def cut(self) -> None:
-        """Drop the live socket as a network failure would (not a clean close by the user)."""
-        assert self.current is not None
+    def cut(self, server_notices: bool = True) -> WebSocketRoute:
+        """Drop the page's socket as a network failure would; unless ``server_notices``, the
+        server keeps its side open (it has not noticed yet). Returns the server side."""
+        assert self.current is not None and self.server_side is not None
+        if not server_notices:
+            self.ghost = self.server_side
         self.current.close(code=4000, reason="test: cut")
+        if server_notices:
+            self.server_side.close(code=4000, reason="test: cut")
         self.current = None
+        return self.server_side
 
     def max_id(self) -> int:
         return max(event["id"] for event in self.received if "id" in event)
@@ -132,6 +145,23 @@ def test_quit_leaves_the_page_offline_until_the_user_rejoins(server: ServerProce
     chat.page.get_by_role("button", name="Rejoin").click()
     chat.expect_live()
     terminal.expect("* alice joined (web)")
+
+
+def test_nick_held_by_an_unnoticed_old_connection_comes_back_when_it_leaves(
+    server: ServerProcess, open_chat: OpenChat
+) -> None:
+    control = SocketControl()
+    chat = open_chat(server, "alice", on_page=lambda page: page.route_web_socket(WS_URL, control.route))
+    terminal = server.tcp(nick="bob")
+    ghost = control.cut(server_notices=False)
+    expect(chat.lines("Reconnected")).to_have_count(1, timeout=RECONNECT_TIMEOUT_MS)
+    expect(chat.lines("You will get alice back")).to_have_count(1)
+    expect(chat.page.locator("#nick-current")).to_have_text(re.compile(r"^guest\d+$"))
+
+    ghost.send(json.dumps({"type": "say", "text": "/quit"}))  # the old connection finally goes
+    terminal.expect("* alice left")
+    expect(chat.page.locator("#nick-current")).to_have_text("alice")
+    terminal.expect(re.compile(r"^\* guest\d+ is now known as alice$").match)
 
 
 @pytest.mark.xfail(reason="needs server-side since= resume", strict=False)

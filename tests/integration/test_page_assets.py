@@ -21,7 +21,7 @@ def test_page_links_versioned_assets_and_nothing_inline(server: ServerProcess) -
     assert "http://" not in html and "https://" not in html, "no third-party assets"
     assets = dict(ASSET.findall(html))
     assert {"/static/chat.css", "/static/js/main.js", "/static/favicon.svg"} <= assets.keys()
-    assert f'data-tcp-port="{server.tcp_port}"' in html
+    assert f"{server.tcp_port}</code>" in html, "terminal users are told the TCP port"
 
 
 def test_versioned_assets_are_cached_forever_and_the_rest_revalidated(server: ServerProcess) -> None:
