@@ -12,9 +12,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from app.assets import VersionedStaticFiles
 from app.config import Settings
 from app.service import ChatService
 
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", index),
             Route("/healthz", healthz),
             WebSocketRoute("/ws", service.websocket.endpoint),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            Mount("/static", VersionedStaticFiles(directory=STATIC, versions=versions), name="static"),
         ],
         lifespan=lifespan,
     )

@@ -1,0 +1,167 @@
+// The message log: renders events as list items, keeps the view where the reader left it, and
+// offers a "N new messages" jump instead of yanking the view while they read older lines.
+import { el } from "./dom.js";
+import { nickSpan } from "./nickcolor.js";
+
+const MAX_ITEMS = 1500; // a long-running tab keeps memory bounded
+const NEAR_BOTTOM_PX = 48;
+const COUNTED = new Set(["message", "action", "private"]); // notices do not make a "new message"
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+
+const clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+const dayName = new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric" });
+
+function timeElement(date) {
+  const time = el("time", "ts", clock.format(date));
+  time.dateTime = date.toISOString();
+  time.title = fullDate.format(date);
+  return time;
+}
+
+/** Message text with http(s) links made clickable; everything else stays plain text. */
+function richText(text) {
+  const span = el("span", "text");
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    span.append(text.slice(last, match.index));
+    const link = el("a", "", match[0]);
+    link.href = match[0];
+    link.rel = "noopener noreferrer nofollow";
+    link.target = "_blank";
+    span.append(link);
+    last = match.index + match[0].length;
+  }
+  span.append(text.slice(last));
+  return span;
+}
+
+function badge(gateway) {
+  return el("span", `badge badge-${gateway === "telnet" ? "telnet" : "web"}`, gateway === "telnet" ? "telnet" : "web");
+}
+
+function mentions(text, nick) {
+  if (!nick) return false;
+  const escaped = nick.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
+  return new RegExp(`(^|[^\\w-])${escaped}($|[^\\w-])`, "i").test(text);
+}
+
+/** One list item for an event, or null for events the log does not show. */
+export function renderEvent(event, myNick) {
+  const kind = event.type;
+  const item = el("li", `item item-${kind}`);
+  if (event.history) item.classList.add("from-history");
+  if (event.self && (kind === "message" || kind === "action")) item.classList.add("own");
+  const body = el("div", "body");
+
+  switch (kind) {
+    case "message":
+      body.append(nickSpan(event.nick), richText(event.text));
+      if (!event.self && mentions(event.text, myNick)) item.classList.add("mention");
+      break;
+    case "action":
+      body.append(el("span", "star", "*"), nickSpan(event.nick), " ", richText(event.text));
+      break;
+    case "private": {
+      const label = el("span", "private-label", "private");
+      const route = el("span", "route");
+      if (event.self) route.append("you → ", nickSpan(event.to));
+      else route.append(nickSpan(event.nick), " → you");
+      body.append(label, route, richText(event.text));
+      break;
+    }
+    case "join":
+      body.append(el("span", "arrow", "→"), nickSpan(event.nick), " joined ", badge(event.gateway));
+      break;
+    case "leave":
+      body.append(el("span", "arrow", "←"), nickSpan(event.nick), " left");
+      if (event.text) body.append(el("span", "reason", ` (${event.text})`));
+      break;
+    case "nick":
+      body.append(nickSpan(event.old), " is now known as ", nickSpan(event.nick));
+      break;
+    case "users":
+      body.append(`Here now (${event.users.length}):`);
+      for (const user of event.users) body.append(" ", nickSpan(user.nick), " ", badge(user.gateway));
+      break;
+    case "system":
+    case "welcome":
+      body.append(el("span", "text", event.text ?? ""));
+      break;
+    case "error":
+      body.append(el("span", "error-mark", "!"), el("span", "text", event.text ?? "Error"));
+      break;
+    default:
+      return null;
+  }
+  item.append(timeElement(event.ts ? new Date(event.ts) : new Date()), body);
+  return item;
+}
+
+export class MessageLog {
+  /** `scroller` is the scrolling live region, `list` the <ol> of items inside it. */
+  constructor(scroller, list, jumpButton) {
+    this.scroller = scroller;
+    this.list = list;
+    this.jump = jumpButton;
+    this.unseen = 0;
+    this.lastDay = null;
+    scroller.addEventListener("scroll", () => this.atBottom() && this.clearUnseen(), { passive: true });
+    jumpButton.addEventListener("click", () => {
+      this.scrollToEnd();
+      this.scroller.focus({ preventScroll: true });
+    });
+  }
+
+  atBottom() {
+    const { scrollHeight, scrollTop, clientHeight } = this.scroller;
+    return scrollHeight - scrollTop - clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  /** Show an event; returns the item, or null if it is not shown. */
+  add(event, myNick) {
+    const item = renderEvent(event, myNick);
+    if (!item) return null;
+    this.insertDay(event.ts ? new Date(event.ts) : new Date());
+    this.append(item, Boolean(event.self), COUNTED.has(event.type));
+    return item;
+  }
+
+  /** A centred divider line (history, gaps, reconnects, days). */
+  divider(text, className = "") {
+    const item = el("li", `divider ${className}`.trim());
+    item.append(el("span", "", text));
+    this.append(item, false, false);
+    return item;
+  }
+
+  insertDay(date) {
+    const day = date.toDateString();
+    if (day === this.lastDay) return;
+    this.lastDay = day;
+    const today = new Date().toDateString() === day;
+    this.divider(today ? "Today" : dayName.format(date), "day");
+  }
+
+  append(item, own, counts = true) {
+    const stick = own || this.atBottom();
+    this.list.append(item);
+    while (this.list.childElementCount > MAX_ITEMS) this.list.firstElementChild.remove();
+    if (stick) this.scrollToEnd();
+    else if (counts) {
+      this.unseen += 1;
+      this.jump.textContent = `${this.unseen} new message${this.unseen === 1 ? "" : "s"} ↓`;
+      this.jump.hidden = false;
+    }
+  }
+
+  scrollToEnd() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.clearUnseen();
+  }
+
+  clearUnseen() {
+    this.unseen = 0;
+    this.jump.hidden = true;
+  }
+}

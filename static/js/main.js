@@ -1,0 +1,300 @@
+// Wires the page together: connection, log, users panel, nick editor, composer, title and layout.
+import { Composer } from "./composer.js";
+import { Connection } from "./connection.js";
+import { $ } from "./dom.js";
+import { MessageLog } from "./log.js";
+import { UsersPanel } from "./users.js";
+
+const NICK_KEY = "chat.nick";
+const TITLE = document.title;
+const PUBLIC = new Set(["message", "action", "join", "leave", "nick"]);
+const NOTEWORTHY = new Set(["message", "action", "private"]);
+const SEEN_LIMIT = 5000; // ids remembered for de-duplication, far more than any replay
+
+const shell = $("app");
+const state = {
+  me: "",
+  stored: readStoredNick(), // the nick asked for on first connect
+  lastId: 0,
+  seen: new Set(),
+  checkSequence: false,
+  welcomes: 0,
+  historyMarked: false,
+  unread: 0,
+  reclaim: "", // our nick, still held by our previous connection until the server notices it is gone
+};
+
+function readStoredNick() {
+  try {
+    return localStorage.getItem(NICK_KEY) || "";
+  } catch {
+    return ""; // storage disabled: just start as a guest
+  }
+}
+
+function storeNick(nick) {
+  try {
+    localStorage.setItem(NICK_KEY, nick);
+  } catch {
+    /* storage disabled: nothing to remember */
+  }
+}
+
+const log = new MessageLog($("log-scroll"), $("log"), $("jump"));
+const users = new UsersPanel({
+  list: $("user-list"),
+  counts: [$("users-count"), $("users-toggle-count")],
+  onPick: (nick) => {
+    composer.prefill(`/msg ${nick} `);
+    setUsersOpen(false);
+  },
+});
+const connection = new Connection({
+  onFrame: (events) => events.forEach(handle),
+  onState: showState,
+  resumeParams: () => ({ nick: state.me || state.stored, since: state.lastId }),
+});
+const composer = new Composer({
+  form: $("composer"),
+  input: $("input"),
+  counter: $("counter"),
+  suggestions: $("suggestions"),
+  maxLength: Number(shell.dataset.maxMessage) || 2000,
+  nicks: () => users.nicks().filter((nick) => nick !== state.me),
+  onSend: (text) => connection.send(text),
+});
+
+// -- events ---------------------------------------------------------------------------------
+
+/**
+ * False for an event already shown (a server resuming from `since` may replay what we have).
+ * The first live event after a reconnect also tells whether the server's sequence started over
+ * (a restart without stored history): then the ids seen before no longer identify anything.
+ */
+function isNew(event) {
+  if (typeof event.id !== "number") return true;
+  if (state.checkSequence && !event.history) {
+    state.checkSequence = false;
+    if (event.id <= state.lastId) {
+      state.seen.clear();
+      state.lastId = 0;
+    }
+  }
+  if (state.seen.has(event.id)) return false;
+  state.seen.add(event.id);
+  state.lastId = Math.max(state.lastId, event.id);
+  if (state.seen.size > SEEN_LIMIT) {
+    for (const id of state.seen) {
+      state.seen.delete(id); // oldest first: ids arrive in increasing order
+      if (state.seen.size <= SEEN_LIMIT / 2) break;
+    }
+  }
+  return true;
+}
+
+function handle(event) {
+  if (!isNew(event)) return;
+  const live = !event.history;
+  switch (event.type) {
+    case "welcome":
+      welcome(event);
+      return;
+    case "gap":
+      log.divider(event.text || `${event.missed} earlier messages are no longer available`, "gap");
+      return;
+    case "join":
+      if (live) users.join(event.nick, event.gateway);
+      if (event.self) return; // the welcome already said so
+      break;
+    case "leave":
+      if (live) users.leave(event.nick);
+      if (live && event.nick === state.reclaim) connection.send(`/nick ${state.reclaim}`);
+      break;
+    case "nick":
+      if (live) renamed(event);
+      break;
+    case "users":
+      users.reset(event.users, state.me);
+      break;
+    case "error":
+      if (event.code === "nick_refused") showNickError(event.text);
+      break;
+  }
+  if (event.history && PUBLIC.has(event.type) && !state.historyMarked) {
+    state.historyMarked = true;
+    log.divider(state.welcomes > 1 ? "Missed while you were away" : "Earlier messages", "history");
+  }
+  log.add(event, state.me);
+  if (live && !event.self && NOTEWORTHY.has(event.type)) countUnread();
+}
+
+function welcome(event) {
+  const had = state.me; // before this connection; empty on the first one
+  state.welcomes += 1;
+  state.historyMarked = false;
+  state.checkSequence = state.welcomes > 1;
+  setMe(event.nick);
+  users.reset(event.users, event.nick);
+  if (state.welcomes === 1) log.add(event, state.me);
+  else log.divider("Reconnected", "reconnected");
+  // Back after a blip, the server may not have noticed our old connection go yet, so our nick
+  // still looks taken: ask for it again as soon as that connection leaves.
+  state.reclaim = had && event.nick !== had ? had : "";
+  if (state.reclaim) {
+    log.add({ type: "system", text: `You will get ${had} back as soon as your previous connection times out.` });
+  }
+}
+
+function renamed(event) {
+  const isMe = Boolean(event.self) || event.old === state.me;
+  users.rename(event.old, event.nick, isMe);
+  if (!isMe) return;
+  setMe(event.nick);
+  storeNick(event.nick);
+  state.reclaim = "";
+  closeNickEditor(false);
+  showNickError("");
+}
+
+// -- nick editor ----------------------------------------------------------------------------
+
+const nickButton = $("nick-button");
+const nickForm = $("nick-form");
+const nickInput = $("nick-input");
+
+function setMe(nick) {
+  state.me = nick;
+  $("nick-current").textContent = nick;
+}
+
+const NICK_ERROR_MS = 12000;
+let nickErrorTimer = null;
+
+/** The reason a nick was refused, next to the nick; it fades once read, so it does not cover the page. */
+function showNickError(text) {
+  $("nick-error").textContent = text;
+  clearTimeout(nickErrorTimer);
+  if (text) nickErrorTimer = setTimeout(() => showNickError(""), NICK_ERROR_MS);
+}
+
+function openNickEditor() {
+  nickButton.hidden = true;
+  nickForm.hidden = false;
+  nickInput.value = state.me;
+  nickInput.focus();
+  nickInput.select();
+}
+
+function closeNickEditor(focusButton = true) {
+  if (nickForm.hidden) return;
+  nickForm.hidden = true;
+  nickButton.hidden = false;
+  if (focusButton) nickButton.focus();
+}
+
+nickButton.addEventListener("click", openNickEditor);
+$("nick-cancel").addEventListener("click", () => {
+  showNickError("");
+  closeNickEditor();
+});
+nickForm.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    event.preventDefault();
+    showNickError("");
+    closeNickEditor();
+  }
+});
+nickForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const nick = nickInput.value.trim();
+  if (!nick || nick === state.me) {
+    closeNickEditor();
+    return;
+  }
+  if (!connection.send(`/nick ${nick}`)) showNickError("Not connected — try again when live");
+});
+
+// -- status, title, layout ------------------------------------------------------------------
+
+const STATUS_TEXT = {
+  connecting: () => "Connecting…",
+  live: () => "Live",
+  reconnecting: ({ seconds }) => `Reconnecting in ${seconds} s`,
+  offline: ({ reason }) => `Offline — ${reason}`,
+};
+
+function showState(name, detail = {}) {
+  const status = $("status");
+  const text = STATUS_TEXT[name](detail);
+  if (status.dataset.state !== name) {
+    status.dataset.state = name;
+    // Announced once per change of state, not on every tick of the countdown.
+    $("status-announce").textContent = name === "reconnecting" ? "Connection lost, reconnecting" : text;
+  }
+  $("status-text").textContent = text;
+  shell.classList.toggle("disconnected", name !== "live");
+  const retry = $("retry");
+  retry.hidden = name !== "reconnecting" && name !== "offline";
+  retry.textContent = name === "offline" ? "Rejoin" : "Retry now";
+  $("send").disabled = name !== "live";
+  const cut = name === "reconnecting" || name === "offline";
+  $("composer-hint").textContent = cut ? "Not connected — what you type is kept until you can send it." : "";
+}
+
+$("retry").addEventListener("click", () => connection.connectNow());
+
+function countUnread() {
+  if (!document.hidden) return;
+  state.unread += 1;
+  document.title = `(${state.unread}) ${TITLE}`;
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return;
+  state.unread = 0;
+  document.title = TITLE;
+});
+
+const usersToggle = $("users-toggle");
+function setUsersOpen(open) {
+  shell.classList.toggle("users-open", open);
+  usersToggle.setAttribute("aria-expanded", String(open));
+}
+usersToggle.addEventListener("click", (event) => {
+  event.stopPropagation();
+  setUsersOpen(!shell.classList.contains("users-open"));
+});
+// A tap outside the drawer (on the dimmed page) closes it.
+document.addEventListener("click", (event) => {
+  if (shell.classList.contains("users-open") && !$("users").contains(event.target)) setUsersOpen(false);
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && shell.classList.contains("users-open")) {
+    setUsersOpen(false);
+    usersToggle.focus();
+    return;
+  }
+  // Typing while the log has focus goes to the input, as in other chat tools.
+  const target = event.target;
+  if ((target === document.body || target === $("log-scroll")) && event.key.length === 1 && !event.ctrlKey && !event.metaKey && !event.altKey) {
+    $("input").focus();
+  }
+});
+
+// Phones: size the page to the visual viewport so the on-screen keyboard never covers the input.
+if (window.visualViewport) {
+  const fit = () => {
+    if (Math.abs(window.visualViewport.scale - 1) > 0.01) return; // pinch-zoom, not a keyboard
+    const stick = log.atBottom();
+    document.documentElement.style.setProperty("--app-height", `${window.visualViewport.height}px`);
+    if (stick) requestAnimationFrame(() => log.scrollToEnd());
+  };
+  window.visualViewport.addEventListener("resize", fit);
+  fit();
+}
+
+const tcpHost = $("tcp-host");
+if (tcpHost) tcpHost.textContent = location.hostname;
+
+connection.connectNow();
+$("input").focus();

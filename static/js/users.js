@@ -1,0 +1,67 @@
+// The "Here now" panel: everyone in the room with a web/telnet badge, kept current from
+// welcome, join, leave, nick and /who events.
+import { el } from "./dom.js";
+import { nickSpan } from "./nickcolor.js";
+
+export class UsersPanel {
+  constructor({ list, counts, onPick }) {
+    this.list = list;
+    this.counts = counts;
+    this.onPick = onPick;
+    this.users = new Map(); // lower-cased nick -> {nick, gateway}
+    this.me = "";
+  }
+
+  reset(users, me) {
+    this.users.clear();
+    for (const user of users) this.users.set(user.nick.toLowerCase(), user);
+    this.me = me;
+    this.render();
+  }
+
+  join(nick, gateway) {
+    this.users.set(nick.toLowerCase(), { nick, gateway });
+    this.render();
+  }
+
+  leave(nick) {
+    this.users.delete(nick.toLowerCase());
+    this.render();
+  }
+
+  rename(old, nick, isMe) {
+    const user = this.users.get(old.toLowerCase());
+    this.users.delete(old.toLowerCase());
+    this.users.set(nick.toLowerCase(), { nick, gateway: user?.gateway ?? "web" });
+    if (isMe) this.me = nick;
+    this.render();
+  }
+
+  nicks() {
+    return [...this.users.values()].map((user) => user.nick);
+  }
+
+  render() {
+    const sorted = [...this.users.values()].sort((a, b) => a.nick.localeCompare(b.nick, undefined, { sensitivity: "base" }));
+    const items = sorted.map((user) => {
+      const isMe = user.nick === this.me;
+      const item = el("li", isMe ? "user me" : "user");
+      item.dataset.nick = user.nick;
+      const gateway = user.gateway === "telnet" ? "telnet" : "web";
+      if (isMe) {
+        item.append(nickSpan(user.nick), el("span", "you", "you"));
+      } else {
+        const button = el("button", "user-button");
+        button.type = "button";
+        button.title = `Send ${user.nick} a private message`;
+        button.append(nickSpan(user.nick));
+        button.addEventListener("click", () => this.onPick(user.nick));
+        item.append(button);
+      }
+      item.append(el("span", `badge badge-${gateway}`, gateway));
+      return item;
+    });
+    this.list.replaceChildren(...items);
+    for (const count of this.counts) count.textContent = String(sorted.length);
+  }
+}
