@@ -155,17 +155,20 @@ class Hub:
         if not self.closing:
             self._apply(outcomes)
 
-    def drop(self, client: Client, reason: str) -> None:
-        """Disconnect a client on the server's initiative, telling it why."""
-        notice = client.codec.encode(Event(Kind.ERROR, text=f"Disconnected: {reason}", code="disconnected"), False)
-        client.close(reason, notice if reason != "quit" else None)
+    def drop(self, client: Client, reason: str, notice: Event | None = None) -> None:
+        """Disconnect a client on the server's initiative, telling it why (an error, by default)."""
+        if notice is None and reason != "quit":
+            notice = Event(Kind.ERROR, text=f"Disconnected: {reason}", code="disconnected")
+        client.close(reason, client.codec.encode(notice, False) if notice else None)
         self.disconnect(client, reason)
 
     def shutdown(self, reason: str = "server restarting") -> None:
-        """Tell everyone the server is going away and close every connection."""
+        """Tell everyone the server is going away and close every connection. Not an error on
+        the client's part, so the notice is a system one."""
         self.closing = True
+        notice = Event(Kind.SYSTEM, text=f"Disconnected: {reason} — reconnect in a moment", code="restarting")
         for client in list(self.clients.values()):
-            self.drop(client, reason)
+            self.drop(client, reason, notice)
 
     def gateway_counts(self) -> dict[str, int]:
         counts = Counter(c.gateway.value for c in self.clients.values())

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from chatpage import DESKTOP, ChatPage
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from support import ServerProcess
+from support import ServerProcess, missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,7 +32,7 @@ EXPECT_TIMEOUT_MS = 10_000
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip("browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
+        missing("browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -316,12 +316,14 @@ def test_shutdown_tells_and_closes_everyone_without_leave_storm() -> None:
     for client in clients:
         client.clear()
     hub.shutdown()
-    notice = {"type": "error", "text": "Disconnected: server restarting", "code": "disconnected"}
+    notice = {"type": "system", "text": "Disconnected: server restarting — reconnect in a moment", "code": "restarting"}
     for client in clients[:-1]:
         assert client.received == []
-        assert client.closed == [("server restarting", json.dumps(notice, separators=(",", ":")))]
+        assert client.closed == [("server restarting", json.dumps(notice, separators=(",", ":"), ensure_ascii=False))]
     assert clients[-1].received == []
-    assert clients[-1].closed == [("server restarting", b"! Disconnected: server restarting\r\n")]
+    assert clients[-1].closed == [
+        ("server restarting", "* Disconnected: server restarting — reconnect in a moment\r\n".encode())
+    ]
     assert hub.clients == {}
     assert len(hub.room) == 0
     assert hub.refusal("192.0.2.1") == "server restarting, try again in a moment"
