@@ -98,4 +98,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     options = parse(argv)
     result = Coordinator(options).run()
     print(result.to_json() if options.json else result.to_text())
-    sys.exit(0)
+    if not result.clients["ready_tcp"] + result.clients["ready_ws"]:
+        sys.exit(f"no client could connect to {options.target}")

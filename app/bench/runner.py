@@ -3,6 +3,7 @@ merges what they measured into one report."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import sys
 import time
@@ -60,7 +61,9 @@ class Coordinator:
             connect_s = time.monotonic() - started
             connected = server.sample(o.server_pid)
             t0 = time.monotonic_ns() + int((o.duration if o.idle else o.settle) * 1e9 + START_DELAY * 1e9)
-            if o.idle:
+            if not sum(self.ready_totals()[:2]):
+                self.broadcast(("stop",))
+            elif o.idle:
                 self.until(lambda: time.monotonic_ns() >= t0, o.duration + 1, self.show_holding(t0))
                 self.broadcast(("stop",))
             else:
@@ -95,6 +98,11 @@ class Coordinator:
             pipe.send(message)
 
     def reap(self) -> None:
+        """Wait for the workers; ask them to stop first if the run ended early (an error, Ctrl-C)."""
+        if len(self.results) < len(self.processes):
+            for pipe in self.pipes:
+                with contextlib.suppress(OSError):
+                    pipe.send(("stop",))
         for process in self.processes:
             process.join(5)
             if process.is_alive():

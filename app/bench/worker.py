@@ -61,8 +61,7 @@ class Worker:
         self.commands: asyncio.Queue[tuple] = asyncio.Queue()  # type: ignore[type-arg]
 
     async def main(self) -> None:
-        loop = asyncio.get_running_loop()
-        loop.add_reader(self.pipe.fileno(), lambda: self.commands.put_nowait(self.pipe.recv()))
+        asyncio.get_running_loop().add_reader(self.pipe.fileno(), self.read_command)
         started = time.monotonic()
         await self.connect_all()
         self.pipe.send(
@@ -81,6 +80,13 @@ class Worker:
             if client.transport is not None:
                 client.transport.abort()
         self.pipe.send(("result", self.result))
+
+    def read_command(self) -> None:
+        try:
+            self.commands.put_nowait(self.pipe.recv())
+        except EOFError:  # the coordinator is gone: stop rather than spin on a dead pipe
+            asyncio.get_running_loop().remove_reader(self.pipe.fileno())
+            self.commands.put_nowait(("stop",))
 
     async def connect_all(self) -> None:
         """Open every client at the plan's rate; each must get its welcome within the timeout."""
@@ -134,13 +140,15 @@ class Worker:
         )
         result = self.result
         for at, number, seq, client_id in timeline:
+            client = self.clients.get(client_id)
+            if client is None:  # never connected: its messages are not sent and not expected
+                continue
             delay = at - (time.monotonic_ns() - t0_ns) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
             else:
                 result.lag_max_ms = max(result.lag_max_ms, -delay * 1000)
-            client = self.clients.get(client_id)
-            if client is not None and not client.lost:
+            if not client.lost:
                 client.publish(markers.marker(number, seq, time.monotonic_ns()))
                 result.sent += 1
         self.pipe.send(("published", result.sent))
