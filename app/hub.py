@@ -21,14 +21,9 @@ from app.codecs.lines import format_lines
 from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
 from app.domain.room import Room
+from app.fanout import Channel, Codec, Outbox
 
 log = logging.getLogger("app.chat")
-
-
-class Codec(Protocol):
-    """Turns an event into what one kind of client receives; None means "send nothing"."""
-
-    def encode(self, event: Event, own: bool) -> bytes | str | None: ...
 
 
 class Client(Protocol):
@@ -37,7 +32,8 @@ class Client(Protocol):
     id: int
     gateway: Gateway
     address: str
-    codec: Codec
+    codec: Codec  # type: ignore[type-arg]
+    outbox: Outbox  # type: ignore[type-arg]
 
     def send(self, chunk: bytes | str) -> None:
         """Queue an encoded chunk in the client's outbox."""
@@ -69,6 +65,7 @@ class Hub:
         self.admission = admission or Admission()
         self.clock = clock
         self.clients: dict[int, Client] = {}
+        self.channels: list[Channel] = []  # type: ignore[type-arg]
         self._per_address: Counter[str] = Counter()
         self._next_id = 0
         self.closing = False
@@ -108,6 +105,7 @@ class Hub:
         else:
             missed, events = 0, self.bus.history.recent(replay)
         self._replay(client, events, missed)
+        client.outbox.open()
         self._apply(rest)
 
     def _replay(self, client: Client, events: list[Event], missed: int) -> None:
@@ -177,20 +175,15 @@ class Hub:
     # -- events -----------------------------------------------------------------------------
 
     def deliver(self, event: Event) -> None:
-        """A public event in its final place in the order: send it to every local client."""
+        """A public event in its final place in the order: send it to every local client,
+        encoded once per channel; its sender gets its own version."""
         _log_event(event)
-        cache: dict[Codec, bytes | str | None] = {}
-        origin = event.origin
-        for client in list(self.clients.values()):
-            codec = client.codec
-            if client.id == origin:
-                chunk = codec.encode(event, True)
-            elif codec in cache:
-                chunk = cache[codec]
-            else:
-                chunk = cache[codec] = codec.encode(event, False)
-            if chunk is not None:
-                client.send(chunk)
+        sender = self.clients.get(event.origin) if event.origin else None
+        exclude = sender.outbox if sender is not None else None
+        for channel in self.channels:
+            channel.broadcast(event, exclude)
+        if sender is not None:
+            self.tell(sender, event)
 
     def _show_history(self, client: Client, count: int) -> None:
         events = self.bus.history.recent(min(count, self.bus.history.capacity))

@@ -12,7 +12,7 @@ from app.bus.memory import InProcessBus
 from app.config import Settings
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
-from app.gateways.outbox import Flusher, OutboxLimits
+from app.fanout import Flusher, OutboxLimits
 from app.gateways.tcp import TcpGateway
 from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub

@@ -15,7 +15,7 @@ from typing import cast
 from app.codecs import telnet
 from app.codecs.lines import NOT_ECHOED
 from app.domain.events import Event, Gateway
-from app.gateways.outbox import Flusher, Outbox, OutboxLimits
+from app.fanout import Channel, Flusher, Outbox, OutboxLimits
 from app.hub import Hub
 
 log = logging.getLogger("app.tcp")
@@ -32,6 +32,9 @@ class TelnetCodec:
             return None
         return telnet.encode_event(event, own)
 
+    def pack(self, chunks: list[bytes]) -> bytes:
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
 
 TELNET = TelnetCodec()
 
@@ -42,12 +45,12 @@ class TcpClient(asyncio.Protocol):
     gateway = Gateway.TELNET
     codec = TELNET
 
-    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, max_line: int, replay: int) -> None:
+    def __init__(self, hub: Hub, channel: Channel[bytes], max_line: int, replay: int) -> None:
         self.hub = hub
         self.replay = replay
         self.id = hub.next_id()
         self.address = ""
-        self.outbox: Outbox[bytes] = Outbox(limits, flusher, self._write, self._overflow)
+        self.outbox = Outbox(channel, self._write, self._overflow)
         self.decoder = telnet.LineDecoder(max_line)
         self.transport: asyncio.Transport | None = None
 
@@ -100,7 +103,7 @@ class TcpClient(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        last = b"".join(self.outbox.take())
+        last = self.outbox.take()
         self.outbox.discard()
         if isinstance(notice, bytes):
             last += notice
@@ -111,11 +114,10 @@ class TcpClient(asyncio.Protocol):
 
     # -- outbox callbacks ------------------------------------------------------------------
 
-    def _write(self, chunks: list[bytes]) -> bool:
+    def _write(self, data: bytes) -> None:
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-        return True
+            transport.write(data)
 
     def _overflow(self) -> None:
         self.hub.drop(self, "too slow (your connection is not keeping up with the room)")
@@ -126,8 +128,8 @@ class TcpGateway:
 
     def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, max_line: int, replay: int) -> None:
         self.hub = hub
-        self.flusher = flusher
-        self.limits = limits
+        self.channel = Channel(TELNET, limits, flusher)
+        hub.channels.append(self.channel)
         self.max_line = max_line
         self.replay = replay
         self.server: asyncio.Server | None = None
@@ -136,7 +138,7 @@ class TcpGateway:
         """Bind and listen; a port already taken raises OSError (start-up fails loudly)."""
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: TcpClient(self.hub, self.flusher, self.limits, self.max_line, self.replay),
+            lambda: TcpClient(self.hub, self.channel, self.max_line, self.replay),
             host=host or None,
             port=port,
             reuse_address=True,

@@ -6,7 +6,6 @@ gateway sends, one per frame. Input is the same in both: a ``say`` object or a b
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from urllib.parse import urlsplit
 
@@ -16,7 +15,7 @@ from app.codecs import lines, wire
 from app.codecs.wsframe import text_frame
 from app.config import Settings
 from app.domain.events import Event, Gateway, Kind
-from app.gateways.outbox import Flusher, Outbox, OutboxLimits
+from app.fanout import Channel, Flusher, Outbox, OutboxLimits
 from app.gateways.ws_protocol import EXTENSION, ChatWebSocketProtocol
 from app.hub import Hub
 
@@ -32,8 +31,8 @@ class JsonCodec:
     def encode(self, event: Event, own: bool) -> str:
         return wire.encode_event(event, own)
 
-    def frames(self, chunks: list[str]) -> list[str]:
-        return [wire.batch(chunks)]
+    def pack(self, chunks: list[str]) -> bytes:
+        return text_frame(wire.batch(chunks).encode())
 
 
 class TextCodec:
@@ -44,8 +43,8 @@ class TextCodec:
             return None
         return "\n".join(lines.format_lines(event, own))
 
-    def frames(self, chunks: list[str]) -> list[str]:
-        return [line for chunk in chunks for line in chunk.split("\n")]
+    def pack(self, chunks: list[str]) -> bytes:
+        return b"".join(text_frame(line.encode()) for chunk in chunks for line in chunk.split("\n"))
 
 
 JSON, TEXT = JsonCodec(), TextCodec()
@@ -56,78 +55,31 @@ class WebClient:
 
     gateway = Gateway.WEB
 
-    def __init__(
-        self,
-        hub: Hub,
-        websocket: WebSocket,
-        codec: JsonCodec | TextCodec,
-        flusher: Flusher,
-        limits: OutboxLimits,
-    ) -> None:
+    def __init__(self, hub: Hub, websocket: WebSocket, channel: Channel[str], socket: ChatWebSocketProtocol) -> None:
         self.hub = hub
         self.id = hub.next_id()
-        self.websocket = websocket
-        self.codec = codec
+        self.codec = channel.codec
         client = websocket.client
         self.address = client.host if client else ""
-        self.outbox: Outbox[str] = Outbox(limits, flusher, self._write, self._overflow)
-        self.socket: ChatWebSocketProtocol | None = websocket.scope.get("extensions", {}).get(EXTENSION)
-        if self.socket is not None:
-            self.socket.on_pause = self.outbox.blocked
-            self.socket.on_resume = self.outbox.writable
+        self.socket = socket
+        self.outbox = Outbox(channel, socket.write_frame, self._overflow)
+        socket.on_pause = self.outbox.blocked
+        socket.on_resume = self.outbox.writable
 
     def send(self, chunk: bytes | str) -> None:
         self.outbox.push(chunk)  # type: ignore[arg-type]
 
     def close(self, reason: str, notice: bytes | str | None) -> None:
-        pending = self.outbox.take()
+        last = self.outbox.take()
         self.outbox.discard()
         if isinstance(notice, str):
-            pending.append(notice)
-        if pending:
-            self._write(pending)
-        code = CLOSE_CODES.get(reason, 1008)
-        reason = reason.encode()[:120].decode(errors="ignore")
-        if self.socket is not None:
-            self.socket.close_now(code, reason)
-        else:
-            _spawn(self.websocket.close(code, reason))
-
-    def _write(self, chunks: list[str]) -> bool:
-        frames = self.codec.frames(chunks)
-        if self.socket is not None:
-            for frame in frames:
-                self.socket.write_frame(text_frame(frame.encode()))
-            return True
-        # Another ASGI server or WebSocket implementation: send through ASGI, one batch at a time.
-        task = _spawn(self._send_via_asgi(frames))
-        task.add_done_callback(lambda _: self.outbox.writable())
-        return False
-
-    async def _send_via_asgi(self, frames: list[str]) -> None:
-        for frame in frames:
-            await self.websocket.send_text(frame)
+            last += self.codec.pack([notice])
+        if last:
+            self.socket.write_frame(last)
+        self.socket.close_now(CLOSE_CODES.get(reason, 1008), reason.encode()[:120].decode(errors="ignore"))
 
     def _overflow(self) -> None:
         self.hub.drop(self, "too slow (your connection is not keeping up with the room)")
-
-
-_background: set[asyncio.Task[None]] = set()
-
-
-def _spawn(coro) -> asyncio.Task[None]:  # type: ignore[no-untyped-def]
-    """Run a send in the background, keeping a reference and swallowing a vanished peer."""
-
-    async def guarded() -> None:
-        try:
-            await coro
-        except Exception:  # the peer went away mid-send: its disconnect is handled by the reader
-            log.debug("send to a closed WebSocket", exc_info=True)
-
-    task = asyncio.ensure_future(guarded())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return task
 
 
 class WebSocketGateway:
@@ -135,8 +87,8 @@ class WebSocketGateway:
 
     def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, settings: Settings) -> None:
         self.hub = hub
-        self.flusher = flusher
-        self.limits = limits
+        self.channels = {JSON: Channel(JSON, limits, flusher), TEXT: Channel(TEXT, limits, flusher)}
+        hub.channels.extend(self.channels.values())
         self.allowed_origins = frozenset(settings.allowed_origins)
         self.replay = {JSON: settings.web_history, TEXT: settings.tcp_replay}
 
@@ -155,8 +107,13 @@ class WebSocketGateway:
             log.warning("refused WebSocket from foreign origin %s", websocket.headers.get("origin"))
             await websocket.close(code=1008)  # before accept: the handshake is answered with 403
             return
+        socket = websocket.scope.get("extensions", {}).get(EXTENSION)
+        if socket is None:
+            log.error("WebSocket refused: start the server with `python -m app` (it selects the WebSocket protocol)")
+            await websocket.close(code=1011)
+            return
         codec = TEXT if websocket.query_params.get("mode") == "text" else JSON
-        client = WebClient(self.hub, websocket, codec, self.flusher, self.limits)
+        client = WebClient(self.hub, websocket, self.channels[codec], socket)
         await websocket.accept()
         refusal = self.hub.refusal(client.address)
         if refusal is not None:

@@ -16,17 +16,17 @@ def test_page_is_served_with_csp_and_cache_busted_assets(server: ServerProcess) 
     csp = response.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assets = re.findall(r'(?:src|href)="(/static/[^"?]+)\?v=([0-9a-f]+)"', response.text)
-    assert {path for path, _ in assets} >= {"/static/chat.js", "/static/chat.css"}
+    assert {path for path, _ in assets} >= {"/static/js/main.js", "/static/chat.css"}
     for path, version in assets:
         content = (ROOT / path.lstrip("/")).read_bytes()
         assert version == hashlib.sha256(content).hexdigest()[:10], f"{path} has a stale ?v="
 
 
 def test_static_files_are_served(server: ServerProcess) -> None:
-    script = httpx.get(server.http_url + "/static/chat.js?v=whatever")
+    script = httpx.get(server.http_url + "/static/js/main.js?v=whatever")
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
-    assert script.content == (ROOT / "static" / "chat.js").read_bytes()
+    assert script.content == (ROOT / "static" / "js" / "main.js").read_bytes()
     style = httpx.get(server.http_url + "/static/chat.css")
     assert style.status_code == 200
     assert style.headers["content-type"].startswith("text/css")

@@ -13,6 +13,7 @@ from app.codecs.lines import NOT_ECHOED
 from app.domain.events import Event, Gateway
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
+from app.fanout import Channel, Flusher, Outbox, OutboxLimits
 from app.hub import Admission, Hub
 
 REMOTE = "198.51.100.1"
@@ -28,6 +29,9 @@ class JsonCodec:
         self.calls += 1
         return wire.encode_event(event, own)
 
+    def pack(self, chunks: list[str]) -> bytes:
+        return wire.batch(chunks).encode()
+
 
 class LineCodec:
     """Like the TCP gateway's codec: no echo of what a line sender typed."""
@@ -41,27 +45,51 @@ class LineCodec:
             return None
         return telnet.encode_event(event, own)
 
+    def pack(self, chunks: list[bytes]) -> bytes:
+        return b"".join(chunks)
+
+
+def channel_for(hub: Hub, codec: JsonCodec | LineCodec) -> Channel:  # type: ignore[type-arg]
+    """The hub's channel for a codec, made on first use, flushed by hand (see ``FakeClient``)."""
+    for channel in hub.channels:
+        if channel.codec is codec:
+            return channel
+    channel = Channel(codec, OutboxLimits(), Flusher(schedule=lambda flush: None))
+    hub.channels.append(channel)
+    return channel
+
 
 class FakeClient:
+    """A client whose writes are recorded; reading them plays the end of the loop turn first."""
+
     def __init__(self, hub: Hub, codec: JsonCodec | LineCodec, address: str = REMOTE) -> None:
+        self.hub = hub
         self.id = hub.next_id()
         self.codec = codec
         self.gateway = Gateway.TELNET if isinstance(codec, LineCodec) else Gateway.WEB
         self.address = address
-        self.received: list[bytes | str] = []
+        self.written: list[bytes] = []
         self.closed: list[tuple[str, bytes | str | None]] = []
+        self.outbox = Outbox(channel_for(hub, codec), self.written.append, lambda: None)
+
+    @property
+    def received(self) -> list[bytes]:
+        for channel in self.hub.channels:
+            channel.flusher.flush()
+        return self.written
 
     def send(self, chunk: bytes | str) -> None:
-        self.received.append(chunk)
+        self.outbox.push(chunk)  # type: ignore[arg-type]
 
     def close(self, reason: str, notice: bytes | str | None) -> None:
         self.closed.append((reason, notice))
 
     def frames(self) -> list[dict[str, Any]]:
-        return [json.loads(chunk) for chunk in self.received]
+        decoded = [json.loads(data) for data in self.received]
+        return [frame for item in decoded for frame in (item if isinstance(item, list) else [item])]
 
     def text(self) -> str:
-        return b"".join(chunk for chunk in self.received if isinstance(chunk, bytes)).decode()
+        return b"".join(self.received).decode()
 
     def clear(self) -> None:
         self.received.clear()
@@ -169,16 +197,15 @@ def test_events_published_during_delivery_come_after_it() -> None:
     hub = make_hub()
     web = JsonCodec()
 
-    class SlowReader(FakeClient):
-        def send(self, chunk: bytes | str) -> None:
-            super().send(chunk)
-            if '"text":"boom"' in str(chunk):
-                hub.drop(self, "too slow")
-
     alice = join(hub, web, "alice")
-    slow = SlowReader(hub, web)
+    slow = FakeClient(hub, web)
+    stuck = Channel(web, OutboxLimits(max_events=0), Flusher(schedule=lambda flush: None))
+    hub.channels.append(stuck)
+    slow.outbox = Outbox(stuck, slow.written.append, lambda: hub.drop(slow, "too slow"))
     hub.connect(slow, "slow")
     bob, carol = join(hub, web, "bob"), join(hub, web, "carol")
+    stuck.flusher.flush()
+    slow.outbox.blocked()  # its connection is backed up: the next broadcast overflows it
     for client in (alice, bob, carol):
         client.clear()
 

@@ -1,0 +1,240 @@
+"""Fan-out: every event to every client, with as little work per client as possible.
+
+Each kind of client (telnet lines, JSON frames, plain-text frames) has a ``Channel``. A public
+event is encoded once per channel and appended to the channel's pending list, whatever the
+number of clients. Once per event-loop turn the ``Flusher`` packs each channel's pending chunks
+into wire bytes once (one WebSocket frame, or one run of telnet lines) and hands that same
+bytes object to every client in step with the channel: one write per client, no per-client
+encoding, and a burst of events still costs one system call per client.
+
+A client falls out of step when something is meant for it alone (its welcome, an error, a
+private message, its own message marked as its own) or when its transport is back-pressured.
+It then keeps its own copy of the chunks in its ``Outbox`` and is written separately; once that
+is written out it rejoins the channel. A client whose backlog overflows while its transport is
+back-pressured is dropped as too slow: one stuck reader can neither stall the room nor grow
+memory without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from app.domain.events import Event
+
+log = logging.getLogger("app.fanout")
+
+Chunk = TypeVar("Chunk", bytes, str)
+
+
+class Codec(Protocol[Chunk]):
+    """How one kind of client sees events."""
+
+    def encode(self, event: Event, own: bool) -> Chunk | None:
+        """The chunk for one event (``own``: the reader caused it); None sends nothing."""
+
+    def pack(self, chunks: list[Chunk]) -> bytes:
+        """The bytes on the wire for a run of chunks."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxLimits:
+    """How far behind a back-pressured client may fall before it is dropped."""
+
+    max_events: int = 256
+    max_bytes: int = 1 << 20
+
+
+class Flusher:
+    """Collects what changed during a loop turn and writes it all in one callback at its end."""
+
+    def __init__(self, schedule: Callable[[Callable[[], None]], object] | None = None) -> None:
+        """``schedule`` runs the flush later (default: at the end of the current loop turn)."""
+        self._channels: list[Channel] = []  # type: ignore[type-arg]
+        self._outboxes: list[Outbox] = []  # type: ignore[type-arg]
+        self._scheduled = False
+        self._schedule_flush = schedule or (lambda flush: asyncio.get_running_loop().call_soon(flush))
+
+    def mark_channel(self, channel: Channel) -> None:  # type: ignore[type-arg]
+        self._channels.append(channel)
+        self._schedule()
+
+    def mark_outbox(self, outbox: Outbox) -> None:  # type: ignore[type-arg]
+        self._outboxes.append(outbox)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._schedule_flush(self.flush)
+
+    def flush(self) -> None:
+        """Channels first, then the clients out of step (which may rejoin their channel after)."""
+        self._scheduled = False
+        channels, self._channels = self._channels, []
+        outboxes, self._outboxes = self._outboxes, []
+        for channel in channels:
+            channel.flush()
+        for outbox in outboxes:
+            try:
+                outbox.flush()
+            except Exception:  # one broken connection must not stop the others' flush
+                log.exception("flushing an outbox failed")
+
+
+class Channel(Generic[Chunk]):
+    """All the clients that share one codec."""
+
+    def __init__(self, codec: Codec[Chunk], limits: OutboxLimits, flusher: Flusher) -> None:
+        self.codec = codec
+        self.limits = limits
+        self.flusher = flusher
+        self.in_step: set[Outbox[Chunk]] = set()
+        self.out_of_step: set[Outbox[Chunk]] = set()
+        self.pending: list[Chunk] = []
+        self._dirty = False
+
+    def __len__(self) -> int:
+        return len(self.in_step) + len(self.out_of_step)
+
+    def broadcast(self, event: Event, exclude: Outbox[Chunk] | None = None) -> None:
+        """Send a public event to every client of this channel except ``exclude`` (its sender,
+        who gets its own version separately)."""
+        if not self.in_step and not self.out_of_step:
+            return
+        chunk = self.codec.encode(event, False)
+        if chunk is None:
+            return
+        if exclude is not None and exclude.channel is self:
+            exclude.fall_out_of_step()
+        self.pending.append(chunk)
+        if self.out_of_step:
+            for outbox in list(self.out_of_step):
+                if outbox is not exclude:
+                    outbox.push(chunk)
+        if not self._dirty:
+            self._dirty = True
+            self.flusher.mark_channel(self)
+
+    def flush(self) -> None:
+        self._dirty = False
+        if not self.pending:
+            return
+        data = self.codec.pack(self.pending)
+        self.pending = []
+        for outbox in list(self.in_step):
+            try:
+                outbox.write(data)
+            except Exception:
+                log.exception("writing to a client failed")
+
+
+class Outbox(Generic[Chunk]):
+    """One client's place in its channel, and its own backlog while out of step.
+
+    It starts outside the channel; ``open`` lets broadcasts in."""
+
+    __slots__ = ("_blocked", "_chunks", "_closed", "_dirty", "_in_step", "_on_overflow", "_size", "channel", "write")
+
+    def __init__(
+        self, channel: Channel[Chunk], write: Callable[[bytes], None], on_overflow: Callable[[], None]
+    ) -> None:
+        self.channel = channel
+        self.write = write
+        self._on_overflow = on_overflow
+        self._chunks: list[Chunk] = []
+        self._size = 0
+        self._dirty = False
+        self._blocked = False
+        self._closed = False
+        self._in_step = False
+
+    def open(self) -> None:
+        """Start receiving the channel's broadcasts, after whatever was pushed already (so a
+        welcome and history come before live events)."""
+        self.channel.out_of_step.add(self)
+        if not self._dirty and not self._blocked:
+            self._dirty = True
+            self.channel.flusher.mark_outbox(self)
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def push(self, chunk: Chunk) -> None:
+        """Queue a chunk for this client only. Dropped as too slow if it cannot keep up."""
+        if self._closed:
+            return
+        if self._in_step:
+            self.fall_out_of_step()
+        chunks = self._chunks
+        chunks.append(chunk)
+        self._size += len(chunk)
+        if self._blocked:
+            limits = self.channel.limits
+            if len(chunks) > limits.max_events or self._size > limits.max_bytes:
+                self.discard()
+                self._on_overflow()
+        elif not self._dirty:
+            self._dirty = True
+            self.channel.flusher.mark_outbox(self)
+
+    def fall_out_of_step(self) -> None:
+        """Leave the channel's shared writes, taking a copy of what it has pending this turn."""
+        if not self._in_step:
+            return
+        channel = self.channel
+        channel.in_step.discard(self)
+        channel.out_of_step.add(self)
+        self._in_step = False
+        if channel.pending:  # in step, nothing of its own was queued: start from the shared chunks
+            self._chunks = list(channel.pending)
+            self._size = sum(map(len, self._chunks))
+        if not self._dirty and not self._blocked:
+            self._dirty = True
+            channel.flusher.mark_outbox(self)
+
+    def flush(self) -> None:
+        self._dirty = False
+        if self._blocked or self._closed:
+            return
+        if self._chunks:
+            data = self.channel.codec.pack(self._chunks)
+            self._chunks, self._size = [], 0
+            self.write(data)  # may call blocked() at once
+        if not self._blocked and not self._closed and not self._chunks and not self.channel.pending:
+            self._rejoin()
+
+    def _rejoin(self) -> None:
+        channel = self.channel
+        channel.out_of_step.discard(self)
+        channel.in_step.add(self)
+        self._in_step = True
+
+    def blocked(self) -> None:
+        """The transport asked us to stop writing (its buffer is above the high-water mark)."""
+        self._blocked = True
+        self.fall_out_of_step()
+
+    def writable(self) -> None:
+        """The transport drained: write what queued up meanwhile, then rejoin the channel."""
+        self._blocked = False
+        if not self._closed and not self._dirty:
+            self._dirty = True
+            self.channel.flusher.mark_outbox(self)
+
+    def take(self) -> bytes:
+        """Everything not yet written, packed (for a last write before closing)."""
+        chunks = self._chunks if not self._in_step else self.channel.pending
+        data = self.channel.codec.pack(chunks) if chunks else b""
+        self._chunks, self._size = [], 0
+        return data
+
+    def discard(self) -> None:
+        """Leave the channel and accept nothing more: the client is going away."""
+        self._closed = True
+        self._chunks, self._size = [], 0
+        self.channel.in_step.discard(self)
+        self.channel.out_of_step.discard(self)

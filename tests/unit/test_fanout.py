@@ -1,0 +1,211 @@
+"""Fan-out: shared writes for clients in step, own backlogs for the rest, overflow only under
+back-pressure. The test plays the end of a loop turn by calling ``flusher.flush()``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.domain.events import Event, Kind
+from app.fanout import Channel, Flusher, Outbox, OutboxLimits
+
+
+class Codec:
+    """Chunks are the event text; packing joins them with '|' so writes are easy to read."""
+
+    def __init__(self) -> None:
+        self.encoded = 0
+        self.packed = 0
+
+    def encode(self, event: Event, own: bool) -> str | None:
+        self.encoded += 1
+        if own and event.text == "silent":
+            return None
+        return ("own:" if own else "") + event.text
+
+    def pack(self, chunks: list[str]) -> bytes:
+        self.packed += 1
+        return "|".join(chunks).encode()
+
+
+def said(text: str) -> Event:
+    return Event(Kind.MESSAGE, nick="ann", text=text)
+
+
+class Client:
+    def __init__(self, channel: Channel[str]) -> None:
+        self.writes: list[bytes] = []
+        self.overflows = 0
+        self.outbox = Outbox(channel, self.writes.append, self.overflow)
+        self.outbox.open()
+
+    def overflow(self) -> None:
+        self.overflows += 1
+
+
+def setup(clients: int = 3, max_events: int = 4, max_bytes: int = 1000) -> tuple[Flusher, Channel[str], list[Client]]:
+    flusher = Flusher(schedule=lambda flush: None)
+    channel = Channel(Codec(), OutboxLimits(max_events, max_bytes), flusher)
+    members = [Client(channel) for _ in range(clients)]
+    flusher.flush()  # the first turn writes nothing and brings everyone in step
+    return flusher, channel, members
+
+
+def test_a_broadcast_is_encoded_and_packed_once_and_the_same_bytes_reach_everyone() -> None:
+    flusher, channel, clients = setup()
+    channel.broadcast(said("a"))
+    channel.broadcast(said("b"))
+    flusher.flush()
+    assert channel.codec.encoded == 2
+    assert channel.codec.packed == 1
+    assert [c.writes for c in clients] == [[b"a|b"]] * 3
+    assert clients[0].writes[0] is clients[1].writes[0]
+
+
+def test_nothing_pending_writes_nothing() -> None:
+    flusher, _, clients = setup()
+    flusher.flush()
+    assert all(c.writes == [] for c in clients)
+
+
+def test_a_chunk_for_one_client_keeps_its_order_with_the_broadcasts() -> None:
+    flusher, channel, (alice, bob, _) = setup()
+    channel.broadcast(said("1"))
+    alice.outbox.push("just for alice")
+    channel.broadcast(said("2"))
+    flusher.flush()
+    assert alice.writes == [b"1|just for alice|2"]
+    assert bob.writes == [b"1|2"]
+    channel.broadcast(said("3"))
+    flusher.flush()
+    assert alice.writes[-1] is bob.writes[-1], "alice is back in step after her own write"
+
+
+def test_the_sender_is_left_out_of_the_broadcast_and_gets_its_own_version() -> None:
+    flusher, channel, (alice, bob, _) = setup()
+    channel.broadcast(said("before"))
+    channel.broadcast(said("mine"), exclude=alice.outbox)
+    alice.outbox.push("own:mine")
+    flusher.flush()
+    assert alice.writes == [b"before|own:mine"]
+    assert bob.writes == [b"before|mine"]
+
+
+def test_a_client_that_opens_gets_what_it_was_pushed_before_any_broadcast() -> None:
+    flusher, channel, (alice,) = setup(clients=1)
+    late = Client.__new__(Client)
+    late.writes, late.overflows = [], 0
+    late.outbox = Outbox(channel, late.writes.append, late.overflow)
+    channel.broadcast(said("before it opened"))
+    late.outbox.push("welcome")
+    late.outbox.open()
+    channel.broadcast(said("live"))
+    flusher.flush()
+    assert late.writes == [b"welcome|live"]
+    assert alice.writes == [b"before it opened|live"]
+
+
+def test_a_burst_does_not_drop_a_client_that_is_keeping_up() -> None:
+    flusher, channel, (alice,) = setup(clients=1, max_events=4)
+    alice.outbox.push("own")
+    for i in range(50):
+        channel.broadcast(said(str(i)))
+    flusher.flush()
+    assert alice.overflows == 0
+    assert alice.writes == ["|".join(["own", *map(str, range(50))]).encode()]
+
+
+def test_a_back_pressured_client_keeps_its_backlog_until_writable() -> None:
+    flusher, channel, (alice, bob) = setup(clients=2)
+    alice.outbox.blocked()
+    channel.broadcast(said("1"))
+    channel.broadcast(said("2"))
+    flusher.flush()
+    assert alice.writes == []
+    assert bob.writes == [b"1|2"]
+    alice.outbox.writable()
+    flusher.flush()
+    assert alice.writes == [b"1|2"]
+    channel.broadcast(said("3"))
+    flusher.flush()
+    assert alice.writes[-1] is bob.writes[-1]
+
+
+def test_blocking_during_its_own_write_keeps_the_rest_for_later() -> None:
+    flusher, channel, (alice,) = setup(clients=1)
+
+    def write_then_block(data: bytes) -> None:
+        alice.writes.append(data)
+        alice.outbox.blocked()
+
+    alice.outbox.write = write_then_block
+    channel.broadcast(said("1"))
+    flusher.flush()
+    channel.broadcast(said("2"))
+    flusher.flush()
+    assert alice.writes == [b"1"]
+    alice.outbox.write = alice.writes.append
+    alice.outbox.writable()
+    flusher.flush()
+    assert alice.writes == [b"1", b"2"]
+
+
+def test_a_back_pressured_client_overflows_by_events_once_and_leaves_the_channel() -> None:
+    flusher, channel, (alice, bob) = setup(clients=2, max_events=3)
+    alice.outbox.blocked()
+    for i in range(10):
+        channel.broadcast(said(str(i)))
+    assert alice.overflows == 1
+    assert len(channel) == 1
+    flusher.flush()
+    assert alice.writes == []
+    assert bob.writes == [b"0|1|2|3|4|5|6|7|8|9"]
+
+
+def test_a_back_pressured_client_overflows_by_bytes() -> None:
+    _, _, (alice,) = setup(clients=1, max_events=100, max_bytes=10)
+    alice.outbox.blocked()
+    alice.outbox.push("12345")
+    alice.outbox.push("12345")
+    assert alice.overflows == 0
+    alice.outbox.push("x")
+    assert alice.overflows == 1
+
+
+def test_take_returns_what_was_not_yet_written_and_discard_stops_everything() -> None:
+    flusher, channel, (alice, bob) = setup(clients=2)
+    channel.broadcast(said("pending"))
+    assert alice.outbox.take() == b"pending"
+    alice.outbox.discard()
+    alice.outbox.push("ignored")
+    channel.broadcast(said("later"))
+    flusher.flush()
+    assert alice.writes == []
+    assert bob.writes == [b"pending|later"]
+
+
+def test_a_failing_write_does_not_stop_the_others() -> None:
+    flusher, channel, (alice, bob, carol) = setup()
+
+    def broken(data: bytes) -> None:
+        raise OSError("gone")
+
+    alice.outbox.write = broken
+    channel.broadcast(said("x"))
+    flusher.flush()
+    assert bob.writes == carol.writes == [b"x"]
+
+
+def test_the_real_flusher_writes_once_at_the_end_of_the_loop_turn() -> None:
+    async def scenario() -> tuple[list[bytes], list[bytes]]:
+        flusher = Flusher()
+        channel = Channel(Codec(), OutboxLimits(), flusher)
+        client = Client(channel)
+        channel.broadcast(said("a"))
+        channel.broadcast(said("b"))
+        before = list(client.writes)
+        await asyncio.sleep(0)
+        return before, client.writes
+
+    before, after = asyncio.run(scenario())
+    assert before == []
+    assert after == [b"a|b"]
