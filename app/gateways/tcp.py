@@ -15,13 +15,11 @@ from typing import cast
 from app.codecs import telnet
 from app.codecs.lines import NOT_ECHOED
 from app.domain.events import Event, Gateway
+from app.gateways.closing import close_softly
 from app.gateways.outbox import Flusher, Outbox, OutboxLimits
 from app.hub import Hub
 
 log = logging.getLogger("app.tcp")
-
-CLOSE_TIMEOUT = 5.0
-"""How long a closing connection may take to drain before it is cut."""
 
 
 class TelnetCodec:
@@ -49,6 +47,8 @@ class TcpClient(asyncio.Protocol):
         self.outbox: Outbox[bytes] = Outbox(limits, flusher, self._write, self._overflow)
         self.decoder = telnet.LineDecoder(max_line)
         self.transport: asyncio.Transport | None = None
+        self.closing = False
+        self.lost = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -74,13 +74,14 @@ class TcpClient(asyncio.Protocol):
             if line is telnet.OVERLONG:
                 limit = self.decoder.max_line
                 hub.error(self, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
-            elif self.transport is not None and not self.transport.is_closing():
+            elif not self.closing:
                 hub.receive(self, line)  # type: ignore[arg-type]
 
     def eof_received(self) -> bool:
         return False  # half-closed by the peer: close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         self.outbox.discard()
         self.hub.disconnect(self, "connection lost" if exc else "")
 
@@ -97,22 +98,22 @@ class TcpClient(asyncio.Protocol):
 
     def close(self, reason: str, notice: bytes | str | None) -> None:
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is None or self.closing or transport.is_closing():
             return
+        self.closing = True
         last = b"".join(self.outbox.take())
         self.outbox.discard()
         if isinstance(notice, bytes):
             last += notice
         if last:
             transport.write(last)
-        transport.close()
-        asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
+        close_softly(transport, lambda: self.lost)
 
     # -- outbox callbacks ------------------------------------------------------------------
 
     def _write(self, chunks: list[bytes]) -> bool:
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        if transport is not None and not self.closing and not transport.is_closing():
             transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
         return True
 

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
+from app.gateways.closing import close_softly
+
 EXTENSION = "chat.socket"
-CLOSE_TIMEOUT = 5.0
 
 
 class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -56,5 +57,4 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
-        self.transport.close()
-        self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+        close_softly(self.transport, lambda: self.disconnected)
