@@ -30,6 +30,17 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][EXTENSION] = self
 
+    def send_receive_event_to_app(self) -> None:
+        """Close a client that sends invalid UTF-8 as text with 1007, as uvicorn does, but without
+        logging a traceback: a client's bad bytes are not a server error, and must not flood the log."""
+        if self.curr_msg_data_type == "text" and not self.close_sent and not _is_utf8(self.frames):
+            self.frames = []
+            self.logger.info("closing a WebSocket that sent invalid UTF-8 (1007)")
+            self.conn.send_close(1007, "invalid UTF-8")
+            self.handle_parser_exception()
+            return
+        super().send_receive_event_to_app()
+
     def pause_writing(self) -> None:
         super().pause_writing()
         if self.on_pause is not None:
@@ -58,3 +69,14 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.close_sent = True
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         close_softly(self.transport, lambda: self.disconnected)
+
+
+def _is_utf8(frames: list[bytes]) -> bool:
+    data = frames[0] if len(frames) == 1 else b"".join(frames)
+    if data.isascii():
+        return True
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
