@@ -21,6 +21,8 @@ from app.hub import Hub
 
 log = logging.getLogger("app.tcp")
 
+NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
+
 
 class TelnetCodec:
     """Events as CRLF lines. A sender's own message is not echoed: their terminal shows it."""
@@ -49,6 +51,7 @@ class TcpClient(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closing = False
         self.lost = False
+        self.first_line = True
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -74,7 +77,13 @@ class TcpClient(asyncio.Protocol):
             if line is telnet.OVERLONG:
                 limit = self.decoder.max_line
                 hub.error(self, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
-            elif not self.closing:
+            elif self.closing:
+                return
+            elif self.first_line and telnet.is_http_request(line):  # type: ignore[arg-type]
+                hub.error(self, NOT_HTTP, "refused")
+                hub.drop(self, "HTTP request on the chat port")
+            else:
+                self.first_line = False
                 hub.receive(self, line)  # type: ignore[arg-type]
 
     def eof_received(self) -> bool:
