@@ -39,6 +39,13 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def process_age(pid: int) -> float:
+    """Seconds since a process started, from /proc (field 22 of stat is its start, in clock ticks)."""
+    start_ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    since_boot = float(Path("/proc/uptime").read_text().split()[0])
+    return since_boot - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
 class RawWebSocket:
     """A WebSocket client written out by hand: handshake, masked frames out, frames in.
 
