@@ -4,6 +4,8 @@ for two fresh clients, and nothing reaching another user carries a control chara
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from itertools import count
 
 import pytest
 from raw import RawWebSocket
@@ -14,19 +16,32 @@ UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 """What must never reach another user: C0/C1 controls, DEL, bidi overrides and isolates."""
 
 
+serial = count()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the module (each test checks it is still healthy); nicks are unique per test."""
+    server = ServerProcess(tmp_path_factory.mktemp("hostile")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def room(server: ServerProcess) -> tuple[ServerProcess, TcpUser, WebUser]:
-    """The server with an observer on each gateway, present before the hostile input arrives."""
-    return server, server.tcp(nick="tcpwatch"), server.web("webwatch")
+def room(server: ServerProcess) -> tuple[ServerProcess, TcpUser, WebUser, str]:
+    """The server, an observer on each gateway present before the hostile input, and a fresh nick."""
+    n = next(serial)
+    return server, server.tcp(nick=f"tcpwatch{n}"), server.web(f"webwatch{n}"), f"sender{n}"
 
 
 def still_chatting(server: ServerProcess, *observers: TcpUser | WebUser) -> None:
     """Two fresh clients, one per gateway, talk both ways; what observers got is clean."""
-    tcp, web = server.tcp(nick="freshtcp"), server.web("freshweb")
+    n = next(serial)
+    tcp, web = server.tcp(nick=f"freshtcp{n}"), server.web(f"freshweb{n}")
     web.say("ping from the web")
-    assert tcp.expect(lambda line: line.startswith("[freshweb]")) == "[freshweb] ping from the web"
+    assert tcp.expect(lambda line: line.startswith(f"[freshweb{n}]")) == f"[freshweb{n}] ping from the web"
     tcp.send("pong from telnet")
-    assert web.expect(type="message", nick="freshtcp")["text"] == "pong from telnet"
+    assert web.expect(type="message", nick=f"freshtcp{n}")["text"] == "pong from telnet"
     for observer in observers:
         observer.silent(0.1)
         if isinstance(observer, TcpUser):
@@ -51,46 +66,46 @@ CLEANED_ON_TCP = [
 
 @pytest.mark.parametrize(("sent", "shown"), CLEANED_ON_TCP)
 def test_tcp_input_is_cleaned_before_anyone_sees_it(room, sent: bytes, shown: str) -> None:
-    server, tcp_watch, web_watch = room
-    sender = server.tcp(nick="sender")
+    server, tcp_watch, web_watch, me = room
+    sender = server.tcp(nick=me)
     sender.send_raw(sent)
-    assert tcp_watch.expect(lambda line: line.startswith("[sender]")) == f"[sender] {shown}"
-    assert web_watch.expect(type="message", nick="sender")["text"] == shown
+    assert tcp_watch.expect(lambda line: line.startswith(f"[{me}]")) == f"[{me}] {shown}"
+    assert web_watch.expect(type="message", nick=me)["text"] == shown
     still_chatting(server, tcp_watch, web_watch)
 
 
 def test_unterminated_telnet_subnegotiation_does_not_swallow_the_session(room) -> None:
-    server, tcp_watch, web_watch = room
-    sender = server.tcp(nick="sender")
+    server, tcp_watch, web_watch, me = room
+    sender = server.tcp(nick=me)
     sender.send_raw(b"\xff\xfa\x18" + b"\x01" * 100_000)  # IAC SB TERMINAL-TYPE ... and no IAC SE, ever
     sender.send_raw(b"\r\nstill talking\r\n")
-    assert web_watch.expect(type="message", nick="sender")["text"] == "still talking"
+    assert web_watch.expect(type="message", nick=me)["text"] == "still talking"
     still_chatting(server, tcp_watch, web_watch)
 
 
 def test_a_megabyte_without_newline_is_refused_and_the_connection_lives_on(room) -> None:
-    server, tcp_watch, web_watch = room
-    sender = server.tcp(nick="sender")
+    server, tcp_watch, web_watch, me = room
+    sender = server.tcp(nick=me)
     sender.send_raw(b"A" * (1 << 20))
     assert sender.read_line() == "! Line too long: not sent (the limit is 8192 bytes)"
     sender.send_raw(b"\r\nshort again\r\n")
-    assert tcp_watch.expect(lambda line: line.startswith("[sender]")) == "[sender] short again"
+    assert tcp_watch.expect(lambda line: line.startswith(f"[{me}]")) == f"[{me}] short again"
     still_chatting(server, tcp_watch, web_watch)
 
 
 def test_bidi_override_in_a_nick_is_refused_or_removed(room) -> None:
-    server, tcp_watch, web_watch = room
-    sender = server.tcp(nick="sender")
-    sender.send("/nick evil\u202egnp")  # a typed line is cleaned before it is read as a command
-    assert web_watch.expect(type="nick", old="sender")["nick"] == "evilgnp"
-    web = server.web("web\u2066user")  # a nick in the URL is checked as given
+    server, tcp_watch, web_watch, me = room
+    sender = server.tcp(nick=me)
+    sender.send(f"/nick evil\u202e{me}")  # a typed line is cleaned before it is read as a command
+    assert web_watch.expect(type="nick", old=me)["nick"] == f"evil{me}"
+    web = server.web(f"web\u2066{me}")  # a nick in the URL is checked as given
     assert web.welcome["nick"].startswith("guest")
     assert web.expect(type="error")["code"] == "nick_refused"
     still_chatting(server, tcp_watch, web_watch)
 
 
 def test_an_http_request_on_the_tcp_port_gets_a_clear_answer_and_is_not_broadcast(room) -> None:
-    server, tcp_watch, web_watch = room
+    server, tcp_watch, web_watch, _ = room
     browser = server.tcp()
     browser.send_raw(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n")
     assert browser.expect(lambda line: line.startswith("!")) == (
@@ -123,36 +138,36 @@ BAD_FRAMES = [
 
 @pytest.mark.parametrize(("frame", "error"), BAD_FRAMES)
 def test_a_bad_websocket_frame_gets_a_bad_frame_error_and_nothing_is_broadcast(room, frame, error) -> None:
-    server, tcp_watch, web_watch = room
-    sender = server.web("sender")
+    server, tcp_watch, web_watch, me = room
+    sender = server.web(me)
     sender.send_raw(frame)
     assert sender.expect(type="error") == {"type": "error", "text": error, "code": "bad_frame"}
     sender.say("and then a good one")
     assert sender.expect(type="message")["text"] == "and then a good one"
-    assert [line for line in tcp_watch.silent(0.2) if line.startswith("[sender]")] == ["[sender] and then a good one"]
+    assert [line for line in tcp_watch.silent(0.2) if line.startswith(f"[{me}]")] == [f"[{me}] and then a good one"]
     still_chatting(server, tcp_watch, web_watch)
 
 
 def test_control_characters_sent_over_websocket_are_cleaned(room) -> None:
-    server, tcp_watch, web_watch = room
-    sender = server.web("sender")
+    server, tcp_watch, web_watch, me = room
+    sender = server.web(me)
     sender.say("\x1b[2J\x07ring\x00 \x9b1mthe\u202e bell\x1b]8;;http://evil\x1b\\")
-    assert tcp_watch.expect(lambda line: line.startswith("[sender]")) == "[sender] ring the bell"
+    assert tcp_watch.expect(lambda line: line.startswith(f"[{me}]")) == f"[{me}] ring the bell"
     still_chatting(server, tcp_watch, web_watch)
 
 
 def test_invalid_utf8_in_a_text_frame_closes_that_connection_only(room) -> None:
-    server, tcp_watch, web_watch = room
-    raw = RawWebSocket(server.port, "/ws?nick=sender")
+    server, tcp_watch, web_watch, me = room
+    raw = RawWebSocket(server.port, f"/ws?nick={me}")
     raw.send_frame(b"caf\xc3\x28")
     assert raw.close_frame() == (1007, "invalid UTF-8")
-    assert web_watch.expect(type="leave", nick="sender")
+    assert web_watch.expect(type="leave", nick=me)
     still_chatting(server, tcp_watch, web_watch)
 
 
 def test_a_json_array_is_one_line_of_text_not_a_command(room) -> None:
-    server, tcp_watch, web_watch = room
-    sender = server.web("sender")
+    server, tcp_watch, web_watch, me = room
+    sender = server.web(me)
     sender.send_raw('[{"type": "say", "text": "smuggled"}]')
     assert sender.expect(type="message")["text"] == '[{"type": "say", "text": "smuggled"}]'
     with pytest.raises(ConnectionClosed):
