@@ -21,6 +21,11 @@ from app.hub import Hub
 
 log = logging.getLogger("app.tcp")
 
+KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 15, "TCP_KEEPCNT": 4}
+"""Probe a connection idle for a minute, every 15 s, and give up after 4 unanswered probes: a
+vanished peer is noticed within about two minutes instead of the kernel's default two hours.
+A live peer's kernel answers the probes, so an idle but connected user is never cut."""
+
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
 
 
@@ -64,6 +69,9 @@ class TcpClient(asyncio.Protocol):
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for option, value in KEEPALIVE.items():
+                if hasattr(socket, option):  # Linux names; other systems keep their defaults
+                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
         refusal = self.hub.refusal(self.address)
         if refusal is not None:
             transport.write(f"! Connection refused: {refusal}\r\n".encode())
