@@ -73,13 +73,16 @@ class Outbox(Generic[Chunk]):
         return len(self._chunks)
 
     def push(self, chunk: Chunk) -> None:
-        """Queue a chunk; on overflow the client is dropped instead."""
+        """Queue a chunk; on overflow the client is dropped instead.
+
+        The limits apply to what waits while the transport is back-pressured: a client keeping
+        up gets a whole burst (say, many joins in one loop turn) in the next flush."""
         if self._closed:
             return
         chunks = self._chunks
         chunks.append(chunk)
         self._size += len(chunk)
-        if len(chunks) > self._limits.max_events or self._size > self._limits.max_bytes:
+        if self._blocked and (len(chunks) > self._limits.max_events or self._size > self._limits.max_bytes):
             self.discard()
             self._on_overflow()
             return
