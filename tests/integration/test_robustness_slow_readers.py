@@ -8,11 +8,12 @@ import re
 from raw import RawWebSocket, cut_by_peer, rss_kib
 from support import ServerProcess, TcpUser, WebUser
 
+from app.gateways.closing import CLOSE_TIMEOUT
+
 MESSAGES = 3000
 BATCH = 100
 PADDING = "x" * 1900  # with the counter, each message is about 2 KB
 TOO_SLOW = "too slow (your connection is not keeping up with the room)"
-CLOSE_TIMEOUT = 5.0  # app.gateways.tcp.CLOSE_TIMEOUT and app.gateways.ws_protocol.CLOSE_TIMEOUT
 
 
 def numbers_from_tcp(user: TcpUser, publisher: str, upto: int, into: list[int]) -> None:
@@ -28,6 +29,16 @@ def numbers_from_web(user: WebUser, publisher: str, upto: int, into: list[int]) 
         event = user.next()
         if event["type"] == "message" and event["nick"] == publisher:
             into.append(int(event["text"].split()[0][1:]))
+
+
+def flood_until_dropped(publisher: TcpUser, laggard: str) -> None:
+    """Publish ~2 KB messages until the laggard is dropped: it never reads, so once the kernel's
+    buffers and the transport's are full, its outbox overflows."""
+    for start in range(0, MESSAGES * 2, BATCH):
+        publisher.send_raw(b"".join(f"m{n} {PADDING}\r\n".encode() for n in range(start, start + BATCH)))
+        if any(line.startswith(f"* {laggard} left") for line in publisher.silent(0.01)):
+            return
+    raise AssertionError(f"{laggard} was never dropped")
 
 
 def test_stalled_readers_are_dropped_while_others_get_everything_in_order(start_server, record_property) -> None:
@@ -69,8 +80,7 @@ def test_a_web_client_that_falls_behind_is_told_why_in_the_close_frame(start_ser
     server: ServerProcess = start_server(CHAT_RATE="0", CHAT_OUTBOX="20")
     laggard = RawWebSocket(server.port, "/ws?nick=laggard", rcvbuf=4096)
     publisher = server.tcp(nick="publisher")  # gets no echo of its own lines, so it never falls behind
-    publisher.send_raw(b"".join(f"m{n} {PADDING}\r\n".encode() for n in range(300)))
-    publisher.expect(lambda line: line.startswith("* laggard left"))
+    flood_until_dropped(publisher, "laggard")
     # It reads again once dropped: the queued frames, the notice, then the reason in the close frame.
     assert laggard.close_frame() == (1008, TOO_SLOW)
 
@@ -79,7 +89,20 @@ def test_a_tcp_client_that_falls_behind_gets_a_last_line_saying_why(start_server
     server: ServerProcess = start_server(CHAT_RATE="0", CHAT_OUTBOX="20")
     laggard = TcpUser(server.tcp_port, nick="laggard", rcvbuf=4096)
     publisher = server.tcp(nick="publisher")  # gets no echo of its own lines, so it never falls behind
-    publisher.send_raw(b"".join(f"m{n} {PADDING}\r\n".encode() for n in range(300)))
-    publisher.expect(lambda line: line.startswith("* laggard left"))
+    flood_until_dropped(publisher, "laggard")
     assert laggard.expect(lambda line: line.startswith("! Disconnected:")) == f"! Disconnected: {TOO_SLOW}"
     assert laggard.closed()
+
+
+def test_readers_who_keep_up_get_a_burst_larger_than_the_outbox_whole(start_server) -> None:
+    # Many events in one loop turn (a reconnect storm of joins, a busy moment) are not a slow reader.
+    server: ServerProcess = start_server(CHAT_RATE="0", CHAT_OUTBOX="20")
+    tcp_reader, web_reader = server.tcp(nick="tcpreader"), server.web("webreader")
+    publisher = server.tcp(nick="publisher")
+    publisher.send_raw(b"".join(f"m{n} burst\r\n".encode() for n in range(400)))
+    tcp_got: list[int] = []
+    web_got: list[int] = []
+    numbers_from_tcp(tcp_reader, "publisher", 399, tcp_got)
+    numbers_from_web(web_reader, "publisher", 399, web_got)
+    assert tcp_got == web_got == list(range(400))
+    assert server.health()["clients"]["total"] == 3
