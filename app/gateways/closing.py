@@ -18,6 +18,10 @@ from collections.abc import Callable
 CLOSE_TIMEOUT = 5.0
 """How long a closing connection may take to drain before it is cut."""
 
+SHUTDOWN_GRACE = 1.0
+"""On shutdown, how long connections get to take their last words before they are cut: the
+server must not wait out its graceful timeout for peers that stopped reading."""
+
 _RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, drops the buffer
 
 
@@ -31,10 +35,11 @@ def close_softly(transport: asyncio.Transport, lost: Callable[[], bool], timeout
         transport.write_eof()
     else:
         transport.close()
-    asyncio.get_running_loop().call_later(timeout, _reset, transport, lost)
+    asyncio.get_running_loop().call_later(timeout, reset, transport, lost)
 
 
-def _reset(transport: asyncio.Transport, lost: Callable[[], bool]) -> None:
+def reset(transport: asyncio.Transport, lost: Callable[[], bool]) -> None:
+    """Cut the connection now, discarding what the peer has not taken (no-op once ``lost()``)."""
     if lost():
         return
     sock = transport.get_extra_info("socket")

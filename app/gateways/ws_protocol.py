@@ -13,7 +13,7 @@ from collections.abc import Callable
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
-from app.gateways.closing import close_softly
+from app.gateways.closing import SHUTDOWN_GRACE, close_softly, reset
 
 EXTENSION = "chat.socket"
 
@@ -40,6 +40,12 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             self.handle_parser_exception()
             return
         super().send_receive_event_to_app()
+
+    def shutdown(self) -> None:
+        """uvicorn is stopping: close as it does, then cut the connection if it is still open
+        after a moment, instead of holding up the exit until the graceful timeout."""
+        super().shutdown()
+        self.loop.call_later(SHUTDOWN_GRACE, reset, self.transport, lambda: self.disconnected)
 
     def pause_writing(self) -> None:
         super().pause_writing()
