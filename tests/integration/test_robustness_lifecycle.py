@@ -11,7 +11,7 @@ import time
 import httpx
 from crowd import Crowd
 from raw import RawWebSocket, process_age
-from support import ServerProcess
+from support import ServerProcess, TcpUser
 
 # -- foreign pages -------------------------------------------------------------------------------
 
@@ -68,6 +68,24 @@ def test_sigterm_tells_every_client_and_exits_within_the_graceful_timeout(start_
     assert "shutting down: closing 40 chat connections" in log
     assert "Finished server process" in log
     assert "Traceback" not in log and "ERROR" not in log
+
+
+def test_clients_that_stopped_reading_do_not_hold_up_the_exit(start_server) -> None:
+    server = start_server(
+        CHAT_GRACEFUL_TIMEOUT="3", CHAT_RATE="0", CHAT_OUTBOX="1000000", CHAT_OUTBOX_BYTES="1000000000"
+    )
+    stuck_web = RawWebSocket(server.port, "/ws?nick=stuckweb", rcvbuf=4096)
+    stuck_tcp = TcpUser(server.tcp_port, nick="stucktcp", rcvbuf=4096)
+    publisher = server.tcp(nick="publisher")
+    publisher.send_raw(b"".join(f"m{n} {'x' * 1900}\r\n".encode() for n in range(3000)))  # ~6 MB each
+    publisher.send("/me is done")
+    publisher.expect("* publisher is done")  # every message has been handed to the stuck ones
+    server.signal(signal.SIGTERM)
+    assert server.wait(3) == -signal.SIGTERM  # not held up until the graceful timeout runs out
+    log = server.output()
+    assert "Traceback" not in log and "ERROR" not in log
+    stuck_web.close()
+    stuck_tcp.close()
 
 
 def test_ordinary_disconnects_leave_no_traceback_in_the_log(server: ServerProcess) -> None:
