@@ -27,10 +27,9 @@ CONNECT_CONCURRENCY = 50
 
 @dataclass
 class Member:
-    """One client; ``done`` is set once the server has closed the connection."""
+    """One client: ``ready`` once welcomed; what it saw last once the server has closed it."""
 
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
     last_line: str = ""
     close: tuple[int, str] | None = None
 
@@ -74,7 +73,6 @@ class Crowd:
             writer.close()
         finally:
             member.ready.set()
-            member.done.set()
 
     async def _ws(self, member: Member) -> None:
         try:
@@ -90,7 +88,6 @@ class Crowd:
                 member.close = (ws.close_code, ws.close_reason or "")
         finally:
             member.ready.set()
-            member.done.set()
 
 
 async def measure_restart(tcp: int, ws: int) -> None:
