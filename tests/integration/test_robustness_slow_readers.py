@@ -10,7 +10,7 @@ from support import ServerProcess, TcpUser, WebUser
 
 from app.gateways.closing import CLOSE_TIMEOUT
 
-MESSAGES = 3000
+MESSAGES = 4000
 BATCH = 100
 PADDING = "x" * 1900  # with the counter, each message is about 2 KB
 TOO_SLOW = "too slow (your connection is not keeping up with the room)"
@@ -38,7 +38,7 @@ def flood_until_dropped(publisher: TcpUser, laggard: str) -> None:
         publisher.send_raw(b"".join(f"m{n} {PADDING}\r\n".encode() for n in range(start, start + BATCH)))
         if any(line.startswith(f"* {laggard} left") for line in publisher.silent(0.01)):
             return
-    raise AssertionError(f"{laggard} was never dropped")
+    publisher.expect(lambda line: line.startswith(f"* {laggard} left"), timeout=15)  # the server may lag behind
 
 
 def test_stalled_readers_are_dropped_while_others_get_everything_in_order(start_server, record_property) -> None:
