@@ -80,6 +80,8 @@ class TcpClient(asyncio.Protocol):
         self.hub.connect(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return  # until the peer lets go, what it still sends is not even decoded
         hub = self.hub
         for line in self.decoder.feed(data):
             if line is telnet.OVERLONG:
