@@ -107,7 +107,7 @@ async def measure_restart(tcp: int, ws: int) -> None:
         code = await asyncio.to_thread(server.wait, 60)
         exited = time.monotonic() - sent
         await crowd.farewells()
-        told = sum(m.last_line == "! Disconnected: server restarting" for m in crowd.tcp)
+        told = sum("Disconnected: server restarting" in m.last_line for m in crowd.tcp)
         closed = sum(m.close == (1012, "server restarting") for m in crowd.ws)
         print(f"SIGTERM to exit: {exited:.2f} s (exit code {code})")
         print(f"TCP clients told 'server restarting': {told}/{tcp}; WebSocket clients closed 1012: {closed}/{ws}")
