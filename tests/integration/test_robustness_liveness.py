@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import time
 
+import pytest
 from raw import RawWebSocket
 from support import ServerProcess
 
@@ -18,6 +20,7 @@ def keepalive_timers(port: int) -> list[str]:
     return re.findall(r"timer:\((\w+),([^,]+),", listing)
 
 
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to read the kernel's timers")
 def test_tcp_connections_have_keepalive_probing_within_minutes(server: ServerProcess) -> None:
     user = server.tcp(nick="idle")
     user.silent(0.2)  # all sent data acknowledged: the only timer left is keepalive's
