@@ -201,10 +201,12 @@ class TcpUser:
 class WebUser:
     """A WebSocket user speaking the JSON protocol (or ``mode=text``)."""
 
-    def __init__(self, url: str, origin: str | None = None, **kwargs: Any) -> None:
-        headers = {"Origin": origin} if origin else None
+    def __init__(
+        self, url: str, origin: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        headers = {**({"Origin": origin} if origin else {}), **(headers or {})}
         self.ws: ClientConnection = connect(
-            url, additional_headers=headers, open_timeout=DEFAULT_TIMEOUT, legacy=True, **kwargs
+            url, additional_headers=headers or None, open_timeout=DEFAULT_TIMEOUT, legacy=True, **kwargs
         )
         self.pending: list[Any] = []
         self.events: list[Any] = []

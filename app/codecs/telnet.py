@@ -8,6 +8,7 @@ unfinished line: a longer line is reported once as ``OVERLONG`` and skipped to i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from enum import IntEnum
 
@@ -19,6 +20,13 @@ MAX_SUBNEGOTIATION = 256
 
 OVERLONG = object()
 """Yielded in place of a line that exceeded the limit (its bytes are discarded, not buffered)."""
+
+_HTTP_REQUEST_LINE = re.compile(r"[A-Z]{3,7} \S+ HTTP/\d(?:\.\d)?")
+
+
+def is_http_request(line: str) -> bool:
+    """True for an HTTP request line: a browser or HTTP client pointed at the TCP port."""
+    return _HTTP_REQUEST_LINE.fullmatch(line.strip()) is not None
 
 
 class _State(IntEnum):

@@ -16,12 +16,17 @@ from app.codecs import telnet
 from app.codecs.lines import NOT_ECHOED
 from app.domain.events import Event, Gateway
 from app.fanout import Channel, Flusher, Outbox, OutboxLimits
+from app.gateways.closing import close_softly
 from app.hub import Hub
 
 log = logging.getLogger("app.tcp")
 
-CLOSE_TIMEOUT = 5.0
-"""How long a closing connection may take to drain before it is cut."""
+KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 15, "TCP_KEEPCNT": 4}
+"""Probe a connection idle for a minute, every 15 s, and give up after 4 unanswered probes: a
+vanished peer is noticed within about two minutes instead of the kernel's default two hours.
+A live peer's kernel answers the probes, so an idle but connected user is never cut."""
+
+NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
 
 
 class TelnetCodec:
@@ -53,6 +58,9 @@ class TcpClient(asyncio.Protocol):
         self.outbox = Outbox(channel, self._write, self._overflow)
         self.decoder = telnet.LineDecoder(max_line)
         self.transport: asyncio.Transport | None = None
+        self.closing = False
+        self.lost = False
+        self.first_line = True
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -65,6 +73,9 @@ class TcpClient(asyncio.Protocol):
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for option, value in KEEPALIVE.items():
+                if hasattr(socket, option):  # Linux names; other systems keep their defaults
+                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
         refusal = self.hub.refusal(self.address)
         if refusal is not None:
             transport.write(f"! Connection refused: {refusal}\r\n".encode())
@@ -73,18 +84,27 @@ class TcpClient(asyncio.Protocol):
         self.hub.connect(self, replay=self.replay)
 
     def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return  # until the peer lets go, what it still sends is not even decoded
         hub = self.hub
         for line in self.decoder.feed(data):
             if line is telnet.OVERLONG:
                 limit = self.decoder.max_line
                 hub.error(self, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
-            elif self.transport is not None and not self.transport.is_closing():
+            elif self.closing:
+                return
+            elif self.first_line and telnet.is_http_request(line):  # type: ignore[arg-type]
+                hub.error(self, NOT_HTTP, "refused")
+                hub.drop(self, "HTTP request on the chat port")
+            else:
+                self.first_line = False
                 hub.receive(self, line)  # type: ignore[arg-type]
 
     def eof_received(self) -> bool:
         return False  # half-closed by the peer: close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         self.outbox.discard()
         self.hub.disconnect(self, "connection lost" if exc else "")
 
@@ -101,22 +121,22 @@ class TcpClient(asyncio.Protocol):
 
     def close(self, reason: str, notice: bytes | str | None) -> None:
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is None or self.closing or transport.is_closing():
             return
+        self.closing = True
         last = self.outbox.take()
         self.outbox.discard()
         if isinstance(notice, bytes):
             last += notice
         if last:
             transport.write(last)
-        transport.close()
-        asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
+        close_softly(transport, lambda: self.lost)
 
     # -- outbox callbacks ------------------------------------------------------------------
 
     def _write(self, data: bytes) -> None:
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        if transport is not None and not self.closing and not transport.is_closing():
             transport.write(data)
 
     def _overflow(self) -> None:

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
+from app.gateways.closing import SHUTDOWN_GRACE, close_softly, reset
+
 EXTENSION = "chat.socket"
-CLOSE_TIMEOUT = 5.0
 
 
 class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -28,6 +29,23 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)  # absent when the handshake itself was refused
         if scope is not None:
             scope["extensions"][EXTENSION] = self
+
+    def send_receive_event_to_app(self) -> None:
+        """Close a client that sends invalid UTF-8 as text with 1007, as uvicorn does, but without
+        logging a traceback: a client's bad bytes are not a server error, and must not flood the log."""
+        if self.curr_msg_data_type == "text" and not self.close_sent and not _is_utf8(self.frames):
+            self.frames = []
+            self.logger.info("closing a WebSocket that sent invalid UTF-8 (1007)")
+            self.conn.send_close(1007, "invalid UTF-8")
+            self.handle_parser_exception()
+            return
+        super().send_receive_event_to_app()
+
+    def shutdown(self) -> None:
+        """uvicorn is stopping: close as it does, then cut the connection if it is still open
+        after a moment, instead of holding up the exit until the graceful timeout."""
+        super().shutdown()
+        self.loop.call_later(SHUTDOWN_GRACE, reset, self.transport, lambda: self.disconnected)
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -56,5 +74,15 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
-        self.transport.close()
-        self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+        close_softly(self.transport, lambda: self.disconnected)
+
+
+def _is_utf8(frames: list[bytes]) -> bool:
+    data = frames[0] if len(frames) == 1 else b"".join(frames)
+    if data.isascii():
+        return True
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True

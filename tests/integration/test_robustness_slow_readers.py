@@ -1,0 +1,108 @@
+"""Clients that stop reading are dropped as "too slow"; everyone else gets every message, in order,
+and the server's memory stays bounded."""
+
+from __future__ import annotations
+
+import re
+
+from raw import RawWebSocket, cut_by_peer, rss_kib
+from support import ServerProcess, TcpUser, WebUser
+
+from app.gateways.closing import CLOSE_TIMEOUT
+
+MESSAGES = 4000
+BATCH = 100
+PADDING = "x" * 1900  # with the counter, each message is about 2 KB
+TOO_SLOW = "too slow (your connection is not keeping up with the room)"
+
+
+def numbers_from_tcp(user: TcpUser, publisher: str, upto: int, into: list[int]) -> None:
+    pattern = re.compile(rf"\[{publisher}\] m(\d+) ")
+    while not into or into[-1] < upto:
+        found = pattern.match(user.read_line())
+        if found:
+            into.append(int(found[1]))
+
+
+def numbers_from_web(user: WebUser, publisher: str, upto: int, into: list[int]) -> None:
+    while not into or into[-1] < upto:
+        event = user.next()
+        if event["type"] == "message" and event["nick"] == publisher:
+            into.append(int(event["text"].split()[0][1:]))
+
+
+def flood_until_dropped(publisher: TcpUser, laggard: str) -> None:
+    """Publish ~2 KB messages until the laggard is dropped: it never reads, so once the kernel's
+    buffers and the transport's are full, its outbox overflows."""
+    for start in range(0, MESSAGES * 2, BATCH):
+        publisher.send_raw(b"".join(f"m{n} {PADDING}\r\n".encode() for n in range(start, start + BATCH)))
+        if any(line.startswith(f"* {laggard} left") for line in publisher.silent(0.01)):
+            return
+    publisher.expect(lambda line: line.startswith(f"* {laggard} left"), timeout=15)  # the server may lag behind
+
+
+def test_stalled_readers_are_dropped_while_others_get_everything_in_order(start_server, record_property) -> None:
+    server: ServerProcess = start_server(CHAT_RATE="0")
+    tcp_reader, web_reader = server.tcp(nick="tcpreader"), server.web("webreader")
+    stalled_tcp = TcpUser(server.tcp_port, nick="stalledtcp", rcvbuf=4096)
+    stalled_web = RawWebSocket(server.port, "/ws?nick=stalledweb", rcvbuf=4096)
+    assert stalled_web.status == 101
+    publisher = server.tcp(nick="publisher")
+    assert server.health()["clients"] == {"web": 2, "telnet": 3, "total": 5}
+    rss_before = rss_kib(server.pid)
+
+    tcp_got: list[int] = []
+    web_got: list[int] = []
+    for start in range(0, MESSAGES, BATCH):
+        publisher.send_raw(b"".join(f"m{n} {PADDING}\r\n".encode() for n in range(start, start + BATCH)))
+        # The healthy readers keep up batch by batch; the stalled ones fall behind for good.
+        numbers_from_tcp(tcp_reader, "publisher", start + BATCH - 1, tcp_got)
+        numbers_from_web(web_reader, "publisher", start + BATCH - 1, web_got)
+
+    assert tcp_got == list(range(MESSAGES))
+    assert web_got == list(range(MESSAGES))
+    assert server.health()["clients"] == {"web": 1, "telnet": 2, "total": 3}
+    # Neither stalled client ever read a byte, so the close cannot drain: it must be cut anyway.
+    assert cut_by_peer(stalled_tcp.sock, CLOSE_TIMEOUT + 5)
+    assert cut_by_peer(stalled_web.sock, CLOSE_TIMEOUT + 5)
+    web_reader.silent(0.2)
+    leaves = {e["nick"]: e.get("text") for e in web_reader.events if e["type"] == "leave"}
+    assert leaves == dict.fromkeys(["stalledtcp", "stalledweb"], TOO_SLOW)
+    rss_after = rss_kib(server.pid)
+    record_property("rss_before_kib", rss_before)
+    record_property("rss_after_kib", rss_after)
+    print(f"server RSS before {rss_before} KiB, after {rss_after} KiB ({(rss_after - rss_before) / 1024:+.1f} MiB)")
+    assert rss_after - rss_before < 8 * 1024, (rss_before, rss_after)
+    assert "Traceback" not in server.output()
+
+
+def test_a_web_client_that_falls_behind_is_told_why_in_the_close_frame(start_server) -> None:
+    server: ServerProcess = start_server(CHAT_RATE="0", CHAT_OUTBOX="20")
+    laggard = RawWebSocket(server.port, "/ws?nick=laggard", rcvbuf=4096)
+    publisher = server.tcp(nick="publisher")  # gets no echo of its own lines, so it never falls behind
+    flood_until_dropped(publisher, "laggard")
+    # It reads again once dropped: the queued frames, the notice, then the reason in the close frame.
+    assert laggard.close_frame() == (1008, TOO_SLOW)
+
+
+def test_a_tcp_client_that_falls_behind_gets_a_last_line_saying_why(start_server) -> None:
+    server: ServerProcess = start_server(CHAT_RATE="0", CHAT_OUTBOX="20")
+    laggard = TcpUser(server.tcp_port, nick="laggard", rcvbuf=4096)
+    publisher = server.tcp(nick="publisher")  # gets no echo of its own lines, so it never falls behind
+    flood_until_dropped(publisher, "laggard")
+    assert laggard.expect(lambda line: line.startswith("! Disconnected:")) == f"! Disconnected: {TOO_SLOW}"
+    assert laggard.closed()
+
+
+def test_readers_who_keep_up_get_a_burst_larger_than_the_outbox_whole(start_server) -> None:
+    # Many events in one loop turn (a reconnect storm of joins, a busy moment) are not a slow reader.
+    server: ServerProcess = start_server(CHAT_RATE="0", CHAT_OUTBOX="20")
+    tcp_reader, web_reader = server.tcp(nick="tcpreader"), server.web("webreader")
+    publisher = server.tcp(nick="publisher")
+    publisher.send_raw(b"".join(f"m{n} burst\r\n".encode() for n in range(400)))
+    tcp_got: list[int] = []
+    web_got: list[int] = []
+    numbers_from_tcp(tcp_reader, "publisher", 399, tcp_got)
+    numbers_from_web(web_reader, "publisher", 399, web_got)
+    assert tcp_got == web_got == list(range(400))
+    assert server.health()["clients"]["total"] == 3
