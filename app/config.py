@@ -38,6 +38,7 @@ class Settings:
     db: str = "chat.db"
     web_history: int = 100
     tcp_replay: int = 20
+    churn_calm: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -86,4 +87,5 @@ class Settings:
             db=env.get("CHAT_DB", d.db),
             web_history=int(number("CHAT_WEB_HISTORY", d.web_history)),
             tcp_replay=int(number("CHAT_TCP_REPLAY", d.tcp_replay)),
+            churn_calm=int(number("CHAT_CHURN_CALM", d.churn_calm)),
         )

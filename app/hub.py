@@ -7,6 +7,7 @@ event once per codec and appends the same chunk to every recipient's outbox.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import logging
@@ -18,6 +19,7 @@ from typing import Protocol
 
 from app.bus.base import Bus
 from app.codecs.lines import format_lines
+from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
 from app.domain.room import Room
@@ -58,13 +60,19 @@ class Hub:
         flood: FloodPolicy | None = None,
         admission: Admission | None = None,
         clock: Callable[[], float] = time.monotonic,
+        churn: ChurnGate | None = None,
+        later: Callable[[float, Callable[[], None]], object] | None = None,
     ) -> None:
+        """``later(delay, callback)`` schedules the churn summary (default: the running loop)."""
         self.room = room
         self.bus = bus
         self.flood = FloodControl(flood or FloodPolicy())
         self.admission = admission or Admission()
         self.clock = clock
         self.clients: dict[int, Client] = {}
+        self.churn = churn or ChurnGate()
+        self._later = later or (lambda delay, callback: asyncio.get_running_loop().call_later(delay, callback))
+        self._summary_due = False
         self.channels: list[Channel] = []  # type: ignore[type-arg]
         self._per_address: Counter[str] = Counter()
         self._next_id = 0
@@ -178,12 +186,29 @@ class Hub:
         """A public event in its final place in the order: send it to every local client,
         encoded once per channel; its sender gets its own version."""
         _log_event(event)
+        if event.kind in PRESENCE_KINDS and not self.churn.admit(self.clock()):
+            self._fold(event)
+            return
         sender = self.clients.get(event.origin) if event.origin else None
         exclude = sender.outbox if sender is not None else None
         for channel in self.channels:
             channel.broadcast(event, exclude)
         if sender is not None:
             self.tell(sender, event)
+
+    def _fold(self, event: Event) -> None:
+        """Keep a join or leave for the churn summary, sent once the window is over."""
+        self.churn.fold(event)
+        if not self._summary_due:
+            self._summary_due = True
+            self._later(self.churn.window, self._send_summary)
+
+    def _send_summary(self) -> None:
+        self._summary_due = False
+        summary = self.churn.summary(len(self.room))
+        if summary is not None:
+            for channel in self.channels:
+                channel.broadcast(summary)
 
     def _show_history(self, client: Client, count: int) -> None:
         events = self.bus.history.recent(min(count, self.bus.history.capacity))

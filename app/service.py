@@ -10,6 +10,7 @@ from app.bus.base import Bus
 from app.bus.history import History, SqliteStore
 from app.bus.memory import InProcessBus
 from app.config import Settings
+from app.domain.churn import ChurnGate
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
 from app.fanout import Flusher, OutboxLimits
@@ -31,6 +32,7 @@ class ChatService:
             self.bus,
             FloodPolicy(burst=settings.burst, rate=settings.rate, kick_after=settings.kick_after),
             Admission(settings.max_connections, settings.max_per_ip),
+            churn=ChurnGate(calm=settings.churn_calm),
         )
         flusher = Flusher()
         limits = OutboxLimits(settings.outbox_events, settings.outbox_bytes)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 from app.bus.memory import InProcessBus
 from app.codecs import telnet, wire
 from app.codecs.lines import NOT_ECHOED
+from app.domain.churn import ChurnGate
 from app.domain.events import Event, Gateway
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
@@ -104,10 +106,17 @@ class Clock:
         return self.now
 
 
-def make_hub(flood: FloodPolicy | None = None, admission: Admission | None = None, clock: Clock | None = None) -> Hub:
-    """A hub on a started in-process bus; flood control is off unless a policy is given."""
+def make_hub(
+    flood: FloodPolicy | None = None,
+    admission: Admission | None = None,
+    clock: Clock | None = None,
+    churn: ChurnGate | None = None,
+    later: Callable[[float, Callable[[], None]], object] = lambda delay, callback: None,
+) -> Hub:
+    """A hub on a started in-process bus; flood control is off unless a policy is given, and a
+    churn summary is only sent when the test calls what ``later`` was given."""
     bus = InProcessBus()
-    hub = Hub(Room(rng=random.Random(1)), bus, flood or FloodPolicy(rate=0), admission, clock or Clock())
+    hub = Hub(Room(rng=random.Random(1)), bus, flood or FloodPolicy(rate=0), admission, clock or Clock(), churn, later)
     asyncio.run(bus.start(hub.deliver))
     return hub
 

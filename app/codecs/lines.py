@@ -38,11 +38,13 @@ def _lines(event: Event, own: bool) -> list[str]:
         return [f"[{event.nick} → you] {event.text}"]
     if kind is Kind.WELCOME:
         others = [u.nick for u in event.users if u.nick != event.nick]
-        here = ", ".join(others) if others else "nobody else yet"
+        more = event.total - len(event.users)
+        here = ", ".join(others) + (f" and {more} more" if more > 0 else "") if others else "nobody else yet"
         return [event.text, f"* You are {event.nick} — change it with /nick NAME", f"* Here now: {here}"]
     if kind is Kind.USERS:
         listing = ", ".join(f"{u.nick} ({u.gateway.value})" for u in event.users)
-        return [f"* {len(event.users)} here: {listing}"]
+        more = event.total - len(event.users)
+        return [f"* {max(event.total, len(event.users))} here: {listing}" + (f" and {more} more" if more > 0 else "")]
     if kind is Kind.GAP:
         return [f"* {event.text}"]
     if kind is Kind.ERROR:

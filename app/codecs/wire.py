@@ -44,8 +44,12 @@ def event_to_dict(event: Event, own: bool = False) -> dict[str, Any]:
         obj["text"] = event.text
     if event.gateway is not None:
         obj["gateway"] = event.gateway.value
-    if event.users or kind in (Kind.USERS, Kind.WELCOME):
+    if event.users or kind in (Kind.USERS, Kind.WELCOME, Kind.PRESENCE):
         obj["users"] = [{"nick": u.nick, "gateway": u.gateway.value} for u in event.users]
+    if kind is Kind.PRESENCE:
+        obj["left"] = [{"nick": u.nick, "gateway": u.gateway.value} for u in event.left]
+    if event.total:
+        obj["total"] = event.total
     if event.code:
         obj["code"] = event.code
     if event.missed:

@@ -27,6 +27,7 @@ class Kind(StrEnum):
     ERROR = "error"
     USERS = "users"
     GAP = "gap"
+    PRESENCE = "presence"
 
 
 PUBLIC_KINDS = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.JOIN, Kind.LEAVE, Kind.NICK})
@@ -47,6 +48,8 @@ class Event:
     One flat shape for every kind keeps the codecs simple: a field that does not apply to a
     kind stays at its empty default. ``origin`` is the connection that caused the event (0 for
     the server) so the gateways can mark a sender's own message and skip the TCP self-echo.
+    ``users`` is who is here (welcome, users) or who came (presence), ``left`` who went
+    (presence), and ``total`` how many are here when the lists are only a sample.
     """
 
     kind: Kind
@@ -62,6 +65,8 @@ class Event:
     code: str = ""
     history: bool = False
     missed: int = 0
+    total: int = 0
+    left: tuple[User, ...] = ()
 
     @property
     def is_public(self) -> bool:

@@ -6,6 +6,7 @@ leaves ids, timestamps and sockets to the layers around it.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ from app.domain.nicks import NickError, nick_key, normalize_nick
 from app.domain.text import clean_text
 
 DEFAULT_HISTORY = 20
+USERS_LISTED = 100
+"""The most users a welcome or /who lists by name; the total is always given."""
 
 WELCOME = "You're connected to the chat server — /help for commands"
 
@@ -54,8 +57,13 @@ class Room:
     def __contains__(self, member_id: int) -> bool:
         return member_id in self._members
 
-    def users(self) -> tuple[User, ...]:
-        return tuple(m.user for m in self._members.values())
+    def users(self, limit: int | None = None, include: Member | None = None) -> tuple[User, ...]:
+        """Who is here, oldest first, at most ``limit`` of them (always with ``include``): a welcome
+        or a /who in a room of thousands lists a sample and the total, not everyone."""
+        listed = list(itertools.islice(self._members.values(), limit))
+        if include is not None and include not in listed:
+            listed[-1:] = [include]
+        return tuple(m.user for m in listed)
 
     def nick_of(self, member_id: int) -> str:
         return self._members[member_id].nick
@@ -74,7 +82,14 @@ class Room:
         member = Member(member_id, nick or self._guest_nick(), gateway)
         self._members[member_id] = member
         self._by_key[nick_key(member.nick)] = member
-        welcome = Event(Kind.WELCOME, nick=member.nick, text=WELCOME, users=self.users(), gateway=gateway)
+        welcome = Event(
+            Kind.WELCOME,
+            nick=member.nick,
+            text=WELCOME,
+            users=self.users(USERS_LISTED, include=member),
+            total=len(self._members),
+            gateway=gateway,
+        )
         outcomes.insert(0, Tell(member_id, welcome))
         outcomes.append(Publish(Event(Kind.JOIN, nick=member.nick, gateway=gateway, origin=member_id)))
         return outcomes
@@ -137,7 +152,7 @@ class Room:
         return [Publish(Event(Kind.NICK, nick=nick, old=old, gateway=member.gateway, origin=member.id))]
 
     def _who(self, member: Member, rest: str) -> list[Outcome]:
-        return [Tell(member.id, Event(Kind.USERS, users=self.users()))]
+        return [Tell(member.id, Event(Kind.USERS, users=self.users(USERS_LISTED, include=member), total=len(self)))]
 
     def _msg(self, member: Member, rest: str) -> list[Outcome]:
         target_nick, _, text = rest.partition(" ")

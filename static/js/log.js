@@ -81,11 +81,12 @@ export function renderEvent(event, myNick) {
       body.append(nickSpan(event.old), " is now known as ", nickSpan(event.nick));
       break;
     case "users":
-      body.append(`Here now (${event.users.length}):`);
+      body.append(`Here now (${Math.max(event.total ?? 0, event.users.length)}):`);
       for (const user of event.users) body.append(" ", nickSpan(user.nick), " ", badge(user.gateway));
       break;
     case "system":
     case "welcome":
+    case "presence":
       body.append(el("span", "text", event.text ?? ""));
       break;
     case "error":

@@ -114,7 +114,10 @@ function handle(event) {
       if (live) renamed(event);
       break;
     case "users":
-      users.reset(event.users, state.me);
+      users.reset(event.users, state.me, event.total);
+      break;
+    case "presence":
+      users.apply(event.users, event.left, event.total);
       break;
     case "error":
       if (event.code === "nick_refused") showNickError(event.text);
@@ -134,7 +137,7 @@ function welcome(event) {
   state.historyMarked = false;
   state.checkSequence = state.welcomes > 1;
   setMe(event.nick);
-  users.reset(event.users, event.nick);
+  users.reset(event.users, event.nick, event.total);
   if (state.welcomes === 1) log.add(event, state.me);
   else log.divider("Reconnected", "reconnected");
   // Back after a blip, the server may not have noticed our old connection go yet, so our nick

@@ -1,5 +1,6 @@
 // The "Here now" panel: everyone in the room with a web/telnet badge, kept current from
-// welcome, join, leave, nick and /who events.
+// welcome, join, leave, nick, presence and /who events. In a room of thousands the server
+// lists a sample and the total; the count shown is then the total.
 import { el } from "./dom.js";
 import { nickSpan } from "./nickcolor.js";
 
@@ -10,21 +11,33 @@ export class UsersPanel {
     this.onPick = onPick;
     this.users = new Map(); // lower-cased nick -> {nick, gateway}
     this.me = "";
+    this.total = 0; // the server's count when it listed only a sample
   }
 
-  reset(users, me) {
+  reset(users, me, total = 0) {
     this.users.clear();
     for (const user of users) this.users.set(user.nick.toLowerCase(), user);
     this.me = me;
+    this.total = total;
+    this.render();
+  }
+
+  /** A summary of many comings and goings at once. */
+  apply(joined, left, total) {
+    for (const user of joined) this.users.set(user.nick.toLowerCase(), user);
+    for (const user of left) this.users.delete(user.nick.toLowerCase());
+    this.total = total;
     this.render();
   }
 
   join(nick, gateway) {
+    if (!this.users.has(nick.toLowerCase())) this.total += 1;
     this.users.set(nick.toLowerCase(), { nick, gateway });
     this.render();
   }
 
   leave(nick) {
+    this.total = Math.max(0, this.total - 1);
     this.users.delete(nick.toLowerCase());
     this.render();
   }
@@ -62,6 +75,7 @@ export class UsersPanel {
       return item;
     });
     this.list.replaceChildren(...items);
-    for (const count of this.counts) count.textContent = String(sorted.length);
+    const shown = this.total > sorted.length ? this.total : sorted.length;
+    for (const count of this.counts) count.textContent = String(shown);
   }
 }

@@ -37,6 +37,7 @@ def test_who_from_web_lists_everyone_with_gateway(server: ServerProcess) -> None
     assert alice.expect(type="users") == {
         "type": "users",
         "users": [{"nick": "alice", "gateway": "web"}, {"nick": bob.nick, "gateway": "telnet"}],
+        "total": 2,
     }
 
 

@@ -22,7 +22,8 @@ serial = count()
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the module (each test checks it is still healthy); nicks are unique per test."""
-    server = ServerProcess(tmp_path_factory.mktemp("hostile")).start()
+    # Many tests come and go on this one server: keep every join and leave announced on its own.
+    server = ServerProcess(tmp_path_factory.mktemp("hostile"), {"CHAT_CHURN_CALM": "100000"}).start()
     yield server
     server.stop()
 
