@@ -47,6 +47,8 @@ class Event:
     One flat shape for every kind keeps the codecs simple: a field that does not apply to a
     kind stays at its empty default. ``origin`` is the connection that caused the event (0 for
     the server) so the gateways can mark a sender's own message and skip the TCP self-echo.
+    Connection ids are per process, so with several processes ``process`` says whose
+    connection ``origin`` is ("" when there is only one process).
     """
 
     kind: Kind
@@ -62,6 +64,7 @@ class Event:
     code: str = ""
     history: bool = False
     missed: int = 0
+    process: str = ""
 
     @property
     def is_public(self) -> bool:
@@ -100,6 +103,15 @@ class ShowHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class Forward:
+    """Send this private event to a member connected to another process."""
+
+    process: str
+    member: int
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnect:
     """Close this member's connection, after telling them why."""
 
@@ -107,4 +119,4 @@ class Disconnect:
     reason: str
 
 
-Outcome = Publish | Tell | ShowHistory | Disconnect
+Outcome = Publish | Tell | Forward | ShowHistory | Disconnect
