@@ -8,16 +8,20 @@ import time
 from collections.abc import Callable
 
 import pytest
-from support import RedisServer, ServerProcess, TcpUser, WebUser
+from support import RedisServer, ServerProcess, TcpUser, WebUser, free_port
 
 Start = Callable[..., ServerProcess]
 
 
+def start_pair(start_server: Start, redis_server: RedisServer, **env: str) -> tuple[ServerProcess, ServerProcess]:
+    """Two processes in one room; a short heartbeat so a dead process is noticed within ~2 s."""
+    env = {"REDIS_URL": redis_server.url, "CHAT_RATE": "0", "CHAT_REDIS_HEARTBEAT": "0.3", **env}
+    return start_server(**env), start_server(**env)
+
+
 @pytest.fixture
 def pair(redis_server: RedisServer, start_server: Start) -> tuple[ServerProcess, ServerProcess]:
-    """Two processes in one room; a short heartbeat so a dead process is noticed within ~2 s."""
-    env = {"REDIS_URL": redis_server.url, "CHAT_RATE": "0", "CHAT_REDIS_HEARTBEAT": "0.3"}
-    return start_server(**env), start_server(**env)
+    return start_pair(start_server, redis_server)
 
 
 def who(user: TcpUser) -> str:
@@ -133,8 +137,8 @@ def test_history_and_since_are_served_by_either_process(pair) -> None:
     assert [e["text"] for e in back_on_a.silent(0.3) if e["type"] == "message"] == ["said on a 4"]
 
 
-def test_a_redis_outage_degrades_the_room_and_recovery_delivers_exactly_once(pair, redis_server) -> None:
-    a, b = pair
+def test_a_redis_outage_degrades_the_room_and_recovery_delivers_exactly_once(redis_server, start_server) -> None:
+    a, b = start_pair(start_server, redis_server, CHAT_REDIS_QUEUE="2")
     alice = a.tcp(nick="alice")
     bob = b.web("bob")
     alice.send("before the outage")
@@ -144,7 +148,10 @@ def test_a_redis_outage_degrades_the_room_and_recovery_delivers_exactly_once(pai
     assert bob.expect(type="system", code="degraded", timeout=10)
     alice.expect(lambda line: line.startswith("* The room is degraded"), timeout=10)
     assert a.health()["bus"]["degraded"] is True
-    alice.send("typed during the outage")
+    for i in range(3):
+        alice.send(f"typed during the outage {i}")
+    refusal = alice.expect(lambda line: line.startswith("! "))
+    assert refusal.startswith("! Not sent: the room is degraded and too many messages are already waiting")
     alice.send("/who")
     assert "bob (web)" in alice.expect(lambda line: " here: " in line), "still knows who is here"
 
@@ -159,7 +166,10 @@ def test_a_redis_outage_degrades_the_room_and_recovery_delivers_exactly_once(pai
     bob.silent(0.3)
 
     texts = [e["text"] for e in bob.events if e["type"] == "message"]
-    assert texts.count("typed during the outage") == 1
+    assert [t for t in texts if "outage" in t] == [
+        "before the outage",
+        *(f"typed during the outage {i}" for i in (0, 1)),
+    ]
     after = [t for t in texts if "after recovery" in t]
     assert sorted(after) == sorted({*after}) and len(after) == 6, "each exactly once"
     assert [t for t in after if t.startswith("after")] == [f"after recovery {i}" for i in range(3)]
@@ -194,3 +204,16 @@ def test_a_stopped_process_says_its_users_left(pair) -> None:
     assert bob.closed()
     alice.expect("* bob left (server restarting)", timeout=5)
     assert who(alice) == "* 1 here: alice (telnet)"
+
+
+def test_processes_can_share_one_tcp_port(redis_server, start_server) -> None:
+    port = free_port()
+    a, b = start_pair(start_server, redis_server, CHAT_TCP_PORT=str(port), CHAT_TCP_REUSE_PORT="1")
+    users = [TcpUser(port) for _ in range(12)]
+    counts = [a.health()["clients"]["telnet"], b.health()["clients"]["telnet"]]
+    assert sum(counts) == 12 and min(counts) > 0, f"the kernel spreads connections over both: {counts}"
+    last = max(a.health()["history"]["last_id"], b.health()["history"]["last_id"])
+    caught_up(a, last)
+    caught_up(b, last)
+    users[0].send("/who")
+    assert users[0].expect(lambda line: " here: " in line).startswith("* 12 here: ")
