@@ -28,7 +28,7 @@ DEGRADED = (
     "The room is degraded: the server cannot reach the shared message store. You stay connected;"
     " what you send waits here and goes out when it is back."
 )
-RECOVERED = "The room is back: everything waiting has been sent."
+RECOVERED = "The room is back: what was waiting is being sent."
 QUEUE_FULL = "Not sent: the room is degraded and too many messages are already waiting — try again when it is back"
 REAPED = "lost contact with the room, please reconnect"
 

@@ -29,9 +29,7 @@ from uuid import uuid4
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.bus.base import Deliver, Listener
 from app.bus.history import History
@@ -42,8 +40,9 @@ from app.domain.room import RemoteMember
 
 log = logging.getLogger("app.redis")
 
-UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-"""Errors that mean "Redis is not there right now" (as opposed to a bug in a command)."""
+UNREACHABLE = (RedisError, OSError)
+"""Redis not answering, or answering with an error for a whole batch: either way the room is
+degraded and the loops retry with backoff, rather than a task dying or spinning."""
 
 QUEUED_KINDS = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.PRIVATE})
 """What is refused beyond the bound while degraded; join, leave and nick always queue (one per
@@ -364,7 +363,10 @@ class RedisBus:
             self._last_id = event.id
             self.history.append(event)
             if self._deliver is not None:
-                self._deliver(event)
+                try:
+                    self._deliver(event)
+                except Exception:  # a bug in delivery must not stop this process hearing the room
+                    log.exception("delivering #%d failed", event.id)
 
     def _deliver_private(self, entries: list[tuple[str, dict[str, str]]]) -> None:
         for entry_id, fields in entries:

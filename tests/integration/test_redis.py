@@ -217,3 +217,19 @@ def test_processes_can_share_one_tcp_port(redis_server, start_server) -> None:
     caught_up(b, last)
     users[0].send("/who")
     assert users[0].expect(lambda line: " here: " in line).startswith("* 12 here: ")
+
+
+def test_a_process_stalled_past_its_heartbeat_disconnects_the_users_the_room_saw_leave(pair) -> None:
+    a, b = pair
+    alice = a.tcp(nick="alice")
+    bob = b.tcp(nick="bob")
+    alice.expect(lambda line: line.endswith("is now known as bob"))
+    b.signal(signal.SIGSTOP)
+    try:
+        alice.expect("* bob left (connection lost)", timeout=5)
+    finally:
+        b.signal(signal.SIGCONT)
+    bob.expect("! Disconnected: lost contact with the room, please reconnect")
+    assert bob.closed()
+    assert who(alice) == "* 1 here: alice (telnet)"
+    assert b.health()["clients"]["total"] == 0
