@@ -163,7 +163,7 @@ class RedisBus:
             # restart); beyond that our loops retry, with backoff and a degraded notice.
             retry=Retry(NoBackoff(), 1),
         )
-        prefix = f"chat:{room}:"
+        prefix = f"chat:{{{room}}}:"  # a hash tag: every key of a room lives in one cluster slot
         self._prefix = prefix
         self._counter, self._stream, self._presence = prefix + "counter", prefix + "stream", prefix + "presence"
         self._inbox = self._inbox_of(self.process)
