@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from support import RedisServer, ServerProcess, TcpUser, WebUser, free_port
@@ -233,3 +234,23 @@ def test_a_process_stalled_past_its_heartbeat_disconnects_the_users_the_room_saw
     assert bob.closed()
     assert who(alice) == "* 1 here: alice (telnet)"
     assert b.health()["clients"]["total"] == 0
+
+
+def test_two_processes_racing_for_one_nick_end_with_one_holder_and_agree_on_who_is_here(pair) -> None:
+    a, b = pair
+    with ThreadPoolExecutor(2) as pool:
+        for i in range(4):
+            racers = list(pool.map(lambda server, nick=f"racer{i}": server.web(nick), (a, b)))
+            for racer in racers:
+                racer.silent(0.3)
+            refused = [r for r in racers if any(e.get("code") == "nick_refused" for e in r.events)]
+            assert len(refused) == 1, "exactly one of the two is told the nick is taken"
+    probes = [a.tcp(), b.tcp()]
+    last = max(a.health()["history"]["last_id"], b.health()["history"]["last_id"])
+    caught_up(a, last)
+    caught_up(b, last)
+    views = [set(who(probe).split(": ", 1)[1].split(", ")) for probe in probes]
+    assert views[0] == views[1]
+    racers = sorted(entry for entry in views[0] if entry.startswith("racer"))
+    assert racers == [f"racer{i} (web)" for i in range(4)], "each nick held once"
+    assert len([entry for entry in views[0] if entry.startswith("guest")]) >= 4, "each loser became a guest"
