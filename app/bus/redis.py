@@ -178,6 +178,7 @@ class RedisBus:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._degraded = False
+        self._stopping = False  # the client may turn a cancellation into an error: loops check this
         self._last_id = 0
         self._assigned = 0
         self._stream_from = "0-0"
@@ -233,6 +234,8 @@ class RedisBus:
     async def stop(self) -> None:
         """Stop the tasks, send what is queued (the leaves of this process's users) if Redis
         answers quickly, and drop this process's heartbeat so others reap what remains."""
+        self._stopping = True
+        self._wake.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -259,7 +262,7 @@ class RedisBus:
     async def _publish_forever(self) -> None:
         """Send queued events in order, one pipeline per batch; owns recovery after an outage."""
         backoff = Backoff()
-        while True:
+        while not self._stopping:
             if self._degraded:
                 try:
                     await self._rejoin()
@@ -337,7 +340,7 @@ class RedisBus:
     async def _tail_forever(self) -> None:
         """Deliver the room's stream and this process's inbox, from the last entries seen."""
         backoff = Backoff()
-        while True:
+        while not self._stopping:
             try:
                 streams = {self._stream: self._stream_from, self._inbox: self._inbox_from}
                 reply = await self._redis.xread(streams, count=1000, block=self.block_ms)
@@ -381,7 +384,7 @@ class RedisBus:
 
     async def _beat_forever(self) -> None:
         """Say this process is alive, and reap the members of processes that are not."""
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.heartbeat)
             if self._degraded:
                 continue
@@ -419,7 +422,7 @@ class RedisBus:
     # -- state ---------------------------------------------------------------------------------
 
     def _set_degraded(self, degraded: bool, problem: BaseException | None = None) -> None:
-        if degraded == self._degraded:
+        if degraded == self._degraded or self._stopping:
             return
         self._degraded = degraded
         self._wake.set()
