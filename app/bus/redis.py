@@ -154,15 +154,11 @@ class RedisBus:
         self.queue_limit = queue_limit
         self.block_ms = block_ms
         self.where = _redacted(url)
-        self._redis = Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=2,
-            socket_timeout=block_ms / 1000 + 5,
-            # One immediate retry on a fresh connection (a pooled one may be stale after a Redis
-            # restart); beyond that our loops retry, with backoff and a degraded notice.
-            retry=Retry(NoBackoff(), 1),
-        )
+        # Commands get one immediate retry on a fresh connection (a pooled one may be stale after
+        # a Redis restart); the tail gets none, so stopping can cut its blocking read short.
+        # Beyond that our loops retry, with backoff and a degraded notice.
+        self._redis = _client(url, retries=1, block_ms=block_ms)
+        self._tail = _client(url, retries=0, block_ms=block_ms)
         prefix = f"chat:{{{room}}}:"  # a hash tag: every key of a room lives in one cluster slot
         self._prefix = prefix
         self._counter, self._stream, self._presence = prefix + "counter", prefix + "stream", prefix + "presence"
@@ -238,7 +234,10 @@ class RedisBus:
         self._wake.set()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        _, blocked = await asyncio.wait(self._tasks, timeout=0.5)
+        if blocked:  # redis-py may retry a cancelled XREAD BLOCK: cut its connection
+            await self._tail.connection_pool.disconnect()
+            await asyncio.wait(blocked, timeout=1)
         self._tasks.clear()
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(2):
@@ -246,6 +245,7 @@ class RedisBus:
                     await self._send_batch()
                 await self._redis.delete(self._proc_key(self.process))
         await self._redis.aclose()
+        await self._tail.aclose()
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -343,7 +343,7 @@ class RedisBus:
         while not self._stopping:
             try:
                 streams = {self._stream: self._stream_from, self._inbox: self._inbox_from}
-                reply = await self._redis.xread(streams, count=1000, block=self.block_ms)
+                reply = await self._tail.xread(streams, count=1000, block=self.block_ms)
             except UNREACHABLE as problem:
                 self._set_degraded(True, problem)
                 await backoff.sleep()
@@ -443,6 +443,16 @@ class RedisBus:
 
     def _dedup_key(self, uid: str) -> str:
         return f"{self._prefix}dedup:{uid}"
+
+
+def _client(url: str, retries: int, block_ms: int) -> Redis:
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=block_ms / 1000 + 5,
+        retry=Retry(NoBackoff(), retries),
+    )
 
 
 def _members(records: object) -> list[RemoteMember]:
