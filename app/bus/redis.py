@@ -109,8 +109,8 @@ return 1
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """An event waiting to be sent; ``uid`` names it for the dedup key, ``member`` is set for a
-    private event forwarded to another process."""
+    """An event waiting to be sent; ``uid`` names it for the dedup key. A private event for
+    another process's member has ``member`` (their connection id) and ``target`` (the process)."""
 
     event: Event
     uid: str
@@ -234,8 +234,8 @@ class RedisBus:
         self._wake.set()
         for task in self._tasks:
             task.cancel()
-        _, blocked = await asyncio.wait(self._tasks, timeout=0.5)
-        if blocked:  # redis-py may retry a cancelled XREAD BLOCK: cut its connection
+        blocked = (await asyncio.wait(self._tasks, timeout=0.5))[1] if self._tasks else set()
+        if blocked:  # a cancelled XREAD BLOCK can go on blocking inside redis-py: cut its connection
             await self._tail.connection_pool.disconnect()
             await asyncio.wait(blocked, timeout=1)
         self._tasks.clear()
