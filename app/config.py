@@ -19,6 +19,10 @@ class Settings:
     port: int = 8000
     tcp_port: int | None = 2626
     redis_url: str | None = None
+    room: str = "main"
+    redis_heartbeat: float = 3.0
+    redis_queue: int = 200
+    tcp_reuse_port: bool = False
     max_message: int = 2000
     ws_max_frame: int = 64 * 1024
     tcp_max_line: int = 8 * 1024
@@ -68,6 +72,10 @@ class Settings:
             port=int(number("PORT", d.port)),
             tcp_port=tcp_port,
             redis_url=env.get("REDIS_URL") or None,
+            room=env.get("CHAT_ROOM", d.room).strip() or d.room,
+            redis_heartbeat=number("CHAT_REDIS_HEARTBEAT", d.redis_heartbeat, float) or d.redis_heartbeat,
+            redis_queue=int(number("CHAT_REDIS_QUEUE", d.redis_queue)),
+            tcp_reuse_port=env.get("CHAT_TCP_REUSE_PORT", "").strip().lower() not in OFF,
             max_message=int(number("CHAT_MAX_MESSAGE", d.max_message)),
             ws_max_frame=int(number("CHAT_WS_MAX_FRAME", d.ws_max_frame)),
             tcp_max_line=int(number("CHAT_TCP_MAX_LINE", d.tcp_max_line)),

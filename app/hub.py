@@ -20,12 +20,20 @@ from typing import Protocol
 from app.bus.base import Bus
 from app.codecs.lines import format_lines
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
-from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
+from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
-from app.domain.room import Room
+from app.domain.room import Member, RemoteMember, Room
 from app.fanout import Channel, Codec, Outbox
 
 log = logging.getLogger("app.chat")
+
+DEGRADED = (
+    "The room is degraded: the server cannot reach the shared message store. You stay connected;"
+    " what you send waits here and goes out when it is back."
+)
+RECOVERED = "The room is back: what was waiting is being sent."
+QUEUE_FULL = "Not sent: the room is degraded and too many messages are already waiting — try again when it is back"
+REAPED = "lost contact with the room, please reconnect"
 
 
 class Client(Protocol):
@@ -108,6 +116,8 @@ class Hub:
         self.flood.open(client.id, None if exempt else client.address, self.clock())
         welcome, *rest = self.room.join(client.id, client.gateway, nick)
         self._apply([welcome])
+        if self.bus.degraded:
+            self.tell(client, Event(Kind.SYSTEM, text=DEGRADED, code="degraded"))
         if since is not None:
             missed, events = self.bus.history.after(since)
         else:
@@ -142,7 +152,8 @@ class Hub:
 
     def tell(self, client: Client, event: Event) -> None:
         """Send one event to one client."""
-        chunk = client.codec.encode(event, event.origin == client.id)
+        own = event.origin == client.id and event.process in ("", self.bus.process)
+        chunk = client.codec.encode(event, own)
         if chunk is not None:
             client.send(chunk)
 
@@ -158,7 +169,7 @@ class Hub:
             del self._per_address[client.address]
         self.flood.close(client.id, None if _is_loopback(client.address) else client.address)
         outcomes = self.room.leave(client.id, reason)
-        if not self.closing:
+        if not self.closing or self.bus.process:  # a shared room must hear who left with this process
             self._apply(outcomes)
 
     def drop(self, client: Client, reason: str, notice: Event | None = None) -> None:
@@ -186,10 +197,14 @@ class Hub:
         """A public event in its final place in the order: send it to every local client,
         encoded once per channel; its sender gets its own version."""
         _log_event(event)
+        if event.process != self.bus.process:
+            self.room.track_remote(event)
+        elif event.kind is Kind.LEAVE:
+            self._reaped(event)
         if event.kind in PRESENCE_KINDS and not self.churn.admit(self.clock()):
             self._fold(event)
             return
-        sender = self.clients.get(event.origin) if event.origin else None
+        sender = self.clients.get(event.origin) if event.origin and event.process == self.bus.process else None
         exclude = sender.outbox if sender is not None else None
         for channel in self.channels:
             channel.broadcast(event, exclude)
@@ -205,10 +220,48 @@ class Hub:
 
     def _send_summary(self) -> None:
         self._summary_due = False
-        summary = self.churn.summary(len(self.room))
+        summary = self.churn.summary(self.room.population)
         if summary is not None:
             for channel in self.channels:
                 channel.broadcast(summary)
+
+    def _reaped(self, event: Event) -> None:
+        """Another process published this process's member's leave, taking this process for dead
+        (it stalled past its heartbeat): the room no longer has them, so close the connection."""
+        client = self.clients.get(event.origin)
+        if client is not None and event.origin in self.room and self.room.nick_of(event.origin) == event.nick:
+            self.drop(client, REAPED)
+
+    # -- the shared room (bus listener) -----------------------------------------------------------
+
+    def degraded(self) -> None:
+        self._notify(Event(Kind.SYSTEM, text=DEGRADED, code="degraded"))
+
+    def recovered(self) -> None:
+        self._notify(Event(Kind.SYSTEM, text=RECOVERED, code="recovered"))
+
+    def refused(self, event: Event, reason: str) -> None:
+        if reason == "full":
+            target = self.clients.get(event.origin)
+            if target is not None:
+                self.error(target, QUEUE_FULL, "degraded")
+        else:
+            self._apply(self.room.refused(event))
+
+    def forwarded(self, member: int, event: Event) -> None:
+        target = self.clients.get(member)
+        if target is not None:
+            self.tell(target, event)
+
+    def remote_members(self, members: list[RemoteMember]) -> None:
+        self.room.set_remote(members)
+
+    def local_members(self) -> list[Member]:
+        return self.room.local_members()
+
+    def _notify(self, event: Event) -> None:
+        for client in list(self.clients.values()):
+            self.tell(client, event)
 
     def _show_history(self, client: Client, count: int) -> None:
         events = self.bus.history.recent(min(count, self.bus.history.capacity))
@@ -226,6 +279,8 @@ class Hub:
                 target = self.clients.get(outcome.member)
                 if target is not None:
                     self.tell(target, outcome.event)
+            elif isinstance(outcome, Forward):
+                self.bus.forward(outcome.process, outcome.member, outcome.event)
             elif isinstance(outcome, ShowHistory):
                 target = self.clients.get(outcome.member)
                 if target is not None:

@@ -9,6 +9,7 @@ import time
 from app.bus.base import Bus
 from app.bus.history import History, SqliteStore
 from app.bus.memory import InProcessBus
+from app.bus.redis import RedisBus
 from app.config import Settings
 from app.domain.churn import ChurnGate
 from app.domain.flood import FloodPolicy
@@ -26,7 +27,7 @@ class ChatService:
 
     def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
         self.settings = settings
-        self.bus = bus or InProcessBus(History(settings.history), _store(settings))
+        self.bus = bus or _bus(settings)
         self.hub = Hub(
             Room(max_message=settings.max_message),
             self.bus,
@@ -47,10 +48,10 @@ class ChatService:
         if self.running:
             return
         self.running = True
-        await self.bus.start(self.hub.deliver)
+        await self.bus.start(self.hub.deliver, self.hub)
         if self.settings.tcp_port is not None:
             try:
-                await self.tcp.start(self.settings.host, self.settings.tcp_port)
+                await self.tcp.start(self.settings.host, self.settings.tcp_port, self.settings.tcp_reuse_port)
             except OSError as problem:
                 raise SystemExit(
                     f"cannot listen for TCP chat on {self.settings.host}:{self.settings.tcp_port}: "
@@ -78,7 +79,21 @@ class ChatService:
             "clients": {**counts, "total": sum(counts.values())},
             "uptime_s": round(time.monotonic() - self.started, 1),
             "history": {"last_id": self.bus.last_id, "persisted_id": self.bus.persisted_id},
+            "bus": {"engine": self.bus.engine, "degraded": self.bus.degraded},
         }
+
+
+def _bus(settings: Settings) -> Bus:
+    """The room shared through Redis when REDIS_URL is set; else the embedded one."""
+    if settings.redis_url:
+        return RedisBus(
+            settings.redis_url,
+            room=settings.room,
+            history=History(settings.history),
+            heartbeat=settings.redis_heartbeat,
+            queue_limit=settings.redis_queue,
+        )
+    return InProcessBus(History(settings.history), _store(settings))
 
 
 def _store(settings: Settings) -> SqliteStore | None:

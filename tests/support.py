@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -120,6 +121,45 @@ class ServerProcess:
     def web(self, nick: str | None = None, query: str = "", **kwargs: Any) -> WebUser:
         params = "&".join(p for p in (f"nick={nick}" if nick else "", query) if p)
         return WebUser(self.ws_url + (f"?{params}" if params else ""), **kwargs)
+
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on a free port, without persistence, in its own directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.dir = data_dir
+        self.log_path = data_dir / "redis.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 5.0) -> RedisServer:
+        """Start (or restart, on the same port) and wait until it answers PING."""
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([*args, "--dir", str(self.dir)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server not ready in {timeout}s:\n{self.log_path.read_text(errors='replace')}")
+
+    def stop(self) -> None:
+        """Terminate it (its data is gone: it runs without persistence)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
 
 
 class TcpUser:

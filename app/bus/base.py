@@ -7,8 +7,33 @@ from typing import Protocol
 
 from app.bus.history import History
 from app.domain.events import Event
+from app.domain.room import Member, RemoteMember
 
 Deliver = Callable[[Event], None]
+
+
+class Listener(Protocol):
+    """What a shared bus tells the hub besides delivering events (the embedded bus never does)."""
+
+    def degraded(self) -> None:
+        """The shared room cannot be reached: local users stay, publishing is queued."""
+
+    def recovered(self) -> None:
+        """The shared room is reachable again and the queue is being sent."""
+
+    def refused(self, event: Event, reason: str) -> None:
+        """A published event was not accepted: "taken" (nick), "absent" (sender not in the room)
+        or "full" (too many messages queued while degraded)."""
+
+    def forwarded(self, member: int, event: Event) -> None:
+        """A private event for this process's member ``member``, sent by another process."""
+
+    def remote_members(self, members: list[RemoteMember]) -> None:
+        """Who is connected to the other processes, from a snapshot of the shared room."""
+
+    def local_members(self) -> list[Member]:
+        """This process's members, to register again after the shared room lost its data."""
+        ...
 
 
 class Bus(Protocol):
@@ -17,6 +42,10 @@ class Bus(Protocol):
     ``history`` holds the recent ones for replay."""
 
     history: History
+    engine: str
+    """"memory" or "redis", for /healthz."""
+    process: str
+    """This process's name in a shared room ("" when the room lives in this process only)."""
 
     @property
     def last_id(self) -> int: ...
@@ -24,8 +53,13 @@ class Bus(Protocol):
     @property
     def persisted_id(self) -> int | None: ...
 
-    async def start(self, deliver: Deliver) -> None: ...
+    @property
+    def degraded(self) -> bool: ...
+
+    async def start(self, deliver: Deliver, listener: Listener | None = None) -> None: ...
 
     def publish(self, event: Event) -> None: ...
+
+    def forward(self, process: str, member: int, event: Event) -> None: ...
 
     async def stop(self) -> None: ...

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections import deque
 
-from app.bus.base import Deliver
+from app.bus.base import Deliver, Listener
 from app.bus.history import History, SqliteStore
 from app.domain.events import Event
 
@@ -18,6 +18,10 @@ class InProcessBus:
     An event published while another is being delivered (a slow reader dropped mid-broadcast
     publishes its leave) waits until that delivery is complete, so every client sees ids in order.
     """
+
+    engine = "memory"
+    process = ""
+    degraded = False
 
     def __init__(self, history: History | None = None, store: SqliteStore | None = None) -> None:
         self.history = history if history is not None else History()
@@ -32,7 +36,7 @@ class InProcessBus:
         """The newest id safely on disk (None when history is kept in memory only)."""
         return self.store.persisted_id if self.store else None
 
-    async def start(self, deliver: Deliver) -> None:
+    async def start(self, deliver: Deliver, listener: Listener | None = None) -> None:
         if self.store is not None:
             for event in await asyncio.to_thread(self.store.load):
                 self.history.append(event)
@@ -57,6 +61,9 @@ class InProcessBus:
                 self._deliver(self._queue.popleft())
         finally:
             self._delivering = False
+
+    def forward(self, process: str, member: int, event: Event) -> None:
+        raise RuntimeError("no other process shares this room")
 
     @property
     def last_id(self) -> int:

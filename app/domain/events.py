@@ -48,6 +48,8 @@ class Event:
     One flat shape for every kind keeps the codecs simple: a field that does not apply to a
     kind stays at its empty default. ``origin`` is the connection that caused the event (0 for
     the server) so the gateways can mark a sender's own message and skip the TCP self-echo.
+    Connection ids are per process, so with several processes ``process`` says whose
+    connection ``origin`` is ("" when there is only one process).
     ``users`` is who is here (welcome, users) or who came (presence), ``left`` who went
     (presence), and ``total`` how many are here when the lists are only a sample.
     """
@@ -67,6 +69,7 @@ class Event:
     missed: int = 0
     total: int = 0
     left: tuple[User, ...] = ()
+    process: str = ""
 
     @property
     def is_public(self) -> bool:
@@ -105,6 +108,15 @@ class ShowHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class Forward:
+    """Send this private event to a member connected to another process."""
+
+    process: str
+    member: int
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnect:
     """Close this member's connection, after telling them why."""
 
@@ -112,4 +124,4 @@ class Disconnect:
     reason: str
 
 
-Outcome = Publish | Tell | ShowHistory | Disconnect
+Outcome = Publish | Tell | Forward | ShowHistory | Disconnect

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, ShowHistory, Tell, User
+from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell, User
 from app.domain.nicks import NickError, nick_key, normalize_nick
 from app.domain.text import clean_text
 
@@ -42,31 +43,96 @@ class Member:
         return User(self.nick, self.gateway)
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteMember:
+    """Someone connected to another process of the same room (``conn`` is their id there)."""
+
+    nick: str
+    gateway: Gateway
+    process: str
+    conn: int
+
+    @property
+    def user(self) -> User:
+        return User(self.nick, self.gateway)
+
+
 class Room:
-    """One chat room. Members are known by the connection id the gateways give them."""
+    """One chat room. Members are known by the connection id the gateways give them.
+
+    With several processes, each keeps a replica of who is connected elsewhere (``_remote``),
+    fed from the other processes' join, leave and nick events, so /who, the welcome list,
+    nick uniqueness and /msg span the whole room.
+    """
 
     def __init__(self, max_message: int = 2000, rng: random.Random | None = None) -> None:
         self.max_message = max_message
         self._rng = rng or random.Random()
         self._members: dict[int, Member] = {}
         self._by_key: dict[str, Member] = {}
+        self._remote: dict[str, RemoteMember] = {}
 
     def __len__(self) -> int:
         return len(self._members)
+
+    @property
+    def population(self) -> int:
+        """Everyone in the room: this process's members and other processes'."""
+        return len(self._members) + len(self._remote)
 
     def __contains__(self, member_id: int) -> bool:
         return member_id in self._members
 
     def users(self, limit: int | None = None, include: Member | None = None) -> tuple[User, ...]:
-        """Who is here, oldest first, at most ``limit`` of them (always with ``include``): a welcome
-        or a /who in a room of thousands lists a sample and the total, not everyone."""
-        listed = list(itertools.islice(self._members.values(), limit))
+        """Who is here, in this process and others, at most ``limit`` of them (always with
+        ``include``): a welcome or a /who in a room of thousands lists a sample and the total."""
+        everyone = itertools.chain(self._members.values(), self._remote.values())
+        listed: list[Member | RemoteMember] = list(itertools.islice(everyone, limit))
         if include is not None and include not in listed:
             listed[-1:] = [include]
         return tuple(m.user for m in listed)
 
     def nick_of(self, member_id: int) -> str:
         return self._members[member_id].nick
+
+    def local_members(self) -> list[Member]:
+        return list(self._members.values())
+
+    # -- members of other processes ----------------------------------------------------------
+
+    def set_remote(self, members: Iterable[RemoteMember]) -> None:
+        """Replace the replica of other processes' members (from a snapshot of the shared room)."""
+        self._remote = {nick_key(m.nick): m for m in members}
+
+    def track_remote(self, event: Event) -> None:
+        """Update the replica from a public event another process published."""
+        kind = event.kind
+        if kind is Kind.LEAVE or kind is Kind.NICK:
+            key = nick_key(event.old if kind is Kind.NICK else event.nick)
+            held = self._remote.get(key)
+            if held is not None and (held.process, held.conn) == (event.process, event.origin):
+                del self._remote[key]
+        if (kind is Kind.JOIN or kind is Kind.NICK) and event.gateway is not None:
+            member = RemoteMember(event.nick, event.gateway, event.process, event.origin)
+            self._remote[nick_key(event.nick)] = member
+
+    def refused(self, event: Event) -> list[Outcome]:
+        """The shared room turned down an event this process published: a nick taken on another
+        process a moment earlier, which the replica could not know yet. Undo it here and say why."""
+        member = self._members.get(event.origin)
+        if member is None:
+            return []
+        if event.kind is Kind.JOIN and member.nick == event.nick:
+            self._rename(member, self._guest_nick())
+            renamed = Event(Kind.NICK, nick=member.nick, old=event.nick, gateway=member.gateway, origin=member.id)
+            joined = Event(Kind.JOIN, nick=member.nick, gateway=member.gateway, origin=member.id)
+            return [Tell(member.id, _taken(event.nick)), Tell(member.id, renamed), Publish(joined)]
+        if event.kind is Kind.NICK and member.nick == event.nick:
+            self._rename(member, event.old)
+            return [Tell(member.id, _taken(event.nick))]
+        if event.kind in (Kind.MESSAGE, Kind.ACTION):
+            return [Tell(member.id, _error("Not sent: you are not in the room under that nick", "refused"))]
+        return []
 
     # -- arrivals and departures -------------------------------------------------------
 
@@ -87,7 +153,7 @@ class Room:
             nick=member.nick,
             text=WELCOME,
             users=self.users(USERS_LISTED, include=member),
-            total=len(self._members),
+            total=self.population,
             gateway=gateway,
         )
         outcomes.insert(0, Tell(member_id, welcome))
@@ -146,25 +212,32 @@ class Room:
         if nick == member.nick:
             return [Tell(member.id, _system(f"You are already {nick}"))]
         old = member.nick
-        del self._by_key[nick_key(old)]
-        member.nick = nick
-        self._by_key[nick_key(nick)] = member
+        self._rename(member, nick)
         return [Publish(Event(Kind.NICK, nick=nick, old=old, gateway=member.gateway, origin=member.id))]
 
+    def _rename(self, member: Member, nick: str) -> None:
+        del self._by_key[nick_key(member.nick)]
+        member.nick = nick
+        self._by_key[nick_key(nick)] = member
+
     def _who(self, member: Member, rest: str) -> list[Outcome]:
-        return [Tell(member.id, Event(Kind.USERS, users=self.users(USERS_LISTED, include=member), total=len(self)))]
+        users = self.users(USERS_LISTED, include=member)
+        return [Tell(member.id, Event(Kind.USERS, users=users, total=self.population))]
 
     def _msg(self, member: Member, rest: str) -> list[Outcome]:
         target_nick, _, text = rest.partition(" ")
         text = text.strip()
         if not target_nick or not text:
             return [Tell(member.id, _error("Usage: /msg NICK TEXT", "usage"))]
-        target = self._by_key.get(nick_key(target_nick))
+        key = nick_key(target_nick)
+        target = self._by_key.get(key) or self._remote.get(key)
         if target is None:
             return [Tell(member.id, _error(f"No one here is called {target_nick}", "no_such_nick"))]
         if len(text) > self.max_message:
             return [Tell(member.id, _too_long(len(text), self.max_message))]
         event = Event(Kind.PRIVATE, nick=member.nick, to=target.nick, text=text, origin=member.id)
+        if isinstance(target, RemoteMember):
+            return [Forward(target.process, target.conn, event), Tell(member.id, event)]
         if target.id == member.id:
             return [Tell(member.id, event)]
         return [Tell(target.id, event), Tell(member.id, event)]
@@ -187,21 +260,27 @@ class Room:
     def _claimable(self, requested: str, member_id: int) -> str:
         """The normalized nick if this member may take it; NickError with the reason if not."""
         nick = normalize_nick(requested)
-        holder = self._by_key.get(nick_key(nick))
-        if holder is not None and holder.id != member_id:
+        key = nick_key(nick)
+        holder = self._by_key.get(key)
+        if (holder is not None and holder.id != member_id) or key in self._remote:
             raise NickError(f"'{nick}' is already taken")
         return nick
 
     def _guest_nick(self) -> str:
         for digits in (4, 4, 4, 5, 6, 7, 8):
             nick = f"guest{self._rng.randrange(10 ** (digits - 1), 10**digits)}"
-            if nick_key(nick) not in self._by_key:
+            key = nick_key(nick)
+            if key not in self._by_key and key not in self._remote:
                 return nick
         raise RuntimeError("no free guest nick")  # 10^8 guests: unreachable with connection limits
 
 
 def _error(text: str, code: str) -> Event:
     return Event(Kind.ERROR, text=text, code=code)
+
+
+def _taken(nick: str) -> Event:
+    return _error(f"Nick refused: '{nick}' is already taken", "nick_refused")
 
 
 def _system(text: str) -> Event:

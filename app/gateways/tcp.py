@@ -154,14 +154,17 @@ class TcpGateway:
         self.replay = replay
         self.server: asyncio.Server | None = None
 
-    async def start(self, host: str, port: int) -> None:
-        """Bind and listen; a port already taken raises OSError (start-up fails loudly)."""
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
+        """Bind and listen; a port already taken raises OSError (start-up fails loudly).
+        With ``reuse_port``, several processes may listen on one port and the kernel spreads
+        new connections over them (SO_REUSEPORT, Linux and BSD)."""
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
             lambda: TcpClient(self.hub, self.channel, self.max_line, self.replay),
             host=host or None,
             port=port,
             reuse_address=True,
+            reuse_port=reuse_port or None,
             backlog=1024,
         )
         bound = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in self.server.sockets)

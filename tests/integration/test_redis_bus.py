@@ -1,0 +1,126 @@
+"""The Redis bus's guarantees where two processes race, checked on two buses against a real Redis:
+one winner for a nick, exactly-once retries, and no message from someone not in the room."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from support import RedisServer
+
+from app.bus.redis import Outgoing, RedisBus
+from app.domain.events import Event, Gateway, Kind
+from app.domain.room import Member, RemoteMember
+
+
+class Recorder:
+    """A hub stand-in: what one process is told."""
+
+    def __init__(self) -> None:
+        self.delivered: list[Event] = []
+        self.refusals: list[tuple[Event, str]] = []
+        self.remote: list[RemoteMember] = []
+
+    def deliver(self, event: Event) -> None:
+        self.delivered.append(event)
+
+    def degraded(self) -> None: ...
+
+    def recovered(self) -> None: ...
+
+    def refused(self, event: Event, reason: str) -> None:
+        self.refusals.append((event, reason))
+
+    def forwarded(self, member: int, event: Event) -> None: ...
+
+    def remote_members(self, members: list[RemoteMember]) -> None:
+        self.remote = members
+
+    def local_members(self) -> list[Member]:
+        return []
+
+
+def with_two_buses(redis: RedisServer, scenario: Callable[..., Awaitable[None]]) -> None:
+    async def run() -> None:
+        buses = [RedisBus(redis.url, room="test", block_ms=200), RedisBus(redis.url, room="test", block_ms=200)]
+        recorders = [Recorder(), Recorder()]
+        for bus, recorder in zip(buses, recorders, strict=True):
+            await bus.start(recorder.deliver, recorder)
+        try:
+            await scenario(buses, recorders)
+        finally:
+            for bus in buses:
+                await bus.stop()
+
+    asyncio.run(run())
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def join(nick: str, origin: int) -> Event:
+    return Event(Kind.JOIN, nick=nick, gateway=Gateway.WEB, origin=origin)
+
+
+def test_two_processes_claiming_one_nick_at_once_get_one_winner(redis_server) -> None:
+    async def scenario(buses: list[RedisBus], recorders: list[Recorder]) -> None:
+        buses[0].publish(join("alice", 1))
+        buses[1].publish(join("Alice", 1))  # neither has seen the other's join
+        await until(lambda: all(r.delivered for r in recorders) and any(r.refusals for r in recorders))
+        await asyncio.sleep(0.3)
+        winner = recorders[0].delivered[0]
+        assert winner.kind is Kind.JOIN
+        assert recorders[0].delivered == recorders[1].delivered == [winner], "one join, seen by both"
+        refused = [refusal for r in recorders for refusal in r.refusals]
+        assert len(refused) == 1 and refused[0][1] == "taken"
+        assert refused[0][0].process != winner.process
+
+    with_two_buses(redis_server, scenario)
+
+
+def test_a_retried_publish_is_delivered_once(redis_server) -> None:
+    async def scenario(buses: list[RedisBus], recorders: list[Recorder]) -> None:
+        buses[0].publish(join("bob", 7))
+        said = Event(Kind.MESSAGE, nick="bob", text="only once", origin=7, process=buses[0].process)
+        buses[0]._enqueue(Outgoing(said, "same-id"))
+        buses[0]._enqueue(Outgoing(said, "same-id"))  # as after a reply lost with the connection
+        buses[0].publish(Event(Kind.MESSAGE, nick="bob", text="next", origin=7))
+        await until(lambda: len(recorders[1].delivered) == 3)
+        await asyncio.sleep(0.3)
+        assert [e.text for e in recorders[1].delivered] == ["", "only once", "next"]
+        assert [e.id for e in recorders[1].delivered] == [e.id for e in recorders[0].delivered]
+
+    with_two_buses(redis_server, scenario)
+
+
+def test_a_message_from_someone_not_in_the_room_is_refused(redis_server) -> None:
+    async def scenario(buses: list[RedisBus], recorders: list[Recorder]) -> None:
+        buses[1].publish(join("carol", 3))
+        buses[0].publish(Event(Kind.MESSAGE, nick="carol", text="impostor", origin=3))
+        await until(lambda: bool(recorders[0].refusals))
+        assert recorders[0].refusals[0][1] == "absent"
+        await until(lambda: bool(recorders[1].delivered))
+        await asyncio.sleep(0.3)
+        assert [e.kind for e in recorders[1].delivered] == [Kind.JOIN]
+
+    with_two_buses(redis_server, scenario)
+
+
+def test_a_new_process_starts_from_a_snapshot_of_history_and_presence(redis_server) -> None:
+    async def scenario(buses: list[RedisBus], recorders: list[Recorder]) -> None:
+        buses[0].publish(join("dave", 4))
+        buses[0].publish(Event(Kind.MESSAGE, nick="dave", text="hello", origin=4))
+        await until(lambda: len(recorders[0].delivered) == 2)
+        late, recorder = RedisBus(redis_server.url, room="test"), Recorder()
+        await late.start(recorder.deliver, recorder)
+        try:
+            assert [e.text for e in late.history.recent(10)] == ["", "hello"]
+            assert late.last_id == recorders[0].delivered[-1].id
+            assert [(m.nick, m.process, m.conn) for m in recorder.remote] == [("dave", buses[0].process, 4)]
+        finally:
+            await late.stop()
+
+    with_two_buses(redis_server, scenario)
