@@ -29,8 +29,11 @@ CHROMIUM_ARGS = [
 EXPECT_TIMEOUT_MS = 10_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an event loop
+    running on the main thread while it is open, which would break any later test that runs
+    its own loop with asyncio.run()."""
     if not CHROMIUM.exists():
         missing("browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
