@@ -80,6 +80,9 @@ class _Detached:
     """Stands in for the transport once it has been handed over: uvicorn closes its transport
     when the ASGI app returns, and that must not close the connection."""
 
+    def write(self, data: bytes) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
