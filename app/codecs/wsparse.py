@@ -147,8 +147,3 @@ def _check_close(payload: bytes) -> None:
         payload[2:].decode()
     except UnicodeDecodeError:
         raise ProtocolError(INVALID_DATA, "invalid UTF-8 in close reason") from None
-
-
-def close_code(payload: bytes) -> int:
-    """The code of a (checked) close frame's payload; 1005 when it carries none."""
-    return int.from_bytes(payload[:2]) if payload else 1005

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from raw import client_frame
 
-from app.codecs.wsparse import BINARY, CLOSE, PING, PONG, TEXT, MessageReader, ProtocolError, close_code
+from app.codecs.wsparse import BINARY, CLOSE, PING, PONG, TEXT, MessageReader, ProtocolError
 
 CONT = 0x0
 LIMIT = 100_000
@@ -102,11 +102,6 @@ def test_a_frame_fed_byte_by_byte_is_one_message_at_its_last_byte() -> None:
     assert [list(reader.feed(data[i : i + 1])) for i in range(len(data))] == [[]] * (len(data) - 1) + [
         [(TEXT, "slowly")]
     ]
-
-
-def test_close_code_of_a_payload() -> None:
-    assert close_code(b"\x03\xe8bye") == 1000
-    assert close_code(b"") == 1005
 
 
 _text = st.text(max_size=300).map(lambda text: (TEXT, text))
