@@ -46,6 +46,22 @@ def process_age(pid: int) -> float:
     return since_boot - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
+def client_frame(payload: bytes, opcode: int = 0x1, fin: bool = True, mask: bytes | None = None) -> bytes:
+    """One client-to-server frame: masked with ``mask`` (random by default), or unmasked if it is b""."""
+    mask = os.urandom(4) if mask is None else mask
+    length = len(payload)
+    first, mask_bit = (0x80 if fin else 0) | opcode, 0x80 if mask else 0
+    if length < 126:
+        header = struct.pack("!BB", first, mask_bit | length)
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", first, mask_bit | 126, length)
+    else:
+        header = struct.pack("!BBQ", first, mask_bit | 127, length)
+    if not mask:
+        return header + payload
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
 class RawWebSocket:
     """A WebSocket client written out by hand: handshake, masked frames out, frames in.
 
@@ -85,16 +101,7 @@ class RawWebSocket:
 
     def send_frame(self, payload: bytes, opcode: int = 0x1, fin: bool = True) -> None:
         """One client frame (masked, as RFC 6455 requires of clients)."""
-        mask = os.urandom(4)
-        length = len(payload)
-        if length < 126:
-            header = struct.pack("!BB", (0x80 if fin else 0) | opcode, 0x80 | length)
-        elif length < 1 << 16:
-            header = struct.pack("!BBH", (0x80 if fin else 0) | opcode, 0x80 | 126, length)
-        else:
-            header = struct.pack("!BBQ", (0x80 if fin else 0) | opcode, 0x80 | 127, length)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
+        self.sock.sendall(client_frame(payload, opcode, fin))
 
     def _read(self, count: int) -> bytes:
         while len(self.buffer) < count:

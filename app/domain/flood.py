@@ -6,7 +6,7 @@ Pure and clock-driven (the caller passes ``now``), so it is tested without sleep
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -36,18 +36,24 @@ class Verdict(Enum):
 
 @dataclass(slots=True)
 class Strikes:
-    """Refusals within a sliding window; too many means the client ignores our notices."""
+    """Refusals within a sliding window; too many means the client ignores our notices.
+
+    The window's deque is made at the first refusal: most connections never get one, and an
+    empty deque is a sizeable part of an idle connection's memory."""
 
     limit: int
     window: float
-    times: deque[float] = field(default_factory=deque)
+    times: deque[float] | None = None
 
     def add(self, now: float) -> bool:
         """Record a refusal; True when the limit is reached."""
-        self.times.append(now)
-        while self.times and now - self.times[0] > self.window:
-            self.times.popleft()
-        return len(self.times) >= self.limit
+        times = self.times
+        if times is None:
+            times = self.times = deque()
+        times.append(now)
+        while times and now - times[0] > self.window:
+            times.popleft()
+        return len(times) >= self.limit
 
 
 @dataclass(slots=True)

@@ -45,7 +45,9 @@ TELNET = TelnetCodec()
 
 
 class TcpClient(asyncio.Protocol):
-    """One telnet/netcat connection."""
+    """One telnet/netcat connection (slotted: thousands of idle ones must stay small)."""
+
+    __slots__ = ("address", "closing", "decoder", "first_line", "hub", "id", "lost", "outbox", "replay", "transport")
 
     gateway = Gateway.TELNET
     codec = TELNET

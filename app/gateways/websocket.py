@@ -14,15 +14,14 @@ from starlette.websockets import WebSocket
 from app.codecs import lines, wire
 from app.codecs.wsframe import text_frame
 from app.config import Settings
-from app.domain.events import Event, Gateway, Kind
-from app.fanout import Channel, Flusher, Outbox, OutboxLimits
-from app.gateways.ws_protocol import EXTENSION, ChatWebSocketProtocol
+from app.domain.events import Event, Kind
+from app.fanout import Channel, Flusher, OutboxLimits
+from app.gateways.keepalive import Keepalive
+from app.gateways.ws_connection import WebConnection
+from app.gateways.ws_protocol import EXTENSION
 from app.hub import Hub
 
 log = logging.getLogger("app.websocket")
-
-CLOSE_CODES = {"quit": 1000, "server restarting": 1012}
-"""WebSocket close code per drop reason; anything else is a policy violation (1008)."""
 
 
 class JsonCodec:
@@ -50,40 +49,8 @@ class TextCodec:
 JSON, TEXT = JsonCodec(), TextCodec()
 
 
-class WebClient:
-    """One WebSocket connection, as the hub sees it."""
-
-    gateway = Gateway.WEB
-
-    def __init__(self, hub: Hub, websocket: WebSocket, channel: Channel[str], socket: ChatWebSocketProtocol) -> None:
-        self.hub = hub
-        self.id = hub.next_id()
-        self.codec = channel.codec
-        client = websocket.client
-        self.address = client.host if client else ""
-        self.socket = socket
-        self.outbox = Outbox(channel, socket.write_frame, self._overflow)
-        socket.on_pause = self.outbox.blocked
-        socket.on_resume = self.outbox.writable
-
-    def send(self, chunk: bytes | str) -> None:
-        self.outbox.push(chunk)  # type: ignore[arg-type]
-
-    def close(self, reason: str, notice: bytes | str | None) -> None:
-        last = self.outbox.take()
-        self.outbox.discard()
-        if isinstance(notice, str):
-            last += self.codec.pack([notice])
-        if last:
-            self.socket.write_frame(last)
-        self.socket.close_now(CLOSE_CODES.get(reason, 1008), reason.encode()[:120].decode(errors="ignore"))
-
-    def _overflow(self) -> None:
-        self.hub.drop(self, "too slow (your connection is not keeping up with the room)")
-
-
 class WebSocketGateway:
-    """The ``/ws`` endpoint: origin check, admission, then one receive loop per connection."""
+    """The ``/ws`` endpoint: origin check and admission, then a ``WebConnection`` per client."""
 
     def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, settings: Settings) -> None:
         self.hub = hub
@@ -91,6 +58,8 @@ class WebSocketGateway:
         hub.channels.extend(self.channels.values())
         self.allowed_origins = frozenset(settings.allowed_origins)
         self.replay = {JSON: settings.web_history, TEXT: settings.tcp_replay}
+        self.keepalive = Keepalive(settings.ws_ping_interval, settings.ws_ping_timeout)
+        self.max_frame = settings.ws_max_frame
 
     def origin_allowed(self, websocket: WebSocket) -> bool:
         """Browsers always send Origin: accept our own page and the configured origins only.
@@ -103,6 +72,8 @@ class WebSocketGateway:
         return urlsplit(origin).netloc.lower() == websocket.headers.get("host", "").lower()
 
     async def endpoint(self, websocket: WebSocket) -> None:
+        """Handshake through Starlette, then hand the connection to a ``WebConnection``: the
+        ASGI task ends here, and the connection lives on without it."""
         if not self.origin_allowed(websocket):
             log.warning("refused WebSocket from foreign origin %s", websocket.headers.get("origin"))
             await websocket.close(code=1008)  # before accept: the handshake is answered with 403
@@ -113,35 +84,20 @@ class WebSocketGateway:
             await websocket.close(code=1011)
             return
         codec = TEXT if websocket.query_params.get("mode") == "text" else JSON
-        client = WebClient(self.hub, websocket, self.channels[codec], socket)
+        address = websocket.client.host if websocket.client else ""
         await websocket.accept()
-        refusal = self.hub.refusal(client.address)
+        refusal = self.hub.refusal(address)
         if refusal is not None:
             notice = codec.encode(Event(Kind.ERROR, text=f"Connection refused: {refusal}", code="refused"), False)
             await websocket.send_text(notice or refusal)
             await websocket.close(code=1013, reason=refusal[:120])
             return
+        client = WebConnection(self.hub, self.channels[codec], address, self.keepalive, self.max_frame)
+        early, unparsed = socket.hand_over(client)
         params = websocket.query_params
         since = params.get("since", "")
         self.hub.connect(client, params.get("nick"), self.replay[codec], int(since) if since.isdigit() else None)
-        try:
-            await self._receive_loop(websocket, client)
-        finally:
-            self.hub.disconnect(client)
-
-    async def _receive_loop(self, websocket: WebSocket, client: WebClient) -> None:
-        hub = self.hub
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            text = message.get("text")
-            if text is None:
-                hub.error(client, "Binary frames are not supported: send text", "bad_frame")
-                continue
-            try:
-                line = wire.decode_frame(text)
-            except wire.FrameError as problem:
-                hub.error(client, str(problem), "bad_frame")
-            else:
-                hub.receive(client, line)
+        for message in early:
+            client.message_received(message)
+        if unparsed:
+            client.data_received(unparsed)

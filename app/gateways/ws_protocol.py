@@ -1,28 +1,27 @@
-"""uvicorn's sans-I/O WebSocket protocol, with a direct path for pre-framed messages.
+"""uvicorn's sans-I/O WebSocket protocol, for the handshake only.
 
-Through plain ASGI every ``send`` is framed again for each client and awaits the transport.
+uvicorn and Starlette answer the upgrade request (origin check, query, accept or refuse).
 This subclass publishes itself in the connection's scope (``extensions["chat.socket"]``) so
-the WebSocket gateway can write frames it built once, learn when the transport is
-back-pressured, and close a stuck client without waiting for its buffer to drain.
+the WebSocket gateway can then hand the accepted connection to a much smaller protocol of its
+own (``WebConnection``): an idle connection through ASGI costs a parked task, a queue, an
+event and the full WebSocket library state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from typing import Any, Protocol
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
-from app.gateways.closing import SHUTDOWN_GRACE, close_softly, reset
+from app.gateways.closing import SHUTDOWN_GRACE, reset
 
 EXTENSION = "chat.socket"
 
 
 class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     """Selected with ``uvicorn.Config(ws=ChatWebSocketProtocol)``."""
-
-    on_pause: Callable[[], None] | None = None
-    on_resume: Callable[[], None] | None = None
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -47,34 +46,51 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         super().shutdown()
         self.loop.call_later(SHUTDOWN_GRACE, reset, self.transport, lambda: self.disconnected)
 
-    def pause_writing(self) -> None:
-        super().pause_writing()
-        if self.on_pause is not None:
-            self.on_pause()
+    def hand_over(self, connection: Successor) -> tuple[list[str | bytes], bytes]:
+        """Give the accepted connection to ``connection`` and step aside.
 
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        if self.on_resume is not None:
-            self.on_resume()
+        This protocol leaves uvicorn's set of connections (its successor joins it), stops its
+        pings, and stops using the transport, so the ASGI task can end without closing it.
+        Returns what the client sent before the handshake completed: whole messages, then
+        unparsed bytes, for the successor to take in once it is ready.
+        """
+        self.stop_keepalive()
+        self.connections.discard(self)
+        transport, self.transport = self.transport, _DETACHED  # type: ignore[assignment]
+        connection.adopt(transport, self.connections)
+        messages: list[str | bytes] = []
+        while not self.queue.empty():
+            message = self.queue.get_nowait()
+            if message["type"] == "websocket.receive":
+                text = message.get("text")
+                messages.append(text if text is not None else message.get("bytes", b""))
+        if self.read_paused:
+            self.read_paused = False
+            transport.resume_reading()
+        return messages, bytes(self.conn.reader.buffer)
 
-    @property
-    def open(self) -> bool:
-        return self.handshake_complete and not self.close_sent and not self.transport.is_closing()
 
-    def write_frame(self, frame: bytes) -> None:
-        """Write an already-framed message; dropped silently once closing has begun."""
-        if self.open:
-            self.transport.write(frame)
+class Successor(Protocol):
+    """The protocol that takes a connection over once its handshake is done."""
 
-    def close_now(self, code: int, reason: str) -> None:
-        """Send a close frame and close, cutting the connection if the peer does not drain it."""
-        if not self.open:
-            return
-        self.conn.send_close(code, reason)
-        self.transport.write(b"".join(self.conn.data_to_send()))
-        self.close_sent = True
-        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
-        close_softly(self.transport, lambda: self.disconnected)
+    def adopt(self, transport: asyncio.Transport, connections: set[Any]) -> None: ...
+
+
+class _Detached:
+    """Stands in for the transport once it has been handed over: uvicorn closes its transport
+    when the ASGI app returns, and that must not close the connection."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return True
+
+
+_DETACHED = _Detached()
 
 
 def _is_utf8(frames: list[bytes]) -> bool:

@@ -1,0 +1,207 @@
+"""An open WebSocket connection, after uvicorn has done the handshake: small, and task-free.
+
+Through ASGI an idle connection holds a parked task (its coroutine frames), an ``asyncio.Queue``,
+an ``asyncio.Event``, timers and a full WebSocket library state: about 25 KiB each. Once the
+handshake is accepted, the transport is handed to this protocol instead. It parses client
+frames itself, gives each message straight to the hub from ``data_received``, writes the
+pre-framed bytes the outbox hands it, and is pinged by the gateway's shared keepalive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import cast
+
+from app.codecs import wire
+from app.codecs.wsframe import close_frame, control_frame
+from app.codecs.wsparse import BINARY, CLOSE, PING, PONG, TEXT, MessageReader, ProtocolError
+from app.domain.events import Gateway
+from app.fanout import Channel, Codec, Outbox
+from app.gateways.closing import CLOSE_TIMEOUT, SHUTDOWN_GRACE, close_softly, reset
+from app.gateways.keepalive import Keepalive
+from app.hub import Hub
+
+log = logging.getLogger("app.websocket")
+
+CLOSE_CODES = {"quit": 1000, "server restarting": 1012}
+"""WebSocket close code per drop reason; anything else is a policy violation (1008)."""
+
+TOO_SLOW = "too slow (your connection is not keeping up with the room)"
+
+
+class WebConnection(asyncio.Protocol):
+    """One WebSocket connection, as the hub sees it and as its transport's protocol."""
+
+    __slots__ = (
+        "address",
+        "closing",
+        "connections",
+        "hub",
+        "id",
+        "keepalive",
+        "lost",
+        "outbox",
+        "pong_due",
+        "reader",
+        "transport",
+    )
+
+    gateway = Gateway.WEB
+
+    def __init__(self, hub: Hub, channel: Channel[str], address: str, keepalive: Keepalive, max_size: int) -> None:
+        self.hub = hub
+        self.id = hub.next_id()
+        self.address = address
+        self.outbox = Outbox(channel, self.write, self._overflow)
+        self.keepalive = keepalive
+        self.reader = MessageReader(max_size)
+        self.transport: asyncio.Transport | None = None
+        self.connections: set[object] | None = None
+        self.closing = False  # our close frame is sent (or the connection is failing): send nothing more
+        self.lost = False
+        self.pong_due = 0.0
+
+    @property
+    def codec(self) -> Codec[str]:
+        return self.outbox.channel.codec
+
+    # -- taking over from uvicorn ------------------------------------------------------------
+
+    def adopt(self, transport: asyncio.Transport, connections: set[object]) -> None:
+        """Become the transport's protocol, in uvicorn's set of open connections (its graceful
+        shutdown calls ``shutdown`` on each and waits for the set to empty)."""
+        self.transport = transport
+        self.connections = connections
+        connections.add(self)
+        transport.set_protocol(self)
+        self.keepalive.add(self)
+
+    def message_received(self, data: bytes | str) -> None:
+        """One whole message from the client."""
+        if isinstance(data, str):
+            try:
+                line = wire.decode_frame(data)
+            except wire.FrameError as problem:
+                self.hub.error(self, str(problem), "bad_frame")
+            else:
+                self.hub.receive(self, line)
+        else:
+            self.hub.error(self, "Binary frames are not supported: send text", "bad_frame")
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.lost:
+            return
+        try:
+            for kind, payload in self.reader.feed(data):
+                if kind in (TEXT, BINARY):
+                    if not self.closing:
+                        self.message_received(payload)
+                elif kind == PING:
+                    if not self.closing:
+                        self._write(control_frame(PONG, cast(bytes, payload)))
+                elif kind == PONG:
+                    self.pong_due = 0.0
+                elif kind == CLOSE:
+                    self._close_received(cast(bytes, payload))
+                    return
+        except ProtocolError as problem:
+            log.info("closing a WebSocket that broke the protocol (%d %s)", problem.code, problem.reason)
+            self._fail(problem.code, problem.reason)
+
+    def eof_received(self) -> None:
+        return None  # the peer is gone without a close frame: close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.keepalive.discard(self)
+        if self.connections is not None:
+            self.connections.discard(self)
+        self.outbox.discard()
+        self.hub.disconnect(self)
+
+    def pause_writing(self) -> None:
+        self.outbox.blocked()
+
+    def resume_writing(self) -> None:
+        self.outbox.writable()
+
+    # -- hub.Client --------------------------------------------------------------------------
+
+    def send(self, chunk: bytes | str) -> None:
+        self.outbox.push(chunk)  # type: ignore[arg-type]
+
+    def close(self, reason: str, notice: bytes | str | None) -> None:
+        """Write what is queued and the notice, then a close frame; cut the peer if it does not
+        drain it (see ``close_softly``)."""
+        last = self.outbox.take()
+        self.outbox.discard()
+        if isinstance(notice, str):
+            last += self.codec.pack([notice])
+        if self.closing or self.lost or self.transport is None:
+            return
+        self._write(last + close_frame(CLOSE_CODES.get(reason, 1008), reason))
+        self.closing = True
+        self.keepalive.discard(self)
+        close_softly(self.transport, lambda: self.lost)
+
+    # -- uvicorn's shutdown, the outbox and the keepalive -----------------------------------
+
+    def shutdown(self) -> None:
+        """uvicorn is stopping (our service has already said goodbye): close, and cut the
+        connection if it is still open after a moment rather than hold up the exit."""
+        if self.lost or self.transport is None:
+            return
+        if not self.closing:
+            self.close("server restarting", None)
+        self.transport.close()
+        asyncio.get_running_loop().call_later(SHUTDOWN_GRACE, reset, self.transport, lambda: self.lost)
+
+    def write(self, data: bytes) -> None:
+        """Write pre-framed messages; dropped silently once closing has begun."""
+        if not self.closing:
+            self._write(data)
+
+    def send_ping(self, frame: bytes) -> None:
+        self.write(frame)
+
+    def ping_timed_out(self) -> None:
+        self._fail(1011, "keepalive ping timeout")
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def _overflow(self) -> None:
+        self.hub.drop(self, TOO_SLOW)
+
+    def _close_received(self, payload: bytes) -> None:
+        """The peer closes: echo its close frame (unless it is answering ours) and hang up."""
+        assert self.transport is not None
+        if not self.closing:
+            self.closing = True
+            self._write(control_frame(CLOSE, payload))
+        self.transport.close()
+        self._leave()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Close at once, for a protocol error or a dead peer (reset if it never drains)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if not self.closing:
+            self._write(close_frame(code, reason))
+            self.closing = True
+        transport.close()
+        asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, reset, transport, lambda: self.lost)
+        self._leave()
+
+    def _leave(self) -> None:
+        self.keepalive.discard(self)
+        self.outbox.discard()
+        self.hub.disconnect(self)
