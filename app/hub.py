@@ -81,6 +81,8 @@ class Hub:
         self.churn = churn or ChurnGate()
         self._later = later or (lambda delay, callback: asyncio.get_running_loop().call_later(delay, callback))
         self._summary_due = False
+        self._replayed: dict[tuple[Codec, int, float], bytes | str | None] = {}  # type: ignore[type-arg]
+        """Replayed history, encoded once per codec: every newcomer gets the same recent events."""
         self.channels: list[Channel] = []  # type: ignore[type-arg]
         self._per_address: Counter[str] = Counter()
         self._next_id = 0
@@ -130,8 +132,16 @@ class Hub:
         if missed:
             text = f"{missed} earlier events are no longer in history"
             self.tell(client, Event(Kind.GAP, text=text, missed=missed))
+        cache, codec = self._replayed, client.codec
         for event in events:
-            self.tell(client, event.replayed())
+            key = (codec, event.id, event.ts)  # the time too: after a Redis data loss an id can recur
+            chunk = cache.get(key)
+            if chunk is None:
+                if len(cache) >= 4 * self.bus.history.capacity:
+                    cache.clear()
+                chunk = cache[key] = codec.encode(event.replayed(), False)
+            if chunk is not None:
+                client.send(chunk)
         if events or missed:
             self.tell(client, Event(Kind.SYSTEM, text="— live — (times above are UTC)", code="live"))
 
