@@ -63,3 +63,17 @@ def test_idle_holds_every_connection(start_server: Callable[..., ServerProcess])
     assert report["clients"]["ready_tcp"] == 4 and report["clients"]["ready_ws"] == 4
     assert report["disconnects"] == 0
     assert report["server"]["kib_per_connection"] is not None
+
+
+def test_the_history_benchmark_reports_store_rate_and_resume_time(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(CHAT_RATE="0")
+    done = subprocess.run(
+        [sys.executable, "-m", "app.bench.history", "--port", str(server.port), "--tcp-port", str(server.tcp_port),
+         "--events", "50", "--resumes", "3", "--store-events", "2000", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["store_events_per_s"] > 0
+    assert report["resume_events"] == 50
+    assert 0 < report["resume_ms"]["p50"] <= report["resume_ms"]["max"]
