@@ -16,6 +16,7 @@ from app.codecs import telnet
 from app.codecs.lines import NOT_ECHOED
 from app.domain.events import Event, Gateway
 from app.fanout import Channel, Flusher, Outbox, OutboxLimits
+from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
 from app.hub import Hub
 
@@ -44,7 +45,7 @@ class TelnetCodec:
 TELNET = TelnetCodec()
 
 
-class TcpClient(asyncio.Protocol):
+class TcpClient(BufferedProtocol):
     """One telnet/netcat connection (slotted: thousands of idle ones must stay small)."""
 
     __slots__ = ("address", "closing", "decoder", "first_line", "hub", "id", "lost", "outbox", "replay", "transport")
@@ -110,16 +111,7 @@ class TcpClient(asyncio.Protocol):
         self.outbox.discard()
         self.hub.disconnect(self, "connection lost" if exc else "")
 
-    def pause_writing(self) -> None:
-        self.outbox.blocked()
-
-    def resume_writing(self) -> None:
-        self.outbox.writable()
-
     # -- hub.Client --------------------------------------------------------------------------
-
-    def send(self, chunk: bytes | str) -> None:
-        self.outbox.push(chunk)  # type: ignore[arg-type]
 
     def close(self, reason: str, notice: bytes | str | None) -> None:
         transport = self.transport

@@ -18,6 +18,7 @@ from app.codecs.wsframe import close_frame, control_frame
 from app.codecs.wsparse import BINARY, CLOSE, PING, PONG, TEXT, MessageReader, ProtocolError
 from app.domain.events import Gateway
 from app.fanout import Channel, Codec, Outbox
+from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import CLOSE_TIMEOUT, SHUTDOWN_GRACE, close_softly, reset
 from app.gateways.keepalive import Keepalive
 from app.hub import Hub
@@ -30,7 +31,7 @@ CLOSE_CODES = {"quit": 1000, "server restarting": 1012}
 TOO_SLOW = "too slow (your connection is not keeping up with the room)"
 
 
-class WebConnection(asyncio.Protocol):
+class WebConnection(BufferedProtocol):
     """One WebSocket connection, as the hub sees it and as its transport's protocol."""
 
     __slots__ = (
@@ -122,16 +123,7 @@ class WebConnection(asyncio.Protocol):
         self.outbox.discard()
         self.hub.disconnect(self)
 
-    def pause_writing(self) -> None:
-        self.outbox.blocked()
-
-    def resume_writing(self) -> None:
-        self.outbox.writable()
-
     # -- hub.Client --------------------------------------------------------------------------
-
-    def send(self, chunk: bytes | str) -> None:
-        self.outbox.push(chunk)  # type: ignore[arg-type]
 
     def close(self, reason: str, notice: bytes | str | None) -> None:
         """Write what is queued and the notice, then a close frame; cut the peer if it does not
