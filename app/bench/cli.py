@@ -34,8 +34,10 @@ def parser() -> argparse.ArgumentParser:
     )
     count, number = positive(int), positive(float)
     p.add_argument("--target", default="127.0.0.1", help="server host (default 127.0.0.1; others only when given)")
-    p.add_argument("--port", type=count, default=8000, help="HTTP/WebSocket port (default 8000)")
-    p.add_argument("--tcp-port", type=count, default=2626, help="TCP gateway port (default 2626)")
+    p.add_argument(
+        "--port", type=count, nargs="+", default=[8000], help="HTTP/WebSocket port; several: processes of one room"
+    )
+    p.add_argument("--tcp-port", type=count, nargs="+", default=[2626], help="TCP gateway port(s) (default 2626)")
     p.add_argument("--ws-path", default="/ws", help="WebSocket path (default /ws; ?nick=benchN is added)")
     p.add_argument("--tcp", type=count, default=0, metavar="N", help="TCP clients")
     p.add_argument("--ws", type=count, default=0, metavar="M", help="WebSocket clients")
@@ -72,8 +74,8 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         p.error("--ws-path must start with /")
     return Options(
         target=a.target,
-        port=a.port,
-        tcp_port=a.tcp_port,
+        ports=tuple(a.port),
+        tcp_ports=tuple(a.tcp_port),
         ws_path=a.ws_path,
         tcp=a.tcp,
         ws=a.ws,

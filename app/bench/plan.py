@@ -12,8 +12,8 @@ class Options:
     """A benchmark run, as given on the command line."""
 
     target: str = "127.0.0.1"
-    port: int = 8000
-    tcp_port: int = 2626
+    ports: tuple[int, ...] = (8000,)
+    tcp_ports: tuple[int, ...] = (2626,)
     ws_path: str = "/ws"
     tcp: int = 0
     ws: int = 0
@@ -33,6 +33,13 @@ class Options:
     @property
     def clients(self) -> int:
         return self.tcp + self.ws
+
+    def port_of(self, client_id: int) -> int:
+        """The port a client connects to: several servers (processes sharing a room through
+        Redis) get the clients of each kind in turn."""
+        if client_id < self.tcp:
+            return self.tcp_ports[client_id % len(self.tcp_ports)]
+        return self.ports[(client_id - self.tcp) % len(self.ports)]
 
 
 @dataclass(frozen=True, slots=True)

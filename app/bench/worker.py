@@ -109,13 +109,12 @@ class Worker:
         publisher = self.work.publishers.get(client_id)
         tally = self.result.tally
         is_tcp = client_id < o.tcp
+        port = o.port_of(client_id)
         if is_tcp:
             factory = lambda: TcpBenchClient(tally, publisher)  # noqa: E731
-            port = o.tcp_port
         else:
             path = o.ws_path + ("&" if "?" in o.ws_path else "?") + f"nick=bench{client_id}"
-            factory = lambda: WsBenchClient(tally, o.target, o.port, path, publisher)  # noqa: E731
-            port = o.port
+            factory = lambda: WsBenchClient(tally, o.target, port, path, publisher)  # noqa: E731
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 _, client = await loop.create_connection(factory, o.target, port)

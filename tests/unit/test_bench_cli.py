@@ -43,7 +43,7 @@ def test_a_full_command_line() -> None:
         ]
     )
     assert options == plan.Options(
-        target="::1", port=8080, tcp_port=2627, ws_path="/chat", tcp=500, ws=500, publishers=10, rate=400,
+        target="::1", ports=(8080,), tcp_ports=(2627,), ws_path="/chat", tcp=500, ws=500, publishers=10, rate=400,
         duration=3, connect_rate=1000, procs=3, server_pid=42, json=True, progress=False,
     )  # fmt: skip
 
@@ -93,3 +93,8 @@ def test_the_schedule_sends_rate_times_duration_messages_evenly() -> None:
     times = sorted(t for p in range(3) for t in plan.schedule(p, options))
     assert len(times) == 200
     assert times == [n / 100 for n in range(200)]
+
+
+def test_clients_of_each_kind_take_several_servers_in_turn() -> None:
+    options = cli.parse(["--tcp", "3", "--ws", "3", "--port", "8001", "8002", "--tcp-port", "2626", "2627"])
+    assert [options.port_of(i) for i in range(6)] == [2626, 2627, 2626, 8001, 8002, 8001]
