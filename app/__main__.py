@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import queue
 import sys
+from logging.handlers import QueueHandler, QueueListener
 
 import uvicorn
 
@@ -63,10 +65,25 @@ def main() -> None:
         settings = Settings.from_env()
     except SettingsError as problem:
         sys.exit(f"configuration error: {problem}")
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
-    )
-    build_server(settings).run()
+    listener = log_from_a_thread(settings.log_level.upper())
+    try:
+        build_server(settings).run()
+    finally:
+        listener.stop()
+
+
+def log_from_a_thread(level: str) -> QueueListener:
+    """The chat log (joins, leaves, messages) is written to stdout by a thread of its own: a slow
+    log pipe then delays the log, never the event loop."""
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    out = logging.StreamHandler(sys.stdout)
+    out.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    listener = QueueListener(records, out)
+    listener.start()
+    root = logging.getLogger()
+    root.setLevel(level)
+    root.addHandler(QueueHandler(records))
+    return listener
 
 
 if __name__ == "__main__":

@@ -76,13 +76,12 @@ class Flusher:
         self._scheduled = False
         channels, self._channels = self._channels, []
         outboxes, self._outboxes = self._outboxes, []
-        for channel in channels:
-            channel.flush()
-        for outbox in outboxes:
-            try:
-                outbox.flush()
-            except Exception:  # one broken connection must not stop the others' flush
-                log.exception("flushing an outbox failed")
+        for pending in (channels, outboxes):
+            for item in pending:
+                try:
+                    item.flush()
+                except Exception:  # one broken connection must not stop the others' flush
+                    log.exception("flushing failed")
 
 
 class Channel(Generic[Chunk]):
@@ -160,9 +159,6 @@ class Outbox(Generic[Chunk]):
             self._dirty = True
             self.channel.flusher.mark_outbox(self)
 
-    def __len__(self) -> int:
-        return len(self._chunks)
-
     def push(self, chunk: Chunk) -> None:
         """Queue a chunk for this client only. Dropped as too slow if it cannot keep up."""
         if self._closed:
@@ -183,7 +179,7 @@ class Outbox(Generic[Chunk]):
 
     def fall_out_of_step(self) -> None:
         """Leave the channel's shared writes, taking a copy of what it has pending this turn."""
-        if not self._in_step:
+        if not self._in_step or self._closed:
             return
         channel = self.channel
         channel.in_step.discard(self)
@@ -235,6 +231,7 @@ class Outbox(Generic[Chunk]):
     def discard(self) -> None:
         """Leave the channel and accept nothing more: the client is going away."""
         self._closed = True
+        self._in_step = False
         self._chunks, self._size = [], 0
         self.channel.in_step.discard(self)
         self.channel.out_of_step.discard(self)

@@ -14,7 +14,6 @@ import queue
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterable
 from pathlib import Path
 
 from app.domain.events import Event, Gateway, Kind
@@ -39,9 +38,9 @@ _INSERT = f"INSERT OR REPLACE INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?,
 class History:
     """The last ``capacity`` public events, in id order."""
 
-    def __init__(self, capacity: int = 500, events: Iterable[Event] = ()) -> None:
+    def __init__(self, capacity: int = 500) -> None:
         self.capacity = capacity
-        self._events: deque[Event] = deque(events, maxlen=capacity)
+        self._events: deque[Event] = deque(maxlen=capacity)
 
     def __len__(self) -> int:
         return len(self._events)

@@ -30,9 +30,6 @@ class Kind(StrEnum):
     PRESENCE = "presence"
 
 
-PUBLIC_KINDS = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.JOIN, Kind.LEAVE, Kind.NICK})
-
-
 @dataclass(frozen=True, slots=True)
 class User:
     """One entry of the presence list."""
@@ -70,10 +67,6 @@ class Event:
     total: int = 0
     left: tuple[User, ...] = ()
     process: str = ""
-
-    @property
-    def is_public(self) -> bool:
-        return self.kind in PUBLIC_KINDS
 
     def stamped(self, id: int, ts: float) -> Event:
         """The same event with the id and time the bus gave it."""

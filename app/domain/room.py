@@ -245,7 +245,7 @@ class Room:
     def _history(self, member: Member, rest: str) -> list[Outcome]:
         if not rest:
             return [ShowHistory(member.id, DEFAULT_HISTORY)]
-        if not rest.isdigit() or int(rest) < 1:
+        if not (rest.isascii() and rest.isdigit() and len(rest) <= 6) or int(rest) < 1:
             return [Tell(member.id, _error("Usage: /history [N] — N is a number of messages", "usage"))]
         return [ShowHistory(member.id, int(rest))]
 

@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 
 from app.fanout import Outbox
+from app.hub import Hub
+
+TOO_SLOW = "too slow (your connection is not keeping up with the room)"
 
 
 class BufferedProtocol(asyncio.Protocol):
     """An asyncio protocol whose output goes through an outbox: flow control from the transport
-    pauses and resumes the outbox, and the hub's ``send`` queues in it."""
+    pauses and resumes the outbox, the hub's ``send`` queues in it, and a client whose outbox
+    overflows is dropped as too slow."""
 
     __slots__ = ()
+    hub: Hub
     outbox: Outbox  # type: ignore[type-arg]
+
+    def _overflow(self) -> None:
+        self.hub.drop(self, TOO_SLOW)  # type: ignore[arg-type]
 
     def pause_writing(self) -> None:
         self.outbox.blocked()

@@ -104,7 +104,14 @@ class TcpClient(BufferedProtocol):
                 hub.receive(self, line)  # type: ignore[arg-type]
 
     def eof_received(self) -> bool:
-        return False  # half-closed by the peer: close our side too
+        """The peer is done sending (``nc -N``, the end of a piped file): answer what it sent,
+        once this loop turn's output is written, then hang up."""
+        asyncio.get_running_loop().call_soon(self._hang_up)
+        return True
+
+    def _hang_up(self) -> None:
+        self.close("", None)
+        self.hub.disconnect(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -133,9 +140,6 @@ class TcpClient(BufferedProtocol):
         if transport is not None and not self.closing and not transport.is_closing():
             transport.write(data)
 
-    def _overflow(self) -> None:
-        self.hub.drop(self, "too slow (your connection is not keeping up with the room)")
-
 
 class TcpGateway:
     """The listening socket; started and stopped by the app's lifespan."""
@@ -163,11 +167,6 @@ class TcpGateway:
         )
         bound = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in self.server.sockets)
         log.info("TCP gateway listening on %s", bound)
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return self.server.sockets[0].getsockname()[1]
 
     def stop_accepting(self) -> None:
         if self.server is not None:

@@ -83,21 +83,21 @@ class WebSocketGateway:
             log.error("WebSocket refused: start the server with `python -m app` (it selects the WebSocket protocol)")
             await websocket.close(code=1011)
             return
-        codec = TEXT if websocket.query_params.get("mode") == "text" else JSON
+        params = websocket.query_params
+        codec = TEXT if params.get("mode") == "text" else JSON
+        since = params.get("since", "")
+        resume = int(since) if since.isascii() and since.isdigit() and len(since) <= 18 else None
         address = websocket.client.host if websocket.client else ""
         await websocket.accept()
         refusal = self.hub.refusal(address)
         if refusal is not None:
+            socket.keep_parsing()
             notice = codec.encode(Event(Kind.ERROR, text=f"Connection refused: {refusal}", code="refused"), False)
             await websocket.send_text(notice or refusal)
             await websocket.close(code=1013, reason=refusal[:120])
             return
         client = WebConnection(self.hub, self.channels[codec], address, self.keepalive, self.max_frame)
-        early, unparsed = socket.hand_over(client)
-        params = websocket.query_params
-        since = params.get("since", "")
-        self.hub.connect(client, params.get("nick"), self.replay[codec], int(since) if since.isdigit() else None)
-        for message in early:
-            client.message_received(message)
+        unparsed = socket.hand_over(client)
+        self.hub.connect(client, params.get("nick"), self.replay[codec], resume)
         if unparsed:
             client.data_received(unparsed)

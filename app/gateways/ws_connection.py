@@ -28,8 +28,6 @@ log = logging.getLogger("app.websocket")
 CLOSE_CODES = {"quit": 1000, "server restarting": 1012}
 """WebSocket close code per drop reason; anything else is a policy violation (1008)."""
 
-TOO_SLOW = "too slow (your connection is not keeping up with the room)"
-
 
 class WebConnection(BufferedProtocol):
     """One WebSocket connection, as the hub sees it and as its transport's protocol."""
@@ -168,9 +166,6 @@ class WebConnection(BufferedProtocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
-
-    def _overflow(self) -> None:
-        self.hub.drop(self, TOO_SLOW)
 
     def _close_received(self, payload: bytes) -> None:
         """The peer closes: echo its close frame (unless it is answering ours) and hang up."""

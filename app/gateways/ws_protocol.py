@@ -29,16 +29,25 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][EXTENSION] = self
 
-    def send_receive_event_to_app(self) -> None:
-        """Close a client that sends invalid UTF-8 as text with 1007, as uvicorn does, but without
-        logging a traceback: a client's bad bytes are not a server error, and must not flood the log."""
-        if self.curr_msg_data_type == "text" and not self.close_sent and not _is_utf8(self.frames):
-            self.frames = []
-            self.logger.info("closing a WebSocket that sent invalid UTF-8 (1007)")
-            self.conn.send_close(1007, "invalid UTF-8")
-            self.handle_parser_exception()
-            return
-        super().send_receive_event_to_app()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.early: bytearray | None = bytearray()
+        """What the client sends once its upgrade request is read, kept raw for the successor
+        (None once this protocol is to go on parsing itself, as for a refused connection)."""
+
+    def data_received(self, data: bytes) -> None:
+        """Read the upgrade request as uvicorn does; after it, keep the bytes unparsed. Frames
+        then never go half through this parser and half through the successor's."""
+        if self.handshake_initiated and self.early is not None:
+            self.early += data
+        else:
+            super().data_received(data)
+
+    def keep_parsing(self) -> None:
+        """This connection stays with uvicorn to the end (it is being refused): parse what was kept."""
+        early, self.early = self.early, None
+        if early:
+            super().data_received(bytes(early))
 
     def shutdown(self) -> None:
         """uvicorn is stopping: close as it does, then cut the connection if it is still open
@@ -46,28 +55,22 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         super().shutdown()
         self.loop.call_later(SHUTDOWN_GRACE, reset, self.transport, lambda: self.disconnected)
 
-    def hand_over(self, connection: Successor) -> tuple[list[str | bytes], bytes]:
+    def hand_over(self, connection: Successor) -> bytes:
         """Give the accepted connection to ``connection`` and step aside.
 
         This protocol leaves uvicorn's set of connections (its successor joins it), stops its
         pings, and stops using the transport, so the ASGI task can end without closing it.
-        Returns what the client sent before the handshake completed: whole messages, then
-        unparsed bytes, for the successor to take in once it is ready.
+        Returns what the client sent after its upgrade request, unparsed, for the successor to
+        take in once it is ready.
         """
         self.stop_keepalive()
         self.connections.discard(self)
         transport, self.transport = self.transport, _DETACHED  # type: ignore[assignment]
         connection.adopt(transport, self.connections)
-        messages: list[str | bytes] = []
-        while not self.queue.empty():
-            message = self.queue.get_nowait()
-            if message["type"] == "websocket.receive":
-                text = message.get("text")
-                messages.append(text if text is not None else message.get("bytes", b""))
         if self.read_paused:
             self.read_paused = False
             transport.resume_reading()
-        return messages, bytes(self.conn.reader.buffer)
+        return bytes(self.conn.reader.buffer) + bytes(self.early or b"")
 
 
 class Successor(Protocol):
@@ -91,14 +94,3 @@ class _Detached:
 
 
 _DETACHED = _Detached()
-
-
-def _is_utf8(frames: list[bytes]) -> bool:
-    data = frames[0] if len(frames) == 1 else b"".join(frames)
-    if data.isascii():
-        return True
-    try:
-        data.decode()
-    except UnicodeDecodeError:
-        return False
-    return True

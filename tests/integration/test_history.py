@@ -172,3 +172,15 @@ def test_history_command_is_bounded_and_private(start_server) -> None:
     assert other.silent(0.3) == [], "the answer goes to the requester only"
     web.say("/history nonsense")
     assert web.expect(type="error")["code"] == "usage"
+
+
+def test_odd_numbers_in_since_and_history_are_refused_cleanly(server: ServerProcess) -> None:
+    web = server.web("odd", query="since=%C2%B2")  # a superscript two: a digit, but not a number
+    web.say("/history ²")
+    assert web.expect(type="error")["code"] == "usage"
+    web.say("/history " + "9" * 5000)
+    assert web.expect(type="error")["code"] == "usage"
+    web.say("still here")
+    assert web.expect(type="message", text="still here")["self"] is True
+    assert server.health()["clients"]["web"] == 1
+    assert "Traceback" not in server.output()

@@ -4,6 +4,7 @@ server logs what happens in the room."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +48,9 @@ def test_server_logs_joins_messages_and_leaves(server: ServerProcess) -> None:
     alice.say("/me waves")
     bob.send("/quit bye")
     alice.expect(type="leave", nick="bob")
+    deadline = time.monotonic() + 5  # the log is written by a thread of its own: give it a moment
+    while "leave bob bye" not in server.output() and time.monotonic() < deadline:
+        time.sleep(0.02)
     log = server.output()
     for entry in (
         "#1 join alice (web)",

@@ -3,6 +3,7 @@ both line endings, blank and over-long lines. None of it disturbs anyone or ends
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 from support import ServerProcess
@@ -109,3 +110,18 @@ def test_overlong_line_arriving_in_pieces_is_refused_once_and_skipped(
     bob.send("/me syncs")
     assert bob.read_line() == "* bob syncs"  # refused once, not once per piece
     assert not any("tail" in e.get("text", "") for e in alice.events)
+
+
+def test_a_client_that_stops_sending_still_gets_its_answers(server: ServerProcess) -> None:
+    """``printf '/who\\n' | nc -N host 2626``: the input ends before the answer is written."""
+    watcher = server.tcp(nick="watcher")
+    with socket.create_connection(("127.0.0.1", server.tcp_port), timeout=5) as sock:
+        sock.sendall(b"/who\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    lines = received.decode().split("\r\n")
+    assert lines[0] == "You're connected to the chat server — /help for commands"
+    assert any(line.startswith("* 2 here: watcher (telnet), guest") for line in lines)
+    assert watcher.expect(lambda line: line.endswith(" left")).startswith("* guest")
