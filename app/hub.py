@@ -194,8 +194,12 @@ class Hub:
         the client's part, so the notice is a system one."""
         self.closing = True
         notice = Event(Kind.SYSTEM, text=f"Disconnected: {reason} — reconnect in a moment", code="restarting")
+        encoded: dict[Codec, bytes | str | None] = {}  # type: ignore[type-arg]
         for client in list(self.clients.values()):
-            self.drop(client, reason, notice)
+            if client.codec not in encoded:
+                encoded[client.codec] = client.codec.encode(notice, False)
+            client.close(reason, encoded[client.codec])
+            self.disconnect(client, reason)
 
     def gateway_counts(self) -> dict[str, int]:
         counts = Counter(c.gateway.value for c in self.clients.values())
@@ -232,8 +236,7 @@ class Hub:
         self._summary_due = False
         summary = self.churn.summary(self.room.population)
         if summary is not None:
-            for channel in self.channels:
-                channel.broadcast(summary)
+            self._notify(summary)
 
     def _reaped(self, event: Event) -> None:
         """Another process published this process's member's leave, taking this process for dead
@@ -270,8 +273,9 @@ class Hub:
         return self.room.local_members()
 
     def _notify(self, event: Event) -> None:
-        for client in list(self.clients.values()):
-            self.tell(client, event)
+        """Tell every client here something the server says, encoded once per channel."""
+        for channel in self.channels:
+            channel.broadcast(event)
 
     def _show_history(self, client: Client, count: int) -> None:
         events = self.bus.history.recent(min(count, self.bus.history.capacity))
