@@ -1,8 +1,8 @@
-"""The hub joins the gateways to the room: admission, flood control, and fan-out.
+"""The hub joins the gateways to the room: admission, flood control, history replay, churn.
 
 Gateways hand it connections and input lines; it asks the room what they mean, publishes
-public events through the bus, and, when the bus delivers them back in order, encodes each
-event once per codec and appends the same chunk to every recipient's outbox.
+public events through the bus, and, when the bus delivers them back in order, broadcasts each
+one through the fan-out channels (encoded once per kind of client).
 """
 
 from __future__ import annotations
@@ -84,7 +84,6 @@ class Hub:
         self._replayed: dict[tuple[Codec, int, float], bytes | str | None] = {}  # type: ignore[type-arg]
         """Replayed history, encoded once per codec: every newcomer gets the same recent events."""
         self.channels: list[Channel] = []  # type: ignore[type-arg]
-        self._per_address: Counter[str] = Counter()
         self._next_id = 0
         self.closing = False
 
@@ -101,7 +100,8 @@ class Hub:
             return "server restarting, try again in a moment"
         if len(self.clients) >= self.admission.max_connections:
             return "server full, try again later"
-        if not _is_loopback(address) and self._per_address[address] >= self.admission.max_per_address:
+        key = _budget_key(address)
+        if key is not None and self.flood.connections_from(key) >= self.admission.max_per_address:
             return f"too many connections from your address (limit {self.admission.max_per_address})"
         return None
 
@@ -113,9 +113,7 @@ class Hub:
         queued in this one call, so no live event can slip in between replay and live.
         """
         self.clients[client.id] = client
-        self._per_address[client.address] += 1
-        exempt = _is_loopback(client.address)
-        self.flood.open(client.id, None if exempt else client.address, self.clock())
+        self.flood.open(client.id, _budget_key(client.address), self.clock())
         welcome, *rest = self.room.join(client.id, client.gateway, nick)
         self._apply([welcome])
         if self.bus.degraded:
@@ -149,8 +147,7 @@ class Hub:
         """One line of input from a client."""
         if client.id not in self.clients or not line.strip():
             return
-        address = None if _is_loopback(client.address) else client.address
-        verdict = self.flood.check(client.id, address, self.clock())
+        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock())
         if verdict is Verdict.ALLOW:
             self._apply(self.room.handle(client.id, line))
         elif verdict is Verdict.REFUSE:
@@ -174,10 +171,7 @@ class Hub:
         """The connection is gone (or going): remove it; safe to call more than once."""
         if self.clients.pop(client.id, None) is None:
             return
-        self._per_address[client.address] -= 1
-        if self._per_address[client.address] <= 0:
-            del self._per_address[client.address]
-        self.flood.close(client.id, None if _is_loopback(client.address) else client.address)
+        self.flood.close(client.id, _budget_key(client.address))
         outcomes = self.room.leave(client.id, reason)
         if not self.closing or self.bus.process:  # a shared room must hear who left with this process
             self._apply(outcomes)
@@ -306,13 +300,15 @@ class Hub:
 
 
 @functools.lru_cache(maxsize=4096)
-def _is_loopback(address: str) -> bool:
+def _budget_key(address: str) -> str | None:
+    """The address whose connections share a flood budget and a connection cap; None for
+    loopback, which is exempt (a local proxy or load generator speaks for many people)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
+        return address
     mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 on a dual-stack socket
-    return (mapped or ip).is_loopback
+    return None if (mapped or ip).is_loopback else address
 
 
 def _log_event(event: Event) -> None:

@@ -87,6 +87,11 @@ class FloodControl:
             bucket, users = self._addresses.get(address, (TokenBucket.full(p.burst, p.rate, now), 0))
             self._addresses[address] = (bucket, users + 1)
 
+    def connections_from(self, address: str) -> int:
+        """How many open connections share this address's budget (exempt ones are not counted)."""
+        entry = self._addresses.get(address)
+        return entry[1] if entry is not None else 0
+
     def close(self, conn: int, address: str | None) -> None:
         self._connections.pop(conn, None)
         if address is not None and address in self._addresses:
