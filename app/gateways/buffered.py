@@ -18,6 +18,18 @@ class BufferedProtocol(asyncio.Protocol):
     __slots__ = ()
     hub: Hub
     outbox: Outbox  # type: ignore[type-arg]
+    transport: asyncio.Transport | None
+    closing: bool  # our side has begun to close: write nothing more but the goodbye
+
+    def write(self, data: bytes) -> None:
+        """Write wire bytes (the outbox's writer); nothing once closing has begun."""
+        if not self.closing:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def _overflow(self) -> None:
         self.hub.drop(self, TOO_SLOW)  # type: ignore[arg-type]

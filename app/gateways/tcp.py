@@ -58,7 +58,7 @@ class TcpClient(BufferedProtocol):
         self.replay = replay
         self.id = hub.next_id()
         self.address = ""
-        self.outbox = Outbox(channel, self._write, self._overflow)
+        self.outbox = Outbox(channel, self.write, self._overflow)
         self.decoder = telnet.LineDecoder(max_line)
         self.transport: asyncio.Transport | None = None
         self.closing = False
@@ -132,13 +132,6 @@ class TcpClient(BufferedProtocol):
         if last:
             transport.write(last)
         close_softly(transport, lambda: self.lost)
-
-    # -- outbox callbacks ------------------------------------------------------------------
-
-    def _write(self, data: bytes) -> None:
-        transport = self.transport
-        if transport is not None and not self.closing and not transport.is_closing():
-            transport.write(data)
 
 
 class TcpGateway:

@@ -149,11 +149,6 @@ class WebConnection(BufferedProtocol):
         self.transport.close()
         asyncio.get_running_loop().call_later(SHUTDOWN_GRACE, reset, self.transport, lambda: self.lost)
 
-    def write(self, data: bytes) -> None:
-        """Write pre-framed messages; dropped silently once closing has begun."""
-        if not self.closing:
-            self._write(data)
-
     def send_ping(self, frame: bytes) -> None:
         self.write(frame)
 
@@ -161,11 +156,6 @@ class WebConnection(BufferedProtocol):
         self._fail(1011, "keepalive ping timeout")
 
     # -- internals ---------------------------------------------------------------------------
-
-    def _write(self, data: bytes) -> None:
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(data)
 
     def _close_received(self, payload: bytes) -> None:
         """The peer closes: echo its close frame (unless it is answering ours) and hang up."""
