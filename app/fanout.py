@@ -85,12 +85,14 @@ class Flusher:
 
 
 class Channel(Generic[Chunk]):
-    """All the clients that share one codec."""
+    """All the clients that share one codec. ``replay`` is how many recent events a newcomer of
+    this kind is shown on joining."""
 
-    def __init__(self, codec: Codec[Chunk], limits: OutboxLimits, flusher: Flusher) -> None:
+    def __init__(self, codec: Codec[Chunk], limits: OutboxLimits, flusher: Flusher, replay: int = 0) -> None:
         self.codec = codec
         self.limits = limits
         self.flusher = flusher
+        self.replay = replay
         self.in_step: set[Outbox[Chunk]] = set()
         self.out_of_step: set[Outbox[Chunk]] = set()
         self.pending: list[Chunk] = []

@@ -105,11 +105,11 @@ class Hub:
             return f"too many connections from your address (limit {self.admission.max_per_address})"
         return None
 
-    def connect(self, client: Client, nick: str | None = None, replay: int = 0, since: int | None = None) -> None:
+    def connect(self, client: Client, nick: str | None = None, since: int | None = None) -> None:
         """Add an admitted client to the room (call ``refusal`` first).
 
-        It gets its welcome, then history (the last ``replay`` events, or everything after
-        ``since`` for a reconnecting client), then its own join and live events. All of it is
+        It gets its welcome, then history (the last events its channel replays, or everything
+        after ``since`` for a reconnecting client), then its own join and live events. All of it is
         queued in this one call, so no live event can slip in between replay and live.
         """
         self.clients[client.id] = client
@@ -121,7 +121,7 @@ class Hub:
         if since is not None:
             missed, events = self.bus.history.after(since)
         else:
-            missed, events = 0, self.bus.history.recent(replay)
+            missed, events = 0, self.bus.history.recent(client.outbox.channel.replay)
         self._replay(client, events, missed)
         client.outbox.open()
         self._apply(rest)

@@ -48,14 +48,13 @@ TELNET = TelnetCodec()
 class TcpClient(BufferedProtocol):
     """One telnet/netcat connection (slotted: thousands of idle ones must stay small)."""
 
-    __slots__ = ("address", "closing", "decoder", "first_line", "hub", "id", "lost", "outbox", "replay", "transport")
+    __slots__ = ("address", "closing", "decoder", "first_line", "hub", "id", "lost", "outbox", "transport")
 
     gateway = Gateway.TELNET
     codec = TELNET
 
-    def __init__(self, hub: Hub, channel: Channel[bytes], max_line: int, replay: int) -> None:
+    def __init__(self, hub: Hub, channel: Channel[bytes], max_line: int) -> None:
         self.hub = hub
-        self.replay = replay
         self.id = hub.next_id()
         self.address = ""
         self.outbox = Outbox(channel, self.write, self._overflow)
@@ -84,7 +83,7 @@ class TcpClient(BufferedProtocol):
             transport.write(f"! Connection refused: {refusal}\r\n".encode())
             transport.close()
             return
-        self.hub.connect(self, replay=self.replay)
+        self.hub.connect(self)
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -139,10 +138,9 @@ class TcpGateway:
 
     def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, max_line: int, replay: int) -> None:
         self.hub = hub
-        self.channel = Channel(TELNET, limits, flusher)
+        self.channel = Channel(TELNET, limits, flusher, replay)
         hub.channels.append(self.channel)
         self.max_line = max_line
-        self.replay = replay
         self.server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
@@ -151,7 +149,7 @@ class TcpGateway:
         new connections over them (SO_REUSEPORT, Linux and BSD)."""
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: TcpClient(self.hub, self.channel, self.max_line, self.replay),
+            lambda: TcpClient(self.hub, self.channel, self.max_line),
             host=host or None,
             port=port,
             reuse_address=True,

@@ -54,10 +54,12 @@ class WebSocketGateway:
 
     def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, settings: Settings) -> None:
         self.hub = hub
-        self.channels = {JSON: Channel(JSON, limits, flusher), TEXT: Channel(TEXT, limits, flusher)}
+        self.channels = {
+            JSON: Channel(JSON, limits, flusher, settings.web_history),
+            TEXT: Channel(TEXT, limits, flusher, settings.tcp_replay),
+        }
         hub.channels.extend(self.channels.values())
         self.allowed_origins = frozenset(settings.allowed_origins)
-        self.replay = {JSON: settings.web_history, TEXT: settings.tcp_replay}
         self.keepalive = Keepalive(settings.ws_ping_interval, settings.ws_ping_timeout)
         self.max_frame = settings.ws_max_frame
 
@@ -98,6 +100,6 @@ class WebSocketGateway:
             return
         client = WebConnection(self.hub, self.channels[codec], address, self.keepalive, self.max_frame)
         unparsed = socket.hand_over(client)
-        self.hub.connect(client, params.get("nick"), self.replay[codec], resume)
+        self.hub.connect(client, params.get("nick"), resume)
         if unparsed:
             client.data_received(unparsed)
