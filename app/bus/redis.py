@@ -238,10 +238,11 @@ class RedisBus:
         if blocked:  # a cancelled XREAD BLOCK can go on blocking inside redis-py: cut its connection
             await self._tail.connection_pool.disconnect()
             await asyncio.wait(blocked, timeout=1)
+        running = any(not task.done() for task in self._tasks)  # then it still owns the queue
         self._tasks.clear()
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(2):
-                while self._queue and not self._degraded:
+                while self._queue and not self._degraded and not running:
                     await self._send_batch()
                 await self._redis.delete(self._proc_key(self.process))
         await self._redis.aclose()
