@@ -97,6 +97,8 @@ class Channel(Generic[Chunk]):
         self.out_of_step: set[Outbox[Chunk]] = set()
         self.pending: list[Chunk] = []
         self._dirty = False
+        self.delivered = 0
+        """Chunks handed to clients so far (one per event and client): for metrics and idle pings."""
 
     def __len__(self) -> int:
         return len(self.in_step) + len(self.out_of_step)
@@ -125,6 +127,7 @@ class Channel(Generic[Chunk]):
         if not self.pending:
             return
         data = self.codec.pack(self.pending)
+        self.delivered += len(self.pending) * len(self.in_step)
         self.pending = []
         for outbox in list(self.in_step):
             try:
@@ -200,6 +203,7 @@ class Outbox(Generic[Chunk]):
             return
         if self._chunks:
             data = self.channel.codec.pack(self._chunks)
+            self.channel.delivered += len(self._chunks)
             self._chunks, self._size = [], 0
             self.write(data)  # may call blocked() at once
         if not self._blocked and not self._closed and not self._chunks and not self.channel.pending:

@@ -8,17 +8,16 @@ one through the fan-out channels (encoded once per kind of client).
 from __future__ import annotations
 
 import asyncio
-import functools
-import ipaddress
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.bus.base import Bus
 from app.codecs.lines import format_lines
+from app.domain.addresses import Networks, budget_key
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
@@ -42,6 +41,8 @@ class Client(Protocol):
     id: int
     gateway: Gateway
     address: str
+    budget: str | None
+    """The address its per-address limits count (see ``app.domain.addresses``); None: exempt."""
     codec: Codec  # type: ignore[type-arg]
     outbox: Outbox  # type: ignore[type-arg]
 
@@ -56,6 +57,8 @@ class Client(Protocol):
 class Admission:
     max_connections: int = 10_000
     max_per_address: int = 16
+    proxies: Networks = field(default_factory=Networks)
+    """The trusted proxies: a connection from one of them speaks for many people."""
 
 
 class Hub:
@@ -94,14 +97,18 @@ class Hub:
 
     # -- gateway entry points -------------------------------------------------------------
 
-    def refusal(self, address: str) -> str | None:
-        """Why a new connection from this address must be refused, or None to admit it."""
+    def budget(self, address: str, forwarded: bool = False) -> str | None:
+        """The per-address budget a connection from ``address`` counts against (None: exempt).
+        ``forwarded``: a proxy's header named the address; else it is the socket's own peer."""
+        return budget_key(address, not forwarded, not forwarded and self.admission.proxies.lists(address))
+
+    def refusal(self, budget: str | None) -> str | None:
+        """Why a new connection counted against ``budget`` (None: exempt) must be refused, or None to admit it."""
         if self.closing:
             return "server restarting, try again in a moment"
         if len(self.clients) >= self.admission.max_connections:
             return "server full, try again later"
-        key = _budget_key(address)
-        if key is not None and self.flood.connections_from(key) >= self.admission.max_per_address:
+        if budget is not None and self.flood.connections_from(budget) >= self.admission.max_per_address:
             return f"too many connections from your address (limit {self.admission.max_per_address})"
         return None
 
@@ -113,7 +120,7 @@ class Hub:
         queued in this one call, so no live event can slip in between replay and live.
         """
         self.clients[client.id] = client
-        self.flood.open(client.id, _budget_key(client.address), self.clock())
+        self.flood.open(client.id, client.budget, self.clock())
         welcome, *rest = self.room.join(client.id, client.gateway, nick)
         self._apply([welcome])
         if self.bus.degraded:
@@ -147,7 +154,7 @@ class Hub:
         """One line of input from a client."""
         if client.id not in self.clients or not line.strip():
             return
-        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock())
+        verdict = self.flood.check(client.id, client.budget, self.clock())
         if verdict is Verdict.ALLOW:
             self._apply(self.room.handle(client.id, line))
         elif verdict is Verdict.REFUSE:
@@ -171,7 +178,7 @@ class Hub:
         """The connection is gone (or going): remove it; safe to call more than once."""
         if self.clients.pop(client.id, None) is None:
             return
-        self.flood.close(client.id, _budget_key(client.address))
+        self.flood.close(client.id, client.budget)
         outcomes = self.room.leave(client.id, reason)
         if not self.closing or self.bus.process:  # a shared room must hear who left with this process
             self._apply(outcomes)
@@ -297,18 +304,6 @@ class Hub:
                 target = self.clients.get(outcome.member)
                 if target is not None:
                     self.drop(target, outcome.reason)
-
-
-@functools.lru_cache(maxsize=4096)
-def _budget_key(address: str) -> str | None:
-    """The address whose connections share a flood budget and a connection cap; None for
-    loopback, which is exempt (a local proxy or load generator speaks for many people)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 on a dual-stack socket
-    return None if (mapped or ip).is_loopback else address
 
 
 def _log_event(event: Event) -> None:

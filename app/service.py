@@ -32,12 +32,12 @@ class ChatService:
             Room(max_message=settings.max_message),
             self.bus,
             FloodPolicy(burst=settings.burst, rate=settings.rate, kick_after=settings.kick_after),
-            Admission(settings.max_connections, settings.max_per_ip),
+            Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
             churn=ChurnGate(calm=settings.churn_calm),
         )
         flusher = Flusher()
         limits = OutboxLimits(settings.outbox_events, settings.outbox_bytes)
-        self.tcp = TcpGateway(self.hub, flusher, limits, settings.tcp_max_line, settings.tcp_replay)
+        self.tcp = TcpGateway(self.hub, flusher, limits, settings)
         self.websocket = WebSocketGateway(self.hub, flusher, limits, settings)
         self.started = time.monotonic()
         self.running = False
@@ -48,6 +48,11 @@ class ChatService:
         if self.running:
             return
         self.running = True
+        if self.settings.trusted_proxies.everyone:
+            log.warning(
+                "FORWARDED_ALLOW_IPS=* believes X-Forwarded-For from anyone: any client can claim any address"
+                " and so slip past per-address limits. Name the platform's proxy addresses instead (see README)."
+            )
         await self.bus.start(self.hub.deliver, self.hub)
         if self.settings.tcp_port is not None:
             try:

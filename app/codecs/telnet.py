@@ -40,10 +40,12 @@ class _State(IntEnum):
 class LineDecoder:
     """Turns a TCP byte stream into lines of text. One instance per connection."""
 
-    __slots__ = ("_buffer", "_discarding", "_state", "_sub_length", "max_line")
+    __slots__ = ("_buffer", "_discarding", "_state", "_sub_length", "max_line", "spoke_telnet")
 
     def __init__(self, max_line: int = 8192) -> None:
         self.max_line = max_line
+        self.spoke_telnet = False
+        """The client sent a telnet command: it is a telnet client, for which IAC bytes are invisible."""
         self._buffer = bytearray()
         self._state = _State.DATA
         self._sub_length = 0
@@ -69,7 +71,9 @@ class LineDecoder:
                 if byte == IAC:
                     out.append(byte)  # escaped 0xFF: a data byte (invalid UTF-8, replaced later)
                     state = _State.DATA
-                elif WILL <= byte <= DONT:
+                    continue
+                self.spoke_telnet = True
+                if WILL <= byte <= DONT:
                     state = _State.OPTION
                 elif byte == SB:
                     state, self._sub_length = _State.SUB, 0

@@ -34,6 +34,7 @@ class WebConnection(BufferedProtocol):
 
     __slots__ = (
         "address",
+        "budget",
         "closing",
         "connections",
         "hub",
@@ -48,10 +49,13 @@ class WebConnection(BufferedProtocol):
 
     gateway = Gateway.WEB
 
-    def __init__(self, hub: Hub, channel: Channel[str], address: str, keepalive: Keepalive, max_size: int) -> None:
+    def __init__(
+        self, hub: Hub, channel: Channel[str], address: str, budget: str | None, keepalive: Keepalive, max_size: int
+    ) -> None:
         self.hub = hub
         self.id = hub.next_id()
         self.address = address
+        self.budget = budget
         self.outbox = Outbox(channel, self.write, self._overflow)
         self.keepalive = keepalive
         self.reader = MessageReader(max_size)
