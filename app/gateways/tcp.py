@@ -18,6 +18,7 @@ from app.codecs.proxy_protocol import ProxyHeaderError, ProxyHeaderReader
 from app.config import Settings
 from app.domain.addresses import budget_key
 from app.domain.events import Event, Gateway
+from app.domain.goodbye import Goodbye
 from app.fanout import Channel, Flusher, Outbox, OutboxLimits
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
@@ -89,7 +90,7 @@ class TcpClient(BufferedProtocol):
         self.address, self.budget = address, budget
         refusal = self.hub.refusal(budget)
         if refusal is not None:
-            transport.write(f"! Connection refused: {refusal}\r\n".encode())
+            transport.write(f"! {refusal.line()}\r\n".encode())
             transport.close()
             return
         self.hub.connect(self)
@@ -106,7 +107,7 @@ class TcpClient(BufferedProtocol):
                 return
             elif self.first_line and telnet.is_http_request(line):  # type: ignore[arg-type]
                 hub.error(self, NOT_HTTP, "refused")
-                hub.drop(self, "HTTP request on the chat port")
+                hub.drop(self, Goodbye.REFUSED, "HTTP request on the chat port")
             else:
                 self.first_line = False
                 hub.receive(self, line)  # type: ignore[arg-type]
@@ -129,7 +130,7 @@ class TcpClient(BufferedProtocol):
             transport.write(b"\r\n")
 
     def _hang_up(self) -> None:
-        self.close("", None)
+        self.close(Goodbye.QUIT, None)
         self.hub.disconnect(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -139,7 +140,7 @@ class TcpClient(BufferedProtocol):
 
     # -- hub.Client --------------------------------------------------------------------------
 
-    def close(self, reason: str, notice: bytes | str | None) -> None:
+    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
         transport = self.transport
         if transport is None or self.closing or transport.is_closing():
             return
@@ -202,7 +203,8 @@ class ProxyPreamble(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         log.warning("refused a TCP connection from %s: %s", peer_of(transport), reason)
-        transport.write(f"! Connection refused: {reason} (this port expects a PROXY protocol proxy)\r\n".encode())
+        line = Goodbye.REFUSED.line(f"{reason}; this port takes connections through a PROXY protocol proxy")
+        transport.write(f"! {line}\r\n".encode())
         transport.close()
 
     def _stop_clock(self) -> None:
