@@ -24,6 +24,7 @@ from app.domain.flood import FloodControl, FloodPolicy, Verdict
 from app.domain.goodbye import Goodbye, Refusal
 from app.domain.room import Member, RemoteMember, Room
 from app.fanout import Channel, Codec, Outbox
+from app.tally import Tally
 
 log = logging.getLogger("app.chat")
 
@@ -87,6 +88,7 @@ class Hub:
         self._replayed: dict[tuple[Codec, int, float], bytes | str | None] = {}  # type: ignore[type-arg]
         """Replayed history, encoded once per codec: every newcomer gets the same recent events."""
         self.channels: list[Channel] = []  # type: ignore[type-arg]
+        self.tally = Tally()
         self._next_id = 0
         self.closing = False
 
@@ -104,13 +106,16 @@ class Hub:
 
     def refusal(self, budget: str | None) -> Refusal | None:
         """Why a new connection counted against ``budget`` (None: exempt) must be refused, or None to admit it."""
+        refusal = None
         if self.closing:
-            return Refusal(Goodbye.RESTARTING)
-        if len(self.clients) >= self.admission.max_connections:
-            return Refusal(Goodbye.FULL)
-        if budget is not None and self.flood.connections_from(budget) >= self.admission.max_per_address:
-            return Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
-        return None
+            refusal = Refusal(Goodbye.RESTARTING)
+        elif len(self.clients) >= self.admission.max_connections:
+            refusal = Refusal(Goodbye.FULL)
+        elif budget is not None and self.flood.connections_from(budget) >= self.admission.max_per_address:
+            refusal = Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
+        if refusal is not None:
+            self.tally.refusals[refusal.goodbye] += 1
+        return refusal
 
     def connect(self, client: Client, nick: str | None = None, since: int | None = None) -> None:
         """Add an admitted client to the room (call ``refusal`` first).
@@ -120,6 +125,7 @@ class Hub:
         queued in this one call, so no live event can slip in between replay and live.
         """
         self.clients[client.id] = client
+        self.tally.connections[client.gateway] += 1
         self.flood.open(client.id, client.budget, self.clock())
         welcome, *rest = self.room.join(client.id, client.gateway, nick)
         self._apply([welcome])
@@ -158,6 +164,7 @@ class Hub:
         if verdict is Verdict.ALLOW:
             self._apply(self.room.handle(client.id, line))
         elif verdict is Verdict.REFUSE:
+            self.tally.rate_limited += 1
             p = self.flood.policy
             text = f"Slow down: not sent (limit {p.burst} at once, then {p.rate:g} per second)"
             self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
@@ -186,6 +193,7 @@ class Hub:
     def drop(self, client: Client, goodbye: Goodbye, reason: str = "") -> None:
         """Disconnect a client on the server's initiative, telling it why; others see it leave
         with ``reason`` (the goodbye's own, by default)."""
+        self.tally.goodbyes[goodbye] += 1
         notice = None
         if goodbye is not Goodbye.QUIT:  # a quitting user has had the room's own goodbye
             notice = client.codec.encode(Event(Kind.ERROR, text=goodbye.line(reason), code="disconnected"), False)
@@ -199,7 +207,9 @@ class Hub:
         goodbye = Goodbye.RESTARTING
         notice = Event(Kind.SYSTEM, text=goodbye.text, code="restarting")
         encoded: dict[Codec, bytes | str | None] = {}  # type: ignore[type-arg]
-        for client in list(self.clients.values()):
+        leaving = list(self.clients.values())
+        self.tally.goodbyes[goodbye] += len(leaving)
+        for client in leaving:
             if client.codec not in encoded:
                 encoded[client.codec] = client.codec.encode(notice, False)
             client.close(goodbye, encoded[client.codec])
@@ -215,6 +225,7 @@ class Hub:
         """A public event in its final place in the order: send it to every local client,
         encoded once per channel; its sender gets its own version."""
         _log_event(event)
+        self.tally.events[event.kind] += 1
         if event.process != self.bus.process:
             self.room.track_remote(event)
         elif event.kind is Kind.LEAVE:

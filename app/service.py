@@ -18,6 +18,7 @@ from app.fanout import Flusher, OutboxLimits
 from app.gateways.tcp import TcpGateway
 from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub
+from app.metrics import Metrics, MetricsAccess
 
 log = logging.getLogger("app")
 
@@ -35,12 +36,15 @@ class ChatService:
             Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
             churn=ChurnGate(calm=settings.churn_calm),
         )
-        flusher = Flusher()
+        self.metrics = Metrics()
+        self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
+        flusher = Flusher(timed=self.metrics.fanout.observe)
         limits = OutboxLimits(settings.outbox_events, settings.outbox_bytes)
         self.tcp = TcpGateway(self.hub, flusher, limits, settings)
         self.websocket = WebSocketGateway(self.hub, flusher, limits, settings)
         self.started = time.monotonic()
         self.running = False
+        self.metrics.watch(self)
 
     async def start(self) -> None:
         """Open the bus, then the TCP listener; a port already taken fails start-up.

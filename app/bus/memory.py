@@ -22,6 +22,7 @@ class InProcessBus:
     engine = "memory"
     process = ""
     degraded = False
+    unsent = 0  # published events are sequenced at once
 
     def __init__(self, history: History | None = None, store: SqliteStore | None = None) -> None:
         self.history = history if history is not None else History()

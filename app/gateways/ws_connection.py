@@ -155,6 +155,7 @@ class WebConnection(BufferedProtocol):
         self.write(frame)
 
     def ping_timed_out(self) -> None:
+        self.hub.tally.goodbyes[Goodbye.NOT_RESPONDING] += 1
         self._fail(Goodbye.NOT_RESPONDING.code, Goodbye.NOT_RESPONDING.close_reason())
 
     # -- internals ---------------------------------------------------------------------------
