@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -126,6 +125,7 @@ class Hub:
         """
         self.clients[client.id] = client
         self.tally.connections[client.gateway] += 1
+        self.tally.open[client.gateway] += 1
         self.flood.open(client.id, client.budget, self.clock())
         welcome, *rest = self.room.join(client.id, client.gateway, nick)
         self._apply([welcome])
@@ -185,6 +185,7 @@ class Hub:
         """The connection is gone (or going): remove it; safe to call more than once."""
         if self.clients.pop(client.id, None) is None:
             return
+        self.tally.open[client.gateway] -= 1
         self.flood.close(client.id, client.budget)
         outcomes = self.room.leave(client.id, reason)
         if not self.closing or self.bus.process:  # a shared room must hear who left with this process
@@ -216,8 +217,7 @@ class Hub:
             self.disconnect(client, goodbye.reason)
 
     def gateway_counts(self) -> dict[str, int]:
-        counts = Counter(c.gateway.value for c in self.clients.values())
-        return {g.value: counts[g.value] for g in Gateway}
+        return {g.value: self.tally.open[g] for g in Gateway}
 
     # -- events -----------------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ from app.domain.goodbye import Goodbye
 class Tally:
     connections: Counter[Gateway] = field(default_factory=Counter)
     """Connections admitted, per door."""
+    open: Counter[Gateway] = field(default_factory=Counter)
+    """Connections in the room now, per door (kept as they come and go: counting them at every
+    scrape or health check would walk every connection)."""
     refusals: Counter[Goodbye] = field(default_factory=Counter)
     """Connections refused at the door (full, too many from one address, restarting)."""
     events: Counter[Kind] = field(default_factory=Counter)
