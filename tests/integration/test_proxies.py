@@ -5,14 +5,19 @@ proxy that cuts idle connections, while netcat users never see a byte they did n
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 
 from idlecut import IdleCuttingProxy
 from proxyheaders import V2_LOCAL, v1, v2_tcp4, v2_tcp6
 from raw import RawWebSocket
-from support import ServerProcess, TcpUser
+from support import ServerProcess, TcpUser, missing
 
 CAP = "Connection refused: too many connections from your address (limit 1)"
 
@@ -151,3 +156,40 @@ def test_idle_pings_keep_telnet_users_through_an_idle_cutting_proxy_and_never_su
     finally:
         for proxy in proxies:
             proxy.close()
+
+
+def read_until(fd: int, marker: bytes, timeout: float) -> bytes:
+    """Read a pty until ``marker`` shows (raises TimeoutError with what was read if it does not)."""
+    data, deadline = b"", time.monotonic() + timeout
+    while marker not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise TimeoutError(f"{marker!r} not seen; got {data!r}")
+        try:
+            data += os.read(fd, 4096)
+        except OSError as closed:  # the telnet process ended
+            raise EOFError(f"telnet ended; got {data!r}") from closed
+    return data
+
+
+def test_the_real_telnet_binary_stays_connected_through_an_idle_cutting_proxy(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    telnet = shutil.which("telnet") or missing("telnet is not installed (apt install telnet)")
+    server = start_server(CHAT_TCP_IDLE_PING="1")
+    proxy = IdleCuttingProxy(server.tcp_port, idle=2.5)
+    terminal, side = pty.openpty()
+    # "-PORT": telnet negotiates options even on a port that is not 23, so it shows it speaks telnet
+    process = subprocess.Popen([str(telnet), "--", "127.0.0.1", f"-{proxy.port}"], stdin=side, stdout=side, stderr=side)
+    os.close(side)
+    try:
+        read_until(terminal, b"Here now:", 10)
+        time.sleep(6)  # quiet for more than twice the proxy's idle timeout
+        os.write(terminal, b"/who\r")
+        assert b"(telnet)" in read_until(terminal, b" here: ", 10)
+        assert proxy.cuts == 0
+    finally:
+        process.terminate()
+        process.wait(5)
+        os.close(terminal)
+        proxy.close()
