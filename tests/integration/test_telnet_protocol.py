@@ -69,7 +69,9 @@ def test_ctrl_c_in_telnet_discards_the_line_and_the_user_still_sees_the_room(
     assert not any("half" in line for line in watcher.lines)
 
 
-def test_editing_keys_in_character_mode_are_applied_by_the_server(server: ServerProcess, telnet_users: Callable[..., Telnet]) -> None:
+def test_editing_keys_in_character_mode_are_applied_by_the_server(
+    server: ServerProcess, telnet_users: Callable[..., Telnet]
+) -> None:
     watcher = server.tcp(nick="watcher")
     tess = telnet_users(character_mode=True)
     tess.type(b"/nick tess\r")
