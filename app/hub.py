@@ -147,12 +147,11 @@ class Hub:
         """One line of input from a client."""
         if client.id not in self.clients or not line.strip():
             return
-        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock())
+        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock(), len(line))
         if verdict is Verdict.ALLOW:
             self._apply(self.room.handle(client.id, line))
         elif verdict is Verdict.REFUSE:
-            p = self.flood.policy
-            text = f"Slow down: not sent (limit {p.burst} at once, then {p.rate:g} per second)"
+            text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
             self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
         else:
             self.drop(client, "flooding")
