@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.bus.base import Bus
-from app.codecs.lines import format_lines
+from app.codecs.lines import LIVE, format_lines
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
@@ -141,7 +141,7 @@ class Hub:
             if chunk is not None:
                 client.send(chunk)
         if events or missed:
-            self.tell(client, Event(Kind.SYSTEM, text="— live — (times above are UTC)", code="live"))
+            self.tell(client, Event(Kind.SYSTEM, text="— live —", code=LIVE))
 
     def receive(self, client: Client, line: str) -> None:
         """One line of input from a client."""
