@@ -112,19 +112,24 @@ def test_comings_and_goings_fold_into_one_expandable_line(
     expect(live_run.locator("summary")).to_have_text("2 people left")
 
 
-def test_a_multi_line_paste_is_sent_as_lines_within_the_allowance(server: ServerProcess, open_chat: OpenChat) -> None:
-    terminal = server.tcp(nick="bob")
-    chat = open_chat(server, "alice")
-    paste = "\n".join(f"pasted line {n}" for n in range(8))
-    chat.input.fill("see: ")
+def paste_into(chat: ChatPage, text: str) -> None:
+    """Paste ``text`` into the composer as a clipboard paste does."""
     chat.input.evaluate(
         """(input, text) => {
             const data = new DataTransfer();
             data.setData("text/plain", text);
             input.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
         }""",
-        paste,
+        text,
     )
+
+
+def test_a_multi_line_paste_is_sent_as_lines_within_the_allowance(server: ServerProcess, open_chat: OpenChat) -> None:
+    terminal = server.tcp(nick="bob")
+    chat = open_chat(server, "alice")
+    paste = "\n".join(f"pasted line {n}" for n in range(8))
+    chat.input.fill("see: ")
+    paste_into(chat, paste)
     expected = ["[alice] see: pasted line 0", *(f"[alice] pasted line {n}" for n in range(1, 8))]
     assert [terminal.expect(lambda line: line.startswith("[alice]")) for _ in range(8)] == expected
     expect(chat.page.locator("#composer-hint")).to_have_text("Sent 8 pasted lines.")
@@ -132,14 +137,7 @@ def test_a_multi_line_paste_is_sent_as_lines_within_the_allowance(server: Server
     expect(chat.page.locator("#log .item-error")).to_have_count(0)
 
     too_long = "\n".join(f"line {n}" for n in range(30))
-    chat.input.evaluate(
-        """(input, text) => {
-            const data = new DataTransfer();
-            data.setData("text/plain", text);
-            input.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
-        }""",
-        too_long,
-    )
+    paste_into(chat, too_long)
     expect(chat.page.locator("#composer-hint")).to_contain_text("That paste is 30 lines")
     expect(chat.page.locator("#composer-hint")).to_contain_text("nothing was sent")
     assert not [line for line in terminal.silent(0.5) if line.startswith("[alice]")]
