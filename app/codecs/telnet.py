@@ -49,8 +49,6 @@ IAC, DONT, DO, WONT, WILL, SB = 255, 254, 253, 252, 251, 250
 EL, EC, AYT, AO, IP, BRK, SE = 248, 247, 246, 245, 244, 243, 240
 TIMING_MARK, SUPPRESS_GO_AHEAD = 6, 3
 NUL, INTERRUPT, BACKSPACE, LF, CR, KILL_LINE, DEL = 0x00, 0x03, 0x08, 0x0A, 0x0D, 0x15, 0x7F
-_NEEDS_WALK = re.compile(b"[\x00\x03\x08\x15\x7f\xff]").search
-"""Bytes the plain line splitter cannot handle: a chunk holding one is walked byte by byte."""
 MAX_SUBNEGOTIATION = 256
 
 ARE_YOU_THERE_ANSWER = b"[yes]\r\n"
@@ -101,8 +99,15 @@ class LineDecoder:
     def feed(self, data: bytes) -> Iterator[str | bytes | Signal]:
         """Yield, in stream order, each complete line (str, without its line ending), a telnet
         reply to send (bytes) or a Signal."""
-        if self._state is _State.DATA and _NEEDS_WALK(data) is None:
-            yield from self._lines(data)  # plain text: split at once, no byte-by-byte walk
+        if self._state is _State.DATA and (  # plain text (one memchr per byte value) is split at once
+            IAC not in data
+            and NUL not in data
+            and DEL not in data
+            and BACKSPACE not in data
+            and INTERRUPT not in data
+            and KILL_LINE not in data
+        ):
+            yield from self._lines(data)
             return
         out: list[str | bytes | Signal] = []
         for byte in data:
