@@ -22,8 +22,9 @@ Telnet commands (RFC 854) are obeyed, not just stripped:
 - Negotiation cannot loop (RFC 1143): a refused option stays "NO", so ``WONT``/``DONT`` (a
   refusal, or the echo of ours) are never answered; SGA's state on each side is kept, and only
   a request that changes it is answered.
-- A subnegotiation (``SB ... SE``) is discarded whole: nothing inside it is ever chat. Only
-  ``MAX_SUBNEGOTIATION`` bytes of it are counted; the rest is dropped until ``IAC SE``.
+- A subnegotiation (``SB ... SE``) is discarded whole: nothing inside it is ever chat. One longer
+  than ``MAX_SUBNEGOTIATION`` bytes is garbage, not an option: it is dropped to the end of its
+  line, like an overlong line, so a client that never ends one still gets its next line through.
 
 ``surplus`` counts the negotiation a client sends beyond a telnet client's ordinary opening:
 every option request, subnegotiation or ``AYT`` after the first of its kind. A polite client stays
@@ -148,7 +149,12 @@ class LineDecoder:
         elif byte == IAC:
             self._state = _State.SUB_IAC
         elif self._sub_length < MAX_SUBNEGOTIATION:
-            self._sub_length += 1  # past the cap, bytes are dropped uncounted until IAC SE
+            self._sub_length += 1
+        else:  # longer than any real option's: garbage, dropped with the rest of its line
+            self._state, self._discarding = _State.DATA, True
+            self._buffer.clear()
+            self.surplus += 1
+            self._byte(byte, out)
 
     def _command(self, command: int, out: list[str | bytes | Signal]) -> None:
         """A two-byte command; NOP, GA, DM and the like mean nothing to a line reader."""
