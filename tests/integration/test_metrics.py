@@ -23,7 +23,7 @@ def scrape(server: ServerProcess, headers: dict[str, str] | None = None) -> dict
 
 
 def test_metrics_follow_the_room(start_server: Callable[..., ServerProcess]) -> None:
-    server = start_server(CHAT_BURST="1", CHAT_RATE="0.01", CHAT_KICK_AFTER="100")
+    server = start_server(CHAT_BURST="1", CHAT_RATE="0.01", CHAT_KICK_AFTER="100", CHAT_PASTE_LINES="0")
     before = scrape(server)
     assert before[("chat_clients", (("door", "web"),))] == 0
     alice, bob = server.web("alice"), server.tcp(nick="bob")  # bob's /nick spends his one token
