@@ -49,11 +49,17 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     """The proxies whose X-Forwarded-For is believed (uvicorn's setting, passed on as it is)."""
     trusted_proxies: Networks = field(default_factory=lambda: Networks.parse("127.0.0.1"))
+    """The same, parsed: a connection whose own peer is one of them is never capped per address."""
     tcp_proxy_protocol: bool = False
+    """Every TCP connection starts with a PROXY protocol header naming the client."""
     tcp_idle_ping: float = 0.0
+    """Longest silence on a TCP connection before an idle ping, in seconds (0: no pings)."""
     tcp_idle_line: bool = False
+    """Clients that never spoke telnet get an empty line as their idle ping (else nothing)."""
     metrics_token: str | None = None
+    """Bearer token that opens /metrics from anywhere."""
     metrics_allow: Networks = field(default_factory=lambda: Networks.parse("127.0.0.1,::1"))
+    """Where /metrics is served without a token (to direct requests only)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
