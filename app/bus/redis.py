@@ -195,6 +195,10 @@ class RedisBus:
     def degraded(self) -> bool:
         return self._degraded
 
+    @property
+    def problem(self) -> str | None:
+        return f"cannot reach Redis at {self.where}" if self._degraded else None
+
     async def start(self, deliver: Deliver, listener: Listener | None = None) -> None:
         """Read a consistent snapshot (recent history and presence), then tail from its end."""
         self._deliver, self._listener = deliver, listener
