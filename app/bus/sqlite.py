@@ -241,7 +241,7 @@ class SqliteStore:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             if self.problem is None:
-                log.warning("cannot save history to %s (%s): keeping %d events, retrying", self.path, problem, len(events))
+                log.warning("cannot save history to %s (%s): retrying with %d events", self.path, problem, len(events))
             self.problem = f"cannot save history to {self.path}: {problem}"
             with self._mark_moved:
                 self._mark_moved.notify_all()

@@ -166,7 +166,8 @@ def test_kill_9_during_a_flood_never_reissues_a_seen_id(tmp_path: Path) -> None:
 
 
 def test_kill_9_with_redis_never_reissues_a_seen_id(tmp_path: Path, redis_server) -> None:
-    counts = flood_and_kill(tmp_path, {"REDIS_URL": redis_server.url, "CHAT_REDIS_HEARTBEAT": "1"}, rounds=2, stall=False)
+    env = {"REDIS_URL": redis_server.url, "CHAT_REDIS_HEARTBEAT": "1"}
+    counts = flood_and_kill(tmp_path, env, rounds=2, stall=False)
     assert all(count > 50 for count in counts), counts
 
 
