@@ -94,9 +94,9 @@ class WebSocketGateway:
         refusal = self.hub.refusal(address)
         if refusal is not None:
             socket.keep_parsing()
-            notice = codec.encode(Event(Kind.ERROR, text=f"Connection refused: {refusal}", code="refused"), False)
-            await websocket.send_text(notice or refusal)
-            await websocket.close(code=1013, reason=refusal[:120])
+            notice = codec.encode(Event(Kind.ERROR, text=refusal.line(), code="refused"), False)
+            await websocket.send_text(notice or refusal.line())
+            await websocket.close(code=refusal.goodbye.code, reason=refusal.close_reason())
             return
         client = WebConnection(self.hub, self.channels[codec], address, self.keepalive, self.max_frame)
         unparsed = socket.hand_over(client)

@@ -17,6 +17,7 @@ from app.codecs import wire
 from app.codecs.wsframe import close_frame, control_frame
 from app.codecs.wsparse import BINARY, CLOSE, PING, PONG, TEXT, MessageReader, ProtocolError
 from app.domain.events import Gateway
+from app.domain.goodbye import Goodbye
 from app.fanout import Channel, Codec, Outbox
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import CLOSE_TIMEOUT, SHUTDOWN_GRACE, close_softly, reset
@@ -24,10 +25,6 @@ from app.gateways.keepalive import Keepalive
 from app.hub import Hub
 
 log = logging.getLogger("app.websocket")
-
-CLOSE_CODES = {"quit": 1000, "server restarting": 1012}
-"""WebSocket close code per drop reason; anything else is a policy violation (1008)."""
-
 
 class WebConnection(BufferedProtocol):
     """One WebSocket connection, as the hub sees it and as its transport's protocol."""
@@ -123,7 +120,7 @@ class WebConnection(BufferedProtocol):
 
     # -- hub.Client --------------------------------------------------------------------------
 
-    def close(self, reason: str, notice: bytes | str | None) -> None:
+    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
         """Write what is queued and the notice, then a close frame; cut the peer if it does not
         drain it (see ``close_softly``)."""
         last = self.outbox.take()
@@ -132,7 +129,7 @@ class WebConnection(BufferedProtocol):
             last += self.codec.pack([notice])
         if self.closing or self.lost or self.transport is None:
             return
-        self._write(last + close_frame(CLOSE_CODES.get(reason, 1008), reason))
+        self._write(last + close_frame(goodbye.code, goodbye.close_reason()))
         self.closing = True
         self.keepalive.discard(self)
         close_softly(self.transport, lambda: self.lost)
@@ -145,7 +142,7 @@ class WebConnection(BufferedProtocol):
         if self.lost or self.transport is None:
             return
         if not self.closing:
-            self.close("server restarting", None)
+            self.close(Goodbye.RESTARTING, None)
         self.transport.close()
         asyncio.get_running_loop().call_later(SHUTDOWN_GRACE, reset, self.transport, lambda: self.lost)
 
@@ -153,7 +150,7 @@ class WebConnection(BufferedProtocol):
         self.write(frame)
 
     def ping_timed_out(self) -> None:
-        self._fail(1011, "keepalive ping timeout")
+        self._fail(Goodbye.NOT_RESPONDING.code, Goodbye.NOT_RESPONDING.close_reason())
 
     # -- internals ---------------------------------------------------------------------------
 
