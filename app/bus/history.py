@@ -76,9 +76,11 @@ class History:
         return len(self._noted)
 
     def restore(self, events: Iterable[Event], losses: Iterable[Loss] = ()) -> None:
-        """Put back what a store saved, and the ids it knows were lost."""
+        """Put back what a store saved, and the ids it knows were lost. Messages older than the
+        oldest one put back may have existed: a resume from before it is told of a gap."""
         for event in events:
             self.append(event)
+        self._evicted_said = max(self._evicted_said, self._said[0].id - 1 if self._said else self.last_id)
         self._losses = sorted(losses, key=attrgetter("first"))
         self.last_id = max([self.last_id, *(loss.last for loss in self._losses)])
 

@@ -210,9 +210,11 @@ class RedisBus:
                 entries, presence = await pipe.execute()
         except UNREACHABLE as problem:
             raise SystemExit(f"cannot reach Redis at {self.where}: {problem}") from None
+        events = []
         for entry_id, fields in reversed(entries):
             with _skipping_unreadable():
-                self.history.append(read_entry(entry_id, fields))
+                events.append(read_entry(entry_id, fields))
+        self.history.restore(events)
         self._stream_from = entries[0][0] if entries else "0-0"
         self._last_id = self.history.last_id
         if listener is not None:

@@ -97,3 +97,13 @@ def test_ids_lost_in_a_crash_are_told_to_whoever_resumes_from_before_them() -> N
     gap, events = history.after(1)
     assert gap == Gap(lost=38) and gap.missed == 38
     assert events == [message(2), message(41)]
+
+
+def test_a_resume_from_before_what_a_store_put_back_is_told_of_a_gap() -> None:
+    history = History(capacity=3, presence=3)
+    history.restore([join(7), message(8), message(9)])
+    assert history.after(7) == (Gap(), [message(8), message(9)])
+    assert history.after(2) == (Gap(evicted=4), [join(7), message(8), message(9)])  # ids 3..6
+    fresh = History(capacity=3)
+    fresh.restore([message(1), message(2)])
+    assert fresh.after(0) == (Gap(), [message(1), message(2)])
