@@ -125,6 +125,18 @@ def stalled(server: ServerProcess | None) -> Iterator[None]:
         db.execute("ROLLBACK")
 
 
+def writer_lag(server: ServerProcess, duration: float) -> list[tuple[int, int]]:
+    """The history writer's lag and its limit from /healthz, as often as it answers (none with Redis)."""
+    seen = []
+    deadline = time.monotonic() + duration
+    while time.monotonic() < deadline:
+        history = server.health()["history"]
+        if "lag" in history:
+            seen.append((history["lag"], history["lag_limit"]))
+        time.sleep(0.02)
+    return seen
+
+
 def flood_and_kill(tmp_path: Path, env: dict[str, str], rounds: int, stall: bool) -> list[int]:
     """``rounds`` times: start the server on the same history, resume from the middle of what was
     seen before, flood it, stall its writer (``stall``), ``kill -9`` it mid-flood. Returns how
@@ -132,6 +144,7 @@ def flood_and_kill(tmp_path: Path, env: dict[str, str], rounds: int, stall: bool
     server = ServerProcess(tmp_path, {**FAST, **env})
     seen: dict[int, tuple[str, str, str]] = {}
     counts = []
+    lags: list[tuple[int, int]] = []
     try:
         for round in range(rounds):
             server.start()
@@ -142,7 +155,7 @@ def flood_and_kill(tmp_path: Path, env: dict[str, str], rounds: int, stall: bool
                 check_resume(resumed_from(server, since), since, seen)
             watcher = server.web("watcher")
             with Flood(server, f"round{round}"), stalled(server if stall else None):
-                time.sleep(1.5)
+                lags.extend(writer_lag(server, 1.5))
                 server.signal(signal.SIGKILL)
                 server.wait(10)
             fresh = {e["id"]: identity(e) for e in everything(watcher) if "id" in e}
@@ -157,6 +170,7 @@ def flood_and_kill(tmp_path: Path, env: dict[str, str], rounds: int, stall: bool
         check_resume(resumed_from(server, since), since, seen)
     finally:
         server.stop()
+    assert all(lag <= limit for lag, limit in lags), f"the writer fell further behind than its limit: {max(lags)}"
     return counts
 
 
