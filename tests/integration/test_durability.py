@@ -288,8 +288,12 @@ def test_a_crash_while_the_disk_is_full_is_told_after_the_restart(tiny_disk: Pat
 # -- churn -----------------------------------------------------------------------------------------
 
 
-def test_a_storm_of_joins_and_leaves_keeps_the_conversation(start_server) -> None:
-    server = start_server(CHAT_RATE="0", CHAT_HISTORY="50", CHAT_PRESENCE_HISTORY="10", CHAT_WEB_HISTORY="50")
+@pytest.mark.parametrize("engine", ["sqlite", "redis"])
+def test_a_storm_of_joins_and_leaves_keeps_the_conversation(start_server, request, engine: str) -> None:
+    env = {"CHAT_RATE": "0", "CHAT_HISTORY": "50", "CHAT_PRESENCE_HISTORY": "10", "CHAT_WEB_HISTORY": "50"}
+    if engine == "redis":
+        env["REDIS_URL"] = request.getfixturevalue("redis_server").url
+    server = start_server(**env)
     ann = server.web("ann")
     ann.say("remember this")
     first = ann.expect(type="message", text="remember this")["id"]
@@ -301,12 +305,20 @@ def test_a_storm_of_joins_and_leaves_keeps_the_conversation(start_server) -> Non
     ann.say("/who")
     ann.expect(type="users")
     assert server.health()["history"]["presence"] == 10
+    said = ["remember this", *(f"point {i}" for i in range(20))]
 
-    resumed = resumed_from(server, first - 1)
-    assert not any(e["type"] == "gap" for e in resumed)
-    said = [e["text"] for e in resumed if e["type"] == "message"]
-    assert said == ["remember this", *(f"point {i}" for i in range(20))]
+    def replays_the_conversation(moment: str) -> None:
+        resumed = resumed_from(server, first - 1)
+        assert not any(e["type"] == "gap" for e in resumed), moment
+        assert [e["text"] for e in resumed if e["type"] == "message"] == said, moment
+        newcomer = server.web("newcomer")
+        newcomer.expect(type="system", code="live")
+        replayed = [e["text"] for e in newcomer.events if e["type"] == "message"]
+        assert replayed == said, f"the newcomer sees what was said ({moment})"
+        newcomer.close()
 
-    newcomer = server.web("newcomer")
-    replay = [e for e in everything(newcomer, 0.5) if e.get("history")]
-    assert [e["text"] for e in replay if e["type"] == "message"] == said, "the newcomer sees what was said"
+    replays_the_conversation("during the storm")
+    ann.close()
+    server.stop()
+    server.start()  # it reads history back from its store
+    replays_the_conversation("after a restart")
