@@ -19,7 +19,7 @@ from typing import Protocol
 
 from app.bus.base import Bus
 from app.bus.history import Gap
-from app.codecs.lines import format_lines
+from app.codecs.lines import LIVE, format_lines
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
@@ -141,18 +141,17 @@ class Hub:
             if chunk is not None:
                 client.send(chunk)
         if events or gap:
-            self.tell(client, Event(Kind.SYSTEM, text="— live — (times above are UTC)", code="live"))
+            self.tell(client, Event(Kind.SYSTEM, text="— live —", code=LIVE))
 
     def receive(self, client: Client, line: str) -> None:
         """One line of input from a client."""
         if client.id not in self.clients or not line.strip():
             return
-        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock())
+        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock(), len(line))
         if verdict is Verdict.ALLOW:
             self._apply(self.room.handle(client.id, line))
         elif verdict is Verdict.REFUSE:
-            p = self.flood.policy
-            text = f"Slow down: not sent (limit {p.burst} at once, then {p.rate:g} per second)"
+            text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
             self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
         else:
             self.drop(client, Goodbye.FLOODING)
