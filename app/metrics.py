@@ -91,17 +91,22 @@ class ChatCollector(Collector):
             "chat_outbox_backlog_bytes", "Bytes waiting in clients' own backlogs", sum(b for _, b in behind)
         )
         yield GaugeMetricFamily(
+            "chat_degraded", "1 while /healthz says degraded (Redis or the disk)", int(bool(bus.problem))
+        )
+        yield GaugeMetricFamily(
             "chat_bus_degraded", "1 while the shared room (Redis) is unreachable", int(bus.degraded)
         )
-        yield GaugeMetricFamily("chat_bus_unsent_events", "Events waiting to be sent to the shared room", bus.unsent)
-        yield GaugeMetricFamily("chat_history_events", "Public events held in history", len(bus.history))
+        yield GaugeMetricFamily("chat_bus_unsent_events", "Events published here and not yet numbered", bus.unsent)
+        kept = GaugeMetricFamily("chat_history_events", "Public events held in history, per kind", labels=["kind"])
+        kept.add_metric(["messages"], bus.history.messages)
+        kept.add_metric(["presence"], bus.history.presence)
+        yield kept
         yield GaugeMetricFamily("chat_history_last_id", "Id of the newest public event", bus.last_id)
-        persisted = bus.persisted_id
-        if persisted is not None:
+        store = getattr(bus, "store", None)  # the embedded bus's SQLite writer, when history is on disk
+        if store is not None:
+            yield GaugeMetricFamily("chat_history_writer_lag", "Ids handed out and not yet on disk", store.lag)
             yield GaugeMetricFamily(
-                "chat_history_unsaved_events",
-                "Events delivered but not yet saved (history writer lag)",
-                bus.last_id - persisted,
+                "chat_history_writer_worst_lag", "The writer's largest lag since start-up", store.worst_lag
             )
 
 

@@ -58,8 +58,13 @@ class Bus(Protocol):
 
     @property
     def unsent(self) -> int:
-        """Events published here and not yet accepted by the shared room (0 for the embedded bus)."""
+        """Events published here and not yet numbered: waiting for the shared room, or for the
+        history store to reserve ids."""
         ...
+
+    @property
+    def problem(self) -> str | None:
+        """Why events are not being saved or shared right now (None when all is well), for /healthz."""
 
     async def start(self, deliver: Deliver, listener: Listener | None = None) -> None: ...
 
