@@ -15,6 +15,7 @@ from app.config import Settings
 from app.domain.churn import ChurnGate
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
+from app.domain.rooms import Rooms
 from app.fanout import Flusher, OutboxLimits
 from app.gateways.tcp import TcpGateway
 from app.gateways.websocket import WebSocketGateway
@@ -32,7 +33,11 @@ class ChatService:
         self.bus = bus or _bus(settings)
         flood = FloodPolicy(settings.burst, settings.rate, settings.kick_after, paste_lines=settings.paste_lines)
         self.hub = Hub(
-            Room(max_message=settings.max_message, flood=flood),
+            Room(
+                max_message=settings.max_message,
+                flood=flood,
+                rooms=Rooms(settings.default_room, settings.max_rooms, settings.rooms_per_client),
+            ),
             self.bus,
             flood,
             Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
@@ -63,6 +68,7 @@ class ChatService:
             await self.bus.start(self.hub.deliver, self.hub)
         except StoreError as problem:
             raise SystemExit(f"cannot use CHAT_DB={self.settings.db}: {problem}") from None
+        self.hub.restore_rooms()
         if self.settings.tcp_port is not None:
             try:
                 await self.tcp.start(self.settings.host, self.settings.tcp_port, self.settings.tcp_reuse_port)
@@ -120,14 +126,16 @@ def _bus(settings: Settings) -> Bus:
 
 
 def _history(settings: Settings) -> History:
-    return History(settings.history, settings.presence_history)
+    return History(settings.history, settings.presence_history, settings.room_history, settings.default_room)
 
 
 def _store(settings: Settings) -> SqliteStore | None:
     """SQLite persistence for history, unless it is configured to live in memory only."""
     if settings.db in ("", ":memory:") or settings.history == 0:
         return None
-    return SqliteStore(settings.db, settings.history, settings.presence_history)
+    return SqliteStore(
+        settings.db, settings.history, settings.presence_history, settings.room_history, settings.default_room
+    )
 
 
 def _writer(bus: Bus) -> dict[str, int]:

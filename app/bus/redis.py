@@ -242,6 +242,10 @@ class RedisBus:
             event = replace(event, process=self.process)
         self._enqueue(Outgoing(event, uuid4().hex))
 
+    def forget(self, room: str) -> None:
+        """Only this process's copy: the shared stream is trimmed by length, not by room."""
+        self.history.forget(room)
+
     def forward(self, process: str, member: int, event: Event) -> None:
         self._enqueue(Outgoing(replace(event, process=self.process), uuid4().hex, member, process))
 

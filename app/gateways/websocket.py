@@ -87,8 +87,7 @@ class WebSocketGateway:
             return
         params = websocket.query_params
         codec = TEXT if params.get("mode") == "text" else JSON
-        since = params.get("since", "")
-        resume = int(since) if since.isascii() and since.isdigit() and len(since) <= 18 else None
+        rooms, resume = wire.resume_params(params.get("rooms", ""), params.get("since", ""))
         address = websocket.client.host if websocket.client else ""
         # With X-Forwarded-For, uvicorn gave us the address it names (if it trusts the sender):
         # counted as it is, never exempt as a socket's own loopback or proxy peer would be.
@@ -103,6 +102,6 @@ class WebSocketGateway:
             return
         client = WebConnection(self.hub, self.channels[codec], address, budget, self.keepalive, self.max_frame)
         unparsed = socket.hand_over(client)
-        self.hub.connect(client, params.get("nick"), resume)
+        self.hub.connect(client, params.get("nick"), resume, rooms)
         if unparsed:
             client.data_received(unparsed)

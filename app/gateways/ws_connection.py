@@ -82,11 +82,11 @@ class WebConnection(BufferedProtocol):
         """One whole message from the client."""
         if isinstance(data, str):
             try:
-                line = wire.decode_frame(data)
+                said = wire.decode_frame(data)
             except wire.FrameError as problem:
                 self.hub.error(self, str(problem), "bad_frame")
             else:
-                self.hub.receive(self, line)
+                self.hub.receive(self, said.line, said.room)
         else:
             self.hub.error(self, "Binary frames are not supported: send text", "bad_frame")
 

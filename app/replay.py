@@ -1,0 +1,73 @@
+"""History shown to a client: the replay on connecting or joining a room, a resume after some id,
+and /history. Replayed events are encoded once per kind of client, since every newcomer of a
+room gets the same recent events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from app.bus.history import Gap, History
+from app.codecs.lines import LIVE, format_lines
+from app.domain.events import Event, Kind
+from app.fanout import Codec
+
+Send = Callable[[Event], None]
+
+
+class Replayer:
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self._encoded: dict[tuple[Codec, int, float, bool], bytes | str | None] = {}  # type: ignore[type-arg]
+        """Replayed events, encoded once per codec (and once more as aside, for a room that is
+        not the reader's current one)."""
+
+    def replay(
+        self,
+        codec: Codec,  # type: ignore[type-arg]
+        send: Callable[[bytes | str], None],
+        tell: Send,
+        room: str,
+        since: int | None,
+        count: int,
+        aside: bool = False,
+    ) -> None:
+        """Queue the room's recent events (the last ``count``, or everything after ``since``) for
+        one client, with a gap notice before and a "live" marker after when there was any."""
+        if since is not None:
+            gap, events = self.history.after(since, room)
+        else:
+            gap, events = Gap(), self.history.recent(count, room)
+        if gap:
+            tell(Event(Kind.GAP, text=gap_text(gap, since), missed=gap.missed, room=room, aside=aside))
+        cache = self._encoded
+        for event in events:
+            key = (codec, event.id, event.ts, aside)  # the time too: after a Redis data loss an id can recur
+            chunk = cache.get(key)
+            if chunk is None:
+                if len(cache) >= 4 * self.history.capacity:
+                    cache.clear()
+                shown = event.replayed()
+                chunk = cache[key] = codec.encode(replace(shown, aside=True) if aside else shown, False)
+            if chunk is not None:
+                send(chunk)
+        if events or gap:
+            tell(Event(Kind.SYSTEM, text="— live —", code=LIVE, room=room, aside=aside))
+
+    def show(self, room: str, count: int) -> Event:
+        """The /history reply: the room's last ``count`` events (bounded) as one notice."""
+        events = self.history.recent(min(count, self.history.capacity_of(room)), room)
+        if not events:
+            return Event(Kind.SYSTEM, text="No messages yet", room=room)
+        shown = [line for event in events for line in format_lines(event.replayed())]
+        return Event(Kind.SYSTEM, text="\n".join([f"Last {len(events)} events (UTC):", *shown]), room=room)
+
+
+def gap_text(gap: Gap, since: int | None) -> str:
+    parts = []
+    if gap.evicted:
+        parts.append(f"{gap.evicted} earlier events are no longer in history")
+    if gap.lost:
+        parts.append(f"up to {gap.lost} events after #{since} were lost when the server stopped unexpectedly")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:]
