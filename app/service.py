@@ -14,10 +14,12 @@ from app.config import Settings
 from app.domain.churn import ChurnGate
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
-from app.fanout import Flusher, OutboxLimits
+from app import open_files
+from app.fanout import Flusher
 from app.gateways.tcp import TcpGateway
 from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub
+from app.laggards import Laggards, OutboxLimits
 
 log = logging.getLogger("app")
 
@@ -28,17 +30,18 @@ class ChatService:
     def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
         self.settings = settings
         self.bus = bus or _bus(settings)
+        laggards = Laggards(OutboxLimits(max_bytes=settings.outbox_bytes))
         self.hub = Hub(
             Room(max_message=settings.max_message),
             self.bus,
             FloodPolicy(burst=settings.burst, rate=settings.rate, kick_after=settings.kick_after),
             Admission(settings.max_connections, settings.max_per_ip),
             churn=ChurnGate(calm=settings.churn_calm),
+            laggards=laggards,
         )
-        flusher = Flusher()
-        limits = OutboxLimits(settings.outbox_events, settings.outbox_bytes)
-        self.tcp = TcpGateway(self.hub, flusher, limits, settings.tcp_max_line, settings.tcp_replay)
-        self.websocket = WebSocketGateway(self.hub, flusher, limits, settings)
+        flusher = Flusher(after=laggards.turn_over)
+        self.tcp = TcpGateway(self.hub, flusher, laggards, settings.tcp_max_line, settings.tcp_replay)
+        self.websocket = WebSocketGateway(self.hub, flusher, laggards, settings)
         self.started = time.monotonic()
         self.running = False
 
@@ -48,10 +51,13 @@ class ChatService:
         if self.running:
             return
         self.running = True
+        ceiling = self._open_files()
         await self.bus.start(self.hub.deliver, self.hub)
         if self.settings.tcp_port is not None:
             try:
-                await self.tcp.start(self.settings.host, self.settings.tcp_port, self.settings.tcp_reuse_port)
+                await self.tcp.start(
+                    self.settings.host, self.settings.tcp_port, self.settings.tcp_reuse_port, open_files.backlog(ceiling)
+                )
             except OSError as problem:
                 raise SystemExit(
                     f"cannot listen for TCP chat on {self.settings.host}:{self.settings.tcp_port}: "
@@ -59,6 +65,23 @@ class ChatService:
                     " (set CHAT_TCP_PORT to another port, or to 'off')"
                 ) from None
         self.started = time.monotonic()
+
+    def _open_files(self) -> int:
+        """Raise the open-file limit as far as allowed, and admit no more clients than it holds."""
+        ceiling, hard = open_files.raise_ceiling()
+        fits = open_files.connections(ceiling)
+        wanted = self.settings.max_connections
+        log.info("open files: up to %d (hard limit %d), room for %d connections", ceiling, hard, min(fits, wanted))
+        if fits < wanted:
+            log.warning(
+                "CHAT_MAX_CONNECTIONS=%d cannot be reached: the open-file limit of %d holds %d connections;"
+                " more are refused as 'server full' (raise the hard limit: ulimit -Hn, systemd LimitNOFILE=)",
+                wanted,
+                ceiling,
+                fits,
+            )
+            self.hub.admission = Admission(fits, self.settings.max_per_ip)
+        return ceiling
 
     def begin_shutdown(self) -> None:
         """Stop accepting and tell every client the server is restarting (called on SIGTERM)."""

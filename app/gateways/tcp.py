@@ -16,7 +16,8 @@ from app.codecs import telnet
 from app.codecs.lines import NOT_ECHOED
 from app.domain.events import Event, Gateway
 from app.domain.goodbye import Goodbye
-from app.fanout import Channel, Flusher, Outbox, OutboxLimits
+from app.fanout import Channel, Flusher, Outbox
+from app.laggards import Laggards
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
 from app.hub import Hub
@@ -31,6 +32,11 @@ A live peer's kernel answers the probes, so an idle but connected user is never 
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
 
 
+MAX_WRITE = 64 * 1024
+"""Bytes in one write to a client: a burst goes out in several, so a client that cannot take it
+all is paused (and judged) between them rather than after megabytes."""
+
+
 class TelnetCodec:
     """Events as CRLF lines. A sender's own message is not echoed: their terminal shows it."""
 
@@ -39,8 +45,11 @@ class TelnetCodec:
             return None
         return telnet.encode_event(event, own)
 
-    def pack(self, chunks: list[bytes]) -> bytes:
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    def pack(self, chunks: list[bytes]) -> list[bytes]:
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if len(data) <= MAX_WRITE:
+            return [data]
+        return [data[start : start + MAX_WRITE] for start in range(0, len(data), MAX_WRITE)]  # a byte stream
 
 
 TELNET = TelnetCodec()
@@ -137,14 +146,14 @@ class TcpClient(BufferedProtocol):
 class TcpGateway:
     """The listening socket; started and stopped by the app's lifespan."""
 
-    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, max_line: int, replay: int) -> None:
+    def __init__(self, hub: Hub, flusher: Flusher, laggards: Laggards, max_line: int, replay: int) -> None:
         self.hub = hub
-        self.channel = Channel(TELNET, limits, flusher, replay)
+        self.channel = Channel(TELNET, laggards, flusher, replay)
         hub.channels.append(self.channel)
         self.max_line = max_line
         self.server: asyncio.Server | None = None
 
-    async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
+    async def start(self, host: str, port: int, reuse_port: bool = False, backlog: int = 1024) -> None:
         """Bind and listen; a port already taken raises OSError (start-up fails loudly).
         With ``reuse_port``, several processes may listen on one port and the kernel spreads
         new connections over them (SO_REUSEPORT, Linux and BSD)."""
@@ -155,7 +164,7 @@ class TcpGateway:
             port=port,
             reuse_address=True,
             reuse_port=reuse_port or None,
-            backlog=1024,
+            backlog=backlog,
         )
         bound = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in self.server.sockets)
         log.info("TCP gateway listening on %s", bound)
