@@ -6,6 +6,7 @@ import logging
 import os
 import time
 
+from app import open_files
 from app.bus.base import Bus
 from app.bus.history import History, SqliteStore
 from app.bus.memory import InProcessBus
@@ -14,7 +15,6 @@ from app.config import Settings
 from app.domain.churn import ChurnGate
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
-from app import open_files
 from app.fanout import Flusher
 from app.gateways.tcp import TcpGateway
 from app.gateways.websocket import WebSocketGateway
@@ -56,7 +56,10 @@ class ChatService:
         if self.settings.tcp_port is not None:
             try:
                 await self.tcp.start(
-                    self.settings.host, self.settings.tcp_port, self.settings.tcp_reuse_port, open_files.backlog(ceiling)
+                    self.settings.host,
+                    self.settings.tcp_port,
+                    self.settings.tcp_reuse_port,
+                    open_files.backlog(ceiling),
                 )
             except OSError as problem:
                 raise SystemExit(

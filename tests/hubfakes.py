@@ -18,8 +18,8 @@ from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye
 from app.domain.room import Room
 from app.fanout import Channel, Flusher, Outbox
-from app.laggards import Laggards
 from app.hub import Admission, Hub
+from app.laggards import Laggards
 
 REMOTE = "198.51.100.1"
 

@@ -17,10 +17,10 @@ from app.codecs.lines import NOT_ECHOED
 from app.domain.events import Event, Gateway
 from app.domain.goodbye import Goodbye
 from app.fanout import Channel, Flusher, Outbox
-from app.laggards import Laggards
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
 from app.hub import Hub
+from app.laggards import Laggards
 
 log = logging.getLogger("app.tcp")
 

@@ -16,11 +16,11 @@ from app.codecs.wsframe import runs, text_frame
 from app.config import Settings
 from app.domain.events import Event, Kind
 from app.fanout import Channel, Flusher
-from app.laggards import Laggards
 from app.gateways.keepalive import Keepalive
 from app.gateways.ws_connection import WebConnection
 from app.gateways.ws_protocol import EXTENSION
 from app.hub import Hub
+from app.laggards import Laggards
 
 log = logging.getLogger("app.websocket")
 

@@ -26,6 +26,7 @@ from app.hub import Hub
 
 log = logging.getLogger("app.websocket")
 
+
 class WebConnection(BufferedProtocol):
     """One WebSocket connection, as the hub sees it and as its transport's protocol."""
 

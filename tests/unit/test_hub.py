@@ -9,8 +9,8 @@ from hubfakes import REMOTE, Clock, FakeClient, JsonCodec, LineCodec, join, kind
 from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye, Refusal
 from app.fanout import Channel, Flusher, Outbox
-from app.laggards import Laggards, OutboxLimits
 from app.hub import Admission
+from app.laggards import Laggards, OutboxLimits
 
 # -- fan-out -------------------------------------------------------------------------------------
 
@@ -89,7 +89,9 @@ def test_events_published_during_delivery_come_after_it() -> None:
 
     alice = join(hub, web, "alice")
     slow = FakeClient(hub, web)
-    stuck = Channel(web, Laggards(OutboxLimits(max_bytes=0), later=lambda delay, look: None), Flusher(schedule=lambda flush: None))
+    stuck = Channel(
+        web, Laggards(OutboxLimits(max_bytes=0), later=lambda delay, look: None), Flusher(schedule=lambda flush: None)
+    )
     hub.channels.append(stuck)
     slow.outbox = Outbox(stuck, slow.written.append, lambda: hub.drop(slow, Goodbye.TOO_SLOW))
     hub.connect(slow, "slow")

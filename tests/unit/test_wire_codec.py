@@ -161,7 +161,9 @@ def test_bad_frames_raise_frame_error_saying_why(frame: str, message: str) -> No
 
 
 def test_batches_cut_a_long_run_into_json_payloads_within_the_limit_keeping_every_event_in_order() -> None:
-    texts = [wire.encode_event(Event(Kind.MESSAGE, nick="ann", text=f"{n} " + "é" * (n * 37 % 500))) for n in range(300)]
+    texts = [
+        wire.encode_event(Event(Kind.MESSAGE, nick="ann", text=f"{n} " + "é" * (n * 37 % 500))) for n in range(300)
+    ]
     payloads = wire.batches(texts, 4096)
     assert len(payloads) > 1
     assert all(len(payload) <= 4096 for payload in payloads)
