@@ -46,7 +46,7 @@ class SocketControl:
     def route(self, ws: WebSocketRoute) -> None:
         self.urls.append(ws.url)
         if self.refuse:
-            ws.close(code=4000, reason="test: refused")
+            ws.close(code=4999, reason="test: refused")
             return
         server = ws.connect_to_server()
         self.current, self.server_side = ws, server
@@ -69,9 +69,9 @@ class SocketControl:
         assert self.current is not None and self.server_side is not None
         if not server_notices:
             self.ghost = self.server_side
-        self.current.close(code=4000, reason="test: cut")
+        self.current.close(code=4999, reason="test: cut")
         if server_notices:
-            self.server_side.close(code=4000, reason="test: cut")
+            self.server_side.close(code=4999, reason="test: cut")
         self.current = None
         return self.server_side
 
