@@ -5,7 +5,9 @@ has stopped reading (the usual reason to drop it), the kernel keeps that orphane
 full buffer alive for minutes of zero-window probes. Half-closing instead keeps the socket ours:
 the peer gets what is queued and then end-of-file, and if it stops taking it (nothing more
 drained within the timeout) the connection is reset, which frees it at once. A peer that is
-still reading gets on: a reader dropped as too slow then still reads its goodbye.
+still reading gets on, and once its kernel has taken everything the socket is simply closed (a
+reset would make that kernel throw away what its reader has yet to read): a reader dropped as
+too slow still reads its goodbye.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ def _reset_unless_draining(transport: asyncio.Transport, lost: Callable[[], bool
     if lost():
         return
     left = unsent(transport)
-    if left < before:  # it took some (maybe the last of it): give it time to read and hang up
+    if left == 0:  # its kernel has it all: nothing left to probe for, so a plain close costs nothing
+        transport.close()
+    elif left < before:  # it is still taking what we sent: give it time
         asyncio.get_running_loop().call_later(timeout, _reset_unless_draining, transport, lost, timeout, left)
     else:
         reset(transport, lost)
