@@ -77,7 +77,12 @@ class ServerProcess:
     def start(self, timeout: float = 10.0) -> ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "app"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **self.popen_options(),  # type: ignore[arg-type]
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -90,6 +95,10 @@ class ServerProcess:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"server not ready in {timeout}s:\n{self.output()}")
+
+    def popen_options(self) -> dict[str, object]:
+        """Extra ``subprocess.Popen`` arguments (a subclass may set limits on the process)."""
+        return {}
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
