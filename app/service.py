@@ -8,9 +8,10 @@ import time
 
 from app import open_files
 from app.bus.base import Bus
-from app.bus.history import History, SqliteStore
+from app.bus.history import History
 from app.bus.memory import InProcessBus
 from app.bus.redis import RedisBus
+from app.bus.sqlite import SqliteStore, StoreError
 from app.config import Settings
 from app.domain.churn import ChurnGate
 from app.domain.flood import FloodPolicy
@@ -31,10 +32,11 @@ class ChatService:
         self.settings = settings
         self.bus = bus or _bus(settings)
         laggards = Laggards(OutboxLimits(max_bytes=settings.outbox_bytes))
+        flood = FloodPolicy(settings.burst, settings.rate, settings.kick_after, paste_lines=settings.paste_lines)
         self.hub = Hub(
-            Room(max_message=settings.max_message),
+            Room(max_message=settings.max_message, flood=flood),
             self.bus,
-            FloodPolicy(burst=settings.burst, rate=settings.rate, kick_after=settings.kick_after),
+            flood,
             Admission(settings.max_connections, settings.max_per_ip),
             churn=ChurnGate(calm=settings.churn_calm),
             laggards=laggards,
@@ -52,7 +54,10 @@ class ChatService:
             return
         self.running = True
         ceiling = self._open_files()
-        await self.bus.start(self.hub.deliver, self.hub)
+        try:
+            await self.bus.start(self.hub.deliver, self.hub)
+        except StoreError as problem:
+            raise SystemExit(f"cannot use CHAT_DB={self.settings.db}: {problem}") from None
         if self.settings.tcp_port is not None:
             try:
                 await self.tcp.start(
@@ -100,11 +105,20 @@ class ChatService:
 
     def health(self) -> dict[str, object]:
         counts = self.hub.gateway_counts()
+        problem = self.bus.problem
+        history = self.bus.history
         return {
-            "status": "ok" if not self.hub.closing else "stopping",
+            "status": "stopping" if self.hub.closing else "degraded" if problem else "ok",
+            **({"problem": problem} if problem else {}),
             "clients": {**counts, "total": sum(counts.values())},
             "uptime_s": round(time.monotonic() - self.started, 1),
-            "history": {"last_id": self.bus.last_id, "persisted_id": self.bus.persisted_id},
+            "history": {
+                "last_id": self.bus.last_id,
+                "persisted_id": self.bus.persisted_id,
+                "messages": history.messages,
+                "presence": history.presence,
+                **_writer(self.bus),
+            },
             "bus": {"engine": self.bus.engine, "degraded": self.bus.degraded},
         }
 
@@ -115,15 +129,27 @@ def _bus(settings: Settings) -> Bus:
         return RedisBus(
             settings.redis_url,
             room=settings.room,
-            history=History(settings.history),
+            history=_history(settings),
             heartbeat=settings.redis_heartbeat,
             queue_limit=settings.redis_queue,
         )
-    return InProcessBus(History(settings.history), _store(settings))
+    return InProcessBus(_history(settings), _store(settings))
+
+
+def _history(settings: Settings) -> History:
+    return History(settings.history, settings.presence_history)
 
 
 def _store(settings: Settings) -> SqliteStore | None:
     """SQLite persistence for history, unless it is configured to live in memory only."""
     if settings.db in ("", ":memory:") or settings.history == 0:
         return None
-    return SqliteStore(settings.db, settings.history)
+    return SqliteStore(settings.db, settings.history, settings.presence_history)
+
+
+def _writer(bus: Bus) -> dict[str, int]:
+    """How far the history writer is behind (ids handed out, not yet on disk), when there is one."""
+    store = getattr(bus, "store", None)
+    if store is None:
+        return {}
+    return {"lag": store.lag, "lag_limit": store.lag_limit, "worst_lag": store.worst_lag}

@@ -18,7 +18,7 @@ CLIENTS = 2000
 @pytest.fixture(autouse=True)
 def enough_files_for_the_test() -> None:
     """The test process holds as many sockets as the server: lift its own soft limit too."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and hard < CLIENTS + 200:
         pytest.skip(f"the hard open-file limit ({hard}) is too low for {CLIENTS} clients")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -76,7 +76,7 @@ def test_with_a_soft_limit_of_1024_the_server_raises_it_and_holds_2000_clients(l
     server = limited(1024, hard)
     answers = connect_all(server.tcp_port, CLIENTS)
     try:
-        welcomed = [first for _, first in answers if first.startswith("You're connected".encode())]
+        welcomed = [first for _, first in answers if first.startswith(b"You're connected")]
         assert len(welcomed) == CLIENTS, {first for _, first in answers} - set(welcomed)
         assert server.health()["clients"]["total"] == CLIENTS
         assert f"open files: up to {hard} (hard limit {hard})" in server.output()

@@ -244,3 +244,17 @@ def test_pieces_of_a_large_turn_reach_everyone_in_order_and_a_client_blocked_mid
     flusher.flush()
     assert alice.writes == [b"1", b"2", b"3", b"4", b"5", b"6"]
     assert channel.codec.packed == 3  # once per turn for the channel, once for alice's own backlog
+
+
+def test_skip_drops_what_is_queued_for_one_client_and_later_output_flows() -> None:
+    flusher, channel, (ann, bob, _) = setup()
+    channel.broadcast(said("shared"))
+    ann.outbox.push("own")
+    bob.outbox.skip()  # telnet's Abort Output, in step with the channel
+    ann.outbox.skip()  # out of step, with a backlog of its own
+    bob.outbox.push("answer")
+    flusher.flush()
+    assert ann.writes == [] and bob.writes == [b"answer"]
+    channel.broadcast(said("later"))
+    flusher.flush()
+    assert ann.writes == [b"later"] and bob.writes == [b"answer", b"later"]
