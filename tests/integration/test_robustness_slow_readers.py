@@ -4,6 +4,7 @@ and the server's memory stays bounded."""
 from __future__ import annotations
 
 import re
+import time
 
 from raw import RawWebSocket, cut_by_peer, rss_kib
 from support import ServerProcess, TcpUser, WebUser
@@ -106,3 +107,21 @@ def test_readers_who_keep_up_get_a_burst_larger_than_the_outbox_whole(start_serv
     numbers_from_web(web_reader, "publisher", 399, web_got)
     assert tcp_got == web_got == list(range(400))
     assert server.health()["clients"]["total"] == 3
+
+
+def test_a_reader_that_stops_reading_is_dropped_within_seconds_though_its_backlog_is_small(start_server) -> None:
+    # The byte cap is out of reach: what drops it is that it took nothing for seconds.
+    server: ServerProcess = start_server(CHAT_RATE="0", CHAT_OUTBOX_BYTES="1000000000")
+    web_reader = server.web("webreader")
+    stalled = TcpUser(server.tcp_port, nick="stalled", rcvbuf=4096)
+    publisher = server.tcp(nick="publisher")
+    started = time.monotonic()
+    # More than the kernel buffers on its way (Linux autotunes them up to 4 MiB) can hold.
+    publisher.send_raw(b"".join(f"m{n} {PADDING}\r\n".encode() for n in range(3000)))
+    web_got: list[int] = []
+    numbers_from_web(web_reader, "publisher", 2999, web_got)
+    assert web_got == list(range(3000))
+    leave = web_reader.expect(type="leave", nick="stalled", timeout=10)
+    assert leave["text"] == "too slow"
+    assert 2 < time.monotonic() - started < 10  # not at once (no cap was reached), and well within 10 s
+    assert cut_by_peer(stalled.sock, CLOSE_TIMEOUT + 5)
