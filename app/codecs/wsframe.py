@@ -16,21 +16,6 @@ def text_frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, length) + payload
 
 
-def runs(frames: list[bytes], limit: int) -> list[bytes]:
-    """Whole frames joined into writes of at most ``limit`` bytes (a larger frame alone)."""
-    writes: list[bytes] = []
-    run: list[bytes] = []
-    size = 0
-    for frame in frames:
-        if run and size + len(frame) > limit:
-            writes.append(b"".join(run))
-            run, size = [], 0
-        run.append(frame)
-        size += len(frame)
-    writes.append(b"".join(run))
-    return writes
-
-
 def control_frame(opcode: int, payload: bytes = b"") -> bytes:
     """A control frame (ping 0x9, pong 0xA, close 0x8); ``payload`` is at most 125 bytes."""
     return bytes((0x80 | opcode, len(payload))) + payload

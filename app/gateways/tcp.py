@@ -16,7 +16,7 @@ from app.codecs import telnet
 from app.codecs.lines import NOT_ECHOED
 from app.domain.events import Event, Gateway
 from app.domain.goodbye import Goodbye
-from app.fanout import Channel, Flusher, Outbox
+from app.fanout import Channel, Flusher, Outbox, runs
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
 from app.hub import Hub
@@ -47,9 +47,7 @@ class TelnetCodec:
 
     def pack(self, chunks: list[bytes]) -> list[bytes]:
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if len(data) <= MAX_WRITE:
-            return [data]
-        return [data[start : start + MAX_WRITE] for start in range(0, len(data), MAX_WRITE)]  # a byte stream
+        return [data] if len(data) <= MAX_WRITE else runs(chunks, MAX_WRITE)
 
 
 TELNET = TelnetCodec()

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket
 
 from app.codecs import lines, wire
-from app.codecs.wsframe import runs, text_frame
+from app.codecs.wsframe import text_frame
 from app.config import Settings
 from app.domain.events import Event, Kind
-from app.fanout import Channel, Flusher
+from app.fanout import Channel, Flusher, runs
 from app.gateways.keepalive import Keepalive
 from app.gateways.ws_connection import WebConnection
 from app.gateways.ws_protocol import EXTENSION

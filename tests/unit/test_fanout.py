@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from app.domain.events import Event, Kind
-from app.fanout import Channel, Flusher, Outbox
+from app.fanout import Channel, Flusher, Outbox, runs
 from app.laggards import Laggards, OutboxLimits
 
 
@@ -258,3 +258,9 @@ def test_skip_drops_what_is_queued_for_one_client_and_later_output_flows() -> No
     channel.broadcast(said("later"))
     flusher.flush()
     assert ann.writes == [b"later"] and bob.writes == [b"answer", b"later"]
+
+
+def test_runs_join_whole_blobs_into_pieces_within_the_limit() -> None:
+    blobs = [b"a" * 3, b"b" * 4, b"c" * 2, b"d" * 9, b"e"]
+    assert runs(blobs, 7) == [b"aaabbbb", b"cc", b"ddddddddd", b"e"]
+    assert b"".join(runs(blobs, 7)) == b"".join(blobs)
