@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
@@ -69,10 +70,13 @@ class Flusher:
     def __init__(
         self,
         schedule: Callable[[Callable[[], None]], object] | None = None,
+        timed: Callable[[float], None] | None = None,
         after: Callable[[], None] | None = None,
     ) -> None:
         """``schedule`` runs the flush later (default: at the end of the current loop turn);
-        ``after`` is told when a turn's output is written (``Laggards.turn_over``)."""
+        ``timed`` is told how many seconds each flush took (for metrics); ``after`` is told
+        when a turn's output is written (``Laggards.turn_over``)."""
+        self._timed = timed
         self._after = after
         self._channels: list[Channel] = []  # type: ignore[type-arg]
         self._outboxes: list[Outbox] = []  # type: ignore[type-arg]
@@ -94,6 +98,7 @@ class Flusher:
 
     def flush(self) -> None:
         """Channels first, then the clients out of step (which may rejoin their channel after)."""
+        started = time.perf_counter()
         self._scheduled = False
         channels, self._channels = self._channels, []
         outboxes, self._outboxes = self._outboxes, []
@@ -103,6 +108,8 @@ class Flusher:
                     item.flush()
                 except Exception:  # one broken connection must not stop the others' flush
                     log.exception("flushing failed")
+        if self._timed is not None:
+            self._timed(time.perf_counter() - started)
         if self._after is not None:
             self._after()
 
@@ -120,6 +127,8 @@ class Channel(Generic[Chunk]):
         self.out_of_step: set[Outbox[Chunk]] = set()
         self.pending: list[Chunk] = []
         self._dirty = False
+        self.delivered = 0
+        """Chunks handed to clients so far (one per event and client): for metrics and idle pings."""
 
     def __len__(self) -> int:
         return len(self.in_step) + len(self.out_of_step)
@@ -148,6 +157,7 @@ class Channel(Generic[Chunk]):
         if not self.pending:
             return
         pieces = self.codec.pack(self.pending)
+        self.delivered += len(self.pending) * len(self.in_step)
         self.pending = []
         if len(pieces) == 1:
             data = pieces[0]
@@ -240,6 +250,7 @@ class Outbox(Generic[Chunk]):
         if self._blocked or self._closed:
             return
         if self._chunks:
+            self.channel.delivered += len(self._chunks)
             self._packed += self.channel.codec.pack(self._chunks)
             self._chunks = []
         if self._packed:
@@ -282,6 +293,11 @@ class Outbox(Generic[Chunk]):
         """Drop the client: it cannot keep up (see ``Laggards``)."""
         self.discard()
         self._on_overflow()
+
+    @property
+    def backlog(self) -> tuple[int, int]:
+        """Chunks and bytes waiting for this client alone (while it is out of step)."""
+        return len(self._chunks), self._size
 
     def take(self) -> bytes:
         """Everything not yet written, packed (for a last write before closing)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -21,6 +22,7 @@ from app.gateways.tcp import TcpGateway
 from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub
 from app.laggards import Laggards, OutboxLimits
+from app.metrics import Metrics, MetricsAccess
 
 log = logging.getLogger("app")
 
@@ -37,15 +39,18 @@ class ChatService:
             Room(max_message=settings.max_message, flood=flood),
             self.bus,
             flood,
-            Admission(settings.max_connections, settings.max_per_ip),
+            Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
             churn=ChurnGate(calm=settings.churn_calm),
             laggards=laggards,
         )
-        flusher = Flusher(after=laggards.turn_over)
-        self.tcp = TcpGateway(self.hub, flusher, laggards, settings.tcp_max_line, settings.tcp_replay)
+        self.metrics = Metrics()
+        self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
+        flusher = Flusher(timed=self.metrics.fanout.observe, after=laggards.turn_over)
+        self.tcp = TcpGateway(self.hub, flusher, laggards, settings)
         self.websocket = WebSocketGateway(self.hub, flusher, laggards, settings)
         self.started = time.monotonic()
         self.running = False
+        self.metrics.watch(self)
 
     async def start(self) -> None:
         """Open the bus, then the TCP listener; a port already taken fails start-up.
@@ -54,6 +59,11 @@ class ChatService:
             return
         self.running = True
         ceiling = self._open_files()
+        if self.settings.trusted_proxies.everyone:
+            log.warning(
+                "FORWARDED_ALLOW_IPS=* believes X-Forwarded-For from anyone: any client can claim any address"
+                " and so slip past per-address limits. Name the platform's proxy addresses instead (see README)."
+            )
         try:
             await self.bus.start(self.hub.deliver, self.hub)
         except StoreError as problem:
@@ -88,7 +98,7 @@ class ChatService:
                 ceiling,
                 fits,
             )
-            self.hub.admission = Admission(fits, self.settings.max_per_ip)
+            self.hub.admission = dataclasses.replace(self.hub.admission, max_connections=fits)
         return ceiling
 
     def begin_shutdown(self) -> None:
