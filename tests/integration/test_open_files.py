@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from raw import first_line
 from support import ServerProcess
 
 CLIENTS = 2000
@@ -47,16 +48,6 @@ def limited(tmp_path: Path, stopper) -> Iterator:  # type: ignore[no-untyped-def
     yield start
     for server in servers:
         stopper.stop(server)
-
-
-def first_line(sock: socket.socket) -> bytes:
-    first = b""
-    while b"\r\n" not in first:
-        data = sock.recv(4096)
-        if not data:
-            break
-        first += data
-    return first.split(b"\r\n", 1)[0]
 
 
 def connect_all(port: int, count: int, one_by_one: bool = False) -> list[tuple[socket.socket, bytes]]:
