@@ -36,6 +36,7 @@ from app.domain.flood import FloodControl, FloodPolicy, Verdict
 from app.domain.goodbye import Goodbye, Refusal
 from app.domain.room import Member, RemoteMember, Room
 from app.fanout import Codec, Outbox
+from app.laggards import Laggards
 from app.presence import Presence
 from app.replay import Replayer
 from app.switchboard import Switchboard
@@ -68,6 +69,11 @@ class Client(Protocol):
     def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
         """Flush what is queued, send the notice if any, and close the connection."""
 
+    def pause_input(self) -> None:
+        """Leave what it sends unread until ``resume_input``."""
+
+    def resume_input(self) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Admission:
@@ -89,14 +95,18 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
         churn: ChurnGate | None = None,
         later: Callable[[float, Callable[[], None]], object] | None = None,
+        laggards: Laggards | None = None,
     ) -> None:
-        """``later(delay, callback)`` schedules the churn summary (default: the running loop)."""
+        """``later(delay, callback)`` schedules the churn summary (default: the running loop);
+        ``laggards`` are the channels' slow readers, for which the hub holds back senders."""
         self.room = room
         self.bus = bus
         self.flood = FloodControl(flood or FloodPolicy())
         self.admission = admission or Admission()
         self.clock = clock
         self.clients: dict[int, Client] = {}
+        self.laggards = laggards or Laggards()
+        self.laggards.population = self.clients.__len__
         self.switchboard = Switchboard(room.rooms.default)
         self.channels = self.switchboard.kinds
         """The default room's channels, one per kind of client: the gateways add theirs."""
@@ -203,6 +213,7 @@ class Hub:
         """One line of input from a client; ``room``: the room it was typed for, if it said."""
         if client.id not in self.clients or not line.strip():
             return
+        self.laggards.hold(client, len(line))  # read no more from it while the readers are behind
         verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
         if verdict is Verdict.ALLOW:
             self._apply(self.room.handle(client.id, line, room))
@@ -231,6 +242,7 @@ class Hub:
             return
         self.tally.open[client.gateway] -= 1
         self.flood.close(client.id, client.budget)
+        self.laggards.forget(client)
         outcomes = self.room.leave(client.id, reason)
         if not self.closing or self.bus.process:  # a shared room must hear who left with this process
             self._apply(outcomes)
@@ -358,7 +370,8 @@ class Hub:
             elif isinstance(outcome, ShowHistory):
                 target = self.clients.get(outcome.member)
                 if target is not None:
-                    self.tell(target, self.replayer.show(outcome.room, outcome.count))
+                    for part in self.replayer.show(outcome.room, outcome.count):
+                        self.tell(target, part)
             elif isinstance(outcome, Seat):
                 target = self.clients.get(outcome.member)
                 if target is not None:

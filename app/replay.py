@@ -14,6 +14,10 @@ from app.fanout import Codec
 
 Send = Callable[[Event], None]
 
+HISTORY_PART = 8000
+"""Characters of /history in one notice: a long history is shown in several, each well within a
+WebSocket message's 64 KiB even when every character takes 4 bytes of UTF-8 (or is escaped)."""
+
 
 class Replayer:
     def __init__(self, history: History) -> None:
@@ -54,13 +58,28 @@ class Replayer:
         if events or gap:
             tell(Event(Kind.SYSTEM, text="— live —", code=LIVE, room=room, aside=aside))
 
-    def show(self, room: str, count: int) -> Event:
-        """The /history reply: the room's last ``count`` events (bounded) as one notice."""
+    def show(self, room: str, count: int) -> list[Event]:
+        """The /history reply: the room's last ``count`` events (bounded), in notices of at most
+        ``HISTORY_PART`` characters."""
         events = self.history.recent(min(count, self.history.capacity_of(room)), room)
         if not events:
-            return Event(Kind.SYSTEM, text="No messages yet", room=room)
-        shown = [line for event in events for line in format_lines(event.replayed())]
-        return Event(Kind.SYSTEM, text="\n".join([f"Last {len(events)} events (UTC):", *shown]), room=room)
+            return [Event(Kind.SYSTEM, text="No messages yet", room=room)]
+        shown = [f"Last {len(events)} events (UTC):"]
+        shown += (line for event in events for line in format_lines(event.replayed()))
+        return [Event(Kind.SYSTEM, text="\n".join(part), room=room) for part in _parts(shown, HISTORY_PART)]
+
+
+def _parts(lines: list[str], budget: int) -> list[list[str]]:
+    """Lines in runs of at most ``budget`` characters (a longer line alone in its run)."""
+    parts: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if parts[-1] and size + len(line) > budget:
+            parts.append([])
+            size = 0
+        parts[-1].append(line)
+        size += len(line) + 1
+    return parts
 
 
 def gap_text(gap: Gap, since: int | None) -> str:
