@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/", index),
+            Route("/r/{room}", index),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
             WebSocketRoute("/ws", service.websocket.endpoint),
