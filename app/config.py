@@ -23,6 +23,7 @@ class Settings:
     redis_heartbeat: float = 3.0
     redis_queue: int = 200
     tcp_reuse_port: bool = False
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
     max_message: int = 2000
     ws_max_frame: int = 64 * 1024
     tcp_max_line: int = 8 * 1024
@@ -66,16 +67,22 @@ class Settings:
         tcp_port: int | None = d.tcp_port
         if tcp_raw is not None:
             tcp_port = None if tcp_raw.strip().lower() in OFF else int(number("CHAT_TCP_PORT", 0))
+        reuse_raw = env.get("CHAT_TCP_REUSE_PORT")
+        redis_url = env.get("REDIS_URL") or None
         origins = tuple(o.strip().rstrip("/") for o in env.get("CHAT_ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
             host=env.get("HOST", d.host),
             port=int(number("PORT", d.port)),
             tcp_port=tcp_port,
-            redis_url=env.get("REDIS_URL") or None,
+            redis_url=redis_url,
             room=env.get("CHAT_ROOM", d.room).strip() or d.room,
             redis_heartbeat=number("CHAT_REDIS_HEARTBEAT", d.redis_heartbeat, float) or d.redis_heartbeat,
             redis_queue=int(number("CHAT_REDIS_QUEUE", d.redis_queue)),
-            tcp_reuse_port=env.get("CHAT_TCP_REUSE_PORT", "").strip().lower() not in OFF,
+            # With Redis every process is the same room, so by default they share the TCP port too.
+            tcp_reuse_port=redis_url is not None if reuse_raw is None else reuse_raw.strip().lower() not in OFF,
+            forwarded_allow_ips=tuple(
+                ip.strip() for ip in env.get("FORWARDED_ALLOW_IPS", "127.0.0.1").split(",") if ip.strip()
+            ),
             max_message=int(number("CHAT_MAX_MESSAGE", d.max_message)),
             ws_max_frame=int(number("CHAT_WS_MAX_FRAME", d.ws_max_frame)),
             tcp_max_line=int(number("CHAT_TCP_MAX_LINE", d.tcp_max_line)),

@@ -7,6 +7,7 @@ import os
 import time
 
 from app.bus.base import Bus
+from app.bus.claim import RoomClaim, RoomTaken
 from app.bus.history import History, SqliteStore
 from app.bus.memory import InProcessBus
 from app.bus.redis import RedisBus
@@ -20,6 +21,10 @@ from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub
 
 log = logging.getLogger("app")
+
+
+class StartupRefused(Exception):
+    """The server must not start; the message (one line) says why and what to change."""
 
 
 class ChatService:
@@ -39,25 +44,33 @@ class ChatService:
         limits = OutboxLimits(settings.outbox_events, settings.outbox_bytes)
         self.tcp = TcpGateway(self.hub, flusher, limits, settings.tcp_max_line, settings.tcp_replay)
         self.websocket = WebSocketGateway(self.hub, flusher, limits, settings)
+        self.claim = _claim(settings)
         self.started = time.monotonic()
         self.running = False
 
     async def start(self) -> None:
-        """Open the bus, then the TCP listener; a port already taken fails start-up.
+        """Claim the room (without Redis), open the bus, then the TCP listener; another process
+        on the same room or a port already taken refuses start-up (``StartupRefused``).
         Starting again is a no-op, so ``python -m app`` can start it ahead of the lifespan."""
         if self.running:
             return
+        if self.claim is not None:
+            try:
+                self.claim.take()
+            except RoomTaken as taken:
+                raise StartupRefused(str(taken)) from None
         self.running = True
         await self.bus.start(self.hub.deliver, self.hub)
         if self.settings.tcp_port is not None:
             try:
                 await self.tcp.start(self.settings.host, self.settings.tcp_port, self.settings.tcp_reuse_port)
             except OSError as problem:
-                raise SystemExit(
+                raise StartupRefused(
                     f"cannot listen for TCP chat on {self.settings.host}:{self.settings.tcp_port}: "
                     f"{os.strerror(problem.errno) if problem.errno else problem}"
                     " (set CHAT_TCP_PORT to another port, or to 'off')"
                 ) from None
+        log.info("WebSocket path: %s", self.websocket.path.value)
         self.started = time.monotonic()
 
     def begin_shutdown(self) -> None:
@@ -71,6 +84,8 @@ class ChatService:
     async def stop(self) -> None:
         self.begin_shutdown()
         await self.bus.stop()
+        if self.claim is not None:
+            self.claim.release()
 
     def health(self) -> dict[str, object]:
         counts = self.hub.gateway_counts()
@@ -96,8 +111,17 @@ def _bus(settings: Settings) -> Bus:
     return InProcessBus(History(settings.history), _store(settings))
 
 
+def _claim(settings: Settings) -> RoomClaim | None:
+    """Without Redis, the room's history file is this process's alone (see ``app.bus.claim``)."""
+    return RoomClaim(settings.db) if not settings.redis_url and _persisted(settings) else None
+
+
+def _persisted(settings: Settings) -> bool:
+    return settings.db not in ("", ":memory:") and settings.history > 0
+
+
 def _store(settings: Settings) -> SqliteStore | None:
     """SQLite persistence for history, unless it is configured to live in memory only."""
-    if settings.db in ("", ":memory:") or settings.history == 0:
+    if not _persisted(settings):
         return None
     return SqliteStore(settings.db, settings.history)

@@ -40,9 +40,17 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m app`` on free ports, with its output captured to a file."""
+    """``python -m app`` on free ports, with its output captured to a file.
 
-    def __init__(self, log_dir: Path, env: dict[str, str] | None = None) -> None:
+    ``command`` runs it another way (``{port}`` stands for the HTTP port), from ``cwd``."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        cwd: Path = ROOT,
+    ) -> None:
         self.port = free_port()
         self.tcp_port = free_port()
         self.log_path = log_dir / f"server-{self.port}.log"
@@ -59,6 +67,8 @@ class ServerProcess:
             "CHAT_TCP_REPLAY": "0",
             **(env or {}),
         }
+        self.command = [part.format(port=self.port) for part in command or [sys.executable, "-m", "app"]]
+        self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -76,9 +86,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 10.0) -> ServerProcess:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "app"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        self.process = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

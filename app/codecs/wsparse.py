@@ -9,23 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from websockets.frames import CloseCode, Opcode
+
 try:
-    from websockets.speedups import apply_mask
-except ImportError:  # pragma: no cover - the C speedups are part of the wheel
+    from websockets.speedups import apply_mask  # the C version websockets itself uses
+except ImportError:  # pragma: no cover - a websockets built without its C speedups
     from websockets.utils import apply_mask
 
-CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+CONTINUATION, TEXT, BINARY = Opcode.CONT, Opcode.TEXT, Opcode.BINARY
+CLOSE, PING, PONG = Opcode.CLOSE, Opcode.PING, Opcode.PONG
+_OPCODES = {opcode.value: opcode for opcode in Opcode}
 
-PROTOCOL_ERROR, INVALID_DATA, TOO_BIG = 1002, 1007, 1009
+PROTOCOL_ERROR, INVALID_DATA, TOO_BIG = CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_DATA, CloseCode.MESSAGE_TOO_BIG
 
-_SENDABLE_CLOSE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014))
+_SENDABLE_CLOSE_CODES = frozenset(CloseCode) - {
+    CloseCode.NO_STATUS_RCVD,
+    CloseCode.ABNORMAL_CLOSURE,
+    CloseCode.TLS_HANDSHAKE,
+}
 """Close codes a peer may put on the wire (1005, 1006 and 1015 only describe a closure)."""
 
 
 class ProtocolError(Exception):
     """The peer broke the protocol: close the connection with ``code`` and ``reason``."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: CloseCode, reason: str) -> None:
         super().__init__(code, reason)
         self.code = code
         self.reason = reason
@@ -48,7 +56,7 @@ class MessageReader:
         self._parts: list[bytes] | None = None
         self._size = 0
 
-    def feed(self, data: bytes) -> Iterator[tuple[int, bytes | str]]:
+    def feed(self, data: bytes) -> Iterator[tuple[Opcode, bytes | str]]:
         """Yield the messages completed by ``data``; raise ProtocolError at the first violation
         (the messages before it are yielded first). Stop iterating only to abandon the connection:
         the rest of ``data`` is then never read."""
@@ -111,11 +119,11 @@ class MessageReader:
         if self._size + length > self.max_size:
             raise ProtocolError(TOO_BIG, f"message over {self.max_size} bytes")
 
-    def _message(self, fin: int, opcode: int, payload: bytes) -> tuple[int, bytes | str] | None:
+    def _message(self, fin: int, opcode: int, payload: bytes) -> tuple[Opcode, bytes | str] | None:
         if opcode >= CLOSE:
             if opcode == CLOSE:
                 _check_close(payload)
-            return opcode, payload
+            return _OPCODES[opcode], payload
         if opcode == CONTINUATION:
             assert self._parts is not None
             self._parts.append(payload)
