@@ -100,24 +100,24 @@ class MessageReader:
             self._pending = bytearray(buffer[pos:])
 
     def _check(self, first: int, second: int, opcode: int, length: int) -> None:
-        if first & 0x70:
-            raise ProtocolError(PROTOCOL_ERROR, "reserved bits must be 0")
+        """Refuse a frame at its header, before its payload is buffered. The rules are checked in
+        the order websockets checks them, so a frame that breaks several gets the same close code."""
+        if BINARY < opcode < CLOSE or opcode > PONG:
+            raise ProtocolError(PROTOCOL_ERROR, f"unknown opcode {opcode}")
         if not second & 0x80:
             raise ProtocolError(PROTOCOL_ERROR, "client frames must be masked")
-        if opcode >= CLOSE:
-            if opcode > PONG:
-                raise ProtocolError(PROTOCOL_ERROR, f"unknown opcode {opcode}")
+        control = opcode >= CLOSE
+        if not control and self._size + length > self.max_size:
+            raise ProtocolError(TOO_BIG, f"message over {self.max_size} bytes")
+        if first & 0x70:
+            raise ProtocolError(PROTOCOL_ERROR, "reserved bits must be 0")
+        if control:
             if not first & 0x80 or length > 125:
                 raise ProtocolError(PROTOCOL_ERROR, "control frames must be whole and at most 125 bytes")
-            return
-        if opcode > BINARY:
-            raise ProtocolError(PROTOCOL_ERROR, f"unknown opcode {opcode}")
-        if opcode == CONTINUATION and not self._kind:
+        elif opcode == CONTINUATION and not self._kind:
             raise ProtocolError(PROTOCOL_ERROR, "continuation frame without a message to continue")
-        if opcode != CONTINUATION and self._kind:
+        elif opcode != CONTINUATION and self._kind:
             raise ProtocolError(PROTOCOL_ERROR, "new message before the fragmented one is finished")
-        if self._size + length > self.max_size:
-            raise ProtocolError(TOO_BIG, f"message over {self.max_size} bytes")
 
     def _message(self, fin: int, opcode: int, payload: bytes) -> tuple[Opcode, bytes | str] | None:
         if opcode >= CLOSE:
@@ -148,10 +148,10 @@ def _check_close(payload: bytes) -> None:
         return
     if len(payload) == 1:
         raise ProtocolError(PROTOCOL_ERROR, "close frame too short")
-    code = int.from_bytes(payload[:2])
-    if code not in _SENDABLE_CLOSE_CODES and not 3000 <= code < 5000:
-        raise ProtocolError(PROTOCOL_ERROR, f"invalid close code {code}")
-    try:
+    try:  # the reason before the code, as websockets checks them
         payload[2:].decode()
     except UnicodeDecodeError:
         raise ProtocolError(INVALID_DATA, "invalid UTF-8 in close reason") from None
+    code = int.from_bytes(payload[:2])
+    if code not in _SENDABLE_CLOSE_CODES and not 3000 <= code < 5000:
+        raise ProtocolError(PROTOCOL_ERROR, f"invalid close code {code}")
