@@ -15,6 +15,7 @@ keep, on purpose:
 
 from __future__ import annotations
 
+import itertools
 import struct
 from dataclasses import dataclass
 
@@ -95,7 +96,7 @@ def specs(draw: st.DrawFn) -> Spec:
 
 def cut(data: bytes, points: list[int]) -> list[bytes]:
     edges = sorted({p % (len(data) + 1) for p in points} | {0, len(data)})
-    return [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(edges)]
 
 
 def ours(chunks: list[bytes], max_size: int) -> tuple[list[Message], int | None]:
