@@ -6,6 +6,7 @@ read top to bottom like a user's session.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -24,6 +25,9 @@ from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TIMEOUT = 5.0
+KEPT_OPEN = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
+"""websockets 17.1 and later ask for ``legacy=True`` when a connection is used outside ``with``
+(as these users are); older versions have no such argument."""
 
 
 def missing(reason: str) -> None:
@@ -254,7 +258,7 @@ class WebUser:
     ) -> None:
         headers = {**({"Origin": origin} if origin else {}), **(headers or {})}
         self.ws: ClientConnection = connect(
-            url, additional_headers=headers or None, open_timeout=DEFAULT_TIMEOUT, legacy=True, **kwargs
+            url, additional_headers=headers or None, open_timeout=DEFAULT_TIMEOUT, **KEPT_OPEN, **kwargs
         )
         self.pending: list[Any] = []
         self.events: list[Any] = []
