@@ -22,6 +22,7 @@ from app.codecs.lines import format_lines
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
+from app.domain.goodbye import Goodbye, Refusal
 from app.domain.room import Member, RemoteMember, Room
 from app.fanout import Channel, Codec, Outbox
 
@@ -33,7 +34,6 @@ DEGRADED = (
 )
 RECOVERED = "The room is back: what was waiting is being sent."
 QUEUE_FULL = "Not sent: the room is degraded and too many messages are already waiting — try again when it is back"
-REAPED = "lost contact with the room, please reconnect"
 
 
 class Client(Protocol):
@@ -48,7 +48,7 @@ class Client(Protocol):
     def send(self, chunk: bytes | str) -> None:
         """Queue an encoded chunk in the client's outbox."""
 
-    def close(self, reason: str, notice: bytes | str | None) -> None:
+    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
         """Flush what is queued, send the notice if any, and close the connection."""
 
 
@@ -94,15 +94,15 @@ class Hub:
 
     # -- gateway entry points -------------------------------------------------------------
 
-    def refusal(self, address: str) -> str | None:
+    def refusal(self, address: str) -> Refusal | None:
         """Why a new connection from this address must be refused, or None to admit it."""
         if self.closing:
-            return "server restarting, try again in a moment"
+            return Refusal(Goodbye.RESTARTING)
         if len(self.clients) >= self.admission.max_connections:
-            return "server full, try again later"
+            return Refusal(Goodbye.FULL)
         key = _budget_key(address)
         if key is not None and self.flood.connections_from(key) >= self.admission.max_per_address:
-            return f"too many connections from your address (limit {self.admission.max_per_address})"
+            return Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
         return None
 
     def connect(self, client: Client, nick: str | None = None, since: int | None = None) -> None:
@@ -155,7 +155,7 @@ class Hub:
             text = f"Slow down: not sent (limit {p.burst} at once, then {p.rate:g} per second)"
             self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
         else:
-            self.drop(client, "flooding")
+            self.drop(client, Goodbye.FLOODING)
 
     def tell(self, client: Client, event: Event) -> None:
         """Send one event to one client."""
@@ -176,24 +176,27 @@ class Hub:
         if not self.closing or self.bus.process:  # a shared room must hear who left with this process
             self._apply(outcomes)
 
-    def drop(self, client: Client, reason: str, notice: Event | None = None) -> None:
-        """Disconnect a client on the server's initiative, telling it why (an error, by default)."""
-        if notice is None and reason != "quit":
-            notice = Event(Kind.ERROR, text=f"Disconnected: {reason}", code="disconnected")
-        client.close(reason, client.codec.encode(notice, False) if notice else None)
-        self.disconnect(client, reason)
+    def drop(self, client: Client, goodbye: Goodbye, reason: str = "") -> None:
+        """Disconnect a client on the server's initiative, telling it why; others see it leave
+        with ``reason`` (the goodbye's own, by default)."""
+        notice = None
+        if goodbye is not Goodbye.QUIT:  # a quitting user has had the room's own goodbye
+            notice = client.codec.encode(Event(Kind.ERROR, text=goodbye.line(reason), code="disconnected"), False)
+        client.close(goodbye, notice)
+        self.disconnect(client, reason or goodbye.reason)
 
-    def shutdown(self, reason: str = "server restarting") -> None:
+    def shutdown(self) -> None:
         """Tell everyone the server is going away and close every connection. Not an error on
         the client's part, so the notice is a system one."""
         self.closing = True
-        notice = Event(Kind.SYSTEM, text=f"Disconnected: {reason} — reconnect in a moment", code="restarting")
+        goodbye = Goodbye.RESTARTING
+        notice = Event(Kind.SYSTEM, text=goodbye.text, code="restarting")
         encoded: dict[Codec, bytes | str | None] = {}  # type: ignore[type-arg]
         for client in list(self.clients.values()):
             if client.codec not in encoded:
                 encoded[client.codec] = client.codec.encode(notice, False)
-            client.close(reason, encoded[client.codec])
-            self.disconnect(client, reason)
+            client.close(goodbye, encoded[client.codec])
+            self.disconnect(client, goodbye.reason)
 
     def gateway_counts(self) -> dict[str, int]:
         counts = Counter(c.gateway.value for c in self.clients.values())
@@ -237,7 +240,7 @@ class Hub:
         (it stalled past its heartbeat): the room no longer has them, so close the connection."""
         client = self.clients.get(event.origin)
         if client is not None and event.origin in self.room and self.room.nick_of(event.origin) == event.nick:
-            self.drop(client, REAPED)
+            self.drop(client, Goodbye.LOST_CONTACT)
 
     # -- the shared room (bus listener) -----------------------------------------------------------
 
@@ -296,7 +299,7 @@ class Hub:
             elif isinstance(outcome, Disconnect):
                 target = self.clients.get(outcome.member)
                 if target is not None:
-                    self.drop(target, outcome.reason)
+                    self.drop(target, outcome.goodbye, outcome.reason)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -79,7 +79,7 @@ class ChatService:
             return
         log.info("shutting down: closing %d chat connections", len(self.hub.clients))
         self.tcp.stop_accepting()
-        self.hub.shutdown("server restarting")
+        self.hub.shutdown()
 
     async def stop(self) -> None:
         self.begin_shutdown()

@@ -15,6 +15,7 @@ from app.codecs.lines import NOT_ECHOED
 from app.domain.churn import ChurnGate
 from app.domain.events import Event, Gateway
 from app.domain.flood import FloodPolicy
+from app.domain.goodbye import Goodbye
 from app.domain.room import Room
 from app.fanout import Channel, Flusher, Outbox, OutboxLimits
 from app.hub import Admission, Hub
@@ -72,7 +73,7 @@ class FakeClient:
         self.gateway = Gateway.TELNET if isinstance(codec, LineCodec) else Gateway.WEB
         self.address = address
         self.written: list[bytes] = []
-        self.closed: list[tuple[str, bytes | str | None]] = []
+        self.closed: list[tuple[Goodbye, bytes | str | None]] = []
         self.outbox = Outbox(channel_for(hub, codec), self.written.append, lambda: None)
 
     @property
@@ -84,8 +85,8 @@ class FakeClient:
     def send(self, chunk: bytes | str) -> None:
         self.outbox.push(chunk)  # type: ignore[arg-type]
 
-    def close(self, reason: str, notice: bytes | str | None) -> None:
-        self.closed.append((reason, notice))
+    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
+        self.closed.append((goodbye, notice))
 
     def frames(self) -> list[dict[str, Any]]:
         decoded = [json.loads(data) for data in self.received]

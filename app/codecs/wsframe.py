@@ -24,7 +24,7 @@ def control_frame(opcode: Opcode, payload: bytes = b"") -> bytes:
     return bytes((0x80 | opcode, len(payload))) + payload
 
 
-def close_frame(code: CloseCode, reason: str = "") -> bytes:
+def close_frame(code: CloseCode | int, reason: str = "") -> bytes:
     """A close frame; the reason is cut to fit the 125-byte limit without splitting a character."""
     return control_frame(Opcode.CLOSE, code.to_bytes(2, "big") + reason.encode()[:123].decode(errors="ignore").encode())
 

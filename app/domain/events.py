@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from app.domain.goodbye import Goodbye
+
 
 class Gateway(StrEnum):
     """The front door a user came in by; shown to others as a badge."""
@@ -111,10 +113,11 @@ class Forward:
 
 @dataclass(frozen=True, slots=True)
 class Disconnect:
-    """Close this member's connection, after telling them why."""
+    """Close this member's connection, after telling them why; others see ``reason``."""
 
     member: int
-    reason: str
+    goodbye: Goodbye
+    reason: str = ""
 
 
 Outcome = Publish | Tell | Forward | ShowHistory | Disconnect

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell, User
+from app.domain.goodbye import Goodbye
 from app.domain.nicks import NickError, nick_key, normalize_nick
 from app.domain.text import clean_text
 
@@ -253,7 +254,8 @@ class Room:
         return [Tell(member.id, _system(HELP))]
 
     def _quit(self, member: Member, rest: str) -> list[Outcome]:
-        return [Tell(member.id, _system("Goodbye!")), *self.leave(member.id, rest), Disconnect(member.id, "quit")]
+        farewell = Tell(member.id, _system(Goodbye.QUIT.text))
+        return [farewell, *self.leave(member.id, rest), Disconnect(member.id, Goodbye.QUIT, rest)]
 
     # -- nicks ---------------------------------------------------------------------------
 

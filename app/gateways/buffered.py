@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from app.domain.goodbye import Goodbye
 from app.fanout import Outbox
 from app.hub import Hub
-
-TOO_SLOW = "too slow (your connection is not keeping up with the room)"
 
 
 class BufferedProtocol(asyncio.Protocol):
@@ -32,7 +31,7 @@ class BufferedProtocol(asyncio.Protocol):
             transport.write(data)
 
     def _overflow(self) -> None:
-        self.hub.drop(self, TOO_SLOW)  # type: ignore[arg-type]
+        self.hub.drop(self, Goodbye.TOO_SLOW)  # type: ignore[arg-type]
 
     def pause_writing(self) -> None:
         self.outbox.blocked()

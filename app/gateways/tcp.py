@@ -15,6 +15,7 @@ from typing import cast
 from app.codecs import telnet
 from app.codecs.lines import NOT_ECHOED
 from app.domain.events import Event, Gateway
+from app.domain.goodbye import Goodbye
 from app.fanout import Channel, Flusher, Outbox, OutboxLimits
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
@@ -80,7 +81,7 @@ class TcpClient(BufferedProtocol):
                     sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
         refusal = self.hub.refusal(self.address)
         if refusal is not None:
-            transport.write(f"! Connection refused: {refusal}\r\n".encode())
+            transport.write(f"! {refusal.line()}\r\n".encode())
             transport.close()
             return
         self.hub.connect(self)
@@ -97,7 +98,7 @@ class TcpClient(BufferedProtocol):
                 return
             elif self.first_line and telnet.is_http_request(line):  # type: ignore[arg-type]
                 hub.error(self, NOT_HTTP, "refused")
-                hub.drop(self, "HTTP request on the chat port")
+                hub.drop(self, Goodbye.REFUSED, "HTTP request on the chat port")
             else:
                 self.first_line = False
                 hub.receive(self, line)  # type: ignore[arg-type]
@@ -109,7 +110,7 @@ class TcpClient(BufferedProtocol):
         return True
 
     def _hang_up(self) -> None:
-        self.close("", None)
+        self.close(Goodbye.QUIT, None)
         self.hub.disconnect(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -119,7 +120,7 @@ class TcpClient(BufferedProtocol):
 
     # -- hub.Client --------------------------------------------------------------------------
 
-    def close(self, reason: str, notice: bytes | str | None) -> None:
+    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
         transport = self.transport
         if transport is None or self.closing or transport.is_closing():
             return

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.websockets import WebSocket
-from websockets.frames import CloseCode
 
 from app.codecs import lines, wire
 from app.codecs.wsframe import close_frame, text_frame
 from app.config import Settings
 from app.domain.events import Event, Kind
+from app.domain.goodbye import Goodbye, Refusal
 from app.fanout import Channel, Codec, Flusher, OutboxLimits
 from app.gateways.forwarded import TrustedProxies
 from app.gateways.keepalive import Keepalive
@@ -112,10 +112,10 @@ class WebSocketGateway:
             log.warning("refused WebSocket from foreign origin %s", origin)
         return allowed
 
-    def refusal_frames(self, codec: Codec[str], refusal: str) -> bytes:
+    def refusal_frames(self, codec: Codec[str], refusal: Refusal) -> bytes:
         """What a refused client is told once its handshake is done: why, then a close frame."""
-        notice = codec.encode(Event(Kind.ERROR, text=f"Connection refused: {refusal}", code="refused"), False)
-        return codec.pack([notice or refusal]) + close_frame(CloseCode.TRY_AGAIN_LATER, refusal[:120])
+        notice = codec.encode(Event(Kind.ERROR, text=refusal.line(), code="refused"), False)
+        return codec.pack([notice or refusal.line()]) + close_frame(refusal.goodbye.code, refusal.close_reason())
 
     def connection(self, codec: Codec[str], address: str) -> WebConnection:
         """A lean connection for an accepted handshake (the door gives it the transport)."""
@@ -124,7 +124,7 @@ class WebSocketGateway:
     async def endpoint(self, websocket: WebSocket) -> None:
         """The standard ASGI path: the same checks, then a task-driven connection."""
         if not self.origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host", "")):
-            await websocket.close(code=CloseCode.POLICY_VIOLATION)  # before accept: answered with 403
+            await websocket.close(code=Goodbye.REFUSED.code)  # before accept: answered with 403
             return
         ask = Ask.parse(websocket.scope.get("query_string", b"").decode("latin-1"))
         address = websocket.client.host if websocket.client else ""

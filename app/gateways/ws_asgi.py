@@ -16,9 +16,9 @@ from websockets.frames import CloseCode, Opcode
 
 from app.codecs.wsframe import close_frame, read_frames
 from app.domain.events import Gateway
+from app.domain.goodbye import Goodbye
 from app.fanout import Channel, Codec, Outbox
-from app.gateways.buffered import TOO_SLOW
-from app.gateways.ws_connection import close_code, take_message
+from app.gateways.ws_connection import take_message
 from app.hub import Hub
 
 
@@ -47,11 +47,11 @@ class AsgiWebConnection:
     def send(self, chunk: bytes | str) -> None:
         self.outbox.push(chunk)  # type: ignore[arg-type]
 
-    def close(self, reason: str, notice: bytes | str | None) -> None:
+    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
         last = self.outbox.take()
         if isinstance(notice, str):
             last += self.codec.pack([notice])
-        self._goodbye(last + close_frame(close_code(reason), reason))
+        self._goodbye(last + close_frame(goodbye.code, goodbye.close_reason()))
 
     # -- the connection's life ---------------------------------------------------------------
 
@@ -123,4 +123,4 @@ class AsgiWebConnection:
         self.ready.set()
 
     def _overflow(self) -> None:
-        self.hub.drop(self, TOO_SLOW)  # type: ignore[arg-type]
+        self.hub.drop(self, Goodbye.TOO_SLOW)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from app.codecs import wire
 from app.codecs.wsframe import close_frame, control_frame
 from app.codecs.wsparse import BINARY, CLOSE, PING, PONG, TEXT, MessageReader, ProtocolError
 from app.domain.events import Gateway
+from app.domain.goodbye import Goodbye
 from app.fanout import Channel, Codec, Outbox
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import CLOSE_TIMEOUT, SHUTDOWN_GRACE, close_softly, reset
@@ -27,14 +28,6 @@ from app.gateways.uvicorn_contact import Connections
 from app.hub import Client, Hub
 
 log = logging.getLogger("app.websocket")
-
-CLOSE_CODES = {"quit": CloseCode.NORMAL_CLOSURE, "server restarting": CloseCode.SERVICE_RESTART}
-"""WebSocket close code per drop reason; anything else is a policy violation (1008)."""
-
-
-def close_code(reason: str) -> CloseCode:
-    """The close code that tells a client why the server drops it."""
-    return CLOSE_CODES.get(reason, CloseCode.POLICY_VIOLATION)
 
 
 def take_message(hub: Hub, client: Client, data: bytes | str) -> None:
@@ -132,7 +125,7 @@ class WebConnection(BufferedProtocol):
 
     # -- hub.Client --------------------------------------------------------------------------
 
-    def close(self, reason: str, notice: bytes | str | None) -> None:
+    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
         """Write what is queued and the notice, then a close frame; cut the peer if it does not
         drain it (see ``close_softly``)."""
         last = self.outbox.take()
@@ -141,7 +134,7 @@ class WebConnection(BufferedProtocol):
             last += self.codec.pack([notice])
         if self.closing or self.lost or self.transport is None:
             return
-        self._write(last + close_frame(close_code(reason), reason))
+        self._write(last + close_frame(goodbye.code, goodbye.close_reason()))
         self.closing = True
         self.keepalive.discard(self)
         close_softly(self.transport, lambda: self.lost)
@@ -154,7 +147,7 @@ class WebConnection(BufferedProtocol):
         if self.lost or self.transport is None:
             return
         if not self.closing:
-            self.close("server restarting", None)
+            self.close(Goodbye.RESTARTING, None)
         self.transport.close()
         asyncio.get_running_loop().call_later(SHUTDOWN_GRACE, reset, self.transport, lambda: self.lost)
 
@@ -162,7 +155,7 @@ class WebConnection(BufferedProtocol):
         self.write(frame)
 
     def ping_timed_out(self) -> None:
-        self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+        self._fail(Goodbye.NOT_RESPONDING.code, Goodbye.NOT_RESPONDING.close_reason())
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -175,7 +168,7 @@ class WebConnection(BufferedProtocol):
         self.transport.close()
         self._leave()
 
-    def _fail(self, code: CloseCode, reason: str) -> None:
+    def _fail(self, code: CloseCode | int, reason: str) -> None:
         """Close at once, for a protocol error or a dead peer (reset if it never drains)."""
         transport = self.transport
         if transport is None or transport.is_closing():

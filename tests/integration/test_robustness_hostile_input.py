@@ -112,7 +112,7 @@ def test_an_http_request_on_the_tcp_port_gets_a_clear_answer_and_is_not_broadcas
     assert browser.expect(lambda line: line.startswith("!")) == (
         "! This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
     )
-    assert browser.read_line() == "! Disconnected: HTTP request on the chat port"
+    assert browser.read_line() == "! Connection refused (HTTP request on the chat port)"
     assert browser.closed()
     assert tcp_watch.expect(lambda line: line.startswith(f"* {browser.nick} left")) == (
         f"* {browser.nick} left (HTTP request on the chat port)"

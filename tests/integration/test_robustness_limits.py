@@ -15,6 +15,8 @@ from support import ServerProcess, WebUser
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from app.domain.goodbye import Goodbye
+
 
 def close_of(ws: ClientConnection) -> tuple[int, str]:
     """Read (and discard) frames until the server closes; return its close code and reason."""
@@ -64,9 +66,9 @@ def test_sustained_flooding_disconnects_with_the_reason(start_server) -> None:
     for n in range(7):
         web.say(f"spam {n}")
         tcp.send(f"spam {n}")
-    assert web.expect(type="error", code="disconnected")["text"] == "Disconnected: flooding"
-    assert close_of(web.ws) == (1008, "flooding")
-    assert tcp.expect(lambda line: line.startswith("! Disconnected")) == "! Disconnected: flooding"
+    assert web.expect(type="error", code="disconnected")["text"] == Goodbye.FLOODING.text
+    assert close_of(web.ws) == (Goodbye.FLOODING.code, "flooding")
+    assert tcp.expect(lambda line: line.startswith("! Disconnected")) == f"! {Goodbye.FLOODING.text}"
     assert tcp.closed()
     leaves = [observer.expect(type="leave") for _ in range(2)]
     assert {(e["nick"], e["text"]) for e in leaves} == {("webflood", "flooding"), ("tcpflood", "flooding")}
@@ -152,7 +154,7 @@ def test_connections_over_the_total_are_refused_on_both_gateways(start_server) -
             "text": "Connection refused: server full, try again later",
             "code": "refused",
         }
-        assert close_of(ws) == (1013, "server full, try again later")
+        assert close_of(ws) == (1013, "server full")
     assert server.health()["clients"]["total"] == 2
     first.send("/quit")
     second.expect(type="leave", nick="first")
@@ -167,7 +169,7 @@ def test_connections_over_the_per_address_limit_are_refused(start_server) -> Non
     opcode, payload = refused.recv_frame()
     assert opcode == 0x1
     assert json.loads(payload)["text"] == "Connection refused: too many connections from your address (limit 2)"
-    assert refused.close_frame() == (1013, "too many connections from your address (limit 2)")
+    assert refused.close_frame() == (1013, "too many connections from your address: limit 2")
     assert from_address(server, "198.51.100.9", "elsewhere").nick == "elsewhere"
     local = [server.web(f"local{n}") for n in range(3)]  # loopback is exempt
     assert len(local) == 3

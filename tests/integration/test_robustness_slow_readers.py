@@ -8,12 +8,12 @@ import re
 from raw import RawWebSocket, cut_by_peer, rss_kib
 from support import ServerProcess, TcpUser, WebUser
 
+from app.domain.goodbye import Goodbye
 from app.gateways.closing import CLOSE_TIMEOUT
 
 MESSAGES = 4000
 BATCH = 100
 PADDING = "x" * 1900  # with the counter, each message is about 2 KB
-TOO_SLOW = "too slow (your connection is not keeping up with the room)"
 
 
 def numbers_from_tcp(user: TcpUser, publisher: str, upto: int, into: list[int]) -> None:
@@ -67,7 +67,7 @@ def test_stalled_readers_are_dropped_while_others_get_everything_in_order(start_
     assert cut_by_peer(stalled_web.sock, CLOSE_TIMEOUT + 5)
     web_reader.silent(0.2)
     leaves = {e["nick"]: e.get("text") for e in web_reader.events if e["type"] == "leave"}
-    assert leaves == dict.fromkeys(["stalledtcp", "stalledweb"], TOO_SLOW)
+    assert leaves == dict.fromkeys(["stalledtcp", "stalledweb"], "too slow")
     rss_after = rss_kib(server.pid)
     record_property("rss_before_kib", rss_before)
     record_property("rss_after_kib", rss_after)
@@ -82,7 +82,7 @@ def test_a_web_client_that_falls_behind_is_told_why_in_the_close_frame(start_ser
     publisher = server.tcp(nick="publisher")  # gets no echo of its own lines, so it never falls behind
     flood_until_dropped(publisher, "laggard")
     # It reads again once dropped: the queued frames, the notice, then the reason in the close frame.
-    assert laggard.close_frame() == (1008, TOO_SLOW)
+    assert laggard.close_frame() == (Goodbye.TOO_SLOW.code, "too slow")
 
 
 def test_a_tcp_client_that_falls_behind_gets_a_last_line_saying_why(start_server) -> None:
@@ -90,7 +90,7 @@ def test_a_tcp_client_that_falls_behind_gets_a_last_line_saying_why(start_server
     laggard = TcpUser(server.tcp_port, nick="laggard", rcvbuf=4096)
     publisher = server.tcp(nick="publisher")  # gets no echo of its own lines, so it never falls behind
     flood_until_dropped(publisher, "laggard")
-    assert laggard.expect(lambda line: line.startswith("! Disconnected:")) == f"! Disconnected: {TOO_SLOW}"
+    assert laggard.expect(lambda line: line.startswith("! Disconnected:")) == f"! {Goodbye.TOO_SLOW.text}"
     assert laggard.closed()
 
 

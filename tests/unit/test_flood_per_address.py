@@ -7,6 +7,7 @@ from __future__ import annotations
 from hubfakes import FakeClient, JsonCodec, make_hub
 
 from app.domain.flood import FloodPolicy
+from app.domain.goodbye import Goodbye, Refusal
 from app.hub import Admission, Hub
 
 
@@ -61,7 +62,7 @@ def test_loopback_connections_each_have_their_own_budget() -> None:
 def test_connections_per_address_are_capped_and_loopback_is_not() -> None:
     hub = make(max_per_address=2)
     kept = [join(hub, "203.0.113.5"), join(hub, "203.0.113.5")]
-    assert hub.refusal("203.0.113.5") == "too many connections from your address (limit 2)"
+    assert hub.refusal("203.0.113.5") == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")
     assert hub.refusal("198.51.100.1") is None
     for _ in range(3):
         join(hub, "127.0.0.1")

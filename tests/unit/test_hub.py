@@ -7,6 +7,7 @@ import json
 from hubfakes import REMOTE, Clock, FakeClient, JsonCodec, LineCodec, join, kinds, make_hub
 
 from app.domain.flood import FloodPolicy
+from app.domain.goodbye import Goodbye, Refusal
 from app.fanout import Channel, Flusher, Outbox, OutboxLimits
 from app.hub import Admission
 
@@ -89,7 +90,7 @@ def test_events_published_during_delivery_come_after_it() -> None:
     slow = FakeClient(hub, web)
     stuck = Channel(web, OutboxLimits(max_events=0), Flusher(schedule=lambda flush: None))
     hub.channels.append(stuck)
-    slow.outbox = Outbox(stuck, slow.written.append, lambda: hub.drop(slow, "too slow"))
+    slow.outbox = Outbox(stuck, slow.written.append, lambda: hub.drop(slow, Goodbye.TOO_SLOW))
     hub.connect(slow, "slow")
     bob, carol = join(hub, web, "bob"), join(hub, web, "carol")
     stuck.flusher.flush()
@@ -114,8 +115,8 @@ def test_refuses_when_full() -> None:
     hub = make_hub(admission=Admission(max_connections=2, max_per_address=10))
     alice = join(hub, JsonCodec(), "alice", "198.51.100.1")
     join(hub, JsonCodec(), "bob", "198.51.100.2")
-    assert hub.refusal("198.51.100.3") == "server full, try again later"
-    assert hub.refusal("127.0.0.1") == "server full, try again later"
+    assert hub.refusal("198.51.100.3") == Refusal(Goodbye.FULL)
+    assert hub.refusal("127.0.0.1") == Refusal(Goodbye.FULL)
     hub.disconnect(alice)
     assert hub.refusal("198.51.100.3") is None
 
@@ -125,7 +126,7 @@ def test_refuses_too_many_from_one_address_but_not_from_loopback() -> None:
     web = JsonCodec()
     first = join(hub, web, "a1", "203.0.113.5")
     join(hub, web, "a2", "203.0.113.5")
-    assert hub.refusal("203.0.113.5") == "too many connections from your address (limit 2)"
+    assert hub.refusal("203.0.113.5") == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")
     assert hub.refusal("203.0.113.6") is None
     for i, address in enumerate(["127.0.0.1", "127.0.0.1", "::1", "::1", "127.0.0.1"]):
         join(hub, web, f"local{i}", address)
@@ -185,10 +186,10 @@ def test_flooding_client_is_kicked_with_a_notice_and_others_see_it_leave() -> No
     for i in range(10):
         hub.receive(flooder, f"spam {i}")
     assert len(flooder.closed) == 1
-    reason, notice = flooder.closed[0]
-    assert reason == "flooding"
+    goodbye, notice = flooder.closed[0]
+    assert goodbye is Goodbye.FLOODING
     assert isinstance(notice, str)
-    assert json.loads(notice) == {"type": "error", "text": "Disconnected: flooding", "code": "disconnected"}
+    assert json.loads(notice) == {"type": "error", "text": Goodbye.FLOODING.text, "code": "disconnected"}
     assert [(f["type"], f.get("text")) for f in bob.frames()] == [("message", "spam 0"), ("leave", "flooding")]
     assert flooder.id not in hub.clients
 
@@ -221,7 +222,7 @@ def test_quit_says_goodbye_and_closes_without_a_disconnect_notice() -> None:
     goodbye, own_leave = alice.frames()
     assert goodbye == {"type": "system", "text": "Goodbye!"}
     assert (own_leave["type"], own_leave["self"]) == ("leave", True)
-    assert alice.closed == [("quit", None)]
+    assert alice.closed == [(Goodbye.QUIT, None)]
     assert [(f["type"], f["text"]) for f in bob.frames()] == [("leave", "bye all")]
 
 
@@ -234,14 +235,14 @@ def test_shutdown_tells_and_closes_everyone_without_leave_storm() -> None:
     notice = {"type": "system", "text": "Disconnected: server restarting — reconnect in a moment", "code": "restarting"}
     for client in clients[:-1]:
         assert client.received == []
-        assert client.closed == [("server restarting", json.dumps(notice, separators=(",", ":"), ensure_ascii=False))]
+        assert client.closed == [(Goodbye.RESTARTING, json.dumps(notice, separators=(",", ":"), ensure_ascii=False))]
     assert clients[-1].received == []
     assert clients[-1].closed == [
-        ("server restarting", "* Disconnected: server restarting — reconnect in a moment\r\n".encode())
+        (Goodbye.RESTARTING, "* Disconnected: server restarting — reconnect in a moment\r\n".encode())
     ]
     assert hub.clients == {}
     assert len(hub.room) == 0
-    assert hub.refusal("192.0.2.1") == "server restarting, try again in a moment"
+    assert hub.refusal("192.0.2.1") == Refusal(Goodbye.RESTARTING)
 
 
 def test_blank_input_and_unknown_clients_are_ignored() -> None:

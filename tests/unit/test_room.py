@@ -7,6 +7,7 @@ import random
 import pytest
 
 from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, Tell, User
+from app.domain.goodbye import Goodbye
 from app.domain.nicks import MAX_NICK_LENGTH
 from app.domain.room import HELP, Room
 
@@ -337,6 +338,6 @@ def test_quit_says_goodbye_announces_leave_and_disconnects() -> None:
     assert outcomes[0].event.kind is Kind.SYSTEM
     [leave] = published(outcomes)
     assert (leave.kind, leave.nick, leave.text) == (Kind.LEAVE, "bob", "off to bed")
-    assert outcomes[-1] == Disconnect(BOB, "quit")
+    assert outcomes[-1] == Disconnect(BOB, Goodbye.QUIT, "off to bed")
     assert BOB not in room
     assert room.handle(BOB, "/quit") == []
