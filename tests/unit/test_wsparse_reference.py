@@ -150,23 +150,23 @@ def valid_close(payload: bytes) -> bool:
     if len(payload) == 1:
         return False
     code = struct.unpack("!H", payload[:2])[0]
-    try:
-        payload[2:].decode()
-    except UnicodeDecodeError:
-        return False
-    return code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014) or 3000 <= code < 5000
+    sendable = (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014)
+    return is_utf8(payload[2:]) and (code in sendable or 3000 <= code < 5000)
 
 
 def policy_difference(frames: list[Spec], max_size: int) -> tuple[int, CloseCode] | None:
     """The first frame where websockets' policy departs from ours (see the module docstring), with
     the close code websockets fails with; None if the stream breaks a rule before (both fail then)."""
     open_size: int | None = None  # the size so far of the fragmented message in progress
+    kind, parts = Opcode.TEXT, b""  # the data message in progress
     for index, spec in enumerate(frames):
-        if spec.rsv or not spec.masked or spec.opcode not in set(Opcode):
+        if not spec.masked or spec.opcode not in set(Opcode):
+            return None
+        if spec.opcode in CONTROL and len(spec.payload) > max_size - (open_size or 0):
+            return index, CloseCode.MESSAGE_TOO_BIG  # websockets checks the size before anything else
+        if spec.rsv:
             return None
         if spec.opcode in CONTROL:
-            if len(spec.payload) > max_size - (open_size or 0):
-                return index, CloseCode.MESSAGE_TOO_BIG
             if not spec.fin or len(spec.payload) > 125:
                 return None
             if spec.opcode == Opcode.CLOSE:
@@ -176,11 +176,24 @@ def policy_difference(frames: list[Spec], max_size: int) -> tuple[int, CloseCode
         size = (open_size or 0) + len(spec.payload)
         if (open_size is None) == (spec.opcode == Opcode.CONT) or size > max_size:
             return None
+        if spec.opcode != Opcode.CONT:
+            kind, parts = Opcode(spec.opcode), b""
+        parts += spec.payload
+        if spec.fin and kind is Opcode.TEXT and not is_utf8(parts):
+            return None
         open_size = None if spec.fin else size
     return None
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     frames=st.lists(specs(), max_size=12),
     points=st.lists(st.integers(0, 10_000), max_size=8),
