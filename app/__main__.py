@@ -3,6 +3,7 @@ WebSockets on the lean path (our own door and connection protocol)."""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from app.asgi import create_app
@@ -28,12 +29,20 @@ def main() -> None:
     except SettingsError as problem:
         sys.exit(f"configuration error: {problem}")
     listener = log_from_a_thread(settings.log_level.upper())
+    interrupted = False
     try:
         build_server(settings).run()
     except StartupRefused as refusal:
         sys.exit(str(refusal))
+    except KeyboardInterrupt:
+        # uvicorn shuts down on Ctrl-C as on SIGTERM, then raises the signal it caught again; for
+        # SIGINT Python makes that a KeyboardInterrupt. The shutdown is done and logged: end quietly.
+        interrupted = True
     finally:
         listener.stop()
+    if interrupted:  # exit as killed by SIGINT, as SIGTERM's exit is by SIGTERM: shells see why it ended
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ class Settings:
     burst: int = 5
     rate: float = 2.0
     kick_after: int = 30
+    paste_lines: int = 20
     max_connections: int = 10_000
     max_per_ip: int = 16
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
@@ -40,6 +41,7 @@ class Settings:
     graceful_timeout: int = 10
     log_level: str = "info"
     history: int = 500
+    presence_history: int = 100
     db: str = "chat.db"
     web_history: int = 100
     tcp_replay: int = 20
@@ -91,6 +93,7 @@ class Settings:
             burst=int(number("CHAT_BURST", d.burst)),
             rate=number("CHAT_RATE", d.rate, float),
             kick_after=int(number("CHAT_KICK_AFTER", d.kick_after)),
+            paste_lines=int(number("CHAT_PASTE_LINES", d.paste_lines)),
             max_connections=int(number("CHAT_MAX_CONNECTIONS", d.max_connections)),
             max_per_ip=int(number("CHAT_MAX_PER_IP", d.max_per_ip)),
             allowed_origins=origins,
@@ -99,6 +102,7 @@ class Settings:
             graceful_timeout=int(number("CHAT_GRACEFUL_TIMEOUT", d.graceful_timeout)),
             log_level=env.get("CHAT_LOG_LEVEL", d.log_level).lower(),
             history=int(number("CHAT_HISTORY", d.history)),
+            presence_history=int(number("CHAT_PRESENCE_HISTORY", d.presence_history)),
             db=env.get("CHAT_DB", d.db),
             web_history=int(number("CHAT_WEB_HISTORY", d.web_history)),
             tcp_replay=int(number("CHAT_TCP_REPLAY", d.tcp_replay)),

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.bus.base import Bus
-from app.codecs.lines import format_lines
+from app.bus.history import Gap
+from app.codecs.lines import LIVE, format_lines
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
@@ -119,17 +120,16 @@ class Hub:
         if self.bus.degraded:
             self.tell(client, Event(Kind.SYSTEM, text=DEGRADED, code="degraded"))
         if since is not None:
-            missed, events = self.bus.history.after(since)
+            gap, events = self.bus.history.after(since)
         else:
-            missed, events = 0, self.bus.history.recent(client.outbox.channel.replay)
-        self._replay(client, events, missed)
+            gap, events = Gap(), self.bus.history.recent(client.outbox.channel.replay)
+        self._replay(client, events, gap, since)
         client.outbox.open()
         self._apply(rest)
 
-    def _replay(self, client: Client, events: list[Event], missed: int) -> None:
-        if missed:
-            text = f"{missed} earlier events are no longer in history"
-            self.tell(client, Event(Kind.GAP, text=text, missed=missed))
+    def _replay(self, client: Client, events: list[Event], gap: Gap, since: int | None) -> None:
+        if gap:
+            self.tell(client, Event(Kind.GAP, text=_gap_text(gap, since), missed=gap.missed))
         cache, codec = self._replayed, client.codec
         for event in events:
             key = (codec, event.id, event.ts)  # the time too: after a Redis data loss an id can recur
@@ -140,19 +140,18 @@ class Hub:
                 chunk = cache[key] = codec.encode(event.replayed(), False)
             if chunk is not None:
                 client.send(chunk)
-        if events or missed:
-            self.tell(client, Event(Kind.SYSTEM, text="— live — (times above are UTC)", code="live"))
+        if events or gap:
+            self.tell(client, Event(Kind.SYSTEM, text="— live —", code=LIVE))
 
     def receive(self, client: Client, line: str) -> None:
         """One line of input from a client."""
         if client.id not in self.clients or not line.strip():
             return
-        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock())
+        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock(), len(line))
         if verdict is Verdict.ALLOW:
             self._apply(self.room.handle(client.id, line))
         elif verdict is Verdict.REFUSE:
-            p = self.flood.policy
-            text = f"Slow down: not sent (limit {p.burst} at once, then {p.rate:g} per second)"
+            text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
             self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
         else:
             self.drop(client, Goodbye.FLOODING)
@@ -312,6 +311,16 @@ def _budget_key(address: str) -> str | None:
         return address
     mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 on a dual-stack socket
     return None if (mapped or ip).is_loopback else address
+
+
+def _gap_text(gap: Gap, since: int | None) -> str:
+    parts = []
+    if gap.evicted:
+        parts.append(f"{gap.evicted} earlier events are no longer in history")
+    if gap.lost:
+        parts.append(f"up to {gap.lost} events after #{since} were lost when the server stopped unexpectedly")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:]
 
 
 def _log_event(event: Event) -> None:

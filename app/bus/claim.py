@@ -26,7 +26,12 @@ class RoomClaim:
         self._fd: int | None = None
 
     def take(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Hold the file, or raise ``RoomTaken``. A file that cannot even be opened is left to the
+        history store, which says why it cannot use it."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError:
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

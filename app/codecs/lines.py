@@ -6,6 +6,9 @@ import time
 
 from app.domain.events import Event, Kind
 
+LIVE = "live"
+"""The code of the system notice that ends a replay: what follows happens now."""
+
 NOT_ECHOED = frozenset({Kind.MESSAGE, Kind.JOIN})
 """Kinds a line-mode sender does not get back: their terminal already shows what they typed."""
 
@@ -49,4 +52,6 @@ def _lines(event: Event, own: bool) -> list[str]:
         return [f"* {event.text}"]
     if kind is Kind.ERROR:
         return [f"! {line}" for line in event.text.splitlines()]
+    if event.code == LIVE:  # a text reader saw history stamped in UTC; a JSON client shows its own times
+        return [f"* {event.text} (times above are UTC)"]
     return [f"* {line}" if i == 0 else f"  {line}" for i, line in enumerate(event.text.splitlines())]

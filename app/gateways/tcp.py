@@ -90,18 +90,29 @@ class TcpClient(BufferedProtocol):
         if self.closing:
             return  # until the peer lets go, what it still sends is not even decoded
         hub = self.hub
-        for line in self.decoder.feed(data):
-            if line is telnet.OVERLONG:
-                limit = self.decoder.max_line
-                hub.error(self, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
-            elif self.closing:
+        for item in self.decoder.feed(data):
+            if self.closing:
                 return
-            elif self.first_line and telnet.is_http_request(line):  # type: ignore[arg-type]
-                hub.error(self, NOT_HTTP, "refused")
-                hub.drop(self, Goodbye.REFUSED, "HTTP request on the chat port")
-            else:
+            if type(item) is str:
+                if self.first_line and telnet.is_http_request(item):
+                    hub.error(self, NOT_HTTP, "refused")
+                    hub.drop(self, Goodbye.REFUSED, "HTTP request on the chat port")
+                    return
                 self.first_line = False
-                hub.receive(self, line)  # type: ignore[arg-type]
+                hub.receive(self, item)
+            elif type(item) is bytes:
+                self.send(item)  # a telnet answer, queued behind the output of the lines before it
+            else:
+                self._signal(item)  # type: ignore[arg-type]
+
+    def _signal(self, signal: telnet.Signal) -> None:
+        if signal is telnet.Signal.OVERLONG:
+            limit = self.decoder.max_line
+            self.hub.error(self, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
+        elif signal is telnet.Signal.ARE_YOU_THERE:
+            self.send(telnet.ARE_YOU_THERE_ANSWER)
+        else:
+            self.outbox.skip()  # abort output: what was queued is not written
 
     def eof_received(self) -> bool:
         """The peer is done sending (``nc -N``, the end of a piped file): answer what it sent,

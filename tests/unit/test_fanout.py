@@ -209,3 +209,17 @@ def test_the_real_flusher_writes_once_at_the_end_of_the_loop_turn() -> None:
     before, after = asyncio.run(scenario())
     assert before == []
     assert after == [b"a|b"]
+
+
+def test_skip_drops_what_is_queued_for_one_client_and_later_output_flows() -> None:
+    flusher, channel, (ann, bob, _) = setup()
+    channel.broadcast(said("shared"))
+    ann.outbox.push("own")
+    bob.outbox.skip()  # telnet's Abort Output, in step with the channel
+    ann.outbox.skip()  # out of step, with a backlog of its own
+    bob.outbox.push("answer")
+    flusher.flush()
+    assert ann.writes == [] and bob.writes == [b"answer"]
+    channel.broadcast(said("later"))
+    flusher.flush()
+    assert ann.writes == [b"later"] and bob.writes == [b"answer", b"later"]
