@@ -15,14 +15,15 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.templating import Jinja2Templates
 from starlette.types import Receive, Scope, Send
 
 from app.assets import VersionedStaticFiles
 from app.config import Settings
 from app.logs import log_from_a_thread
+from app.metrics import CONTENT_TYPE
 from app.service import ChatService, StartupRefused
 
 PACKAGE = Path(__file__).resolve().parent
@@ -57,15 +58,19 @@ class ChatApp:
     """The Starlette app, with the lifespan run here: a start-up refusal is then reported as its
     one line (``lifespan.startup.failed``) rather than as a traceback."""
 
-    def __init__(self, routes: Starlette, service: ChatService) -> None:
-        self.routes = routes
+    def __init__(self, starlette: Starlette, service: ChatService) -> None:
+        self.starlette = starlette
         self.service = service
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return self.starlette.routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self.lifespan(receive, send)
         else:
-            await self.routes(scope, receive, send)
+            await self.starlette(scope, receive, send)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
@@ -113,10 +118,17 @@ def create_app(settings: Settings | None = None) -> ChatApp:
     async def healthz(request: Request) -> Response:
         return JSONResponse(service.health())
 
+    async def metrics(request: Request) -> Response:
+        denied = service.metrics_access.check(request.headers, request.client.host if request.client else "")
+        if denied is not None:
+            return PlainTextResponse(denied.text, status_code=denied.status, headers=denied.headers)
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+
     routes = Starlette(
         routes=[
             Route("/", index),
             Route("/healthz", healthz),
+            Route("/metrics", metrics),
             WebSocketRoute(service.websocket.PATH, service.websocket.endpoint),
             Mount("/static", VersionedStaticFiles(directory=STATIC, versions=versions), name="static"),
         ]

@@ -71,9 +71,10 @@ class ServerProcess:
             "CHAT_TCP_REPLAY": "0",
             **(env or {}),
         }
-        self.command = [part.format(port=self.port) for part in command or [sys.executable, "-m", "app"]]
-        self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
+        self.argv = [part.format(port=self.port) for part in command or [sys.executable, "-m", "app"]]
+        """The command that starts it (a test may run it another way: from an image's venv, under honcho)."""
+        self.cwd = cwd
 
     @property
     def http_url(self) -> str:
@@ -90,7 +91,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 10.0) -> ServerProcess:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -81,7 +81,7 @@ def server_config(app: Any, settings: Settings, ws: WebSocketDoorFactory) -> uvi
         port=settings.port,
         ws=ws,  # type: ignore[arg-type]  # a factory called like a class; see the module docstring
         proxy_headers=True,
-        forwarded_allow_ips=list(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=settings.graceful_timeout,
         lifespan="on",
         log_level=settings.log_level,

@@ -24,7 +24,6 @@ from app.config import Settings
 from app.domain.events import Event, Kind
 from app.domain.goodbye import Goodbye, Refusal
 from app.fanout import Channel, Codec, Flusher, OutboxLimits
-from app.gateways.forwarded import TrustedProxies
 from app.gateways.keepalive import Keepalive
 from app.gateways.ws_asgi import AsgiWebConnection
 from app.gateways.ws_connection import WebConnection
@@ -95,7 +94,7 @@ class WebSocketGateway:
         }
         hub.channels.extend(self.channels.values())
         self.allowed_origins = frozenset(settings.allowed_origins)
-        self.proxies = TrustedProxies(settings.forwarded_allow_ips)
+        self.proxies = settings.trusted_proxies
         self.keepalive = Keepalive(settings.ws_ping_interval, settings.ws_ping_timeout)
         self.max_frame = settings.ws_max_frame
         self.path = WebSocketPath.ASGI  # until our own door is handed to the server
@@ -117,9 +116,9 @@ class WebSocketGateway:
         notice = codec.encode(Event(Kind.ERROR, text=refusal.line(), code="refused"), False)
         return codec.pack([notice or refusal.line()]) + close_frame(refusal.goodbye.code, refusal.close_reason())
 
-    def connection(self, codec: Codec[str], address: str) -> WebConnection:
+    def connection(self, codec: Codec[str], address: str, budget: str | None) -> WebConnection:
         """A lean connection for an accepted handshake (the door gives it the transport)."""
-        return WebConnection(self.hub, self.channels[codec], address, self.keepalive, self.max_frame)
+        return WebConnection(self.hub, self.channels[codec], address, budget, self.keepalive, self.max_frame)
 
     async def endpoint(self, websocket: WebSocket) -> None:
         """The standard ASGI path: the same checks, then a task-driven connection."""
@@ -128,9 +127,12 @@ class WebSocketGateway:
             return
         ask = Ask.parse(websocket.scope.get("query_string", b"").decode("latin-1"))
         address = websocket.client.host if websocket.client else ""
+        # With X-Forwarded-For, uvicorn gave us the address it names (if it trusts the sender):
+        # counted as it is, never exempt as a socket's own loopback or proxy peer would be.
+        budget = self.hub.budget(address, forwarded="x-forwarded-for" in websocket.headers)
         await websocket.accept()
-        refusal = self.hub.refusal(address)
-        client = AsgiWebConnection(self.hub, self.channels[ask.codec], address, websocket, self.max_frame)
+        refusal = self.hub.refusal(budget)
+        client = AsgiWebConnection(self.hub, self.channels[ask.codec], address, budget, websocket, self.max_frame)
         if refusal is not None:
             await client.refuse(self.refusal_frames(ask.codec, refusal))
             return

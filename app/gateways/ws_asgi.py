@@ -27,10 +27,13 @@ class AsgiWebConnection:
 
     gateway = Gateway.WEB
 
-    def __init__(self, hub: Hub, channel: Channel[str], address: str, websocket: WebSocket, max_size: int) -> None:
+    def __init__(
+        self, hub: Hub, channel: Channel[str], address: str, budget: str | None, websocket: WebSocket, max_size: int
+    ) -> None:
         self.hub = hub
         self.id = hub.next_id()
         self.address = address
+        self.budget = budget
         self.websocket = websocket
         self.max_size = max_size
         self.outbox = Outbox(channel, self._queue, self._overflow)

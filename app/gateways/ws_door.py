@@ -20,6 +20,7 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from app.gateways.closing import SHUTDOWN_GRACE, close_softly
+from app.gateways.forwarded import forwarded_client
 from app.gateways.uvicorn_contact import Connections
 from app.gateways.websocket import Ask
 from app.gateways.ws_connection import WebConnection
@@ -120,24 +121,23 @@ class WebSocketDoor(asyncio.Protocol):
             self._refuse(handshake, response)
             return
         self._send(handshake, response)
-        self._open(Ask.parse(query), self._client_address(request), rest)
+        self._open(Ask.parse(query), request, rest)
 
-    def _client_address(self, request: Request) -> str:
-        assert self.transport is not None
-        peer = self.transport.get_extra_info("peername")
-        address = peer[0] if isinstance(peer, tuple) else ""
-        return self.gateway.proxies.client(address, request.headers.get("X-Forwarded-For"))
-
-    def _open(self, ask: Ask, address: str, rest: bytes) -> None:
+    def _open(self, ask: Ask, request: Request, rest: bytes) -> None:
         """The handshake is accepted: admit the client (or tell it why not) on our own frames."""
         transport = self.transport
         assert transport is not None
-        refusal = self.gateway.hub.refusal(address)
+        peer = transport.get_extra_info("peername")
+        peer_address = peer[0] if isinstance(peer, tuple) else ""
+        named = forwarded_client(self.gateway.proxies, peer_address, request.headers.get("X-Forwarded-For"))
+        address = named or peer_address
+        budget = self.gateway.hub.budget(address, forwarded=named is not None)
+        refusal = self.gateway.hub.refusal(budget)
         if refusal is not None:
             transport.write(self.gateway.refusal_frames(ask.codec, refusal))
             close_softly(transport, lambda: self.lost)
             return
-        connection = self.connection = self.gateway.connection(ask.codec, address)
+        connection = self.connection = self.gateway.connection(ask.codec, address, budget)
         self.connections.discard(self)
         connection.adopt(transport, self.connections)
         # uvicorn makes this door the transport's protocol again once this call returns.

@@ -94,11 +94,3 @@ def test_processes_of_a_redis_room_share_the_tcp_port_unless_told_otherwise() ->
     assert Settings.from_env({"REDIS_URL": "redis://localhost"}).tcp_reuse_port is True
     assert Settings.from_env({"REDIS_URL": "redis://localhost", "CHAT_TCP_REUSE_PORT": "off"}).tcp_reuse_port is False
     assert Settings.from_env({"CHAT_TCP_REUSE_PORT": "1"}).tcp_reuse_port is True
-
-
-def test_trusted_proxies_are_uvicorns_setting() -> None:
-    assert Settings.from_env({}).forwarded_allow_ips == ("127.0.0.1",)
-    assert Settings.from_env({"FORWARDED_ALLOW_IPS": "10.0.0.1, 10.0.0.0/8"}).forwarded_allow_ips == (
-        "10.0.0.1",
-        "10.0.0.0/8",
-    )
