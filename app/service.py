@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import time
 
 from app.bus.base import Bus
@@ -13,10 +15,12 @@ from app.bus.redis import RedisBus
 from app.bus.sqlite import SqliteStore, StoreError
 from app.config import Settings
 from app.domain.churn import ChurnGate
+from app.domain.events import Gateway
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
 from app.fanout import Flusher, OutboxLimits
 from app.gateways.tcp import TcpGateway
+from app.gateways.tls import CertificateError, TlsGateway
 from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub
 from app.metrics import Metrics, MetricsAccess
@@ -44,6 +48,9 @@ class ChatService:
         limits = OutboxLimits(settings.outbox_events, settings.outbox_bytes)
         self.tcp = TcpGateway(self.hub, flusher, limits, settings)
         self.websocket = WebSocketGateway(self.hub, flusher, limits, settings)
+        self.tls = TlsGateway(self.hub, self.tcp.channel, settings) if settings.tls_port is not None else None
+        self.doors = [Gateway.WEB, Gateway.TELNET] + ([Gateway.TLS] if self.tls is not None else [])
+        """The doors this server has (the web and telnet ones are always counted, open or not)."""
         self.started = time.monotonic()
         self.running = False
         self.metrics.watch(self)
@@ -72,7 +79,25 @@ class ChatService:
                     f"{os.strerror(problem.errno) if problem.errno else problem}"
                     " (set CHAT_TCP_PORT to another port, or to 'off')"
                 ) from None
+        if self.tls is not None:
+            await self._start_tls(self.tls)
         self.started = time.monotonic()
+
+    async def _start_tls(self, tls: TlsGateway) -> None:
+        settings = self.settings
+        try:
+            await tls.start(settings.host, settings.tls_port or 0)
+        except CertificateError as problem:
+            raise SystemExit(f"cannot start the TLS door: {problem}") from None
+        except OSError as problem:
+            raise SystemExit(
+                f"cannot listen for TLS chat on {settings.host}:{settings.tls_port}: {problem.strerror or problem}"
+                " (set CHAT_TLS_PORT to another port, or to 'off')"
+            ) from None
+        try:  # a renewed certificate is read on SIGHUP, as web servers do
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, tls.reload)
+        except (RuntimeError, ValueError, NotImplementedError):
+            log.warning("SIGHUP cannot reload the TLS certificate here (not the main thread)")
 
     def begin_shutdown(self) -> None:
         """Stop accepting and tell every client the server is restarting (called on SIGTERM)."""
@@ -80,6 +105,8 @@ class ChatService:
             return
         log.info("shutting down: closing %d chat connections", len(self.hub.clients))
         self.tcp.stop_accepting()
+        if self.tls is not None:
+            self.tls.stop_accepting()
         self.hub.shutdown()
 
     async def stop(self) -> None:
@@ -87,7 +114,7 @@ class ChatService:
         await self.bus.stop()
 
     def health(self) -> dict[str, object]:
-        counts = self.hub.gateway_counts()
+        counts = {door: count for door, count in self.hub.gateway_counts().items() if door in self.doors}
         problem = self.bus.problem
         history = self.bus.history
         return {

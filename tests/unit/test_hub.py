@@ -260,4 +260,4 @@ def test_gateway_counts() -> None:
     join(hub, JsonCodec(), "a")
     join(hub, JsonCodec(), "b")
     join(hub, LineCodec(), "c")
-    assert hub.gateway_counts() == {"web": 2, "telnet": 1}
+    assert hub.gateway_counts() == {"web": 2, "telnet": 1, "tls": 0, "ssh": 0}
