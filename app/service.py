@@ -19,6 +19,8 @@ from app.domain.events import Gateway
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
 from app.fanout import Flusher, OutboxLimits
+from app.gateways.host_key import HostKeyError
+from app.gateways.ssh import SshGateway
 from app.gateways.tcp import TcpGateway
 from app.gateways.tls import CertificateError, TlsGateway
 from app.gateways.websocket import WebSocketGateway
@@ -49,7 +51,9 @@ class ChatService:
         self.tcp = TcpGateway(self.hub, flusher, limits, settings)
         self.websocket = WebSocketGateway(self.hub, flusher, limits, settings)
         self.tls = TlsGateway(self.hub, self.tcp.channel, settings) if settings.tls_port is not None else None
-        self.doors = [Gateway.WEB, Gateway.TELNET] + ([Gateway.TLS] if self.tls is not None else [])
+        self.ssh = SshGateway(self.hub, flusher, limits, self.tcp.channel, settings) if settings.ssh_port else None
+        self.doors = [Gateway.WEB, Gateway.TELNET]
+        self.doors += [door for door, gateway in ((Gateway.TLS, self.tls), (Gateway.SSH, self.ssh)) if gateway]
         """The doors this server has (the web and telnet ones are always counted, open or not)."""
         self.started = time.monotonic()
         self.running = False
@@ -81,6 +85,8 @@ class ChatService:
                 ) from None
         if self.tls is not None:
             await self._start_tls(self.tls)
+        if self.ssh is not None:
+            await self._start_ssh(self.ssh)
         self.started = time.monotonic()
 
     async def _start_tls(self, tls: TlsGateway) -> None:
@@ -99,14 +105,27 @@ class ChatService:
         except (RuntimeError, ValueError, NotImplementedError):
             log.warning("SIGHUP cannot reload the TLS certificate here (not the main thread)")
 
+    async def _start_ssh(self, ssh: SshGateway) -> None:
+        settings = self.settings
+        try:
+            await ssh.start(settings.host, settings.ssh_port or 0)
+        except HostKeyError as problem:
+            raise SystemExit(str(problem)) from None
+        except OSError as problem:
+            raise SystemExit(
+                f"cannot listen for SSH chat on {settings.host}:{settings.ssh_port}: {problem.strerror or problem}"
+                " (set CHAT_SSH_PORT to another port, or to 'off')"
+            ) from None
+
     def begin_shutdown(self) -> None:
         """Stop accepting and tell every client the server is restarting (called on SIGTERM)."""
         if self.hub.closing:
             return
         log.info("shutting down: closing %d chat connections", len(self.hub.clients))
         self.tcp.stop_accepting()
-        if self.tls is not None:
-            self.tls.stop_accepting()
+        for door in (self.tls, self.ssh):
+            if door is not None:
+                door.stop_accepting()
         self.hub.shutdown()
 
     async def stop(self) -> None:

@@ -1,0 +1,284 @@
+"""The SSH door with the real OpenSSH client in a real terminal (tmux): the same room as telnet
+and the web, a terminal that edits lines, keys as identities, and nothing but the chat."""
+
+from __future__ import annotations
+
+import re
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sshuser import SshTerminal, fingerprint, make_key, ssh_argv
+from support import ServerProcess, free_port
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    return make_key(tmp_path)
+
+
+@pytest.fixture
+def known_hosts(tmp_path: Path) -> Path:
+    return tmp_path / "known_hosts"
+
+
+@pytest.fixture
+def ssh_server(start_server: Callable[..., ServerProcess], tmp_path: Path) -> ServerProcess:
+    return start_server(CHAT_SSH_PORT=str(free_port()), CHAT_SSH_HOST_KEY=str(tmp_path / "keys" / "host_key"))
+
+
+@pytest.fixture
+def terminals() -> Iterator[list[SshTerminal]]:
+    opened: list[SshTerminal] = []
+    yield opened
+    for terminal in opened:
+        terminal.close()
+
+
+def ssh_port(server: ServerProcess) -> int:
+    return int(server.env["CHAT_SSH_PORT"])
+
+
+def test_ssh_user_chats_with_telnet_and_web_users(
+    ssh_server: ServerProcess, key: Path, known_hosts: Path, terminals: list[SshTerminal]
+) -> None:
+    telnet = ssh_server.tcp(nick="tina")
+    web = ssh_server.web(nick="wendy")
+    alice = SshTerminal(ssh_port(ssh_server), "alice", known_hosts, key)
+    terminals.append(alice)
+    assert "* You are alice — change it with /nick NAME" in alice.text()
+    assert web.expect(type="join", nick="alice")["gateway"] == "ssh"
+    telnet.expect("* alice joined (ssh)")
+
+    alice.say("hello over ssh")
+    assert telnet.expect(lambda line: "hello over ssh" in line) == "[alice] hello over ssh"
+    assert web.expect(type="message", text="hello over ssh")["nick"] == "alice"
+    telnet.send("hi alice")
+    web.say("hi from the web")
+    alice.wait_for("[tina] hi alice")
+    alice.wait_for("[wendy] hi from the web")
+    # What alice typed is shown back the way the room saw it, once.
+    assert alice.text().count("hello over ssh") == 1
+    assert "[alice] hello over ssh" in alice.text()
+
+    alice.say("/who")
+    who = next(row for row in alice.wait_for("3 here:") if "3 here:" in row)
+    assert "alice (ssh)" in who and "tina (telnet)" in who and "wendy (web)" in who
+    assert ssh_server.health()["clients"] == {"web": 1, "telnet": 1, "ssh": 1, "total": 3}
+
+
+def test_the_key_is_the_identity_and_keyless_clients_get_in_too(
+    ssh_server: ServerProcess, key: Path, known_hosts: Path, terminals: list[SshTerminal]
+) -> None:
+    alice = SshTerminal(ssh_port(ssh_server), "alice", known_hosts, key)
+    terminals.append(alice)
+    alice.wait_for(f"You logged in with the key {fingerprint(key)}")
+
+    bob = SshTerminal(ssh_port(ssh_server), "bob", known_hosts, None)  # keyboard-interactive, no question
+    terminals.append(bob)
+    assert "* You are bob" in bob.text()
+    assert "logged in with the key" not in bob.text()
+
+
+def test_the_terminal_edits_lines_and_keeps_the_input_at_the_bottom(
+    ssh_server: ServerProcess, key: Path, known_hosts: Path, terminals: list[SshTerminal]
+) -> None:
+    telnet = ssh_server.tcp(nick="tina")
+    alice = SshTerminal(ssh_port(ssh_server), "alice", known_hosts, key)
+    terminals.append(alice)
+
+    alice.type("abc")
+    alice.press("Left", "Left", "BSpace")
+    alice.type("X")
+    alice.press("End")
+    alice.type("!")
+    alice.press("Enter")
+    assert telnet.expect(lambda line: line.startswith("[alice]")) == "[alice] Xbc!"
+
+    alice.press("Up")  # history: the line sent last comes back to edit
+    alice.press("BSpace")
+    alice.type("?")
+    alice.press("Enter")
+    assert telnet.expect(lambda line: line.startswith("[alice]")) == "[alice] Xbc?"
+
+    alice.type("half typed")
+    for n in range(3):
+        telnet.send(f"interruption {n}")
+        alice.wait_for(f"[tina] interruption {n}")
+        rows = [row for row in alice.screen() if row.strip()]
+        assert rows[-1] == "half typed", rows  # the message went above; the input stays below
+        assert rows[-2] == f"[tina] interruption {n}", rows
+    alice.type(" and finished")
+    alice.press("Enter")
+    assert telnet.expect(lambda line: line.startswith("[alice]")) == "[alice] half typed and finished"
+
+
+def test_a_narrower_window_is_honoured(
+    ssh_server: ServerProcess, key: Path, known_hosts: Path, terminals: list[SshTerminal]
+) -> None:
+    alice = SshTerminal(ssh_port(ssh_server), "alice", known_hosts, key, width=80)
+    terminals.append(alice)
+    alice.resize(30, 24)
+    time.sleep(0.5)  # the window-change request travels to the server
+    alice.type("a" * 40)
+    alice.press("C-a")  # to the start of the input: two rows up-and-left, at the new width
+    alice.type("Z")
+    rows = [row for row in alice.screen() if row.strip()]
+    assert rows[-2:] == ["Z" + "a" * 29, "a" * 11], rows
+
+
+def test_colours_when_the_terminal_has_them_and_none_when_not(
+    ssh_server: ServerProcess, key: Path, known_hosts: Path, terminals: list[SshTerminal]
+) -> None:
+    telnet = ssh_server.tcp(nick="tina")
+    colour = SshTerminal(ssh_port(ssh_server), "colour", known_hosts, key, term="xterm-256color")
+    mono = SshTerminal(ssh_port(ssh_server), "mono", known_hosts, key, term="vt100")
+    terminals += [colour, mono]
+    telnet.send("paint me")
+    colour.wait_for("[tina] paint me")
+    mono.wait_for("[tina] paint me")
+    coloured = "\n".join(colour.screen(colours=True))
+    assert re.search(r"\[\x1b\[\d+mtina\x1b\[(0|39)?m\] paint me", coloured), coloured
+    assert "\x1b[" not in "\n".join(mono.screen(colours=True))
+
+
+def test_ctrl_c_and_ctrl_d_leave_cleanly(
+    ssh_server: ServerProcess, key: Path, known_hosts: Path, terminals: list[SshTerminal]
+) -> None:
+    telnet = ssh_server.tcp(nick="tina")
+    for user, keys in (("cee", "C-c"), ("dee", "C-d")):
+        terminal = SshTerminal(ssh_port(ssh_server), user, known_hosts, key)
+        terminals.append(terminal)
+        telnet.expect(f"* {user} joined (ssh)")
+        terminal.type("never sent")
+        if keys == "C-d":
+            terminal.press("C-u")  # Ctrl-D leaves from an empty line (elsewhere it deletes)
+        terminal.press(keys)
+        telnet.expect(f"* {user} left")
+        assert terminal.exited() == 0
+        terminal.wait_for("Goodbye!")
+    assert not any("never sent" in line for line in telnet.lines)
+
+
+def test_only_the_chat_is_served(ssh_server: ServerProcess, key: Path, known_hosts: Path) -> None:
+    port = ssh_port(ssh_server)
+    run = {"capture_output": True, "text": True, "timeout": 20, "stdin": subprocess.DEVNULL}
+
+    command = subprocess.run([*ssh_argv(port, "eve", known_hosts, key), "cat", "/etc/passwd"], **run)
+    assert command.returncode != 0
+    assert "exec request failed" in command.stderr
+    assert "root:" not in command.stdout
+
+    sftp = subprocess.run([*ssh_argv(port, "eve", known_hosts, key, "-s"), "sftp"], **run)
+    assert sftp.returncode != 0
+    assert "subsystem request failed" in sftp.stderr
+
+    remote = ssh_argv(port, "eve", known_hosts, key, "-N", "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9")
+    forwarded = subprocess.run(remote, **run)
+    assert forwarded.returncode != 0
+    assert "remote port forwarding failed" in forwarded.stderr
+
+    # A local forward to the chat's own telnet door: refused, so nothing arrives through it.
+    local_port = free_port()
+    local = ssh_argv(port, "eve", known_hosts, key, "-N", "-L", f"{local_port}:127.0.0.1:{ssh_server.tcp_port}")
+    tunnel = subprocess.Popen(local, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", local_port), timeout=5)
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "the ssh client never opened its local port"
+                time.sleep(0.1)
+        with sock:
+            assert sock.recv(4096) == b""  # closed without a byte: no telnet welcome came through
+    finally:
+        tunnel.kill()
+        _, stderr = tunnel.communicate(timeout=10)
+    assert "open failed" in stderr.decode()
+    assert ssh_server.health()["clients"]["telnet"] == 0
+
+
+def test_the_host_key_is_kept_across_a_restart(
+    ssh_server: ServerProcess, key: Path, known_hosts: Path, tmp_path: Path, terminals: list[SshTerminal]
+) -> None:
+    host_key = Path(ssh_server.env["CHAT_SSH_HOST_KEY"])
+    assert stat.S_IMODE(host_key.stat().st_mode) == 0o600
+    first = SshTerminal(ssh_port(ssh_server), "alice", known_hosts, key)
+    terminals.append(first)
+    remembered = known_hosts.read_text()
+    assert remembered.strip()
+
+    ssh_server.stop()
+    first.wait_for("Disconnected: server restarting")
+    assert first.exited() != 0
+    ssh_server.start()
+
+    strict = [*ssh_argv(ssh_port(ssh_server), "alice", known_hosts, key, "-T"), "-o", "StrictHostKeyChecking=yes"]
+    again = subprocess.run(strict, input="/quit\n", capture_output=True, text=True, timeout=20)
+    assert "* You are alice" in again.stdout, again.stderr
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" not in again.stderr
+    assert known_hosts.read_text() == remembered
+
+
+def test_a_piped_session_reads_like_netcat_and_gets_history(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, key: Path, known_hosts: Path
+) -> None:
+    server = start_server(
+        CHAT_SSH_PORT=str(free_port()), CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"), CHAT_TCP_REPLAY="5"
+    )
+    telnet = server.tcp(nick="tina")
+    telnet.send("said before you came")
+    time.sleep(0.2)
+    piped = subprocess.run(
+        ssh_argv(ssh_port(server), "pipe", known_hosts, key, "-T"),
+        input="from a pipe\n",
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    lines = piped.stdout.splitlines()
+    assert any(re.fullmatch(r"\d\d:\d\d \[tina\] said before you came", line) for line in lines), lines
+    assert "\x1b[" not in piped.stdout  # no terminal, no escape sequences
+    assert telnet.expect(lambda line: "from a pipe" in line) == "[pipe] from a pipe"
+    assert piped.returncode == 0
+
+
+def test_admission_refusals_are_printed_by_ssh(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, key: Path, known_hosts: Path
+) -> None:
+    server = start_server(
+        CHAT_SSH_PORT=str(free_port()),
+        CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"),
+        CHAT_MAX_CONNECTIONS="1",
+    )
+    telnet = server.tcp()
+    refused = subprocess.run(
+        ssh_argv(ssh_port(server), "late", known_hosts, key, "-T"),
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert refused.returncode != 0
+    assert "Connection refused: server full, try again later" in refused.stderr
+    telnet.send("still fine")
+
+
+def test_a_silent_connection_is_cut_after_the_login_grace_time(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server(
+        CHAT_SSH_PORT=str(free_port()), CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"), CHAT_SSH_LOGIN_GRACE="1"
+    )
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", ssh_port(server)), timeout=10) as sock:
+        assert sock.recv(256).startswith(b"SSH-2.0-")
+        while sock.recv(4096):
+            pass
+    assert 0.8 < time.monotonic() - started < 8
