@@ -4,6 +4,7 @@ and the web, a terminal that edits lines, keys as identities, and nothing but th
 from __future__ import annotations
 
 import re
+import select
 import socket
 import stat
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from sshuser import SshTerminal, fingerprint, make_key, ssh_argv
-from support import ServerProcess, free_port
+from support import ServerProcess, TcpUser, WebUser, free_port
 
 
 @pytest.fixture
@@ -282,3 +283,79 @@ def test_a_silent_connection_is_cut_after_the_login_grace_time(
         while sock.recv(4096):
             pass
     assert 0.8 < time.monotonic() - started < 8
+
+
+def test_a_handshake_flood_waits_outside_and_the_room_talks_on(
+    start_server: Callable[..., ServerProcess],
+    tmp_path: Path,
+    key: Path,
+    known_hosts: Path,
+    terminals: list[SshTerminal],
+) -> None:
+    server = start_server(
+        CHAT_SSH_PORT=str(free_port()),
+        CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"),
+        CHAT_SSH_MAX_HANDSHAKES="8",
+        CHAT_RATE="0",
+    )
+    alice = SshTerminal(ssh_port(server), "alice", known_hosts, key)
+    terminals.append(alice)
+    telnet, web = server.tcp(nick="tina"), server.web(nick="wendy")
+    before = [_round_trip(telnet, web, f"before {n}") for n in range(10)]
+
+    flood = []  # half-open: each says its SSH version, then never goes on with the key exchange
+    for _ in range(200):
+        sock = socket.create_connection(("127.0.0.1", ssh_port(server)), timeout=5)
+        sock.sendall(b"SSH-2.0-flood\r\n")
+        flood.append(sock)
+    try:
+        during = [_round_trip(telnet, web, f"during {n}") for n in range(10)]
+        telnet.send("can alice hear me")
+        alice.wait_for("[tina] can alice hear me")
+        alice.say("loud and clear")
+        telnet.expect("[alice] loud and clear")
+        assert _closed_by_server(flood, at_least=192) == 192  # all but the 8 let in
+    finally:
+        for sock in flood:
+            sock.close()
+    # Generous: a loaded machine jitters, but a room stalled by the flood would take seconds.
+    assert sorted(during)[5] < max(0.5, 10 * sorted(before)[5]), (before, during)
+    late = SshTerminal(ssh_port(server), "late", known_hosts, key)  # the door is open again
+    terminals.append(late)
+    assert "* You are late" in late.text()
+
+
+def _round_trip(telnet: TcpUser, web: WebUser, text: str) -> float:
+    started = time.monotonic()
+    telnet.send(text)
+    web.expect(type="message", text=text)
+    return time.monotonic() - started
+
+
+def _closed_by_server(socks: list[socket.socket], at_least: int, within: float = 5.0) -> int:
+    """How many of ``socks`` the server closes (waiting until ``at_least`` of them are, or time is up)."""
+    open_ = {sock.fileno(): sock for sock in socks}
+    closed = 0
+    deadline = time.monotonic() + within
+    while closed < at_least and time.monotonic() < deadline:
+        readable, _, _ = select.select(list(open_.values()), [], [], max(0.0, deadline - time.monotonic()))
+        for sock in readable:
+            try:
+                data = sock.recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                del open_[sock.fileno()]
+                closed += 1
+    time.sleep(0.5)  # and no more than that: the ones let in stay open
+    readable, _, _ = select.select(list(open_.values()), [], [], 0)
+    return closed + sum(1 for sock in readable if not _peek(sock))
+
+
+def _peek(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(4096, socket.MSG_PEEK) or b""
+    except BlockingIOError:
+        return b"?"
+    except OSError:
+        return b""
