@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
 import time
 
+from app import open_files
 from app.bus.base import Bus
 from app.bus.history import History
 from app.bus.memory import InProcessBus
@@ -18,13 +20,14 @@ from app.domain.churn import ChurnGate
 from app.domain.events import Gateway
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
-from app.fanout import Flusher, OutboxLimits
+from app.fanout import Flusher
 from app.gateways.host_key import HostKeyError
 from app.gateways.ssh import SshGateway
 from app.gateways.tcp import TcpGateway
 from app.gateways.tls import CertificateError, TlsGateway
 from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub
+from app.laggards import Laggards, OutboxLimits
 from app.metrics import Metrics, MetricsAccess
 
 log = logging.getLogger("app")
@@ -36,6 +39,7 @@ class ChatService:
     def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
         self.settings = settings
         self.bus = bus or _bus(settings)
+        laggards = Laggards(OutboxLimits(max_bytes=settings.outbox_bytes))
         flood = FloodPolicy(settings.burst, settings.rate, settings.kick_after, paste_lines=settings.paste_lines)
         self.hub = Hub(
             Room(max_message=settings.max_message, flood=flood),
@@ -43,15 +47,15 @@ class ChatService:
             flood,
             Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
             churn=ChurnGate(calm=settings.churn_calm),
+            laggards=laggards,
         )
         self.metrics = Metrics()
         self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
-        flusher = Flusher(timed=self.metrics.fanout.observe)
-        limits = OutboxLimits(settings.outbox_events, settings.outbox_bytes)
-        self.tcp = TcpGateway(self.hub, flusher, limits, settings)
-        self.websocket = WebSocketGateway(self.hub, flusher, limits, settings)
+        flusher = Flusher(timed=self.metrics.fanout.observe, after=laggards.turn_over)
+        self.tcp = TcpGateway(self.hub, flusher, laggards, settings)
+        self.websocket = WebSocketGateway(self.hub, flusher, laggards, settings)
         self.tls = TlsGateway(self.hub, self.tcp.channel, settings) if settings.tls_port is not None else None
-        self.ssh = SshGateway(self.hub, flusher, limits, self.tcp.channel, settings) if settings.ssh_port else None
+        self.ssh = SshGateway(self.hub, flusher, laggards, self.tcp.channel, settings) if settings.ssh_port else None
         self.doors = [Gateway.WEB, Gateway.TELNET]
         self.doors += [door for door, gateway in ((Gateway.TLS, self.tls), (Gateway.SSH, self.ssh)) if gateway]
         """The doors this server has (the web and telnet ones are always counted, open or not)."""
@@ -65,6 +69,7 @@ class ChatService:
         if self.running:
             return
         self.running = True
+        ceiling = self._open_files()
         if self.settings.trusted_proxies.everyone:
             log.warning(
                 "FORWARDED_ALLOW_IPS=* believes X-Forwarded-For from anyone: any client can claim any address"
@@ -76,7 +81,12 @@ class ChatService:
             raise SystemExit(f"cannot use CHAT_DB={self.settings.db}: {problem}") from None
         if self.settings.tcp_port is not None:
             try:
-                await self.tcp.start(self.settings.host, self.settings.tcp_port, self.settings.tcp_reuse_port)
+                await self.tcp.start(
+                    self.settings.host,
+                    self.settings.tcp_port,
+                    self.settings.tcp_reuse_port,
+                    open_files.backlog(ceiling),
+                )
             except OSError as problem:
                 raise SystemExit(
                     f"cannot listen for TCP chat on {self.settings.host}:{self.settings.tcp_port}: "
@@ -84,15 +94,15 @@ class ChatService:
                     " (set CHAT_TCP_PORT to another port, or to 'off')"
                 ) from None
         if self.tls is not None:
-            await self._start_tls(self.tls)
+            await self._start_tls(self.tls, open_files.backlog(ceiling))
         if self.ssh is not None:
-            await self._start_ssh(self.ssh)
+            await self._start_ssh(self.ssh, open_files.backlog(ceiling))
         self.started = time.monotonic()
 
-    async def _start_tls(self, tls: TlsGateway) -> None:
+    async def _start_tls(self, tls: TlsGateway, backlog: int) -> None:
         settings = self.settings
         try:
-            await tls.start(settings.host, settings.tls_port or 0)
+            await tls.start(settings.host, settings.tls_port or 0, backlog)
         except CertificateError as problem:
             raise SystemExit(f"cannot start the TLS door: {problem}") from None
         except OSError as problem:
@@ -105,10 +115,10 @@ class ChatService:
         except (RuntimeError, ValueError, NotImplementedError):
             log.warning("SIGHUP cannot reload the TLS certificate here (not the main thread)")
 
-    async def _start_ssh(self, ssh: SshGateway) -> None:
+    async def _start_ssh(self, ssh: SshGateway, backlog: int) -> None:
         settings = self.settings
         try:
-            await ssh.start(settings.host, settings.ssh_port or 0)
+            await ssh.start(settings.host, settings.ssh_port or 0, backlog)
         except HostKeyError as problem:
             raise SystemExit(str(problem)) from None
         except OSError as problem:
@@ -116,6 +126,23 @@ class ChatService:
                 f"cannot listen for SSH chat on {settings.host}:{settings.ssh_port}: {problem.strerror or problem}"
                 " (set CHAT_SSH_PORT to another port, or to 'off')"
             ) from None
+
+    def _open_files(self) -> int:
+        """Raise the open-file limit as far as allowed, and admit no more clients than it holds."""
+        ceiling, hard = open_files.raise_ceiling()
+        fits = open_files.connections(ceiling)
+        wanted = self.settings.max_connections
+        log.info("open files: up to %d (hard limit %d), room for %d connections", ceiling, hard, min(fits, wanted))
+        if fits < wanted:
+            log.warning(
+                "CHAT_MAX_CONNECTIONS=%d cannot be reached: the open-file limit of %d holds %d connections;"
+                " more are refused as 'server full' (raise the hard limit: ulimit -Hn, systemd LimitNOFILE=)",
+                wanted,
+                ceiling,
+                fits,
+            )
+            self.hub.admission = dataclasses.replace(self.hub.admission, max_connections=fits)
+        return ceiling
 
     def begin_shutdown(self) -> None:
         """Stop accepting and tell every client the server is restarting (called on SIGTERM)."""

@@ -18,6 +18,10 @@ from enum import StrEnum
 
 from app.codecs.lines import format_lines
 from app.domain.events import Event, Kind
+from app.fanout import runs
+
+MAX_WRITE = 64 * 1024
+"""Bytes in one write: a burst goes out in several pieces, each of whole lines."""
 
 RESET = "\x1b[0m"
 NICK_COLOURS = ("31", "32", "33", "34", "35", "36", "91", "92", "93", "94", "95", "96")
@@ -101,8 +105,8 @@ class TerminalCodec:
             lines = [self._paint(event, line, own) for line in lines]
         return "".join(line + "\n" for line in lines).encode()
 
-    def pack(self, chunks: list[bytes]) -> bytes:
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    def pack(self, chunks: list[bytes]) -> list[bytes]:
+        return runs(chunks, MAX_WRITE)
 
     def _paint(self, event: Event, line: str, own: bool) -> str:
         stamp = ""

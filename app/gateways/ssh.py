@@ -39,11 +39,12 @@ from app.codecs.terminal import TerminalCodec, supports_colour
 from app.config import Settings
 from app.domain.events import Event, Gateway, Kind
 from app.domain.goodbye import Goodbye
-from app.fanout import Channel, Codec, Flusher, Outbox, OutboxLimits
+from app.fanout import Channel, Codec, Flusher, Outbox
 from app.gateways.closing import CLOSE_TIMEOUT
 from app.gateways.host_key import load_host_key
 from app.gateways.tcp import TELNET, line_too_long
 from app.hub import Hub
+from app.laggards import Laggards
 
 log = logging.getLogger("app.ssh")
 
@@ -278,6 +279,15 @@ class SshClient(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         if self.outbox is not None:
             self.outbox.blocked()
 
+    def pause_input(self) -> None:
+        """Leave what the client sends unread for now (the room is waiting for its readers)."""
+        if self.chan is not None:
+            self.chan.pause_reading()
+
+    def resume_input(self) -> None:
+        if self.chan is not None:
+            self.chan.resume_reading()
+
     def resume_writing(self) -> None:
         if self.outbox is not None:
             self.outbox.writable()
@@ -332,13 +342,13 @@ class SshGateway:
     """The SSH listener and the channels its terminals read from."""
 
     def __init__(
-        self, hub: Hub, flusher: Flusher, limits: OutboxLimits, plain: Channel[bytes], settings: Settings
+        self, hub: Hub, flusher: Flusher, laggards: Laggards, plain: Channel[bytes], settings: Settings
     ) -> None:
         self.hub = hub
         self.plain = plain
         """Sessions without a terminal read the telnet door's lines."""
         self.terminals = {
-            colour: Channel(TerminalCodec(colour), limits, flusher, settings.tcp_replay) for colour in (True, False)
+            colour: Channel(TerminalCodec(colour), laggards, flusher, settings.tcp_replay) for colour in (True, False)
         }
         hub.channels.extend(self.terminals.values())
         self.handshakes = HandshakeGate(settings.ssh_max_handshakes, HANDSHAKES_PER_ADDRESS)
@@ -351,7 +361,7 @@ class SshGateway:
         """The channel for a session whose client said its terminal is ``term`` ("" for none)."""
         return self.terminals[supports_colour(term)] if term else self.plain
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, backlog: int = 1024) -> None:
         """Load (or make) the host key and listen; a bad key or a taken port fails start-up."""
         key = load_host_key(self.host_key_path)
         if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
@@ -362,7 +372,7 @@ class SshGateway:
             server_factory=lambda: SshConnection(self),
             server_host_keys=[key],
             reuse_address=True,
-            backlog=1024,
+            backlog=backlog,
             login_timeout=self.grace,
             keepalive_interval=KEEPALIVE_INTERVAL,
             keepalive_count_max=KEEPALIVE_COUNT,

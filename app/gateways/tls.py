@@ -85,11 +85,11 @@ class TlsGateway:
             f" or `ncat --ssl HOST {settings.tls_port}`. The plain telnet/netcat door is {plain}.\r\n"
         ).encode()
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, backlog: int = 1024) -> None:
         """Read the certificate and listen; a bad certificate or a taken port fails start-up."""
         self.context = tls_context(self.cert, self.key)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        listener = socket.create_server((host, port), family=family, backlog=1024)
+        listener = socket.create_server((host, port), family=family, backlog=backlog)
         listener.setblocking(False)
         self.listener = listener
         asyncio.get_running_loop().add_reader(listener.fileno(), self._accept)
