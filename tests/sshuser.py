@@ -110,6 +110,11 @@ class SshTerminal:
     def resize(self, width: int, height: int) -> None:
         self._tmux("resize-window", "-t", "chat", "-x", str(width), "-y", str(height))
 
+    @property
+    def pid(self) -> int:
+        """The ssh process's id."""
+        return int(self._tmux("display-message", "-p", "-t", "chat", "#{pane_pid}"))
+
     def exited(self, timeout: float = DEFAULT_TIMEOUT) -> int:
         """Wait for ssh to end; its exit status."""
         deadline = time.monotonic() + timeout

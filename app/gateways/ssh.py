@@ -307,23 +307,27 @@ class SshClient(asyncssh.SSHServerSession):  # type: ignore[type-arg]
 
     def write(self, data: bytes) -> None:
         """The outbox's writer: the channel's bytes, as the text the SSH channel carries."""
-        if self.stage is Stage.OPEN and self.chan is not None:
-            self.chan.write(data.decode())
+        chan = self.chan
+        if self.stage is Stage.OPEN and chan is not None and not chan.is_closing():
+            chan.write(data.decode())
 
     def ping(self, visible: bool) -> None:
         """Idle pings are not needed here: SSH keepalives already carry traffic."""
 
     def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
-        if self.stage is not Stage.OPEN or self.chan is None or self.outbox is None:
+        chan, outbox = self.chan, self.outbox
+        if self.stage is not Stage.OPEN or chan is None or outbox is None:
             return
         self.stage = Stage.CLOSING
-        last = self.outbox.take()
-        self.outbox.discard()
+        last = outbox.take()
+        outbox.discard()
+        if chan.is_closing():  # the client closed first: nobody is left to read a goodbye
+            return
         if isinstance(notice, bytes):
             last += notice
         if last:
-            self.chan.write(last.decode())
-        self.chan.exit(0 if goodbye is Goodbye.QUIT else 1)
+            chan.write(last.decode())
+        chan.exit(0 if goodbye is Goodbye.QUIT else 1)
         asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._cut)
 
     def _cut(self) -> None:

@@ -3,8 +3,12 @@ and the web, a terminal that edits lines, keys as identities, and nothing but th
 
 from __future__ import annotations
 
+import asyncio
+import os
+import pty
 import re
 import select
+import signal
 import socket
 import stat
 import subprocess
@@ -12,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import asyncssh
 import pytest
 from sshuser import SshTerminal, fingerprint, make_key, ssh_argv
 from support import ServerProcess, TcpUser, WebUser, free_port
@@ -359,3 +364,62 @@ def _peek(sock: socket.socket) -> bytes:
         return b"?"
     except OSError:
         return b""
+
+
+def test_an_ssh_user_who_stops_reading_is_dropped_as_too_slow(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, key: Path, known_hosts: Path
+) -> None:
+    server = start_server(CHAT_SSH_PORT=str(free_port()), CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"), CHAT_RATE="0")
+    telnet = server.tcp(nick="tina")
+    # ssh on a pty of its own (tmux would wake a stopped ssh up again), stopped once it is in the room.
+    screen, follower = pty.openpty()
+    argv = ssh_argv(ssh_port(server), "alice", known_hosts, key, "-tt")
+    alice = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower, start_new_session=True)
+    os.close(follower)
+    try:
+        telnet.expect("* alice joined (ssh)")
+        alice.send_signal(signal.SIGSTOP)  # it reads nothing more: the SSH window, then the buffers fill
+        for n in range(2500):
+            telnet.send(f"{n:05d} " + "x" * 1800)
+        telnet.expect("* alice left (too slow)", timeout=30)
+        assert server.health()["clients"] == {"web": 0, "telnet": 1, "ssh": 0, "total": 1}
+    finally:
+        alice.kill()
+        alice.wait(5)
+        os.close(screen)
+    telnet.send("the room goes on")
+
+
+def test_a_crowd_of_ssh_users_leaving_at_once_disturbs_nobody(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, key: Path
+) -> None:
+    ssh_server = start_server(
+        CHAT_SSH_PORT=str(free_port()), CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"), CHAT_SSH_MAX_HANDSHAKES="100"
+    )
+    telnet, web = ssh_server.tcp(nick="tina"), ssh_server.web(nick="wendy")
+
+    async def crowd() -> None:
+        client_key = asyncssh.read_private_key(key)
+
+        async def one(n: int) -> asyncssh.SSHClientConnection:
+            conn = await asyncssh.connect(
+                "127.0.0.1", ssh_port(ssh_server), username=f"crowd{n}", client_keys=[client_key], known_hosts=None
+            )
+            await conn.create_session(asyncssh.SSHClientSession, term_type="xterm", term_size=(80, 24))
+            return conn
+
+        connections = []
+        for start in range(0, 60, 20):
+            connections += await asyncio.gather(*(one(n) for n in range(start, start + 20)))
+        for conn in connections:
+            conn.close()  # all at once: the room writes leaves to sessions that are closing
+        await asyncio.gather(*(conn.wait_closed() for conn in connections))
+
+    asyncio.run(crowd())
+    deadline = time.monotonic() + 10
+    while ssh_server.health()["clients"]["ssh"]:
+        assert time.monotonic() < deadline, ssh_server.health()
+        time.sleep(0.1)
+    telnet.send("still here")
+    assert web.expect(type="message", nick="tina")["text"] == "still here"
+    assert "Traceback" not in ssh_server.output()
