@@ -116,12 +116,13 @@ class SshTerminal:
         return int(self._tmux("display-message", "-p", "-t", "chat", "#{pane_pid}"))
 
     def exited(self, timeout: float = DEFAULT_TIMEOUT) -> int:
-        """Wait for ssh to end; its exit status."""
+        """Wait for ssh to end; its exit status (minus the signal's number if a signal ended it)."""
         deadline = time.monotonic() + timeout
         while True:
-            dead, status = self._tmux("display-message", "-p", "-t", "chat", "#{pane_dead} #{pane_dead_status}").split()
+            state = "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
+            dead, status, signal = self._tmux("display-message", "-p", "-t", "chat", state).strip().split(":")
             if dead == "1":
-                return int(status)
+                return int(status) if status else -int(signal or 0)
             if time.monotonic() > deadline:
                 raise TimeoutError("ssh is still running; the terminal shows:\n" + self.text())
             time.sleep(0.05)
