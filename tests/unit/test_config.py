@@ -101,3 +101,10 @@ def test_the_tls_and_ssh_doors_are_off_unless_given_a_port() -> None:
 def test_a_tls_port_without_its_certificate_is_named() -> None:
     with pytest.raises(SettingsError, match="CHAT_TLS_PORT needs CHAT_TLS_CERT and CHAT_TLS_KEY"):
         Settings.from_env({"CHAT_TLS_PORT": "2627", "CHAT_TLS_CERT": "c.pem"})
+
+
+def test_processes_of_a_redis_room_share_the_tcp_port_unless_told_otherwise() -> None:
+    assert Settings.from_env({}).tcp_reuse_port is False
+    assert Settings.from_env({"REDIS_URL": "redis://localhost"}).tcp_reuse_port is True
+    assert Settings.from_env({"REDIS_URL": "redis://localhost", "CHAT_TCP_REUSE_PORT": "off"}).tcp_reuse_port is False
+    assert Settings.from_env({"CHAT_TCP_REUSE_PORT": "1"}).tcp_reuse_port is True
