@@ -33,8 +33,19 @@ def known_hosts(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ssh_server(start_server: Callable[..., ServerProcess], tmp_path: Path) -> ServerProcess:
-    return start_server(CHAT_SSH_PORT=str(free_port()), CHAT_SSH_HOST_KEY=str(tmp_path / "keys" / "host_key"))
+def start_ssh_server(start_server: Callable[..., ServerProcess], tmp_path: Path) -> Callable[..., ServerProcess]:
+    """Start a server with the SSH door on a free port, its host key made in the test's directory."""
+
+    def start(**env: str) -> ServerProcess:
+        host_key = str(tmp_path / "keys" / "host_key")
+        return start_server(CHAT_SSH_PORT=str(free_port()), CHAT_SSH_HOST_KEY=host_key, **env)
+
+    return start
+
+
+@pytest.fixture
+def ssh_server(start_ssh_server: Callable[..., ServerProcess]) -> ServerProcess:
+    return start_ssh_server()
 
 
 @pytest.fixture
@@ -47,6 +58,14 @@ def terminals() -> Iterator[list[SshTerminal]]:
 
 def ssh_port(server: ServerProcess) -> int:
     return int(server.env["CHAT_SSH_PORT"])
+
+
+def run_ssh(
+    server: ServerProcess, user: str, known_hosts: Path, key: Path, typed: str
+) -> subprocess.CompletedProcess[str]:
+    """``ssh -T`` (no terminal) with ``typed`` as its input, to the end."""
+    argv = ssh_argv(ssh_port(server), user, known_hosts, key, "-T")
+    return subprocess.run(argv, input=typed, capture_output=True, text=True, timeout=20)
 
 
 def test_ssh_user_chats_with_telnet_and_web_users(
@@ -211,7 +230,7 @@ def test_only_the_chat_is_served(ssh_server: ServerProcess, key: Path, known_hos
 
 
 def test_the_host_key_is_kept_across_a_restart(
-    ssh_server: ServerProcess, key: Path, known_hosts: Path, tmp_path: Path, terminals: list[SshTerminal]
+    ssh_server: ServerProcess, key: Path, known_hosts: Path, terminals: list[SshTerminal]
 ) -> None:
     host_key = Path(ssh_server.env["CHAT_SSH_HOST_KEY"])
     assert stat.S_IMODE(host_key.stat().st_mode) == 0o600
@@ -233,21 +252,13 @@ def test_the_host_key_is_kept_across_a_restart(
 
 
 def test_a_piped_session_reads_like_netcat_and_gets_history(
-    start_server: Callable[..., ServerProcess], tmp_path: Path, key: Path, known_hosts: Path
+    start_ssh_server: Callable[..., ServerProcess], key: Path, known_hosts: Path
 ) -> None:
-    server = start_server(
-        CHAT_SSH_PORT=str(free_port()), CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"), CHAT_TCP_REPLAY="5"
-    )
+    server = start_ssh_server(CHAT_TCP_REPLAY="5")
     telnet = server.tcp(nick="tina")
     telnet.send("said before you came")
     time.sleep(0.2)
-    piped = subprocess.run(
-        ssh_argv(ssh_port(server), "pipe", known_hosts, key, "-T"),
-        input="from a pipe\n",
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
+    piped = run_ssh(server, "pipe", known_hosts, key, "from a pipe\n")
     lines = piped.stdout.splitlines()
     assert any(re.fullmatch(r"\d\d:\d\d \[tina\] said before you came", line) for line in lines), lines
     assert "\x1b[" not in piped.stdout  # no terminal, no escape sequences
@@ -256,32 +267,20 @@ def test_a_piped_session_reads_like_netcat_and_gets_history(
 
 
 def test_admission_refusals_are_printed_by_ssh(
-    start_server: Callable[..., ServerProcess], tmp_path: Path, key: Path, known_hosts: Path
+    start_ssh_server: Callable[..., ServerProcess], key: Path, known_hosts: Path
 ) -> None:
-    server = start_server(
-        CHAT_SSH_PORT=str(free_port()),
-        CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"),
+    server = start_ssh_server(
         CHAT_MAX_CONNECTIONS="1",
     )
     telnet = server.tcp()
-    refused = subprocess.run(
-        ssh_argv(ssh_port(server), "late", known_hosts, key, "-T"),
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
+    refused = run_ssh(server, "late", known_hosts, key, "")
     assert refused.returncode != 0
     assert "Connection refused: server full, try again later" in refused.stderr
     telnet.send("still fine")
 
 
-def test_a_silent_connection_is_cut_after_the_login_grace_time(
-    start_server: Callable[..., ServerProcess], tmp_path: Path
-) -> None:
-    server = start_server(
-        CHAT_SSH_PORT=str(free_port()), CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"), CHAT_SSH_LOGIN_GRACE="1"
-    )
+def test_a_silent_connection_is_cut_after_the_login_grace_time(start_ssh_server: Callable[..., ServerProcess]) -> None:
+    server = start_ssh_server(CHAT_SSH_LOGIN_GRACE="1")
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", ssh_port(server)), timeout=10) as sock:
         assert sock.recv(256).startswith(b"SSH-2.0-")
@@ -291,15 +290,12 @@ def test_a_silent_connection_is_cut_after_the_login_grace_time(
 
 
 def test_a_handshake_flood_waits_outside_and_the_room_talks_on(
-    start_server: Callable[..., ServerProcess],
-    tmp_path: Path,
+    start_ssh_server: Callable[..., ServerProcess],
     key: Path,
     known_hosts: Path,
     terminals: list[SshTerminal],
 ) -> None:
-    server = start_server(
-        CHAT_SSH_PORT=str(free_port()),
-        CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"),
+    server = start_ssh_server(
         CHAT_SSH_MAX_HANDSHAKES="8",
         CHAT_RATE="0",
     )
@@ -367,9 +363,9 @@ def _peek(sock: socket.socket) -> bytes:
 
 
 def test_an_ssh_user_who_stops_reading_is_dropped_as_too_slow(
-    start_server: Callable[..., ServerProcess], tmp_path: Path, key: Path, known_hosts: Path
+    start_ssh_server: Callable[..., ServerProcess], key: Path, known_hosts: Path
 ) -> None:
-    server = start_server(CHAT_SSH_PORT=str(free_port()), CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"), CHAT_RATE="0")
+    server = start_ssh_server(CHAT_RATE="0")
     telnet = server.tcp(nick="tina")
     # ssh on a pty of its own (tmux would wake a stopped ssh up again), stopped once it is in the room.
     screen, follower = pty.openpty()
@@ -391,11 +387,9 @@ def test_an_ssh_user_who_stops_reading_is_dropped_as_too_slow(
 
 
 def test_a_crowd_of_ssh_users_leaving_at_once_disturbs_nobody(
-    start_server: Callable[..., ServerProcess], tmp_path: Path, key: Path
+    start_ssh_server: Callable[..., ServerProcess], key: Path
 ) -> None:
-    ssh_server = start_server(
-        CHAT_SSH_PORT=str(free_port()), CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"), CHAT_SSH_MAX_HANDSHAKES="100"
-    )
+    ssh_server = start_ssh_server(CHAT_SSH_MAX_HANDSHAKES="100")
     telnet, web = ssh_server.tcp(nick="tina"), ssh_server.web(nick="wendy")
 
     async def crowd() -> None:
