@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncssh
+import httpx
 import pytest
 from sshuser import SshTerminal, fingerprint, make_key, ssh_argv
 from support import ServerProcess, TcpUser, WebUser, free_port
@@ -94,6 +95,7 @@ def test_ssh_user_chats_with_telnet_and_web_users(
     who = next(row for row in alice.wait_for("3 here:") if "3 here:" in row)
     assert "alice (ssh)" in who and "tina (telnet)" in who and "wendy (web)" in who
     assert ssh_server.health()["clients"] == {"web": 1, "telnet": 1, "ssh": 1, "total": 3}
+    assert 'chat_clients{door="ssh"} 1.0' in httpx.get(f"{ssh_server.http_url}/metrics").text
 
 
 def test_the_key_is_the_identity_and_keyless_clients_get_in_too(

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from support import ServerProcess, free_port
 from tlsuser import Certificates, OpenSslUser
@@ -62,6 +63,7 @@ def test_openssl_user_chats_with_telnet_and_web_users(
     alice.send("/who")
     assert "alice (tls)" in alice.expect(lambda line: line.startswith("* 3 here:"))
     assert tls_server.health()["clients"] == {"web": 1, "telnet": 1, "tls": 1, "total": 3}
+    assert 'chat_clients{door="tls"} 1.0' in httpx.get(f"{tls_server.http_url}/metrics").text
 
 
 def test_the_tcp_doors_limits_hold_inside_tls(
