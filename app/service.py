@@ -59,10 +59,14 @@ class ChatService:
         flusher = Flusher(timed=self.metrics.fanout.observe, after=laggards.turn_over)
         self.tcp = TcpGateway(self.hub, flusher, laggards, settings)
         self.websocket = WebSocketGateway(self.hub, flusher, laggards, settings)
-        self.tls = TlsGateway(self.hub, self.tcp.channel, settings) if settings.tls_port is not None else None
-        self.ssh = SshGateway(self.hub, flusher, laggards, self.tcp.channel, settings) if settings.ssh_port else None
+        self.tls = None if settings.tls_port is None else TlsGateway(self.hub, self.tcp.channel, settings)
+        self.ssh = (
+            None if settings.ssh_port is None else SshGateway(self.hub, flusher, laggards, self.tcp.channel, settings)
+        )
         self.doors = [Gateway.WEB, Gateway.TELNET]
-        self.doors += [door for door, gateway in ((Gateway.TLS, self.tls), (Gateway.SSH, self.ssh)) if gateway]
+        self.doors += [
+            door for door, gateway in ((Gateway.TLS, self.tls), (Gateway.SSH, self.ssh)) if gateway is not None
+        ]
         """The doors this server has (the web and telnet ones are always counted, open or not)."""
         self.claim = _claim(settings)
         self.started = time.monotonic()
