@@ -59,8 +59,8 @@ def test_join_with_free_nick_welcomes_and_announces() -> None:
     [
         ("ALICE", "'ALICE' is already taken"),
         ("bad nick", "letters, digits"),
-        ("bob\u202eecila", "letters, digits"),
-        ("\u2066eve\u2069", "letters, digits"),
+        ("bob\u202eecila", "reorder text (U+202E RIGHT-TO-LEFT OVERRIDE)"),
+        ("\u2066eve\u2069", "reorder text (U+2066 LEFT-TO-RIGHT ISOLATE)"),
         ("admin", "'admin' is reserved"),
         ("x" * (MAX_NICK_LENGTH + 1), f"at most {MAX_NICK_LENGTH} characters"),
     ],
