@@ -44,8 +44,8 @@ def test_line_codec_skipping_own_message_sends_nothing_to_the_sender() -> None:
     erin.clear()
     hub.receive(dave, "hi")
     hub.receive(dave, "/me waves")
-    assert dave.text() == "* dave waves\r\n"
-    assert erin.text() == "[dave] hi\r\n* dave waves\r\n"
+    assert dave.text() == "* [dave] waves\r\n"
+    assert erin.text() == "[dave] hi\r\n* [dave] waves\r\n"
 
 
 def test_join_reaches_everyone_and_welcome_only_the_newcomer() -> None:

@@ -14,7 +14,7 @@ BOTH = (User("alice", Gateway.WEB), User("bob", Gateway.TELNET))
     ("event", "own", "lines"),
     [
         (Event(Kind.MESSAGE, nick="alice", text="hello"), False, ["[alice] hello"]),
-        (Event(Kind.ACTION, nick="alice", text="waves"), False, ["* alice waves"]),
+        (Event(Kind.ACTION, nick="alice", text="waves"), False, ["* [alice] waves"]),
         (Event(Kind.JOIN, nick="bob", gateway=Gateway.TELNET), False, ["* bob joined (telnet)"]),
         (Event(Kind.JOIN, nick="alice", gateway=Gateway.WEB), False, ["* alice joined (web)"]),
         (Event(Kind.LEAVE, nick="bob"), False, ["* bob left"]),
