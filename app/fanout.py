@@ -138,7 +138,18 @@ class Outbox(Generic[Chunk]):
 
     It starts outside the channel; ``open`` lets broadcasts in."""
 
-    __slots__ = ("_blocked", "_chunks", "_closed", "_dirty", "_in_step", "_on_overflow", "_size", "channel", "write")
+    __slots__ = (
+        "_blocked",
+        "_chunks",
+        "_closed",
+        "_control",
+        "_dirty",
+        "_in_step",
+        "_on_overflow",
+        "_size",
+        "channel",
+        "write",
+    )
 
     def __init__(
         self, channel: Channel[Chunk], write: Callable[[bytes], None], on_overflow: Callable[[], None]
@@ -148,6 +159,7 @@ class Outbox(Generic[Chunk]):
         self._on_overflow = on_overflow
         self._chunks: list[Chunk] = []
         self._size = 0
+        self._control = b""  # a control frame owed to the peer while back-pressured (the latest only)
         self._dirty = False
         self._blocked = False
         self._closed = False
@@ -171,13 +183,30 @@ class Outbox(Generic[Chunk]):
         chunks.append(chunk)
         self._size += len(chunk)
         if self._blocked:
-            limits = self.channel.limits
-            if len(chunks) > limits.max_events or self._size > limits.max_bytes:
-                self.discard()
-                self._on_overflow()
+            self._check_limits()
         elif not self._dirty:
             self._dirty = True
             self.channel.flusher.mark_outbox(self)
+
+    def push_control(self, frame: bytes) -> None:
+        """A control frame for the peer (a pong): written at once unless back-pressured. Then only
+        the latest is kept (RFC 6455 §5.5.3 lets one pong answer several pings), but every one
+        counts toward the limits: a peer that pings and never reads is dropped as too slow, as
+        one that never reads the room is."""
+        if self._closed:
+            return
+        if not self._blocked:
+            self.write(frame)
+            return
+        self._control = frame
+        self._size += len(frame)
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        limits = self.channel.limits
+        if len(self._chunks) > limits.max_events or self._size > limits.max_bytes:
+            self.discard()
+            self._on_overflow()
 
     def fall_out_of_step(self) -> None:
         """Leave the channel's shared writes, taking a copy of what it has pending this turn."""
@@ -198,7 +227,11 @@ class Outbox(Generic[Chunk]):
         self._dirty = False
         if self._blocked or self._closed:
             return
-        if self._chunks:
+        if self._control:
+            self.write(self._control)
+            self._control = b""
+            self._size = sum(map(len, self._chunks))
+        if self._chunks and not self._blocked:
             data = self.channel.codec.pack(self._chunks)
             self._chunks, self._size = [], 0
             self.write(data)  # may call blocked() at once
@@ -234,6 +267,6 @@ class Outbox(Generic[Chunk]):
         """Leave the channel and accept nothing more: the client is going away."""
         self._closed = True
         self._in_step = False
-        self._chunks, self._size = [], 0
+        self._chunks, self._size, self._control = [], 0, b""
         self.channel.in_step.discard(self)
         self.channel.out_of_step.discard(self)

@@ -157,6 +157,28 @@ class Hub:
         else:
             self.drop(client, Goodbye.FLOODING)
 
+    def refuse(self, client: Client, text: str, code: str) -> None:
+        """Input from a client that cannot be accepted (``text`` says why). It costs the sender a
+        strike, and the answer is rate limited like lines: a flood of bad input gets a few
+        answers, then a goodbye."""
+        if client.id not in self.clients:
+            return
+        verdict = self.flood.refused(client.id, _budget_key(client.address), self.clock())
+        if verdict is Verdict.ALLOW:
+            self.error(client, text, code)
+        elif verdict is Verdict.KICK:
+            self.drop(client, Goodbye.BAD_INPUT)
+
+    def ping(self, client: Client) -> bool:
+        """A WebSocket ping: True to answer it. Pings share the sender's line budget; one beyond
+        it goes unanswered and is a strike, like a line sent too fast."""
+        if client.id not in self.clients:
+            return False
+        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock())
+        if verdict is Verdict.KICK:
+            self.drop(client, Goodbye.BAD_INPUT)
+        return verdict is Verdict.ALLOW
+
     def tell(self, client: Client, event: Event) -> None:
         """Send one event to one client."""
         own = event.origin == client.id and event.process in ("", self.bus.process)

@@ -18,6 +18,11 @@ CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 PROTOCOL_ERROR, INVALID_DATA, TOO_BIG = 1002, 1007, 1009
 
+MAX_FRAGMENTS = 1024
+"""Frames in one fragmented message. Bytes alone do not bound one: empty continuation frames add
+nothing to its size but a list entry each (millions of them: tens of megabytes and seconds of
+parsing). Clients fragment a message into a handful of frames, if at all."""
+
 _SENDABLE_CLOSE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014))
 """Close codes a peer may put on the wire (1005, 1006 and 1015 only describe a closure)."""
 
@@ -36,7 +41,7 @@ class MessageReader:
     control frames ``(PING | PONG | CLOSE, payload)``, in order.
 
     ``max_size`` bounds a whole message, fragments included: a frame that would pass it fails at
-    its header, before its payload is buffered.
+    its header, before its payload is buffered; ``MAX_FRAGMENTS`` bounds its number of frames.
     """
 
     __slots__ = ("_kind", "_parts", "_pending", "_size", "max_size")
@@ -110,6 +115,8 @@ class MessageReader:
             raise ProtocolError(PROTOCOL_ERROR, "new message before the fragmented one is finished")
         if self._size + length > self.max_size:
             raise ProtocolError(TOO_BIG, f"message over {self.max_size} bytes")
+        if opcode == CONTINUATION and len(self._parts) >= MAX_FRAGMENTS:  # type: ignore[arg-type]
+            raise ProtocolError(TOO_BIG, f"message in over {MAX_FRAGMENTS} frames")
 
     def _message(self, fin: int, opcode: int, payload: bytes) -> tuple[int, bytes | str] | None:
         if opcode >= CLOSE:

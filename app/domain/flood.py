@@ -1,5 +1,8 @@
 """Flood control: a token bucket per connection and per address, and a strike count for abuse.
 
+A strike is a line refused for coming too fast, or input refused outright (bad frames, over-long
+lines, ...): a client whose input is mostly refused runs out of strikes within seconds.
+
 Pure and clock-driven (the caller passes ``now``), so it is tested without sleeping.
 """
 
@@ -102,9 +105,30 @@ class FloodControl:
                 self._addresses[address] = (bucket, users - 1)
 
     def check(self, conn: int, address: str | None, now: float) -> Verdict:
+        """May this line pass? REFUSE: not now (a strike); KICK: too many strikes."""
         if not self.policy.enabled or conn not in self._connections:
             return Verdict.ALLOW
         bucket, strikes = self._connections[conn]
+        if self._take(bucket, address, now):
+            return Verdict.ALLOW
+        return Verdict.KICK if strikes.add(now) else Verdict.REFUSE
+
+    def refused(self, conn: int, address: str | None, now: float) -> Verdict:
+        """Input that could not be accepted (a bad frame, an over-long line, ...) is always a strike,
+        and telling its sender why costs a token, as a line would. ALLOW: tell them; REFUSE: say
+        nothing (a flood of bad input gets a few answers, not one each); KICK: too many strikes."""
+        entry = self._connections.get(conn)
+        if entry is None:
+            return Verdict.ALLOW
+        bucket, strikes = entry
+        if strikes.add(now):
+            return Verdict.KICK
+        if not self.policy.enabled or self._take(bucket, address, now):
+            return Verdict.ALLOW
+        return Verdict.REFUSE
+
+    def _take(self, bucket: TokenBucket, address: str | None, now: float) -> bool:
+        """Take a token from the connection's bucket and its address's, if both have one."""
         shared = self._addresses.get(address) if address is not None else None
         if shared is not None:
             shared[0].refill(now)
@@ -113,5 +137,5 @@ class FloodControl:
             bucket.tokens -= 1.0
             if shared is not None:
                 shared[0].tokens -= 1.0
-            return Verdict.ALLOW
-        return Verdict.KICK if strikes.add(now) else Verdict.REFUSE
+            return True
+        return False

@@ -19,6 +19,7 @@ from app.domain.goodbye import Goodbye
 from app.fanout import Channel, Flusher, Outbox, OutboxLimits
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
+from app.gateways.pacing import PacedInput, sliced
 from app.hub import Hub
 
 log = logging.getLogger("app.tcp")
@@ -29,6 +30,13 @@ vanished peer is noticed within about two minutes instead of the kernel's defaul
 A live peer's kernel answers the probes, so an idle but connected user is never cut."""
 
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
+NOT_TLS = "This port speaks plain text lines (telnet, netcat), not TLS: connect without TLS, or to the TLS port"
+
+
+def is_tls_hello(data: bytes) -> bool:
+    """True when a connection opens with a TLS record header: a handshake record (0x16) of TLS
+    or SSL 3 (version 3.0 to 3.4). A TLS client pointed at the plain port sends this first."""
+    return len(data) >= 3 and data[0] == 0x16 and data[1] == 0x03 and data[2] <= 0x04
 
 
 class TelnetCodec:
@@ -46,10 +54,10 @@ class TelnetCodec:
 TELNET = TelnetCodec()
 
 
-class TcpClient(BufferedProtocol):
+class TcpClient(PacedInput, BufferedProtocol):
     """One telnet/netcat connection (slotted: thousands of idle ones must stay small)."""
 
-    __slots__ = ("address", "closing", "decoder", "first_line", "hub", "id", "lost", "outbox", "transport")
+    __slots__ = ("address", "closing", "decoder", "first_line", "hub", "id", "lost", "outbox", "transport", "waiting")
 
     gateway = Gateway.TELNET
     codec = TELNET
@@ -64,6 +72,7 @@ class TcpClient(BufferedProtocol):
         self.closing = False
         self.lost = False
         self.first_line = True
+        self.waiting = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -89,19 +98,28 @@ class TcpClient(BufferedProtocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return  # until the peer lets go, what it still sends is not even decoded
-        hub = self.hub
-        for line in self.decoder.feed(data):
-            if line is telnet.OVERLONG:
-                limit = self.decoder.max_line
-                hub.error(self, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
-            elif self.closing:
-                return
-            elif self.first_line and telnet.is_http_request(line):  # type: ignore[arg-type]
-                hub.error(self, NOT_HTTP, "refused")
-                hub.drop(self, Goodbye.REFUSED, "HTTP request on the chat port")
-            else:
-                self.first_line = False
-                hub.receive(self, line)  # type: ignore[arg-type]
+        if self.first_line and is_tls_hello(data):
+            self._refuse_first(NOT_TLS, "TLS on the plain chat port")
+            return
+        self.take_input(sliced(self.decoder.feed, data))
+
+    def handle(self, item: object) -> bool:
+        if self.closing:
+            return False
+        if item is telnet.OVERLONG:
+            limit = self.decoder.max_line
+            self.hub.refuse(self, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
+        elif self.first_line and telnet.is_http_request(item):  # type: ignore[arg-type]
+            self._refuse_first(NOT_HTTP, "HTTP request on the chat port")
+        else:
+            self.first_line = False
+            self.hub.receive(self, item)  # type: ignore[arg-type]
+        return not self.closing
+
+    def _refuse_first(self, answer: str, reason: str) -> None:
+        """Someone spoke another protocol to this port: say so in plain text, and hang up."""
+        self.hub.error(self, answer, "refused")
+        self.hub.drop(self, Goodbye.REFUSED, reason)
 
     def eof_received(self) -> bool:
         """The peer is done sending (``nc -N``, the end of a piped file): answer what it sent,

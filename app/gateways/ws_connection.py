@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from typing import cast
 
 from app.codecs import wire
@@ -22,11 +23,13 @@ from app.fanout import Channel, Codec, Outbox
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import CLOSE_TIMEOUT, SHUTDOWN_GRACE, close_softly, reset
 from app.gateways.keepalive import Keepalive
+from app.gateways.pacing import PacedInput, sliced
 from app.hub import Hub
 
 log = logging.getLogger("app.websocket")
 
-class WebConnection(BufferedProtocol):
+
+class WebConnection(PacedInput, BufferedProtocol):
     """One WebSocket connection, as the hub sees it and as its transport's protocol."""
 
     __slots__ = (
@@ -41,6 +44,7 @@ class WebConnection(BufferedProtocol):
         "pong_due",
         "reader",
         "transport",
+        "waiting",
     )
 
     gateway = Gateway.WEB
@@ -57,6 +61,7 @@ class WebConnection(BufferedProtocol):
         self.closing = False  # our close frame is sent (or the connection is failing): send nothing more
         self.lost = False
         self.pong_due = 0.0
+        self.waiting = None
 
     @property
     def codec(self) -> Codec[str]:
@@ -79,33 +84,44 @@ class WebConnection(BufferedProtocol):
             try:
                 line = wire.decode_frame(data)
             except wire.FrameError as problem:
-                self.hub.error(self, str(problem), "bad_frame")
+                self.hub.refuse(self, str(problem), "bad_frame")
             else:
                 self.hub.receive(self, line)
         else:
-            self.hub.error(self, "Binary frames are not supported: send text", "bad_frame")
+            self.hub.refuse(self, "Binary frames are not supported: send text", "bad_frame")
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         if self.lost:
             return
+        self.take_input(self._frames(data))
+
+    def _frames(self, data: bytes) -> Iterator[object]:
+        """The messages in ``data``, then the protocol error that ends them, if any."""
         try:
-            for kind, payload in self.reader.feed(data):
-                if kind in (TEXT, BINARY):
-                    if not self.closing:
-                        self.message_received(payload)
-                elif kind == PING:
-                    if not self.closing:
-                        self._write(control_frame(PONG, cast(bytes, payload)))
-                elif kind == PONG:
-                    self.pong_due = 0.0
-                elif kind == CLOSE:
-                    self._close_received(cast(bytes, payload))
-                    return
+            yield from sliced(self.reader.feed, data)
         except ProtocolError as problem:
-            log.info("closing a WebSocket that broke the protocol (%d %s)", problem.code, problem.reason)
-            self._fail(problem.code, problem.reason)
+            yield problem
+
+    def handle(self, item: object) -> bool:
+        if isinstance(item, ProtocolError):
+            log.info("closing a WebSocket that broke the protocol (%d %s)", item.code, item.reason)
+            self._fail(item.code, item.reason)
+            return False
+        kind, payload = cast(tuple[int, bytes | str], item)
+        if kind in (TEXT, BINARY):
+            if not self.closing:
+                self.message_received(payload)
+        elif kind == PING:
+            if not self.closing and self.hub.ping(self):
+                self.outbox.push_control(control_frame(PONG, cast(bytes, payload)))
+        elif kind == PONG:
+            self.pong_due = 0.0
+        elif kind == CLOSE:
+            self._close_received(cast(bytes, payload))
+            return False
+        return not self.lost
 
     def eof_received(self) -> None:
         return None  # the peer is gone without a close frame: close our side too

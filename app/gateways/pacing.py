@@ -1,0 +1,80 @@
+"""Fair input: each connection's input is handled a bounded amount per event-loop turn.
+
+A socket read hands over up to 256 KiB at once. Decoded and handled in one callback, a client
+sending flat out would hold the loop for as long as that takes, every turn, and everyone else
+would wait. Instead a connection's input is taken ``BYTES_PER_TURN`` bytes and ``ITEMS_PER_TURN``
+lines or messages at a time; the rest waits for a later turn with reading paused, so TCP
+back-pressure slows the sender, not the server, and other connections get their turn between.
+An honest client never reaches either budget: its cost is one counter per line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+BYTES_PER_TURN = 16 * 1024
+ITEMS_PER_TURN = 32
+
+NEXT_TURN = object()
+"""Stands between two slices of one read: the bytes budget of this turn is spent."""
+
+Item = TypeVar("Item")
+
+
+def sliced(decode: Callable[[bytes], Iterator[Item]], data: bytes) -> Iterator[Item | object]:
+    """What ``decode`` makes of ``data``, fed ``BYTES_PER_TURN`` bytes at a time, with NEXT_TURN
+    between slices (a read within the budget is decoded as it is, at no extra cost)."""
+    if len(data) <= BYTES_PER_TURN:
+        return decode(data)
+    return _slices(decode, data)
+
+
+def _slices(decode: Callable[[bytes], Iterator[Item]], data: bytes) -> Iterator[Item | object]:
+    yield from decode(data[:BYTES_PER_TURN])
+    for start in range(BYTES_PER_TURN, len(data), BYTES_PER_TURN):
+        yield NEXT_TURN
+        yield from decode(data[start : start + BYTES_PER_TURN])
+
+
+class PacedInput:
+    """Mixin for a connection's asyncio protocol: feed ``take_input`` what a read decodes to, and
+    ``handle`` gets it one item at a time, within the budgets."""
+
+    __slots__ = ()
+    transport: asyncio.Transport | None
+    lost: bool
+    waiting: Iterator[object] | None  # input left for a later turn (reading is paused meanwhile)
+
+    def handle(self, item: object) -> bool:
+        """Act on one line or message; False when the connection is closing (stop reading)."""
+        raise NotImplementedError
+
+    def take_input(self, items: Iterator[object]) -> None:
+        budget = ITEMS_PER_TURN
+        for item in items:
+            if item is not NEXT_TURN:
+                if not self.handle(item):
+                    self.waiting = None
+                    return
+                budget -= 1
+                if budget:
+                    continue
+            self._wait(items)
+            return
+        if self.waiting is not None:
+            self.waiting = None
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+
+    def _wait(self, items: Iterator[object]) -> None:
+        if self.waiting is None and self.transport is not None:
+            self.transport.pause_reading()
+        self.waiting = items
+        asyncio.get_running_loop().call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        items = self.waiting
+        if items is not None and not self.lost:
+            self.take_input(items)
