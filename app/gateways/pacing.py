@@ -14,8 +14,13 @@ import asyncio
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from app.gateways.closing import reset
+
 BYTES_PER_TURN = 16 * 1024
 ITEMS_PER_TURN = 32
+INPUT_AFTER_CLOSE = 64 * 1024
+"""What a peer may still send once our side is closing: what was in flight, and its close frame.
+One that goes on sending is not closing, and is cut rather than read until the close times out."""
 
 NEXT_TURN = object()
 """Stands between two slices of one read: the bytes budget of this turn is spent."""
@@ -46,6 +51,7 @@ class PacedInput:
     transport: asyncio.Transport | None
     lost: bool
     waiting: Iterator[object] | None  # input left for a later turn (reading is paused meanwhile)
+    input_after_close: int  # bytes received since our side began to close
 
     def handle(self, item: object) -> bool:
         """Act on one line or message; False when the connection is closing (stop reading)."""
@@ -67,6 +73,15 @@ class PacedInput:
             self.waiting = None
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.resume_reading()
+
+    def cut_if_still_sending(self, data: bytes) -> bool:
+        """Count input that arrives while closing; past ``INPUT_AFTER_CLOSE``, cut the connection
+        (True: it is cut, ignore ``data``)."""
+        self.input_after_close += len(data)
+        if self.input_after_close <= INPUT_AFTER_CLOSE or self.transport is None:
+            return False
+        reset(self.transport, lambda: self.lost)
+        return True
 
     def _wait(self, items: Iterator[object]) -> None:
         if self.waiting is None and self.transport is not None:

@@ -57,7 +57,19 @@ TELNET = TelnetCodec()
 class TcpClient(PacedInput, BufferedProtocol):
     """One telnet/netcat connection (slotted: thousands of idle ones must stay small)."""
 
-    __slots__ = ("address", "closing", "decoder", "first_line", "hub", "id", "lost", "outbox", "transport", "waiting")
+    __slots__ = (
+        "address",
+        "closing",
+        "decoder",
+        "first_line",
+        "hub",
+        "id",
+        "input_after_close",
+        "lost",
+        "outbox",
+        "transport",
+        "waiting",
+    )
 
     gateway = Gateway.TELNET
     codec = TELNET
@@ -73,6 +85,7 @@ class TcpClient(PacedInput, BufferedProtocol):
         self.lost = False
         self.first_line = True
         self.waiting = None
+        self.input_after_close = 0
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -97,7 +110,8 @@ class TcpClient(PacedInput, BufferedProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
-            return  # until the peer lets go, what it still sends is not even decoded
+            self.cut_if_still_sending(data)  # until the peer lets go, what it sends is not even decoded
+            return
         if self.first_line and is_tls_hello(data):
             self._refuse_first(NOT_TLS, "TLS on the plain chat port")
             return

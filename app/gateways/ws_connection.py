@@ -38,6 +38,7 @@ class WebConnection(PacedInput, BufferedProtocol):
         "connections",
         "hub",
         "id",
+        "input_after_close",
         "keepalive",
         "lost",
         "outbox",
@@ -62,6 +63,7 @@ class WebConnection(PacedInput, BufferedProtocol):
         self.lost = False
         self.pong_due = 0.0
         self.waiting = None
+        self.input_after_close = 0
 
     @property
     def codec(self) -> Codec[str]:
@@ -93,7 +95,7 @@ class WebConnection(PacedInput, BufferedProtocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self.lost:
+        if self.lost or (self.closing and self.cut_if_still_sending(data)):
             return
         self.take_input(self._frames(data))
 

@@ -209,3 +209,31 @@ def test_the_real_flusher_writes_once_at_the_end_of_the_loop_turn() -> None:
     before, after = asyncio.run(scenario())
     assert before == []
     assert after == [b"a|b"]
+
+
+def test_a_control_frame_is_written_at_once_while_the_transport_takes_it() -> None:
+    _, _, [client] = setup(clients=1)
+    client.outbox.push_control(b"pong")
+    assert client.writes == [b"pong"]
+
+
+def test_while_back_pressured_only_the_latest_control_frame_is_kept_and_sent_first() -> None:
+    flusher, channel, [client] = setup(clients=1, max_bytes=1000)
+    client.outbox.blocked()
+    client.outbox.push_control(b"pong1")
+    client.outbox.push_control(b"pong2")
+    channel.broadcast(said("a"))
+    flusher.flush()
+    assert client.writes == []
+    client.outbox.writable()
+    flusher.flush()
+    assert client.writes == [b"pong2", b"a"]
+
+
+def test_unread_control_frames_count_toward_the_limit_and_overflow() -> None:
+    _, channel, [client] = setup(clients=1, max_bytes=100)
+    client.outbox.blocked()
+    for _ in range(20):
+        client.outbox.push_control(b"p" * 10)
+    assert client.overflows == 1
+    assert not channel.in_step and not channel.out_of_step

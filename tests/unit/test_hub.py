@@ -194,6 +194,32 @@ def test_flooding_client_is_kicked_with_a_notice_and_others_see_it_leave() -> No
     assert flooder.id not in hub.clients
 
 
+def test_refused_input_gets_a_few_answers_then_a_bad_input_goodbye() -> None:
+    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=5))
+    web = JsonCodec()
+    garbler, bob = join(hub, web, "garbler"), join(hub, web, "bob")
+    garbler.clear()
+    bob.clear()
+    for _ in range(10):
+        hub.refuse(garbler, "Malformed JSON", "bad_frame")
+    assert [f["code"] for f in garbler.frames() if f["type"] == "error"] == ["bad_frame"] * 2
+    [(goodbye, notice)] = garbler.closed
+    assert goodbye is Goodbye.BAD_INPUT
+    assert json.loads(notice) == {"type": "error", "text": Goodbye.BAD_INPUT.text, "code": "disconnected"}  # type: ignore[arg-type]
+    assert [(f["type"], f.get("text")) for f in bob.frames()] == [("leave", "bad input")]
+
+
+def test_pings_share_the_line_budget_and_a_ping_flood_is_cut() -> None:
+    clock = Clock()
+    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=3), clock=clock)
+    pinger = join(hub, JsonCodec(), "pinger")
+    assert [hub.ping(pinger) for _ in range(4)] == [True, True, False, False]
+    clock.now = 1.0
+    assert hub.ping(pinger)  # the budget refills
+    assert not hub.ping(pinger)
+    assert [goodbye for goodbye, _ in pinger.closed] == [Goodbye.BAD_INPUT]
+
+
 # -- leaving -------------------------------------------------------------------------------------
 
 
