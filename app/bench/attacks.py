@@ -117,10 +117,12 @@ def bad_ws_frames(target: Target) -> Outcome:
 
 
 def telnet_iac(target: Target) -> Outcome:
-    """Telnet IAC NOP commands, and nothing else, flat out."""
+    """Telnet commands and nothing else, flat out: option negotiation (IAC WILL and IAC DO for every
+    option, over and over) and IAC NOP."""
     outcome = Outcome()
     sock = _connect(target.host, target.tcp_port)
-    _flood(sock, b"\xff\xf1" * 32768, target, outcome)
+    negotiation = b"".join(bytes((0xFF, 0xFB, option, 0xFF, 0xFD, option, 0xFF, 0xF1)) for option in range(256))
+    _flood(sock, negotiation * 16, target, outcome)
     _drain(sock, outcome)
     return outcome
 

@@ -17,7 +17,16 @@ import pytest
 from raw import RawWebSocket, client_frame, cut_by_peer, rss_kib
 from support import ServerProcess
 
-from app.bench.attacks import Outcome, Target, bad_ws_frames, empty_continuations, long_lines, ping_flood, tls_hello
+from app.bench.attacks import (
+    Outcome,
+    Target,
+    bad_ws_frames,
+    empty_continuations,
+    long_lines,
+    ping_flood,
+    telnet_iac,
+    tls_hello,
+)
 from app.domain.goodbye import Goodbye
 
 serial = count()
@@ -75,6 +84,11 @@ def test_a_stream_of_bad_frames_gets_a_few_answers_then_a_typed_goodbye(server: 
         pass
     assert close == (Goodbye.BAD_INPUT.code, Goodbye.BAD_INPUT.reason)
     assert 1 <= errors <= 10  # the first few are answered, never one answer per bad frame
+
+
+def test_a_telnet_command_flood_does_not_hold_up_the_room(server: ServerProcess) -> None:
+    outcome = while_attacked(server, telnet_iac)
+    assert outcome.sent_bytes > 0
 
 
 def test_over_long_lines_flat_out_are_cut_after_a_few_answers(server: ServerProcess) -> None:
