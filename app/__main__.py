@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import queue
+import signal
 import sys
 from logging.handlers import QueueHandler, QueueListener
 
@@ -66,10 +67,18 @@ def main() -> None:
     except SettingsError as problem:
         sys.exit(f"configuration error: {problem}")
     listener = log_from_a_thread(settings.log_level.upper())
+    interrupted = False
     try:
         build_server(settings).run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down on Ctrl-C as on SIGTERM, then raises the signal it caught again; for
+        # SIGINT Python makes that a KeyboardInterrupt. The shutdown is done and logged: end quietly.
+        interrupted = True
     finally:
         listener.stop()
+    if interrupted:  # exit as killed by SIGINT, as SIGTERM's exit is by SIGTERM: shells see why it ended
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGINT)
 
 
 def log_from_a_thread(level: str) -> QueueListener:

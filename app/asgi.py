@@ -46,10 +46,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     def static_url(name: str) -> str:
         return f"/static/{name}?v={versions.get(name, '0')}"
 
+    flood = service.hub.flood.policy
+
     async def index(request: Request) -> Response:
         context = {
             "static_url": static_url,
             "max_message": settings.max_message,
+            "paste_lines": flood.paste_lines if flood.enabled else 0,
+            "paste_size": flood.paste_size,
             "tcp_port": settings.tcp_port,
         }
         response = templates.TemplateResponse(request, "index.html", context)

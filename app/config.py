@@ -31,6 +31,7 @@ class Settings:
     burst: int = 5
     rate: float = 2.0
     kick_after: int = 30
+    paste_lines: int = 20
     max_connections: int = 10_000
     max_per_ip: int = 16
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
@@ -84,6 +85,7 @@ class Settings:
             burst=int(number("CHAT_BURST", d.burst)),
             rate=number("CHAT_RATE", d.rate, float),
             kick_after=int(number("CHAT_KICK_AFTER", d.kick_after)),
+            paste_lines=int(number("CHAT_PASTE_LINES", d.paste_lines)),
             max_connections=int(number("CHAT_MAX_CONNECTIONS", d.max_connections)),
             max_per_ip=int(number("CHAT_MAX_PER_IP", d.max_per_ip)),
             allowed_origins=origins,

@@ -263,6 +263,13 @@ class Outbox(Generic[Chunk]):
         self._chunks, self._size = [], 0
         return data
 
+    def skip(self) -> None:
+        """Write nothing of what is queued so far (telnet's Abort Output); what comes next flows."""
+        if self._closed:
+            return
+        self.fall_out_of_step()  # the channel's pending bytes this turn are among what is skipped
+        self._chunks, self._size = [], 0
+
     def discard(self) -> None:
         """Leave the channel and accept nothing more: the client is going away."""
         self._closed = True

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.bus.base import Bus
-from app.codecs.lines import format_lines
+from app.codecs.lines import LIVE, format_lines
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
@@ -141,30 +141,29 @@ class Hub:
             if chunk is not None:
                 client.send(chunk)
         if events or missed:
-            self.tell(client, Event(Kind.SYSTEM, text="— live — (times above are UTC)", code="live"))
+            self.tell(client, Event(Kind.SYSTEM, text="— live —", code=LIVE))
 
     def receive(self, client: Client, line: str) -> None:
         """One line of input from a client."""
         if client.id not in self.clients or not line.strip():
             return
-        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock())
+        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock(), len(line))
         if verdict is Verdict.ALLOW:
             self._apply(self.room.handle(client.id, line))
         elif verdict is Verdict.REFUSE:
-            p = self.flood.policy
-            text = f"Slow down: not sent (limit {p.burst} at once, then {p.rate:g} per second)"
+            text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
             self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
         else:
             self.drop(client, Goodbye.FLOODING)
 
-    def refuse(self, client: Client, text: str, code: str) -> None:
-        """Input from a client that cannot be accepted (``text`` says why). It costs the sender a
-        strike, and the answer is rate limited like lines: a flood of bad input gets a few
-        answers, then a goodbye."""
+    def refuse(self, client: Client, text: str = "", code: str = "") -> None:
+        """Input from a client that cannot be accepted (``text`` says why; none: nothing is said).
+        It costs the sender a strike, and the answer is rate limited like lines: a flood of bad
+        input gets a few answers, then a goodbye."""
         if client.id not in self.clients:
             return
         verdict = self.flood.refused(client.id, _budget_key(client.address), self.clock())
-        if verdict is Verdict.ALLOW:
+        if verdict is Verdict.ALLOW and text:
             self.error(client, text, code)
         elif verdict is Verdict.KICK:
             self.drop(client, Goodbye.BAD_INPUT)
@@ -174,7 +173,7 @@ class Hub:
         it goes unanswered and is a strike, like a line sent too fast."""
         if client.id not in self.clients:
             return False
-        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock())
+        verdict = self.flood.control(client.id, _budget_key(client.address), self.clock())
         if verdict is Verdict.KICK:
             self.drop(client, Goodbye.BAD_INPUT)
         return verdict is Verdict.ALLOW

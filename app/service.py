@@ -28,10 +28,11 @@ class ChatService:
     def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
         self.settings = settings
         self.bus = bus or _bus(settings)
+        flood = FloodPolicy(settings.burst, settings.rate, settings.kick_after, paste_lines=settings.paste_lines)
         self.hub = Hub(
-            Room(max_message=settings.max_message),
+            Room(max_message=settings.max_message, flood=flood),
             self.bus,
-            FloodPolicy(burst=settings.burst, rate=settings.rate, kick_after=settings.kick_after),
+            flood,
             Admission(settings.max_connections, settings.max_per_ip),
             churn=ChurnGate(calm=settings.churn_calm),
         )

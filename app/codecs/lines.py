@@ -17,6 +17,9 @@ from app.domain.text import LINE_BREAKS
 
 _FLAT = str.maketrans(dict.fromkeys(LINE_BREAKS, " "))
 
+LIVE = "live"
+"""The code of the system notice that ends a replay: what follows happens now."""
+
 NOT_ECHOED = frozenset({Kind.MESSAGE, Kind.JOIN})
 """Kinds a line-mode sender does not get back: their terminal already shows what they typed."""
 
@@ -60,6 +63,8 @@ def _lines(event: Event, own: bool) -> list[str]:
         return [f"* {event.text}"]
     if kind is Kind.ERROR:
         return [f"! {line}" for line in _server_lines(event.text)]
+    if event.code == LIVE:  # a text reader saw history stamped in UTC; a JSON client shows its own times
+        return [f"* {event.text} (times above are UTC)"]
     return [f"* {line}" if i == 0 else f"  {line}" for i, line in enumerate(_server_lines(event.text))]
 
 

@@ -1,5 +1,9 @@
 """Flood control: a token bucket per connection and per address, and a strike count for abuse.
 
+A paste is not a flood: lines arriving close together (a paste, however TCP cut it up) may run
+past an empty bucket, up to the paste allowance, borrowing against the next seconds' tokens.
+A flood keeps its lines close together for longer than any paste and is refused as before.
+
 A strike is a line refused for coming too fast, or input refused outright (bad frames, over-long
 lines, ...): a client whose input is mostly refused runs out of strikes within seconds.
 
@@ -60,17 +64,54 @@ class Strikes:
 
 
 @dataclass(slots=True)
+class Paste:
+    """The run of lines a connection is sending now: each within ``PASTE_GAP`` of the one before."""
+
+    last: float
+    lines: int = 0
+    size: int = 0
+
+    def add(self, now: float, size: int) -> None:
+        if now - self.last > PASTE_GAP:
+            self.lines = self.size = 0  # a pause: this line starts a new run
+        self.last = now
+        self.lines += 1
+        self.size += size
+
+
+PASTE_GAP = 0.05
+"""Lines this close together come from a paste or a script, not from typing: nobody types and
+sends a line in 50 ms, while a pasted block arrives within milliseconds, however TCP cuts it."""
+
+
+@dataclass(slots=True)
 class FloodPolicy:
-    """The limits; ``rate <= 0`` switches flood control off (for benchmarks)."""
+    """The limits; ``rate <= 0`` switches flood control off (for benchmarks). A paste of up to
+    ``paste_lines`` lines and ``paste_size`` characters goes through whole."""
 
     burst: int = 5
     rate: float = 2.0
     kick_after: int = 30
     kick_window: float = 60.0
+    paste_lines: int = 20
+    paste_size: int = 4096
 
     @property
     def enabled(self) -> bool:
         return self.rate > 0
+
+    @property
+    def pace(self) -> str:
+        """The limits in words, for /help and for a refusal."""
+        pace = f"{self.burst} lines at once, then {self.rate:g} a second"
+        if self.paste_lines > self.burst:
+            pace += f"; a paste of up to {self.paste_lines} lines ({self.paste_size} characters) goes through whole"
+        return pace
+
+    @property
+    def floor(self) -> float:
+        """How far a paste may overdraw a bucket: what a whole paste costs beyond the burst."""
+        return min(0.0, float(self.burst - self.paste_lines))
 
 
 class FloodControl:
@@ -81,6 +122,7 @@ class FloodControl:
         self.policy = policy
         self._connections: dict[int, tuple[TokenBucket, Strikes]] = {}
         self._addresses: dict[str, tuple[TokenBucket, int]] = {}
+        self._pastes: dict[int, Paste] = {}  # made at a connection's first line: idle ones need none
 
     def open(self, conn: int, address: str | None, now: float) -> None:
         """Start tracking a connection; ``address`` None means exempt from the per-address budget."""
@@ -97,6 +139,7 @@ class FloodControl:
 
     def close(self, conn: int, address: str | None) -> None:
         self._connections.pop(conn, None)
+        self._pastes.pop(conn, None)
         if address is not None and address in self._addresses:
             bucket, users = self._addresses[address]
             if users <= 1:
@@ -104,14 +147,20 @@ class FloodControl:
             else:
                 self._addresses[address] = (bucket, users - 1)
 
-    def check(self, conn: int, address: str | None, now: float) -> Verdict:
-        """May this line pass? REFUSE: not now (a strike); KICK: too many strikes."""
+    def check(self, conn: int, address: str | None, now: float, size: int = 1) -> Verdict:
+        """May a line of ``size`` characters pass now? REFUSE: not now (a strike); KICK: too many
+        strikes."""
         if not self.policy.enabled or conn not in self._connections:
             return Verdict.ALLOW
-        bucket, strikes = self._connections[conn]
-        if self._take(bucket, address, now):
+        floor = 1.0 if not self._pasting(conn, now, size) else self.policy.floor + 1.0
+        return self._spend(conn, address, now, floor)
+
+    def control(self, conn: int, address: str | None, now: float) -> Verdict:
+        """May a control message (a WebSocket ping) be answered? It costs what a line does, but is
+        never part of a paste."""
+        if not self.policy.enabled or conn not in self._connections:
             return Verdict.ALLOW
-        return Verdict.KICK if strikes.add(now) else Verdict.REFUSE
+        return self._spend(conn, address, now, 1.0)
 
     def refused(self, conn: int, address: str | None, now: float) -> Verdict:
         """Input that could not be accepted (a bad frame, an over-long line, ...) is always a strike,
@@ -123,19 +172,34 @@ class FloodControl:
         bucket, strikes = entry
         if strikes.add(now):
             return Verdict.KICK
-        if not self.policy.enabled or self._take(bucket, address, now):
+        if not self.policy.enabled or self._take(bucket, address, now, 1.0):
             return Verdict.ALLOW
         return Verdict.REFUSE
 
-    def _take(self, bucket: TokenBucket, address: str | None, now: float) -> bool:
-        """Take a token from the connection's bucket and its address's, if both have one."""
+    def _spend(self, conn: int, address: str | None, now: float, floor: float) -> Verdict:
+        bucket, strikes = self._connections[conn]
+        if self._take(bucket, address, now, floor):
+            return Verdict.ALLOW
+        return Verdict.KICK if strikes.add(now) else Verdict.REFUSE
+
+    def _take(self, bucket: TokenBucket, address: str | None, now: float, floor: float) -> bool:
+        """Take a token from the connection's bucket and its address's, if both hold ``floor``
+        (a paste may overdraw them: its floor is below one)."""
         shared = self._addresses.get(address) if address is not None else None
         if shared is not None:
             shared[0].refill(now)
         bucket.refill(now)
-        if bucket.tokens >= 1.0 and (shared is None or shared[0].tokens >= 1.0):
+        if bucket.tokens >= floor and (shared is None or shared[0].tokens >= floor):
             bucket.tokens -= 1.0
             if shared is not None:
                 shared[0].tokens -= 1.0
             return True
         return False
+
+    def _pasting(self, conn: int, now: float, size: int) -> bool:
+        """Add the line to its connection's run; True while the run is within the paste allowance."""
+        paste = self._pastes.get(conn)
+        if paste is None:
+            paste = self._pastes[conn] = Paste(now)
+        paste.add(now, size)
+        return paste.lines > 1 and paste.lines <= self.policy.paste_lines and paste.size <= self.policy.paste_size

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell, User
+from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye
 from app.domain.nicks import NickError, NickIndex, normalize_nick
 from app.domain.text import clean_text
@@ -31,6 +32,13 @@ HELP = """Commands:
 /help           this list
 /quit [REASON]  leave the room
 Anything else you type is said to everyone. Start a line with // to say something beginning with /."""
+
+
+def limits_help(policy: FloodPolicy, max_message: int) -> str:
+    """The limits a person runs into, as /help states them (from the server's own settings)."""
+    if not policy.enabled:
+        return f"Limits: {max_message} characters a message."
+    return f"Limits: {max_message} characters a message; {policy.pace}."
 
 
 @dataclass(slots=True)
@@ -66,8 +74,11 @@ class Room:
     nick uniqueness and /msg span the whole room.
     """
 
-    def __init__(self, max_message: int = 2000, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, max_message: int = 2000, rng: random.Random | None = None, flood: FloodPolicy | None = None
+    ) -> None:
         self.max_message = max_message
+        self.help = f"{HELP}\n{limits_help(flood or FloodPolicy(), max_message)}"
         self._rng = rng or random.Random()
         self._members: dict[int, Member] = {}
         self._by_nick: NickIndex[Member] = NickIndex()
@@ -252,7 +263,7 @@ class Room:
         return [ShowHistory(member.id, int(rest))]
 
     def _help(self, member: Member, rest: str) -> list[Outcome]:
-        return [Tell(member.id, _system(HELP))]
+        return [Tell(member.id, _system(self.help))]
 
     def _quit(self, member: Member, rest: str) -> list[Outcome]:
         farewell = Tell(member.id, _system(Goodbye.QUIT.text))

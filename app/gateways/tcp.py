@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Iterator
 from typing import cast
 
 from app.codecs import telnet
@@ -117,18 +118,36 @@ class TcpClient(PacedInput, BufferedProtocol):
             return
         self.take_input(sliced(self.decoder.feed, data))
 
+    def take_input(self, items: Iterator[object]) -> None:
+        super().take_input(items)
+        surplus, self.decoder.surplus = self.decoder.surplus, 0
+        while surplus and not self.closing:  # each is a strike: a flood of them ends in a goodbye
+            self.hub.refuse(self)
+            surplus -= 1
+
     def handle(self, item: object) -> bool:
         if self.closing:
             return False
-        if item is telnet.OVERLONG:
+        if type(item) is str:
+            if self.first_line and telnet.is_http_request(item):
+                self._refuse_first(NOT_HTTP, "HTTP request on the chat port")
+                return False
+            self.first_line = False
+            self.hub.receive(self, item)
+        elif type(item) is bytes:
+            self.send(item)  # a telnet answer, queued behind the output of the lines before it
+        else:
+            self._signal(item)  # type: ignore[arg-type]
+        return not self.closing
+
+    def _signal(self, signal: telnet.Signal) -> None:
+        if signal is telnet.Signal.OVERLONG:
             limit = self.decoder.max_line
             self.hub.refuse(self, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
-        elif self.first_line and telnet.is_http_request(item):  # type: ignore[arg-type]
-            self._refuse_first(NOT_HTTP, "HTTP request on the chat port")
+        elif signal is telnet.Signal.ARE_YOU_THERE:
+            self.send(telnet.ARE_YOU_THERE_ANSWER)
         else:
-            self.first_line = False
-            self.hub.receive(self, item)  # type: ignore[arg-type]
-        return not self.closing
+            self.outbox.skip()  # abort output: what was queued is not written
 
     def _refuse_first(self, answer: str, reason: str) -> None:
         """Someone spoke another protocol to this port: say so in plain text, and hang up."""

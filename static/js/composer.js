@@ -1,5 +1,6 @@
 // The input line: Enter sends, Up/Down walk your own earlier lines, a counter appears near the
-// length limit, "/" offers the commands, and Tab completes nicks.
+// length limit, "/" offers the commands, and Tab completes nicks. A paste of several lines is sent
+// as those lines, in order, as a terminal sends it: every door then shows each line as a message.
 import { el } from "./dom.js";
 
 export const COMMANDS = [
@@ -15,8 +16,12 @@ const HISTORY_SIZE = 100;
 const COUNTER_FROM = 0.85; // show the counter once 85% of the limit is used
 
 export class Composer {
-  constructor({ form, input, counter, suggestions, maxLength, onSend, nicks }) {
+  /** `paste` is the server's allowance for lines sent at once ({lines, size}; 0: no limit). */
+  constructor({ form, input, counter, suggestions, maxLength, paste, hint, onSend, nicks }) {
     this.form = form;
+    this.paste = paste;
+    this.hint = hint;
+    this.pasteNoted = false; // the hint shows a paste's outcome (cleared by typing)
     this.input = input;
     this.counter = counter;
     this.suggestions = suggestions;
@@ -36,9 +41,11 @@ export class Composer {
     });
     input.addEventListener("input", () => {
       this.completion = null;
+      if (this.pasteNoted) this.note("");
       this.update();
     });
     input.addEventListener("keydown", (event) => this.keydown(event));
+    input.addEventListener("paste", (event) => this.pasted(event));
     input.addEventListener("blur", () => setTimeout(() => this.closeSuggestions(), 150));
   }
 
@@ -55,6 +62,46 @@ export class Composer {
     this.historyIndex = this.history.length;
     this.input.value = "";
     this.update();
+  }
+
+  /** Several pasted lines (with what was typed around them) are sent as lines, or not at all. */
+  pasted(event) {
+    const text = event.clipboardData?.getData("text/plain") ?? "";
+    if (!/[\r\n]/.test(text.trim())) return; // one line: the input takes it as usual
+    event.preventDefault();
+    const { value, selectionStart, selectionEnd } = this.input;
+    const whole = value.slice(0, selectionStart ?? value.length) + text + value.slice(selectionEnd ?? value.length);
+    const lines = whole.split(/\r\n|\r|\n/).filter((line) => line.trim());
+    const problem = this.pasteProblem(lines);
+    if (problem) {
+      this.note(`${problem} — nothing was sent.`);
+      return;
+    }
+    if (!this.onSend(lines[0])) {
+      this.note("Not connected — the paste was not sent.");
+      return;
+    }
+    lines.slice(1).forEach((line) => this.onSend(line));
+    this.input.value = "";
+    this.note(`Sent ${lines.length} pasted lines.`);
+    this.update();
+  }
+
+  /** What became of a paste, under the input until the next keystroke. */
+  note(text) {
+    this.hint.textContent = text;
+    this.pasteNoted = Boolean(text);
+  }
+
+  pasteProblem(lines) {
+    const { lines: most, size } = this.paste;
+    const chars = lines.reduce((sum, line) => sum + line.length, 0);
+    if (most && (lines.length > most || chars > size)) {
+      return `That paste is ${lines.length} lines (${chars} characters); up to ${most} lines (${size} characters) go at once`;
+    }
+    const long = lines.findIndex((line) => line.length > this.maxLength);
+    if (long >= 0) return `Line ${long + 1} of that paste is over the ${this.maxLength}-character limit`;
+    return "";
   }
 
   keydown(event) {

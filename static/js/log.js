@@ -1,11 +1,14 @@
 // The message log: renders events as list items, keeps the view where the reader left it, and
-// offers a "N new messages" jump instead of yanking the view while they read older lines.
+// offers a "N new messages" jump instead of yanking the view while they read older lines. Runs of
+// joins and leaves (and the renames among them) fold into one expandable line ("5 people joined,
+// 2 left"), so the conversation stands out.
 import { el } from "./dom.js";
 import { nickSpan } from "./nickcolor.js";
 
 const MAX_ITEMS = 1500; // a long-running tab keeps memory bounded
 const NEAR_BOTTOM_PX = 48;
 const COUNTED = new Set(["message", "action", "private"]); // notices do not make a "new message"
+const PRESENCE = new Set(["join", "leave"]);
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
 
 const clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
@@ -99,6 +102,14 @@ export function renderEvent(event, myNick) {
   return item;
 }
 
+/** "5 people joined, 2 left" */
+export function runSummary(joined, left) {
+  const people = (n) => `${n} ${n === 1 ? "person" : "people"}`;
+  if (!left) return `${people(joined)} joined`;
+  if (!joined) return `${people(left)} left`;
+  return `${people(joined)} joined, ${left} left`;
+}
+
 export class MessageLog {
   /** `scroller` is the scrolling live region, `list` the <ol> of items inside it. */
   constructor(scroller, list, jumpButton) {
@@ -124,8 +135,40 @@ export class MessageLog {
     const item = renderEvent(event, myNick);
     if (!item) return null;
     this.insertDay(event.ts ? new Date(event.ts) : new Date());
+    // A rename right after a join (a guest taking their name) belongs to the run; one on its own does not.
+    if (PRESENCE.has(event.type) || (event.type === "nick" && this.list.lastElementChild?.dataset.presence)) {
+      item.dataset.presence = event.type;
+      if (this.fold(item)) return item;
+    }
     this.append(item, Boolean(event.self), COUNTED.has(event.type));
     return item;
+  }
+
+  /** Add a join or leave to the run of them just above, if there is one; false if there is none. */
+  fold(item) {
+    const last = this.list.lastElementChild;
+    if (!last?.dataset.presence) return false;
+    const stick = this.atBottom();
+    const run = last.classList.contains("presence-run") ? last : this.startRun(last);
+    run.querySelector(".run-list").append(item);
+    const count = (kind) => run.querySelectorAll(`.run-list > [data-presence="${kind}"]`).length;
+    run.querySelector("summary").textContent = runSummary(count("join"), count("leave"));
+    if (stick) this.scrollToEnd();
+    return true;
+  }
+
+  /** Replace a lone join or leave with a folded run holding it. */
+  startRun(first) {
+    const run = el("li", "item presence-run");
+    run.dataset.presence = "run";
+    if (first.classList.contains("from-history")) run.classList.add("from-history");
+    const details = el("details", "run");
+    details.append(el("summary", ""), el("ol", "run-list"));
+    run.append(first.querySelector(".ts").cloneNode(true), el("div", "body"));
+    run.lastElementChild.append(details);
+    first.replaceWith(run);
+    details.lastElementChild.append(first);
+    return run;
   }
 
   /** A centred divider line (history, gaps, reconnects, days). */

@@ -20,6 +20,7 @@ const state = {
   checkSequence: false,
   welcomes: 0,
   historyMarked: false,
+  liveMarked: false, // the divider between history and now is shown once, not after every reconnect
   unread: 0,
   reclaim: "", // our nick, still held by our previous connection until the server notices it is gone
 };
@@ -45,8 +46,8 @@ const users = new UsersPanel({
   list: $("user-list"),
   counts: [$("users-count"), $("users-toggle-count")],
   onPick: (nick) => {
+    setUsersOpen(false); // first: the input cannot take focus while the drawer makes it inert
     composer.prefill(`/msg ${nick} `);
-    setUsersOpen(false);
   },
 });
 const connection = new Connection({
@@ -60,6 +61,8 @@ const composer = new Composer({
   counter: $("counter"),
   suggestions: $("suggestions"),
   maxLength: Number(shell.dataset.maxMessage) || 2000,
+  paste: { lines: Number(shell.dataset.pasteLines) || 0, size: Number(shell.dataset.pasteSize) || 0 },
+  hint: $("composer-hint"),
   nicks: () => users.nicks().filter((nick) => nick !== state.me),
   onSend: (text) => connection.send(text),
 });
@@ -122,6 +125,12 @@ function handle(event) {
     case "error":
       if (event.code === "nick_refused") showNickError(event.text);
       break;
+    case "system":
+      if (event.code === "live") {
+        markLive();
+        return;
+      }
+      break;
   }
   if (event.history && PUBLIC.has(event.type) && !state.historyMarked) {
     state.historyMarked = true;
@@ -131,12 +140,21 @@ function handle(event) {
   if (live && !event.self && NOTEWORTHY.has(event.type)) countUnread();
 }
 
+/** The end of the replay on first arrival: a plain divider (times on the page are local ones). */
+function markLive() {
+  if (state.liveMarked || state.welcomes > 1) return;
+  state.liveMarked = true;
+  log.divider("Live", "live");
+}
+
 function welcome(event) {
   const had = state.me; // before this connection; empty on the first one
   state.welcomes += 1;
   state.historyMarked = false;
   state.checkSequence = state.welcomes > 1;
   setMe(event.nick);
+  shell.classList.add("joined");
+  $("unreachable").hidden = true;
   users.reset(event.users, event.nick, event.total);
   if (state.welcomes === 1) log.add(event, state.me);
   else log.divider("Reconnected", "reconnected");
@@ -242,9 +260,37 @@ function showState(name, detail = {}) {
   $("send").disabled = name !== "live";
   const cut = name === "reconnecting" || name === "offline";
   $("composer-hint").textContent = cut ? "Not connected — what you type is kept until you can send it." : "";
+  if (state.welcomes === 0) showUnreachable(name, detail);
+}
+
+/**
+ * A page that has never got into the room says so where the conversation would be: why (as far
+ * as the page can tell), when it tries again, and what else to try.
+ */
+function showUnreachable(name, detail) {
+  const panel = $("unreachable");
+  const failed = name === "reconnecting" || name === "offline";
+  if (failed && panel.hidden) diagnose();
+  panel.hidden = !failed;
+  $("unreachable-when").textContent = name === "reconnecting" ? `Trying again in ${detail.seconds} s.` : `${detail.reason ?? ""}.`;
+}
+
+/** The WebSocket API does not say why a connection failed; asking the server's health check does. */
+async function diagnose() {
+  const why = $("unreachable-why");
+  let up = false;
+  try {
+    up = (await fetch("/healthz", { cache: "no-store" })).ok;
+  } catch {
+    up = false;
+  }
+  why.textContent = up
+    ? "The server is running, but the live connection to it (a WebSocket) did not open: a proxy, firewall or browser extension may be blocking it."
+    : "The server did not answer: it may be restarting or down, or this device may be offline.";
 }
 
 $("retry").addEventListener("click", () => connection.connectNow());
+$("unreachable-now").addEventListener("click", () => connection.connectNow());
 
 function countUnread() {
   if (!document.hidden) return;
@@ -258,23 +304,42 @@ document.addEventListener("visibilitychange", () => {
   document.title = TITLE;
 });
 
+// On a phone the people panel is a drawer over the page: while it is open the rest of the page is
+// inert and Tab cycles inside it, so keyboard and screen-reader users cannot get lost behind it.
 const usersToggle = $("users-toggle");
-function setUsersOpen(open) {
+const drawer = $("users");
+const behindDrawer = [".topbar", ".conversation", ".composer"].map((selector) => document.querySelector(selector));
+const narrow = window.matchMedia("(max-width: 720px)");
+
+function setUsersOpen(open, returnFocus = false) {
   shell.classList.toggle("users-open", open);
   usersToggle.setAttribute("aria-expanded", String(open));
+  if (open) $("users-close").focus(); // before the page behind turns inert, which would drop the focus
+  for (const region of behindDrawer) region.inert = open;
+  if (!open && returnFocus) usersToggle.focus();
 }
 usersToggle.addEventListener("click", (event) => {
   event.stopPropagation();
   setUsersOpen(!shell.classList.contains("users-open"));
 });
+$("users-close").addEventListener("click", () => setUsersOpen(false, true));
+narrow.addEventListener("change", () => narrow.matches || setUsersOpen(false));
+drawer.addEventListener("keydown", (event) => {
+  if (event.key !== "Tab" || !shell.classList.contains("users-open")) return;
+  const stops = [...drawer.querySelectorAll("button")].filter((button) => button.offsetParent !== null);
+  const edge = event.shiftKey ? stops[0] : stops.at(-1);
+  if (document.activeElement === edge) {
+    event.preventDefault();
+    (event.shiftKey ? stops.at(-1) : stops[0]).focus();
+  }
+});
 // A tap outside the drawer (on the dimmed page) closes it.
 document.addEventListener("click", (event) => {
-  if (shell.classList.contains("users-open") && !$("users").contains(event.target)) setUsersOpen(false);
+  if (shell.classList.contains("users-open") && !drawer.contains(event.target)) setUsersOpen(false);
 });
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && shell.classList.contains("users-open")) {
-    setUsersOpen(false);
-    usersToggle.focus();
+    setUsersOpen(false, true);
     return;
   }
   // Typing while the log has focus goes to the input, as in other chat tools.

@@ -61,17 +61,18 @@ export class UsersPanel {
       const item = el("li", isMe ? "user me" : "user");
       item.dataset.nick = user.nick;
       const gateway = user.gateway === "telnet" ? "telnet" : "web";
+      const badge = el("span", `badge badge-${gateway}`, gateway);
       if (isMe) {
-        item.append(nickSpan(user.nick), el("span", "you", "you"));
+        item.append(nickSpan(user.nick), el("span", "you", "you"), badge);
       } else {
+        // The whole row is the button, so a thumb finds it on a phone.
         const button = el("button", "user-button");
         button.type = "button";
         button.title = `Send ${user.nick} a private message`;
-        button.append(nickSpan(user.nick));
+        button.append(nickSpan(user.nick), badge);
         button.addEventListener("click", () => this.onPick(user.nick));
         item.append(button);
       }
-      item.append(el("span", `badge badge-${gateway}`, gateway));
       return item;
     });
     this.list.replaceChildren(...items);

@@ -26,7 +26,12 @@ def converse(alice: ChatPage, terminal: TcpUser) -> None:
     expect(alice.lines("Usage: /nick NAME")).to_have_count(1)
 
 
-def test_desktop_layout(server: ServerProcess, open_chat: OpenChat) -> None:
+def test_desktop_layout(start_server: Callable[..., ServerProcess], open_chat: OpenChat) -> None:
+    server = start_server(CHAT_WEB_HISTORY="100")  # alice arrives to some history, comings and goings folded
+    erin, frank = server.tcp(nick="erin"), server.tcp(nick="frank")
+    erin.send("is the 2.4 release out yet?")
+    erin.close()
+    frank.close()
     bob = open_chat(server, "bob")
     terminal = server.tcp(nick="dave")
     alice = open_chat(server, "alice", viewport={"width": 1000, "height": 600})
@@ -34,6 +39,7 @@ def test_desktop_layout(server: ServerProcess, open_chat: OpenChat) -> None:
     bob.say("alice: the coffee machine is fixed btw")
     expect(alice.message("bob", "coffee machine")).to_have_count(1)
     expect(alice.message("bob", "coffee machine")).to_have_class("item item-message mention")
+    expect(alice.page.locator("#log > li.presence-run summary").last).to_have_text("2 people joined, 2 left")
     expect(alice.page.locator("#users")).to_be_visible()
     expect(alice.page.locator("#users-toggle")).to_be_hidden()
     for scheme in ("light", "dark"):

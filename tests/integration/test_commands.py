@@ -15,6 +15,8 @@ HELP_LINES = [
     "  /help           this list",
     "  /quit [REASON]  leave the room",
     "  Anything else you type is said to everyone. Start a line with // to say something beginning with /.",
+    "  Limits: 2000 characters a message; 5 lines at once, then 2 a second;"
+    " a paste of up to 20 lines (4096 characters) goes through whole.",
 ]
 
 

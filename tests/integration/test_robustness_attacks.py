@@ -25,6 +25,7 @@ from app.bench.attacks import (
     long_lines,
     ping_flood,
     telnet_iac,
+    telnet_subnegotiation,
     tls_hello,
 )
 from app.domain.goodbye import Goodbye
@@ -86,9 +87,21 @@ def test_a_stream_of_bad_frames_gets_a_few_answers_then_a_typed_goodbye(server: 
     assert 1 <= errors <= 10  # the first few are answered, never one answer per bad frame
 
 
-def test_a_telnet_command_flood_does_not_hold_up_the_room(server: ServerProcess) -> None:
+def test_a_telnet_negotiation_flood_is_cut(server: ServerProcess) -> None:
     outcome = while_attacked(server, telnet_iac)
-    assert outcome.sent_bytes > 0
+    assert outcome.cut_after_s is not None and outcome.cut_after_s < 2.5
+
+
+def test_an_unterminated_subnegotiation_is_never_posted(server: ServerProcess) -> None:
+    n = next(serial)
+    observer = server.web(f"subwatch{n}")
+    sender = server.tcp(nick=f"subneg{n}")
+    sender.send_raw(b"\xff\xfa\x18" + b"A" * 100_000)  # IAC SB TERMINAL-TYPE, and never IAC SE
+    sender.send_raw(b"\r\nafter it\r\n")
+    assert observer.expect(type="message", nick=f"subneg{n}")["text"] == "after it"
+    assert not [e for e in observer.events if "AAA" in str(e.get("text", ""))]
+    outcome = while_attacked(server, telnet_subnegotiation)  # and flat out, with line ends in it
+    assert outcome.cut_after_s is not None and outcome.cut_after_s < 2.5
 
 
 def test_over_long_lines_flat_out_are_cut_after_a_few_answers(server: ServerProcess) -> None:

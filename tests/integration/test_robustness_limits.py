@@ -36,14 +36,14 @@ def from_address(server: ServerProcess, address: str, nick: str) -> WebUser:
 
 
 def test_messages_over_the_burst_are_refused_with_a_notice_and_not_broadcast(start_server) -> None:
-    server = start_server(CHAT_BURST="3", CHAT_RATE="0.01", CHAT_KICK_AFTER="100")
+    server = start_server(CHAT_BURST="3", CHAT_RATE="0.01", CHAT_KICK_AFTER="100", CHAT_PASTE_LINES="0")
     observer = server.tcp(nick="observer")
     web, tcp = server.web("webflood"), server.tcp()  # no /nick: a command takes a token too
     for n in range(5):
         web.say(f"web {n}")
         tcp.send(f"tcp {n}")
     refusals = [web.expect(type="error", code="rate_limited") for _ in range(2)]
-    assert refusals[0]["text"] == "Slow down: not sent (limit 3 at once, then 0.01 per second)"
+    assert refusals[0]["text"] == "Slow down: not sent (limits: 3 lines at once, then 0.01 a second)"
     assert [e["text"] for e in web.events if e.get("nick") == "webflood" and e["type"] == "message"] == [
         "web 0",
         "web 1",
@@ -51,7 +51,7 @@ def test_messages_over_the_burst_are_refused_with_a_notice_and_not_broadcast(sta
     ]
     for _ in range(2):
         assert tcp.expect(lambda line: line.startswith("! ")) == (
-            "! Slow down: not sent (limit 3 at once, then 0.01 per second)"
+            "! Slow down: not sent (limits: 3 lines at once, then 0.01 a second)"
         )
     said = [line for line in observer.silent(0.5) if line.startswith("[")]
     assert sorted(said) == sorted(
@@ -63,7 +63,7 @@ def test_sustained_flooding_disconnects_with_the_reason(start_server) -> None:
     server = start_server(CHAT_BURST="2", CHAT_RATE="0.01", CHAT_KICK_AFTER="5")
     observer = server.web("observer")
     web, tcp = server.web("webflood"), server.tcp(nick="tcpflood")
-    for n in range(7):
+    for n in range(30):  # past the burst and a whole paste: 10 refusals, the fifth kicks
         web.say(f"spam {n}")
         tcp.send(f"spam {n}")
     assert web.expect(type="error", code="disconnected")["text"] == Goodbye.FLOODING.text
@@ -75,7 +75,7 @@ def test_sustained_flooding_disconnects_with_the_reason(start_server) -> None:
 
 
 def test_one_address_shares_one_budget_across_its_connections(start_server) -> None:
-    server = start_server(CHAT_BURST="3", CHAT_RATE="0.01", CHAT_KICK_AFTER="100")
+    server = start_server(CHAT_BURST="3", CHAT_RATE="0.01", CHAT_KICK_AFTER="100", CHAT_PASTE_LINES="0")
     tab1, tab2 = from_address(server, "203.0.113.7", "tab1"), from_address(server, "203.0.113.7", "tab2")
     other = from_address(server, "198.51.100.9", "other")
     tab1.say("one")

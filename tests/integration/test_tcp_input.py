@@ -42,8 +42,9 @@ def test_control_characters_never_reach_other_users(server: ServerProcess) -> No
         "A\x1b[31mred\x1b[0m B\x07C\x00D\u0085E\u009b2JF\x1b]0;pwned\x07G\x1bcH\x7fI\u202eJ\x1b[2J\x1b[HK"
     ).encode()
     bob.send_raw(nasty + b"\r\n")
-    assert carol.expect(lambda line: line.startswith("[bob]")) == "[bob] Ared BCD EFGHIJK"
-    assert alice.expect(type="message", nick="bob")["text"] == "Ared BCD EFGHIJK"
+    # DEL is an editing key on a terminal's line: it takes the H before it with it
+    assert carol.expect(lambda line: line.startswith("[bob]")) == "[bob] Ared BCD EFGIJK"
+    assert alice.expect(type="message", nick="bob")["text"] == "Ared BCD EFGIJK"
     assert b"\x1b" not in carol.buffer and not any("\x1b" in line or "\x07" in line for line in carol.lines)
 
 

@@ -237,3 +237,17 @@ def test_unread_control_frames_count_toward_the_limit_and_overflow() -> None:
         client.outbox.push_control(b"p" * 10)
     assert client.overflows == 1
     assert not channel.in_step and not channel.out_of_step
+
+
+def test_skip_drops_what_is_queued_for_one_client_and_later_output_flows() -> None:
+    flusher, channel, (ann, bob, _) = setup()
+    channel.broadcast(said("shared"))
+    ann.outbox.push("own")
+    bob.outbox.skip()  # telnet's Abort Output, in step with the channel
+    ann.outbox.skip()  # out of step, with a backlog of its own
+    bob.outbox.push("answer")
+    flusher.flush()
+    assert ann.writes == [] and bob.writes == [b"answer"]
+    channel.broadcast(said("later"))
+    flusher.flush()
+    assert ann.writes == [b"later"] and bob.writes == [b"answer", b"later"]

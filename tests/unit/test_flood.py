@@ -8,8 +8,14 @@ ALLOW, REFUSE, KICK = Verdict.ALLOW, Verdict.REFUSE, Verdict.KICK
 ADDRESS = "203.0.113.7"
 
 
-def control(burst: int = 3, rate: float = 2.0, kick_after: int = 100, kick_window: float = 60.0) -> FloodControl:
-    return FloodControl(FloodPolicy(burst=burst, rate=rate, kick_after=kick_after, kick_window=kick_window))
+def control(
+    burst: int = 3, rate: float = 2.0, kick_after: int = 100, kick_window: float = 60.0, paste_lines: int = 0
+) -> FloodControl:
+    """Without a paste allowance unless asked: these tests are about the buckets themselves."""
+    policy = FloodPolicy(
+        burst=burst, rate=rate, kick_after=kick_after, kick_window=kick_window, paste_lines=paste_lines
+    )
+    return FloodControl(policy)
 
 
 def checks(flood: FloodControl, conn: int, address: str | None, now: float, count: int) -> list[Verdict]:
@@ -126,3 +132,44 @@ def test_with_the_rate_limit_off_refused_input_is_answered_but_still_cut() -> No
     flood.open(1, None, now=0.0)
     assert [flood.refused(1, None, 0.0) for _ in range(3)] == [ALLOW, ALLOW, KICK]
     assert flood.check(2, None, 0.0) is ALLOW
+
+
+# -- pastes ---------------------------------------------------------------------------------------
+
+
+def test_a_paste_goes_through_whole_and_borrows_against_the_next_seconds() -> None:
+    flood = control(burst=5, rate=2.0, paste_lines=20)
+    flood.open(1, ADDRESS, now=0.0)
+    assert checks(flood, 1, ADDRESS, 10.0, 20) == [ALLOW] * 20  # twenty lines within milliseconds
+    assert flood.check(1, ADDRESS, 11.0) is REFUSE  # the paste spent the next 7.5 s of tokens
+    assert flood.check(1, ADDRESS, 18.0) is ALLOW
+
+
+def test_a_paste_arriving_in_pieces_is_one_paste() -> None:
+    flood = control(burst=5, rate=2.0, paste_lines=20)
+    flood.open(1, None, now=0.0)
+    times = [10.0 + 0.03 * n for n in range(12)]  # TCP segments 30 ms apart
+    assert [flood.check(1, None, t) for t in times] == [ALLOW] * 12
+
+
+def test_a_flood_is_refused_after_the_paste_allowance() -> None:
+    flood = control(burst=5, rate=2.0, paste_lines=20)
+    flood.open(1, None, now=0.0)
+    verdicts = [flood.check(1, None, 10.0 + 0.01 * n) for n in range(60)]  # 100 lines per second
+    assert verdicts[:20] == [ALLOW] * 20
+    assert set(verdicts[20:]) == {REFUSE}  # still refused: the run never paused
+
+
+def test_a_paste_over_the_size_allowance_is_cut_there() -> None:
+    flood = control(burst=2, rate=2.0, paste_lines=20)
+    flood.open(1, None, now=0.0)
+    verdicts = [flood.check(1, None, 10.0, size=1000) for _ in range(6)]
+    assert verdicts == [ALLOW, ALLOW, ALLOW, ALLOW, REFUSE, REFUSE]  # 4096 characters fit in the paste
+
+
+def test_pastes_do_not_add_up_across_connections_of_one_address() -> None:
+    flood = control(burst=5, rate=2.0, paste_lines=20)
+    flood.open(1, ADDRESS, now=0.0)
+    flood.open(2, ADDRESS, now=0.0)
+    assert checks(flood, 1, ADDRESS, 10.0, 20) == [ALLOW] * 20
+    assert checks(flood, 2, ADDRESS, 10.0, 2) == [REFUSE, REFUSE]  # the address's budget is overdrawn

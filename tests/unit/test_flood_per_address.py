@@ -20,7 +20,7 @@ class Client(FakeClient):
 
 
 CODEC = JsonCodec()
-HUB_SETTINGS = {"flood": FloodPolicy(burst=3, rate=0.5, kick_after=100), "clock": lambda: 0.0}
+HUB_SETTINGS = {"flood": FloodPolicy(burst=3, rate=0.5, kick_after=100, paste_lines=0), "clock": lambda: 0.0}
 
 
 def make(**admission: int) -> Hub:

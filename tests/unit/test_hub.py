@@ -141,7 +141,7 @@ def test_refuses_too_many_from_one_address_but_not_from_loopback() -> None:
 
 def test_flood_refusal_is_told_to_the_sender_only_and_not_sent() -> None:
     clock = Clock()
-    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=10), clock=clock)
+    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=10, paste_lines=0), clock=clock)
     web = JsonCodec()
     alice, bob = join(hub, web, "alice"), join(hub, web, "bob")
     bob.clear()
@@ -151,14 +151,14 @@ def test_flood_refusal_is_told_to_the_sender_only_and_not_sent() -> None:
     assert [f.get("text") for f in bob.frames()] == ["line 0", "line 1"]
     error = alice.frames()[-1]
     assert (error["type"], error["code"]) == ("error", "rate_limited")
-    assert error["text"] == "Slow down: not sent (limit 2 at once, then 1 per second)"
+    assert error["text"] == "Slow down: not sent (limits: 2 lines at once, then 1 a second)"
     clock.now += 1.0
     hub.receive(alice, "line 3")
     assert bob.frames()[-1]["text"] == "line 3"
 
 
 def test_connections_from_one_address_share_the_flood_budget_but_loopback_does_not() -> None:
-    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=10))
+    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=10, paste_lines=0))
     web = JsonCodec()
     watcher = join(hub, web, "watcher", "192.0.2.1")
     tab1, tab2 = join(hub, web, "tab1", REMOTE), join(hub, web, "tab2", REMOTE)
@@ -179,7 +179,7 @@ def test_connections_from_one_address_share_the_flood_budget_but_loopback_does_n
 
 
 def test_flooding_client_is_kicked_with_a_notice_and_others_see_it_leave() -> None:
-    hub = make_hub(flood=FloodPolicy(burst=1, rate=1.0, kick_after=3))
+    hub = make_hub(flood=FloodPolicy(burst=1, rate=1.0, kick_after=3, paste_lines=0))
     web = JsonCodec()
     flooder, bob = join(hub, web, "flooder"), join(hub, web, "bob")
     bob.clear()

@@ -285,7 +285,12 @@ def test_help_lists_every_command() -> None:
     outcomes = make_room().handle(ALICE, "/help")
     assert len(outcomes) == 1
     [event] = told(outcomes, ALICE)
-    assert (event.kind, event.text) == (Kind.SYSTEM, HELP)
+    assert event.kind is Kind.SYSTEM and event.text.startswith(HELP)
+    limits = event.text.splitlines()[-1]
+    assert limits == (
+        "Limits: 100 characters a message; 5 lines at once, then 2 a second;"
+        " a paste of up to 20 lines (4096 characters) goes through whole."
+    )
     for command in ("/nick", "/who", "/me", "/msg", "/help", "/quit", "//"):
         assert command in event.text
 

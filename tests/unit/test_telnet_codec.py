@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.codecs.telnet import MAX_SUBNEGOTIATION, OVERLONG, LineDecoder, encode_event
+from app.codecs.telnet import MAX_SUBNEGOTIATION, OVERLONG, LineDecoder, Signal, encode_event
 from app.domain.events import Event, Gateway, Kind, User
 
 IAC, SB, SE, WILL, WONT, DO, DONT, NOP = b"\xff", b"\xfa", b"\xf0", b"\xfb", b"\xfc", b"\xfd", b"\xfe", b"\xf1"
 
 
-def decode(chunks: Iterable[bytes], max_line: int = 64) -> list[str | object]:
+def decode(chunks: Iterable[bytes], max_line: int = 64) -> list[str | bytes | Signal]:
     decoder = LineDecoder(max_line)
     return [line for chunk in chunks for line in decoder.feed(chunk)]
 
@@ -35,10 +35,10 @@ def bytewise(data: bytes) -> list[bytes]:
         (b"caf\xc3\xa9 \xe2\x9c\x93\n", ["café ✓"]),
         (b"bad \xc3\x28 utf8\n", ["bad \ufffd( utf8"]),
         (b"\xff\xff\n", ["\ufffd"]),  # IAC IAC is a literal 0xFF data byte: invalid UTF-8
-        (IAC + WILL + b"\x01hi\n", ["hi"]),
-        (IAC + WONT + b"\x01h" + IAC + DO + b"\x03i" + IAC + DONT + b"\x22\n", ["hi"]),
+        (IAC + WILL + b"\x01hi\n", [IAC + DONT + b"\x01", "hi"]),
+        (IAC + WONT + b"\x01h" + IAC + DO + b"\x05i" + IAC + DONT + b"\x22\n", [IAC + WONT + b"\x05", "hi"]),
         (b"a" + IAC + NOP + b"b\n", ["ab"]),  # two-byte command
-        (IAC + DO + b"\n" + b"x\n", ["x"]),  # the option byte is never data, even when it is LF
+        (IAC + DO + b"\n" + b"x\n", [IAC + WONT + b"\n", "x"]),  # the option byte is never data, even when it is LF
         (b"a" + IAC + SB + b"\x18\x00xterm" + IAC + SE + b"b\n", ["ab"]),  # terminal type
         (b"a" + IAC + SB + b"\x1f\x00\x50\x00\x18" + IAC + SE + b"b\n", ["ab"]),  # window size
         (b"a" + IAC + SB + b"x\xff\xffy\nz" + IAC + SE + b"b\n", ["ab"]),  # IAC IAC and LF inside SB
@@ -54,14 +54,15 @@ def test_subnegotiation_split_across_feeds() -> None:
     assert decode(chunks) == ["before after"]
 
 
-def test_unterminated_subnegotiation_is_capped() -> None:
-    junk = b"j" * (MAX_SUBNEGOTIATION + 1)
-    # the cap ends the subnegotiation, so what follows is data again and the session goes on
-    assert decode([IAC + SB + junk + b"after\n"]) == ["after"]
+def test_an_overlong_subnegotiation_is_dropped_to_the_end_of_its_line() -> None:
+    junk = b"j" * (MAX_SUBNEGOTIATION * 4) + b"leak?\r\n"
+    # nothing of it leaks into chat, and a client that never sends IAC SE keeps its session
+    assert decode([IAC + SB + junk + IAC + SE + b"after\n"]) == ["after"]
     assert decode(bytewise(IAC + SB + junk + b"after\n")) == ["after"]
-    # within the cap everything is still swallowed
-    short = b"j" * (MAX_SUBNEGOTIATION - 20)
-    assert decode([IAC + SB + short + b"hidden\n" + IAC + SE + b"shown\n"]) == ["shown"]
+    decoder = LineDecoder(64)
+    list(decoder.feed(IAC + SB + b"j" * 10_000))
+    assert len(decoder._buffer) <= 1 and decoder.surplus == 1  # nothing held; charged as surplus
+    assert list(decoder.feed(b"\nnext\n")) == ["next"]
 
 
 def test_line_split_across_feeds() -> None:
@@ -83,7 +84,7 @@ def test_overlong_line_in_one_feed_then_next_line_is_fine() -> None:
 
 def test_overlong_partial_line_is_reported_once_and_not_buffered() -> None:
     decoder = LineDecoder(max_line=16)
-    out: list[str | object] = []
+    out: list[str | bytes | Signal] = []
     for _ in range(1000):
         out += decoder.feed(b"y" * 7)
         assert len(decoder._buffer) <= decoder.max_line + 1  # + the CR of a CR LF
@@ -93,7 +94,7 @@ def test_overlong_partial_line_is_reported_once_and_not_buffered() -> None:
 
 def test_overlong_partial_line_byte_by_byte() -> None:
     decoder = LineDecoder(max_line=16)
-    out: list[str | object] = []
+    out: list[str | bytes | Signal] = []
     for chunk in bytewise(b"z" * 100 + b"\nafter\n"):
         out += decoder.feed(chunk)
         assert len(decoder._buffer) <= decoder.max_line + 1  # + the CR of a CR LF
@@ -104,9 +105,81 @@ def test_overlong_when_a_buffered_line_ends_too_long() -> None:
     assert decode([b"x" * 10, b"x" * 10 + b"\nok\n"], max_line=16) == [OVERLONG, "ok"]
 
 
+# -- editing keys and telnet commands -----------------------------------------------------------
+
+BS, DEL, IP, BRK, EC, EL, AYT, AO, TM = b"\x08", b"\x7f", b"\xf4", b"\xf3", b"\xf7", b"\xf8", b"\xf6", b"\xf5", b"\x06"
+
+
+@pytest.mark.parametrize(
+    ("data", "lines"),
+    [
+        (b"abc" + BS + b"d\n", ["abd"]),
+        (b"wo" + BS + BS + b"hi\n", ["hi"]),
+        (b"abc" + DEL + DEL + b"x\r\n", ["ax"]),
+        (b"caf\xc3\xa9" + BS + b"e\n", ["cafe"]),  # one backspace removes one character, not one byte
+        (b"ok \xf0\x9f\x91\x8d" + DEL + b"!\n", ["ok !"]),  # a four-byte emoji, whole
+        (BS + BS + b"x\n", ["x"]),  # nothing to erase: harmless
+        (b"one\n" + BS + b"two\n", ["one", "two"]),  # a finished line is not reopened
+        (b"half" + IAC + IP + b"rest\n", ["rest"]),  # Ctrl-C discards the line typed so far
+        (b"half" + IAC + BRK + b"rest\n", ["rest"]),
+        (b"abc" + IAC + EC + b"d\n", ["abd"]),
+        (b"caf\xc3\xa9" + IAC + EC + b"\n", ["caf"]),
+        (b"typo" + IAC + EL + b"fixed\n", ["fixed"]),
+    ],
+)
+def test_editing(data: bytes, lines: list[str]) -> None:
+    assert decode([data]) == lines
+    assert decode(bytewise(data)) == lines
+
+
+def test_ctrl_c_as_telnet_sends_it_is_answered_with_will_timing_mark_in_order() -> None:
+    # telnet sends IAC IP IAC DO TIMING-MARK for Ctrl-C, then shows nothing until the answer
+    out = decode([b"/who\nhalf" + IAC + IP + IAC + DO + TM, b"next\n"])
+    assert out == ["/who", IAC + WILL + TM, "next"]
+
+
+def test_are_you_there_and_abort_output_are_signalled_in_order() -> None:
+    out = decode([b"a\n" + IAC + AYT + b"b\n" + IAC + AO + IAC + DO + TM])
+    assert out == ["a", Signal.ARE_YOU_THERE, "b", Signal.ABORT_OUTPUT, IAC + WILL + TM]
+
+
+def test_every_other_option_is_refused_and_refusals_are_not_answered() -> None:
+    offers = IAC + WILL + b"\x18" + IAC + WILL + b"\x1f" + IAC + DO + b"\x01" + IAC + DO + b"\x05"
+    refusals = IAC + WONT + b"\x18" + IAC + DONT + b"\x01"  # a peer's refusals, or echoes of ours
+    out = decode([offers + refusals + b"hi\n"])
+    assert out == [IAC + DONT + b"\x18", IAC + DONT + b"\x1f", IAC + WONT + b"\x01", IAC + WONT + b"\x05", "hi"]
+
+
+def test_negotiation_cannot_loop_against_a_peer_that_answers_everything() -> None:
+    # a peer that answers each of our refusals with the matching refusal gets nothing more
+    decoder = LineDecoder(64)
+    replies = [r for r in decoder.feed(IAC + WILL + b"\x18" + IAC + DO + b"\x01") if isinstance(r, bytes)]
+    for _ in range(5):
+        echoes = b"".join(IAC + (WONT if r[1] == DONT[0] else DONT) + r[2:] for r in replies)
+        replies = [r for r in decoder.feed(echoes) if isinstance(r, bytes)]
+    assert replies == []
+
+
+def test_surplus_counts_negotiation_beyond_the_first_of_each_kind() -> None:
+    decoder = LineDecoder(64)
+    opening = IAC + DO + b"\x03" + IAC + WILL + b"\x18" + IAC + SB + b"\x18\x00xterm" + IAC + SE + IAC + AYT
+    list(decoder.feed(opening + b"hello\n"))
+    assert decoder.surplus == 0  # an ordinary telnet opening costs nothing
+    list(decoder.feed((IAC + WILL + b"\x18") * 10 + (IAC + AYT) * 3))
+    assert decoder.surplus == 13
+    list(decoder.feed(b"".join(IAC + DO + bytes([option]) for option in range(100))))
+    assert decoder.surplus == 13 + 1 + 39  # DO 3 again, and all past the first 64 kinds: cycling is surplus too
+    list(decoder.feed(b"ab" + BS + b"\n" + IAC + IP))
+    before = decoder.surplus
+    list(decoder.feed(b"x" + IAC + EC + IAC + EL))
+    assert decoder.surplus == before  # editing is typing, not negotiation
+
+
 # -- properties --------------------------------------------------------------------------------
 
-TELNETISH = st.sampled_from([IAC, SB, SE, WILL, DO, b"\n", b"\r\n", b"\xc3", b"\xa9", b"x" * 20])
+TELNETISH = st.sampled_from(
+    [IAC, SB, SE, WILL, DO, b"\n", b"\r\n", b"\xc3", b"\xa9", b"x" * 20, b"\x08", b"\x7f", IAC + b"\xf4", IAC + b"\xf7"]
+)
 STREAMS = st.lists(st.one_of(st.binary(max_size=40), TELNETISH), max_size=30).map(b"".join)
 
 
@@ -116,7 +189,7 @@ def test_any_split_gives_the_same_bounded_lines(data: bytes, cuts: list[int], ma
     points = sorted({0, len(data), *(c for c in cuts if c < len(data))})
     chunks = [data[a:b] for a, b in itertools.pairwise(points)]
     decoder = LineDecoder(max_line)
-    split: list[str | object] = []
+    split: list[str | bytes | Signal] = []
     for chunk in chunks:
         split += decoder.feed(chunk)
         assert len(decoder._buffer) <= max_line + 1
@@ -124,9 +197,11 @@ def test_any_split_gives_the_same_bounded_lines(data: bytes, cuts: list[int], ma
     assert split == whole
     assert decode(bytewise(data), max_line) == whole
     for line in whole:
-        if line is OVERLONG:
+        if isinstance(line, bytes):
+            assert len(line) == 3 and line[0] == 255 and line[1] in (251, 252, 254)  # WILL, WONT, DONT
             continue
-        assert isinstance(line, str)
+        if not isinstance(line, str):
+            continue
         assert "\n" not in line
         # each undecodable byte becomes one U+FFFD, so count characters where there were some
         assert len(line) <= max_line
@@ -152,3 +227,33 @@ def test_any_split_gives_the_same_bounded_lines(data: bytes, cuts: list[int], ma
 )
 def test_encode_event_is_utf8_lines_ending_in_crlf(event: Event, own: bool, data: bytes) -> None:
     assert encode_event(event, own) == data
+
+
+@pytest.mark.parametrize(
+    ("data", "lines"),
+    [
+        (b"a", []),
+        (b"hi\r\x00", ["hi"]),  # Enter in telnet's character mode
+        (b"one\r\x00two\r\n", ["one", "two"]),
+        (b"nul\x00inside\n", ["nul\x00inside"]),  # a NUL not after CR is data (cleaned by the room)
+        (b"half\x03rest\r\x00", ["rest"]),  # Ctrl-C as character mode sends it
+        (b"typo\x15fixed\r\x00", ["fixed"]),  # Ctrl-U
+    ],
+)
+def test_character_mode_keys(data: bytes, lines: list[str]) -> None:
+    assert decode([data]) == lines
+    assert decode(bytewise(data)) == lines
+
+
+def test_an_overlong_line_in_character_mode_ends_at_cr_nul() -> None:
+    assert decode(bytewise(b"x" * 40 + b"\r\x00ok\r\x00"), max_line=16) == [OVERLONG, "ok"]
+
+
+def test_suppress_go_ahead_is_agreed_once_each_way() -> None:
+    decoder = LineDecoder(64)
+    sga = b"\x03"
+    assert list(decoder.feed(IAC + DO + sga)) == [IAC + WILL + sga]
+    assert list(decoder.feed(IAC + WILL + sga)) == [IAC + DO + sga]
+    assert list(decoder.feed(IAC + DO + sga + IAC + WILL + sga)) == []  # already so: no answer, no loop
+    assert list(decoder.feed(IAC + DONT + sga)) == [IAC + WONT + sga]
+    assert list(decoder.feed(IAC + DONT + sga)) == []
