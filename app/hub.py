@@ -86,6 +86,9 @@ class Hub:
         self.channels: list[Channel] = []  # type: ignore[type-arg]
         self._next_id = 0
         self.closing = False
+        self._unfinished: Counter[str] = Counter()
+        """HTTP connections whose request head has not all arrived, per address (loopback under
+        ""): they hold a socket as a chat client does, so they count toward the same caps."""
 
     def next_id(self) -> int:
         """A connection id, unique within this process."""
@@ -98,12 +101,32 @@ class Hub:
         """Why a new connection from this address must be refused, or None to admit it."""
         if self.closing:
             return Refusal(Goodbye.RESTARTING)
-        if len(self.clients) >= self.admission.max_connections:
+        if len(self.clients) + self._unfinished.total() >= self.admission.max_connections:
             return Refusal(Goodbye.FULL)
         key = _budget_key(address)
-        if key is not None and self.flood.connections_from(key) >= self.admission.max_per_address:
+        if (
+            key is not None
+            and self.flood.connections_from(key) + self._unfinished[key] >= self.admission.max_per_address
+        ):
             return Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
         return None
+
+    def request_started(self, address: str) -> Refusal | None:
+        """An HTTP connection opened: why it must be refused, or None, and it is counted against
+        the caps until ``request_ended``. A connection that never finishes its request (slowloris)
+        holds a socket as surely as a chat client does."""
+        refusal = self.refusal(address)
+        if refusal is None:
+            self._unfinished[_budget_key(address) or ""] += 1
+        return refusal
+
+    def request_ended(self, address: str) -> None:
+        """The request head of a connection counted by ``request_started`` has arrived (or the
+        connection is gone)."""
+        key = _budget_key(address) or ""
+        self._unfinished[key] -= 1
+        if self._unfinished[key] <= 0:
+            del self._unfinished[key]
 
     def connect(self, client: Client, nick: str | None = None, since: int | None = None) -> None:
         """Add an admitted client to the room (call ``refusal`` first).

@@ -136,6 +136,21 @@ def test_refuses_too_many_from_one_address_but_not_from_loopback() -> None:
     assert hub.refusal("203.0.113.5") is None
 
 
+def test_unfinished_http_requests_count_toward_the_caps_until_their_head_arrives() -> None:
+    hub = make_hub(admission=Admission(max_connections=4, max_per_address=2))
+    join(hub, JsonCodec(), "a1", "203.0.113.5")
+    assert hub.request_started("203.0.113.5") is None
+    assert hub.request_started("203.0.113.5") == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")
+    assert hub.refusal("203.0.113.5") == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")
+    assert hub.request_started("127.0.0.1") is None  # loopback: exempt per address, counted in the total
+    assert hub.request_started("198.51.100.9") is None
+    assert hub.request_started("198.51.100.10") == Refusal(Goodbye.FULL)
+    hub.request_ended("203.0.113.5")
+    assert hub.refusal("203.0.113.5") is None
+    hub.request_ended("127.0.0.1")
+    assert hub.request_started("198.51.100.10") is None
+
+
 # -- flood control -------------------------------------------------------------------------------
 
 
