@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import queue
@@ -13,6 +14,7 @@ import uvicorn
 
 from app.asgi import create_app
 from app.config import Settings, SettingsError
+from app.gateways.http_guard import MAX_HEAD, GuardedHttp
 from app.gateways.ws_protocol import ChatWebSocketProtocol
 from app.service import ChatService
 
@@ -47,6 +49,8 @@ def build_server(settings: Settings) -> ChatServer:
         app,
         host=settings.host,
         port=settings.port,
+        http=functools.partial(GuardedHttp, hub=app.state.chat.hub, head_timeout=settings.http_head_timeout),
+        h11_max_incomplete_event_size=MAX_HEAD,  # without httptools, uvicorn's own h11 keeps the same bound
         ws=ChatWebSocketProtocol,
         ws_max_size=settings.ws_max_frame,
         ws_ping_interval=settings.ws_ping_interval or None,

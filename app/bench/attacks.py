@@ -206,14 +206,16 @@ def slowloris(target: Target) -> Outcome:
             break
     outcome.detail["opened"] = len(socks)
     head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 10_000
-    position = 0
-    while time.monotonic() < target.deadline:
+    position, cut = 0, 0
+    while time.monotonic() < target.deadline and cut < len(socks):
         for sock in socks:
             with contextlib.suppress(OSError):
                 outcome.sent_bytes += sock.send(head[position : position + 1])
         position += 1
-        time.sleep(1)
-    cut = sum(_gone(sock) for sock in socks)
+        second = time.monotonic() + 1
+        while time.monotonic() < min(second, target.deadline) and cut < len(socks):
+            cut = sum(_gone(sock) for sock in socks)
+            time.sleep(0.1)
     outcome.detail["cut"] = cut
     if socks and cut == len(socks):
         outcome.cut_after_s = time.monotonic() - started
