@@ -112,13 +112,18 @@ class Hub:
         return None
 
     def request_started(self, address: str) -> Refusal | None:
-        """An HTTP connection opened: why it must be refused, or None, and it is counted against
-        the caps until ``request_ended``. A connection that never finishes its request (slowloris)
-        holds a socket as surely as a chat client does."""
-        refusal = self.refusal(address)
-        if refusal is None:
-            self._unfinished[_budget_key(address) or ""] += 1
-        return refusal
+        """An HTTP connection opened: why it must be refused, or None, and it is counted in the
+        caps on chat connections until ``request_ended``: a connection that never finishes its
+        request (slowloris) holds a socket as surely as a chat client does. It is refused only
+        when unfinished requests alone reach a cap: a full room still answers the page, its
+        health check, and a WebSocket (which then hears why it is refused, in its own terms)."""
+        key = _budget_key(address)
+        if self._unfinished.total() >= self.admission.max_connections:
+            return Refusal(Goodbye.FULL)
+        if key is not None and self._unfinished[key] >= self.admission.max_per_address:
+            return Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
+        self._unfinished[key or ""] += 1
+        return None
 
     def request_ended(self, address: str) -> None:
         """The request head of a connection counted by ``request_started`` has arrived (or the
