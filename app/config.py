@@ -41,6 +41,7 @@ class Settings:
     http_head_timeout: float = 10.0
     log_level: str = "info"
     history: int = 500
+    presence_history: int = 100
     db: str = "chat.db"
     web_history: int = 100
     tcp_replay: int = 20
@@ -96,6 +97,7 @@ class Settings:
             http_head_timeout=number("CHAT_HTTP_HEAD_TIMEOUT", d.http_head_timeout, float) or d.http_head_timeout,
             log_level=env.get("CHAT_LOG_LEVEL", d.log_level).lower(),
             history=int(number("CHAT_HISTORY", d.history)),
+            presence_history=int(number("CHAT_PRESENCE_HISTORY", d.presence_history)),
             db=env.get("CHAT_DB", d.db),
             web_history=int(number("CHAT_WEB_HISTORY", d.web_history)),
             tcp_replay=int(number("CHAT_TCP_REPLAY", d.tcp_replay)),

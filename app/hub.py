@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.bus.base import Bus
+from app.bus.history import Gap
 from app.codecs.lines import LIVE, format_lines
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
@@ -147,17 +148,16 @@ class Hub:
         if self.bus.degraded:
             self.tell(client, Event(Kind.SYSTEM, text=DEGRADED, code="degraded"))
         if since is not None:
-            missed, events = self.bus.history.after(since)
+            gap, events = self.bus.history.after(since)
         else:
-            missed, events = 0, self.bus.history.recent(client.outbox.channel.replay)
-        self._replay(client, events, missed)
+            gap, events = Gap(), self.bus.history.recent(client.outbox.channel.replay)
+        self._replay(client, events, gap, since)
         client.outbox.open()
         self._apply(rest)
 
-    def _replay(self, client: Client, events: list[Event], missed: int) -> None:
-        if missed:
-            text = f"{missed} earlier events are no longer in history"
-            self.tell(client, Event(Kind.GAP, text=text, missed=missed))
+    def _replay(self, client: Client, events: list[Event], gap: Gap, since: int | None) -> None:
+        if gap:
+            self.tell(client, Event(Kind.GAP, text=_gap_text(gap, since), missed=gap.missed))
         cache, codec = self._replayed, client.codec
         for event in events:
             key = (codec, event.id, event.ts)  # the time too: after a Redis data loss an id can recur
@@ -168,7 +168,7 @@ class Hub:
                 chunk = cache[key] = codec.encode(event.replayed(), False)
             if chunk is not None:
                 client.send(chunk)
-        if events or missed:
+        if events or gap:
             self.tell(client, Event(Kind.SYSTEM, text="— live —", code=LIVE))
 
     def receive(self, client: Client, line: str) -> None:
@@ -361,6 +361,16 @@ def _budget_key(address: str) -> str | None:
         return address
     mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 on a dual-stack socket
     return None if (mapped or ip).is_loopback else address
+
+
+def _gap_text(gap: Gap, since: int | None) -> str:
+    parts = []
+    if gap.evicted:
+        parts.append(f"{gap.evicted} earlier events are no longer in history")
+    if gap.lost:
+        parts.append(f"up to {gap.lost} events after #{since} were lost when the server stopped unexpectedly")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:]
 
 
 def _log_event(event: Event) -> None:

@@ -7,9 +7,10 @@ import os
 import time
 
 from app.bus.base import Bus
-from app.bus.history import History, SqliteStore
+from app.bus.history import History
 from app.bus.memory import InProcessBus
 from app.bus.redis import RedisBus
+from app.bus.sqlite import SqliteStore, StoreError
 from app.config import Settings
 from app.domain.churn import ChurnGate
 from app.domain.flood import FloodPolicy
@@ -49,7 +50,10 @@ class ChatService:
         if self.running:
             return
         self.running = True
-        await self.bus.start(self.hub.deliver, self.hub)
+        try:
+            await self.bus.start(self.hub.deliver, self.hub)
+        except StoreError as problem:
+            raise SystemExit(f"cannot use CHAT_DB={self.settings.db}: {problem}") from None
         if self.settings.tcp_port is not None:
             try:
                 await self.tcp.start(self.settings.host, self.settings.tcp_port, self.settings.tcp_reuse_port)
@@ -75,11 +79,20 @@ class ChatService:
 
     def health(self) -> dict[str, object]:
         counts = self.hub.gateway_counts()
+        problem = self.bus.problem
+        history = self.bus.history
         return {
-            "status": "ok" if not self.hub.closing else "stopping",
+            "status": "stopping" if self.hub.closing else "degraded" if problem else "ok",
+            **({"problem": problem} if problem else {}),
             "clients": {**counts, "total": sum(counts.values())},
             "uptime_s": round(time.monotonic() - self.started, 1),
-            "history": {"last_id": self.bus.last_id, "persisted_id": self.bus.persisted_id},
+            "history": {
+                "last_id": self.bus.last_id,
+                "persisted_id": self.bus.persisted_id,
+                "messages": history.messages,
+                "presence": history.presence,
+                **_writer(self.bus),
+            },
             "bus": {"engine": self.bus.engine, "degraded": self.bus.degraded},
         }
 
@@ -90,15 +103,27 @@ def _bus(settings: Settings) -> Bus:
         return RedisBus(
             settings.redis_url,
             room=settings.room,
-            history=History(settings.history),
+            history=_history(settings),
             heartbeat=settings.redis_heartbeat,
             queue_limit=settings.redis_queue,
         )
-    return InProcessBus(History(settings.history), _store(settings))
+    return InProcessBus(_history(settings), _store(settings))
+
+
+def _history(settings: Settings) -> History:
+    return History(settings.history, settings.presence_history)
 
 
 def _store(settings: Settings) -> SqliteStore | None:
     """SQLite persistence for history, unless it is configured to live in memory only."""
     if settings.db in ("", ":memory:") or settings.history == 0:
         return None
-    return SqliteStore(settings.db, settings.history)
+    return SqliteStore(settings.db, settings.history, settings.presence_history)
+
+
+def _writer(bus: Bus) -> dict[str, int]:
+    """How far the history writer is behind (ids handed out, not yet on disk), when there is one."""
+    store = getattr(bus, "store", None)
+    if store is None:
+        return {}
+    return {"lag": store.lag, "lag_limit": store.lag_limit, "worst_lag": store.worst_lag}

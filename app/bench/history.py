@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import websockets
 
-from app.bus.history import SqliteStore
+from app.bus.sqlite import SqliteStore
 from app.domain.events import Event, Kind
 
 

@@ -56,6 +56,10 @@ class Bus(Protocol):
     @property
     def degraded(self) -> bool: ...
 
+    @property
+    def problem(self) -> str | None:
+        """Why events are not being saved or shared right now (None when all is well), for /healthz."""
+
     async def start(self, deliver: Deliver, listener: Listener | None = None) -> None: ...
 
     def publish(self, event: Event) -> None: ...

@@ -1,140 +1,119 @@
-"""Recent public events: a bounded in-memory window, optionally persisted to SQLite.
+"""Recent public events, in memory: what every read (join replay, ``since=`` resume, ``/history``)
+is answered from, without touching the disk.
 
-The window answers every read (join replay, ``since=`` resume, ``/history``) without touching
-the disk. Persistence runs on its own thread, which commits whatever has queued up in one
-transaction, so the event loop never waits for SQLite; a crash loses at most the events still
-in that queue.
+What people said and who came and went are kept in two windows: the last ``capacity`` messages
+(and actions), and a smaller window of presence events (join, leave, nick). A storm of
+connections then never pushes the conversation out: the last ``capacity`` messages stay
+resumable whatever the churn, and a newcomer's replay shows what was said.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import queue
-import sqlite3
-import threading
+import heapq
 from collections import deque
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import dataclass
+from operator import attrgetter
 
-from app.domain.events import Event, Gateway, Kind
+from app.domain.events import Event, Kind
 
-log = logging.getLogger("app.history")
+PRESENCE_KINDS = frozenset({Kind.JOIN, Kind.LEAVE, Kind.NICK})
+"""Kept in the smaller window: notices of who is here, not what was said."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    ts REAL NOT NULL,
-    kind TEXT NOT NULL,
-    nick TEXT NOT NULL,
-    text TEXT NOT NULL,
-    old TEXT NOT NULL,
-    gateway TEXT
-)
-"""
-_COLUMNS = "id, ts, kind, nick, text, old, gateway"
-_INSERT = f"INSERT OR REPLACE INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_by_id = attrgetter("id")
+
+
+@dataclass(frozen=True, slots=True)
+class Loss:
+    """Ids ``first``..``last`` that may have been handed out and were never saved: the server
+    stopped (a crash, ``kill -9``, a disk that refused its last writes) before writing them."""
+
+    first: int
+    last: int
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """What a client resuming after some id cannot get back: ``evicted`` events fell out of the
+    window (exactly that many), and up to ``lost`` were lost when the server stopped unexpectedly."""
+
+    evicted: int = 0
+    lost: int = 0
+
+    @property
+    def missed(self) -> int:
+        return self.evicted + self.lost
+
+    def __bool__(self) -> bool:
+        return self.missed > 0
 
 
 class History:
-    """The last ``capacity`` public events, in id order."""
+    """The last ``capacity`` messages and the last ``presence`` presence events, in id order."""
 
-    def __init__(self, capacity: int = 500) -> None:
+    def __init__(self, capacity: int = 500, presence: int = 100) -> None:
         self.capacity = capacity
-        self._events: deque[Event] = deque(maxlen=capacity)
+        self.presence_capacity = min(presence, capacity)
+        self._said: deque[Event] = deque(maxlen=capacity)
+        self._noted: deque[Event] = deque(maxlen=self.presence_capacity)
+        self._evicted_said = 0
+        """The newest message that fell out of the window: a resume from before it has a gap."""
+        self._losses: list[Loss] = []
+        """Ids lost when the server last stopped unexpectedly: a resume from before them is told."""
+        self.last_id = 0
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._said) + len(self._noted)
 
     @property
-    def last_id(self) -> int:
-        return self._events[-1].id if self._events else 0
+    def messages(self) -> int:
+        """Messages (and actions) kept: what /metrics reports as the conversation held."""
+        return len(self._said)
+
+    @property
+    def presence(self) -> int:
+        """Presence events kept."""
+        return len(self._noted)
+
+    def restore(self, events: Iterable[Event], losses: Iterable[Loss] = ()) -> None:
+        """Put back what a store saved, and the ids it knows were lost. Messages older than the
+        oldest one put back may have existed: a resume from before it is told of a gap."""
+        for event in events:
+            self.append(event)
+        self._evicted_said = max(self._evicted_said, self._said[0].id - 1 if self._said else self.last_id)
+        self._losses = sorted(losses, key=attrgetter("first"))
+        self.last_id = max([self.last_id, *(loss.last for loss in self._losses)])
 
     def append(self, event: Event) -> None:
-        self._events.append(event)
+        if event.kind in PRESENCE_KINDS:
+            self._noted.append(event)
+        else:
+            said = self._said
+            if len(said) == self.capacity and said:
+                self._evicted_said = said[0].id
+            said.append(event)
+        self.last_id = event.id
 
     def recent(self, limit: int) -> list[Event]:
-        """The last ``limit`` events, oldest first."""
+        """The last ``limit`` events, oldest first: messages first, presence filling what is left."""
         if limit <= 0:
             return []
-        events = self._events
-        return list(events)[-limit:] if limit < len(events) else list(events)
+        said = list(self._said)[-limit:]
+        room = limit - len(said)
+        noted = list(self._noted)[-room:] if room > 0 else []
+        return list(heapq.merge(said, noted, key=_by_id)) if noted else said
 
-    def after(self, since: int) -> tuple[int, list[Event]]:
-        """Events with an id above ``since``, and how many of those are no longer kept."""
-        events = self._events
-        if not events or since >= events[-1].id:
-            return 0, []
-        return max(0, events[0].id - since - 1), [e for e in events if e.id > since]
-
-
-class SqliteStore:
-    """Appends events to a SQLite file from a writer thread, keeping about ``capacity`` rows."""
-
-    def __init__(self, path: str | Path, capacity: int) -> None:
-        self.path = str(path)
-        self.capacity = capacity
-        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self.persisted_id = 0
-
-    def load(self) -> list[Event]:
-        """Create the table if needed and read back the newest ``capacity`` events."""
-        with contextlib.closing(_connect(self.path)) as db:
-            db.execute(_SCHEMA)
-            rows = db.execute(f"SELECT {_COLUMNS} FROM events ORDER BY id DESC LIMIT ?", (self.capacity,)).fetchall()
-        events = [_from_row(row) for row in reversed(rows)]
-        self.persisted_id = events[-1].id if events else 0
-        return events
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._write_forever, name="history-writer", daemon=True)
-        self._thread.start()
-
-    def append(self, event: Event) -> None:
-        self._queue.put(event)
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Write what is queued and stop the writer."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _write_forever(self) -> None:
-        with contextlib.closing(_connect(self.path)) as db:
-            while True:
-                batch = [self._queue.get()]
-                while not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                stop = batch[-1] is None
-                events = [e for e in batch if e is not None]
-                if events:
-                    self._write(db, events)
-                if stop:
-                    return
-
-    def _write(self, db: sqlite3.Connection, events: list[Event]) -> None:
-        try:
-            with db:
-                db.executemany(_INSERT, map(_to_row, events))
-                db.execute("DELETE FROM events WHERE id <= ?", (events[-1].id - self.capacity,))
-            self.persisted_id = events[-1].id
-        except sqlite3.Error:
-            log.exception("could not save %d events to %s", len(events), self.path)
-
-
-def _connect(path: str) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    return db
-
-
-def _to_row(event: Event) -> tuple[object, ...]:
-    gateway = event.gateway.value if event.gateway else None
-    return (event.id, event.ts, event.kind.value, event.nick, event.text, event.old, gateway)
-
-
-def _from_row(row: tuple) -> Event:  # type: ignore[type-arg]
-    id, ts, kind, nick, text, old, gateway = row
-    return Event(Kind(kind), nick=nick, text=text, id=id, ts=ts, old=old, gateway=Gateway(gateway) if gateway else None)
+    def after(self, since: int) -> tuple[Gap, list[Event]]:
+        """Events with an id above ``since``, and what a client that saw ``since`` cannot get back."""
+        if since >= self.last_id:
+            return Gap(), []
+        said = [e for e in self._said if e.id > since]
+        noted = [e for e in self._noted if e.id > since]
+        lost = sum(max(0, loss.last - max(since, loss.first - 1)) for loss in self._losses)
+        evicted = 0
+        if self._evicted_said > since:  # messages after `since` are gone: count every id that is
+            first = said[0].id if said else self.last_id + 1
+            kept = sum(1 for e in noted if e.id < first)
+            lost_below = sum(max(0, min(loss.last, first - 1) - max(since, loss.first - 1)) for loss in self._losses)
+            evicted = max(0, first - since - 1 - kept - lost_below)
+        return Gap(evicted, lost), list(heapq.merge(said, noted, key=_by_id))

@@ -7,8 +7,19 @@ import time
 from collections import deque
 
 from app.bus.base import Deliver, Listener
-from app.bus.history import History, SqliteStore
-from app.domain.events import Event
+from app.bus.history import History
+from app.bus.sqlite import RUNWAY, SqliteStore
+from app.domain.events import Event, Kind
+
+CATCH_UP_WAIT = 0.5
+"""Seconds one event may wait for the writer to reserve ids before it is held instead."""
+
+HELD_CHAT = 200
+"""Messages that may wait for the store to reserve ids (a disk refusing writes for longer than a
+runway); beyond it they are refused with a clear error. Joins, leaves and nick changes always
+wait, as with an unreachable Redis: dropping them would corrupt presence."""
+
+_CHAT_KINDS = frozenset({Kind.MESSAGE, Kind.ACTION})
 
 
 class InProcessBus:
@@ -17,6 +28,8 @@ class InProcessBus:
 
     An event published while another is being delivered (a slow reader dropped mid-broadcast
     publishes its leave) waits until that delivery is complete, so every client sees ids in order.
+    With a store, no id above its reserved mark is handed out (see ``app.bus.sqlite``): events
+    published beyond it wait, in order, until the writer has raised the mark.
     """
 
     engine = "memory"
@@ -27,8 +40,15 @@ class InProcessBus:
         self.history = history if history is not None else History()
         self.store = store
         self._last_id = 0
+        self._reserved = float("inf") if store is None else 0
+        """Ids up to here are safe to hand out: the store can never hand them out again."""
+        self._top_up_at = float("inf")
+        """When the last id reaches this, ask the store to reserve the next runway."""
         self._deliver: Deliver | None = None
+        self._listener: Listener | None = None
         self._queue: deque[Event] = deque()
+        self._held: deque[Event] = deque()
+        self._held_chat = 0
         self._delivering = False
 
     @property
@@ -36,24 +56,56 @@ class InProcessBus:
         """The newest id safely on disk (None when history is kept in memory only)."""
         return self.store.persisted_id if self.store else None
 
+    @property
+    def problem(self) -> str | None:
+        """Why history is not being saved right now, if it is not."""
+        return self.store.problem if self.store else None
+
     async def start(self, deliver: Deliver, listener: Listener | None = None) -> None:
+        """Load what the store kept (``StoreError`` if it cannot be used), then number above
+        anything an earlier run may have handed out."""
         if self.store is not None:
-            for event in await asyncio.to_thread(self.store.load):
-                self.history.append(event)
-            self.store.start()
-        self._last_id = self.history.last_id
-        self._deliver = deliver
+            store = self.store
+            self.history.restore(await asyncio.to_thread(store.load), store.losses)
+            self._last_id = store.floor
+            self._raised(store.reserved_id)
+            loop = asyncio.get_running_loop()
+            store.start(lambda upto: loop.call_soon_threadsafe(self._raised, upto))
+        else:
+            self._last_id = self.history.last_id
+        self._deliver, self._listener = deliver, listener
 
     def publish(self, event: Event) -> None:
         if self._deliver is None:
             raise RuntimeError("bus not started")
+        if self._last_id >= self._reserved and not self._held:
+            self._catch_up()
+        if self._held or self._last_id >= self._reserved:
+            self._hold(event)
+            return
+        self._stamp(event)
+        self._drain()
+
+    def _catch_up(self) -> None:
+        """Every reserved id is used (a burst handled in one loop turn outran the writer): wait
+        here for the writer to raise the mark, slowing this turn down rather than letting the
+        lag grow. Returns at once while the disk refuses writes: events are then held."""
+        assert self.store is not None
+        self._raised(self.store.wait_reserved(self._last_id + 1, CATCH_UP_WAIT))
+
+    def _stamp(self, event: Event) -> None:
         self._last_id += 1
         event = event.stamped(self._last_id, time.time())
         self.history.append(event)
         if self.store is not None:
             self.store.append(event)
+            if self._last_id >= self._top_up_at:
+                self._top_up_at = float("inf")  # once per runway, until the store confirms
+                self.store.reserve(self._last_id + RUNWAY)
         self._queue.append(event)
-        if self._delivering:
+
+    def _drain(self) -> None:
+        if self._delivering or self._deliver is None:
             return
         self._delivering = True
         try:
@@ -61,6 +113,27 @@ class InProcessBus:
                 self._deliver(self._queue.popleft())
         finally:
             self._delivering = False
+
+    def _hold(self, event: Event) -> None:
+        chat = event.kind in _CHAT_KINDS
+        if chat and self._held_chat >= HELD_CHAT:
+            if self._listener is not None:
+                self._listener.refused(event, "full")
+            return
+        self._held.append(event)
+        self._held_chat += chat
+
+    def _raised(self, upto: int) -> None:
+        """The store has made ids up to ``upto`` durable: hand out the events that waited."""
+        if upto <= self._reserved:
+            return
+        self._reserved = upto
+        self._top_up_at = upto - RUNWAY // 2
+        while self._held and self._last_id < self._reserved:
+            event = self._held.popleft()
+            self._held_chat -= event.kind in _CHAT_KINDS
+            self._stamp(event)
+        self._drain()
 
     def forward(self, process: str, member: int, event: Event) -> None:
         raise RuntimeError("no other process shares this room")
@@ -72,4 +145,4 @@ class InProcessBus:
     async def stop(self) -> None:
         self._deliver = None
         if self.store is not None:
-            await asyncio.to_thread(self.store.close)
+            await asyncio.to_thread(self.store.close, self._last_id)

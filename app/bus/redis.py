@@ -51,7 +51,9 @@ connection at most, so connections bound them), since dropping them would corrup
 BATCH = 500
 
 # Dedup keys live 300 s: far longer than any retry, short enough to cost little memory.
-# KEYS: counter, stream, presence, dedup.
+# Messages and actions also go into the "said" stream, trimmed on its own: however many joins and
+# leaves fill the room's stream, a process starting later still finds the last messages there.
+# KEYS: counter, stream, presence, dedup, said.
 # ARGV: kind, record, floor, maxlen, process, conn, nick key, old nick key, member record.
 # Returns {0, id} published, {1, id} already published (a retry), {2, reason} refused.
 PUBLISH = """
@@ -78,6 +80,9 @@ end
 local t = redis.call('TIME')
 local ts = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], id .. '-0', 'e', ARGV[2], 'ts', ts)
+if kind == 'message' or kind == 'action' then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], id .. '-0', 'e', ARGV[2], 'ts', ts)
+end
 if kind == 'nick' and holder(oldkey) then redis.call('HDEL', KEYS[3], oldkey) end
 if kind == 'join' or kind == 'nick' then redis.call('HSET', KEYS[3], key, ARGV[9]) end
 if kind == 'leave' then redis.call('HDEL', KEYS[3], key) end
@@ -162,6 +167,7 @@ class RedisBus:
         prefix = f"chat:{{{room}}}:"  # a hash tag: every key of a room lives in one cluster slot
         self._prefix = prefix
         self._counter, self._stream, self._presence = prefix + "counter", prefix + "stream", prefix + "presence"
+        self._said = prefix + "said"
         self._inbox = self._inbox_of(self.process)
         self._publish = self._redis.register_script(PUBLISH)
         self._forward = self._redis.register_script(FORWARD)
@@ -195,6 +201,10 @@ class RedisBus:
     def degraded(self) -> bool:
         return self._degraded
 
+    @property
+    def problem(self) -> str | None:
+        return f"cannot reach Redis at {self.where}" if self._degraded else None
+
     async def start(self, deliver: Deliver, listener: Listener | None = None) -> None:
         """Read a consistent snapshot (recent history and presence), then tail from its end."""
         self._deliver, self._listener = deliver, listener
@@ -202,13 +212,17 @@ class RedisBus:
             await self._redis.set(self._proc_key(self.process), 1, px=self.expiry_ms)
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.xrevrange(self._stream, count=max(1, self.history.capacity))
+                pipe.xrevrange(self._said, count=max(1, self.history.capacity))
                 pipe.hgetall(self._presence)
-                entries, presence = await pipe.execute()
+                entries, said, presence = await pipe.execute()
         except UNREACHABLE as problem:
             raise SystemExit(f"cannot reach Redis at {self.where}: {problem}") from None
-        for entry_id, fields in reversed(entries):
+        events: dict[int, Event] = {}
+        for entry_id, fields in [*said, *entries]:
             with _skipping_unreadable():
-                self.history.append(read_entry(entry_id, fields))
+                event = read_entry(entry_id, fields)
+                events[event.id] = event
+        self.history.restore(sorted(events.values(), key=lambda event: event.id))
         self._stream_from = entries[0][0] if entries else "0-0"
         self._last_id = self.history.last_id
         if listener is not None:
@@ -309,7 +323,7 @@ class RedisBus:
             self._assigned = max(self._assigned, int(value))
 
     def _publish_keys(self, item: Outgoing) -> list[str]:
-        return [self._counter, self._stream, self._presence, self._dedup_key(item.uid)]
+        return [self._counter, self._stream, self._presence, self._dedup_key(item.uid), self._said]
 
     def _publish_args(self, item: Outgoing) -> list[str | int]:
         event = item.event

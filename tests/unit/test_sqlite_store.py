@@ -1,0 +1,148 @@
+"""The SQLite history store: round trip, bounds, reserved ids across crashes, start-up checks and
+the migration of a file written by the release before schema versions."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from app.bus.history import Loss
+from app.bus.sqlite import RUNWAY, SCHEMA_VERSION, SqliteStore, StoreError
+from app.domain.events import Event, Gateway, Kind
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def message(id: int, text: str = "") -> Event:
+    return Event(Kind.MESSAGE, nick="ann", text=text or f"m{id}", id=id, ts=1_700_000_000.0 + id)
+
+
+def join(id: int) -> Event:
+    return Event(Kind.JOIN, nick=f"guest{id}", id=id, ts=1_700_000_000.0 + id, gateway=Gateway.WEB)
+
+
+def eventually(done: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the writer did not get there in time"
+        time.sleep(0.01)
+
+
+def written(path: Path, events: list[Event], capacity: int = 100, presence: int = 100) -> SqliteStore:
+    store = SqliteStore(path, capacity, presence)
+    store.load()
+    store.start()
+    for event in events:
+        store.append(event)
+    store.close()
+    return store
+
+
+def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
+    events = [
+        message(1, "héllo 👋"),
+        Event(Kind.JOIN, nick="bob", id=2, ts=5.5, gateway=Gateway.TELNET),
+        Event(Kind.NICK, nick="bobby", old="bob", id=3, ts=6.0, gateway=Gateway.TELNET),
+        Event(Kind.ACTION, nick="bobby", text="waves", id=4, ts=7.0),
+        Event(Kind.LEAVE, nick="bobby", text="bye", id=5, ts=8.0, gateway=Gateway.WEB),
+    ]
+    assert written(tmp_path / "chat.db", events).persisted_id == 5
+    reopened = SqliteStore(tmp_path / "chat.db", capacity=100)
+    assert reopened.load() == events
+    assert reopened.floor == 5 and reopened.losses == [], "a clean stop loses nothing and skips no id"
+
+
+def test_messages_and_presence_are_bounded_separately(tmp_path: Path) -> None:
+    events = [message(i) for i in range(1, 21)] + [join(i) for i in range(21, 121)]
+    written(tmp_path / "chat.db", events, capacity=10, presence=5)
+    loaded = SqliteStore(tmp_path / "chat.db", capacity=50, presence=50).load()
+    assert [e.id for e in loaded] == [*range(11, 21), *range(116, 121)], "old rows are deleted, not just hidden"
+
+
+def test_a_crash_never_reuses_an_id_and_records_what_may_be_lost(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    first = SqliteStore(path, 100)
+    first.load()
+    assert first.reserved_id == RUNWAY, "ids are reserved before any is handed out"
+    first.start()
+    for i in range(1, 11):
+        first.append(message(i))
+    eventually(lambda: first.persisted_id == 10)  # then the process dies: the writer is never closed
+    second = SqliteStore(path, 100)
+    assert [e.id for e in second.load()] == list(range(1, 11))
+    assert second.floor == RUNWAY, "the next run numbers above every id the first could have handed out"
+    assert second.losses == [Loss(11, RUNWAY)]
+    assert second.reserved_id == 2 * RUNWAY
+    third = SqliteStore(path, 100)
+    third.load()
+    assert third.losses == [Loss(11, RUNWAY), Loss(RUNWAY + 1, 2 * RUNWAY)]
+
+
+def test_the_writer_tops_up_the_reservation_ahead_of_use(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "chat.db", 100)
+    store.load()
+    raised: list[int] = []
+    store.start(raised.append)
+    store.reserve(5000)
+    eventually(lambda: store.reserved_id == 5000)
+    assert raised == [5000]
+    store.close(last_id=0)
+    reopened = SqliteStore(tmp_path / "chat.db", 100)
+    assert reopened.load() == []
+    assert (reopened.floor, reopened.losses) == (0, []), "a clean stop gives back the ids it did not use"
+
+
+def test_a_file_from_before_schema_versions_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    with sqlite3.connect(path) as db:
+        db.executescript((FIXTURES / "history-schema-1.sql").read_text())
+    store = SqliteStore(path, 100)
+    events = store.load()
+    assert [(e.kind, e.nick, e.text) for e in events][1:5:3] == [
+        (Kind.MESSAGE, "ann", "said before the upgrade"),
+        (Kind.MESSAGE, "anna", "héllo 👋 still here"),
+    ]
+    assert [e.id for e in events] == [1, 2, 3, 4, 5, 6]
+    assert store.floor == 6 and store.losses == []
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    store.start()
+    store.append(message(7, "said after the upgrade"))
+    store.close()
+    assert [e.text for e in SqliteStore(path, 100).load()][-1] == "said after the upgrade"
+
+
+def test_a_file_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match=rf"newer release \(schema {SCHEMA_VERSION + 1}; this release reads up to"):
+        SqliteStore(path, 100).load()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"just some notes\n" * 100, "it is not a SQLite database"), (None, "cannot open it for writing")],
+    ids=["not-a-database", "no-such-directory"],
+)
+def test_an_unusable_file_is_refused_in_one_line(tmp_path: Path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "notes.txt" if content else tmp_path / "missing" / "chat.db"
+    if content:
+        path.write_bytes(content)
+    with pytest.raises(StoreError, match=message) as refused:
+        SqliteStore(path, 100).load()
+    assert "\n" not in str(refused.value)
+    if content:
+        assert path.read_bytes() == content, "the file is left as it was"
+
+
+def test_another_programs_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(StoreError, match="database of another program"):
+        SqliteStore(path, 100).load()
