@@ -196,9 +196,10 @@ class Hub:
         elif verdict is Verdict.KICK:
             self.drop(client, Goodbye.BAD_INPUT)
 
-    def ping(self, client: Client) -> bool:
-        """A WebSocket ping: True to answer it. Pings share the sender's line budget; one beyond
-        it goes unanswered and is a strike, like a line sent too fast."""
+    def control(self, client: Client) -> bool:
+        """A control message a WebSocket client chose to send (a ping, an unasked-for pong): True
+        to act on it. They share the sender's line budget; one beyond it is ignored and is a
+        strike, like a line sent too fast."""
         if client.id not in self.clients:
             return False
         verdict = self.flood.control(client.id, _budget_key(client.address), self.clock())

@@ -116,10 +116,13 @@ class WebConnection(PacedInput, BufferedProtocol):
             if not self.closing:
                 self.message_received(payload)
         elif kind == PING:
-            if not self.closing and self.hub.ping(self):
+            if not self.closing and self.hub.control(self):
                 self.outbox.push_control(control_frame(PONG, cast(bytes, payload)))
         elif kind == PONG:
-            self.pong_due = 0.0
+            if self.pong_due:
+                self.pong_due = 0.0
+            else:
+                self.hub.control(self)  # unasked for: it costs what a ping does
         elif kind == CLOSE:
             self._close_received(cast(bytes, payload))
             return False

@@ -230,10 +230,10 @@ def test_pings_share_the_line_budget_and_a_ping_flood_is_cut() -> None:
     clock = Clock()
     hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=3), clock=clock)
     pinger = join(hub, JsonCodec(), "pinger")
-    assert [hub.ping(pinger) for _ in range(4)] == [True, True, False, False]
+    assert [hub.control(pinger) for _ in range(4)] == [True, True, False, False]
     clock.now = 1.0
-    assert hub.ping(pinger)  # the budget refills
-    assert not hub.ping(pinger)
+    assert hub.control(pinger)  # the budget refills
+    assert not hub.control(pinger)
     assert [goodbye for goodbye, _ in pinger.closed] == [Goodbye.BAD_INPUT]
 
 
