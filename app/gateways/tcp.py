@@ -31,7 +31,7 @@ vanished peer is noticed within about two minutes instead of the kernel's defaul
 A live peer's kernel answers the probes, so an idle but connected user is never cut."""
 
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
-NOT_TLS = "This port speaks plain text lines (telnet, netcat), not TLS: connect without TLS, or to the TLS port"
+NOT_TLS = "This port speaks plain text lines (telnet, netcat), not TLS: connect with telnet or nc, without TLS"
 
 
 def is_tls_hello(data: bytes) -> bool:

@@ -160,7 +160,7 @@ def test_a_tls_client_on_the_plain_port_gets_one_clear_line_and_nothing_is_relay
     outcome = while_attacked(server, tls_hello)
     assert outcome.cut_after_s is not None
     assert outcome.detail["reply"] == [
-        "! This port speaks plain text lines (telnet, netcat), not TLS: connect without TLS, or to the TLS port",
+        "! This port speaks plain text lines (telnet, netcat), not TLS: connect with telnet or nc, without TLS",
         "! Connection refused (TLS on the plain chat port)",
     ]
     observer.silent(0.3)
