@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import re
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from app.hub import Hub
+from app.domain.goodbye import Refusal
+from app.gateways.closing import close_softly
 
 MAX_HEAD = 16 * 1024
 """Request line and headers: a browser's are a few KiB, cookies included."""
@@ -32,11 +33,19 @@ MAX_HEAD = 16 * 1024
 _HEAD_END = re.compile(rb"\n\r?\n")
 
 
+class RequestAdmission(Protocol):
+    """Where unfinished requests are counted (the hub)."""
+
+    def request_started(self, address: str) -> Refusal | None: ...
+
+    def request_ended(self, address: str) -> None: ...
+
+
 class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
     """uvicorn's HTTP protocol (httptools, or h11 without it) with a deadline, a size cap and a
     place in the connection caps for each request head."""
 
-    def __init__(self, *args: Any, hub: Hub, head_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, hub: RequestAdmission, head_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.hub = hub
         self.head_timeout = head_timeout
@@ -45,6 +54,8 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         self.head_size = 0  # bytes of the head in progress
         self.deadline: asyncio.TimerHandle | None = None  # set while a head is in progress
         self.tail = b""  # the end of what came so far, for a blank line split between two reads
+        self.answered = False  # the guard has answered and is closing: what still comes is not read
+        self.gone = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -58,8 +69,8 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         self._start_head()
 
     def data_received(self, data: bytes) -> None:
-        if self.transport.is_closing():
-            return  # answered and closing: nothing more is read
+        if self.answered:
+            return
         if self.deadline is None:
             self._start_head()  # the next request on a kept-alive connection
         window = self.tail + data
@@ -78,6 +89,7 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.gone = True
         self._head_arrived()
         super().connection_lost(exc)
 
@@ -98,15 +110,17 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         self._answer(HTTPStatus.REQUEST_TIMEOUT, f"Request head not complete within {self.head_timeout:g} s")
 
     def _answer(self, status: HTTPStatus, text: str) -> None:
-        """Answer with an error of our own (uvicorn has not parsed a request to answer) and close."""
+        """Answer with an error of our own (uvicorn has not parsed a request to answer) and close:
+        softly, so that the answer is not lost to a reset while the client is still sending."""
         self._head_arrived()
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if self.answered or transport is None or transport.is_closing():
             return
+        self.answered = True
         body = f"{text}\n".encode()
         transport.write(
             f"HTTP/1.1 {status.value} {status.phrase}\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
             + body
         )
-        transport.close()
+        close_softly(transport, lambda: self.gone)
