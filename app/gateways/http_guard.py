@@ -111,7 +111,8 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
 
     def _answer(self, status: HTTPStatus, text: str) -> None:
         """Answer with an error of our own (uvicorn has not parsed a request to answer) and close:
-        softly, so that the answer is not lost to a reset while the client is still sending."""
+        softly, so that the answer is not lost to a reset while the client is still sending, and
+        reading no more of what it sends meanwhile."""
         self._head_arrived()
         transport = self.transport
         if self.answered or transport is None or transport.is_closing():
@@ -123,4 +124,5 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
             + body
         )
+        transport.pause_reading()
         close_softly(transport, lambda: self.gone)
