@@ -57,6 +57,7 @@ def build_server(settings: Settings) -> ChatServer:
         ws_ping_timeout=settings.ws_ping_timeout or None,
         ws_per_message_deflate=False,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=settings.graceful_timeout,
         lifespan="on",
         log_level=settings.log_level,

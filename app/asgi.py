@@ -10,12 +10,13 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.templating import Jinja2Templates
 
 from app.assets import VersionedStaticFiles
 from app.config import Settings
+from app.metrics import CONTENT_TYPE
 from app.service import ChatService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse(service.health())
 
+    async def metrics(request: Request) -> Response:
+        denied = service.metrics_access.check(request.headers, request.client.host if request.client else "")
+        if denied is not None:
+            return PlainTextResponse(denied.text, status_code=denied.status, headers=denied.headers)
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await service.start()
@@ -77,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/", index),
             Route("/healthz", healthz),
+            Route("/metrics", metrics),
             WebSocketRoute("/ws", service.websocket.endpoint),
             Mount("/static", VersionedStaticFiles(directory=STATIC, versions=versions), name="static"),
         ],

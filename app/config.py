@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from app.domain.addresses import Networks
+
 OFF = {"", "0", "off", "no", "false", "none", "disabled"}
 
 
@@ -46,6 +48,20 @@ class Settings:
     web_history: int = 100
     tcp_replay: int = 20
     churn_calm: int = 10
+    forwarded_allow_ips: str = "127.0.0.1"
+    """The proxies whose X-Forwarded-For is believed (uvicorn's setting, passed on as it is)."""
+    trusted_proxies: Networks = field(default_factory=lambda: Networks.parse("127.0.0.1"))
+    """The same, parsed: a connection whose own peer is one of them is never capped per address."""
+    tcp_proxy_protocol: bool = False
+    """Every TCP connection starts with a PROXY protocol header naming the client."""
+    tcp_idle_ping: float = 0.0
+    """Longest silence on a TCP connection before an idle ping, in seconds (0: no pings)."""
+    tcp_idle_line: bool = False
+    """Clients that never spoke telnet get an empty line as their idle ping (else nothing)."""
+    metrics_token: str | None = None
+    """Bearer token that opens /metrics from anywhere."""
+    metrics_allow: Networks = field(default_factory=lambda: Networks.parse("127.0.0.1,::1"))
+    """Where /metrics is served without a token (to direct requests only)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +85,20 @@ class Settings:
         tcp_port: int | None = d.tcp_port
         if tcp_raw is not None:
             tcp_port = None if tcp_raw.strip().lower() in OFF else int(number("CHAT_TCP_PORT", 0))
+
+        def networks(name: str, default: str) -> Networks:
+            raw = env.get(name, default)
+            try:
+                return Networks.parse(raw)
+            except ValueError as problem:
+                raise SettingsError(f"{name}={raw!r}: {problem}") from None
+
+        def flag(name: str) -> bool:
+            return env.get(name, "").strip().lower() not in OFF
+
+        metrics_allow = networks("CHAT_METRICS_ALLOW_IPS", "127.0.0.1,::1")
+        if metrics_allow.everyone:
+            raise SettingsError("CHAT_METRICS_ALLOW_IPS='*' would publish metrics to anyone: set CHAT_METRICS_TOKEN")
         origins = tuple(o.strip().rstrip("/") for o in env.get("CHAT_ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
             host=env.get("HOST", d.host),
@@ -78,7 +108,7 @@ class Settings:
             room=env.get("CHAT_ROOM", d.room).strip() or d.room,
             redis_heartbeat=number("CHAT_REDIS_HEARTBEAT", d.redis_heartbeat, float) or d.redis_heartbeat,
             redis_queue=int(number("CHAT_REDIS_QUEUE", d.redis_queue)),
-            tcp_reuse_port=env.get("CHAT_TCP_REUSE_PORT", "").strip().lower() not in OFF,
+            tcp_reuse_port=flag("CHAT_TCP_REUSE_PORT"),
             max_message=int(number("CHAT_MAX_MESSAGE", d.max_message)),
             ws_max_frame=int(number("CHAT_WS_MAX_FRAME", d.ws_max_frame)),
             tcp_max_line=int(number("CHAT_TCP_MAX_LINE", d.tcp_max_line)),
@@ -102,4 +132,11 @@ class Settings:
             web_history=int(number("CHAT_WEB_HISTORY", d.web_history)),
             tcp_replay=int(number("CHAT_TCP_REPLAY", d.tcp_replay)),
             churn_calm=int(number("CHAT_CHURN_CALM", d.churn_calm)),
+            forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", d.forwarded_allow_ips),
+            trusted_proxies=networks("FORWARDED_ALLOW_IPS", d.forwarded_allow_ips),
+            tcp_proxy_protocol=flag("CHAT_TCP_PROXY_PROTOCOL"),
+            tcp_idle_ping=number("CHAT_TCP_IDLE_PING", d.tcp_idle_ping, float),
+            tcp_idle_line=flag("CHAT_TCP_IDLE_LINE"),
+            metrics_token=env.get("CHAT_METRICS_TOKEN", "").strip() or None,
+            metrics_allow=metrics_allow,
         )

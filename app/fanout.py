@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -51,8 +52,14 @@ class OutboxLimits:
 class Flusher:
     """Collects what changed during a loop turn and writes it all in one callback at its end."""
 
-    def __init__(self, schedule: Callable[[Callable[[], None]], object] | None = None) -> None:
-        """``schedule`` runs the flush later (default: at the end of the current loop turn)."""
+    def __init__(
+        self,
+        schedule: Callable[[Callable[[], None]], object] | None = None,
+        timed: Callable[[float], None] | None = None,
+    ) -> None:
+        """``schedule`` runs the flush later (default: at the end of the current loop turn);
+        ``timed`` is told how many seconds each flush took (for metrics)."""
+        self._timed = timed
         self._channels: list[Channel] = []  # type: ignore[type-arg]
         self._outboxes: list[Outbox] = []  # type: ignore[type-arg]
         self._scheduled = False
@@ -73,6 +80,7 @@ class Flusher:
 
     def flush(self) -> None:
         """Channels first, then the clients out of step (which may rejoin their channel after)."""
+        started = time.perf_counter()
         self._scheduled = False
         channels, self._channels = self._channels, []
         outboxes, self._outboxes = self._outboxes, []
@@ -82,6 +90,8 @@ class Flusher:
                     item.flush()
                 except Exception:  # one broken connection must not stop the others' flush
                     log.exception("flushing failed")
+        if self._timed is not None:
+            self._timed(time.perf_counter() - started)
 
 
 class Channel(Generic[Chunk]):
@@ -97,6 +107,8 @@ class Channel(Generic[Chunk]):
         self.out_of_step: set[Outbox[Chunk]] = set()
         self.pending: list[Chunk] = []
         self._dirty = False
+        self.delivered = 0
+        """Chunks handed to clients so far (one per event and client): for metrics and idle pings."""
 
     def __len__(self) -> int:
         return len(self.in_step) + len(self.out_of_step)
@@ -125,6 +137,7 @@ class Channel(Generic[Chunk]):
         if not self.pending:
             return
         data = self.codec.pack(self.pending)
+        self.delivered += len(self.pending) * len(self.in_step)
         self.pending = []
         for outbox in list(self.in_step):
             try:
@@ -233,6 +246,7 @@ class Outbox(Generic[Chunk]):
             self._size = sum(map(len, self._chunks))
         if self._chunks and not self._blocked:
             data = self.channel.codec.pack(self._chunks)
+            self.channel.delivered += len(self._chunks)
             self._chunks, self._size = [], 0
             self.write(data)  # may call blocked() at once
         if not self._blocked and not self._closed and not self._chunks and not self.channel.pending:
@@ -255,6 +269,11 @@ class Outbox(Generic[Chunk]):
         if not self._closed and not self._dirty:
             self._dirty = True
             self.channel.flusher.mark_outbox(self)
+
+    @property
+    def backlog(self) -> tuple[int, int]:
+        """Chunks and bytes waiting for this client alone (while it is out of step)."""
+        return len(self._chunks), self._size
 
     def take(self) -> bytes:
         """Everything not yet written, packed (for a last write before closing)."""

@@ -8,24 +8,24 @@ one through the fan-out channels (encoded once per kind of client).
 from __future__ import annotations
 
 import asyncio
-import functools
-import ipaddress
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.bus.base import Bus
 from app.bus.history import Gap
 from app.codecs.lines import LIVE, format_lines
+from app.domain.addresses import Networks, budget_key
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
 from app.domain.goodbye import Goodbye, Refusal
 from app.domain.room import Member, RemoteMember, Room
 from app.fanout import Channel, Codec, Outbox
+from app.tally import Tally
 
 log = logging.getLogger("app.chat")
 
@@ -43,6 +43,8 @@ class Client(Protocol):
     id: int
     gateway: Gateway
     address: str
+    budget: str | None
+    """The address its per-address limits count (see ``app.domain.addresses``); None: exempt."""
     codec: Codec  # type: ignore[type-arg]
     outbox: Outbox  # type: ignore[type-arg]
 
@@ -57,6 +59,8 @@ class Client(Protocol):
 class Admission:
     max_connections: int = 10_000
     max_per_address: int = 16
+    proxies: Networks = field(default_factory=Networks)
+    """The trusted proxies: a connection from one of them speaks for many people."""
 
 
 class Hub:
@@ -85,6 +89,7 @@ class Hub:
         self._replayed: dict[tuple[Codec, int, float], bytes | str | None] = {}  # type: ignore[type-arg]
         """Replayed history, encoded once per codec: every newcomer gets the same recent events."""
         self.channels: list[Channel] = []  # type: ignore[type-arg]
+        self.tally = Tally()
         self._next_id = 0
         self.closing = False
         self._unfinished: Counter[str] = Counter()
@@ -98,38 +103,50 @@ class Hub:
 
     # -- gateway entry points -------------------------------------------------------------
 
-    def refusal(self, address: str) -> Refusal | None:
-        """Why a new connection from this address must be refused, or None to admit it."""
+    def budget(self, address: str, forwarded: bool = False) -> str | None:
+        """The per-address budget a connection from ``address`` counts against (None: exempt).
+        ``forwarded``: a proxy's header named the address; else it is the socket's own peer."""
+        return budget_key(address, not forwarded, not forwarded and self.admission.proxies.lists(address))
+
+    def refusal(self, budget: str | None) -> Refusal | None:
+        """Why a new connection counted against ``budget`` (None: exempt) must be refused, or None to admit it."""
+        refusal = None
         if self.closing:
-            return Refusal(Goodbye.RESTARTING)
-        if len(self.clients) + self._unfinished.total() >= self.admission.max_connections:
-            return Refusal(Goodbye.FULL)
-        key = _budget_key(address)
-        if (
-            key is not None
-            and self.flood.connections_from(key) + self._unfinished[key] >= self.admission.max_per_address
+            refusal = Refusal(Goodbye.RESTARTING)
+        elif len(self.clients) + self._unfinished.total() >= self.admission.max_connections:
+            refusal = Refusal(Goodbye.FULL)
+        elif (
+            budget is not None
+            and self.flood.connections_from(budget) + self._unfinished[budget] >= self.admission.max_per_address
         ):
-            return Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
-        return None
+            refusal = Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
+        if refusal is not None:
+            self.tally.refusals[refusal.goodbye] += 1
+        return refusal
 
     def request_started(self, address: str) -> Refusal | None:
         """An HTTP connection opened: why it must be refused, or None, and it is counted in the
         caps on chat connections until ``request_ended``: a connection that never finishes its
         request (slowloris) holds a socket as surely as a chat client does. It is refused only
         when unfinished requests alone reach a cap: a full room still answers the page, its
-        health check, and a WebSocket (which then hears why it is refused, in its own terms)."""
-        key = _budget_key(address)
+        health check, and a WebSocket (which then hears why it is refused, in its own terms).
+        ``address`` is the socket's own peer: no header has been read yet."""
+        key = self.budget(address)
+        refusal = None
         if self._unfinished.total() >= self.admission.max_connections:
-            return Refusal(Goodbye.FULL)
-        if key is not None and self._unfinished[key] >= self.admission.max_per_address:
-            return Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
+            refusal = Refusal(Goodbye.FULL)
+        elif key is not None and self._unfinished[key] >= self.admission.max_per_address:
+            refusal = Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
+        if refusal is not None:
+            self.tally.refusals[refusal.goodbye] += 1
+            return refusal
         self._unfinished[key or ""] += 1
         return None
 
     def request_ended(self, address: str) -> None:
         """The request head of a connection counted by ``request_started`` has arrived (or the
         connection is gone)."""
-        key = _budget_key(address) or ""
+        key = self.budget(address) or ""
         self._unfinished[key] -= 1
         if self._unfinished[key] <= 0:
             del self._unfinished[key]
@@ -142,7 +159,9 @@ class Hub:
         queued in this one call, so no live event can slip in between replay and live.
         """
         self.clients[client.id] = client
-        self.flood.open(client.id, _budget_key(client.address), self.clock())
+        self.tally.connections[client.gateway] += 1
+        self.tally.open[client.gateway] += 1
+        self.flood.open(client.id, client.budget, self.clock())
         welcome, *rest = self.room.join(client.id, client.gateway, nick)
         self._apply([welcome])
         if self.bus.degraded:
@@ -175,10 +194,11 @@ class Hub:
         """One line of input from a client."""
         if client.id not in self.clients or not line.strip():
             return
-        verdict = self.flood.check(client.id, _budget_key(client.address), self.clock(), len(line))
+        verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
         if verdict is Verdict.ALLOW:
             self._apply(self.room.handle(client.id, line))
         elif verdict is Verdict.REFUSE:
+            self.tally.rate_limited += 1
             text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
             self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
         else:
@@ -190,7 +210,7 @@ class Hub:
         input gets a few answers, then a goodbye."""
         if client.id not in self.clients:
             return
-        verdict = self.flood.refused(client.id, _budget_key(client.address), self.clock())
+        verdict = self.flood.refused(client.id, client.budget, self.clock())
         if verdict is Verdict.ALLOW and text:
             self.error(client, text, code)
         elif verdict is Verdict.KICK:
@@ -202,7 +222,7 @@ class Hub:
         strike, like a line sent too fast."""
         if client.id not in self.clients:
             return False
-        verdict = self.flood.control(client.id, _budget_key(client.address), self.clock())
+        verdict = self.flood.control(client.id, client.budget, self.clock())
         if verdict is Verdict.KICK:
             self.drop(client, Goodbye.BAD_INPUT)
         return verdict is Verdict.ALLOW
@@ -221,7 +241,8 @@ class Hub:
         """The connection is gone (or going): remove it; safe to call more than once."""
         if self.clients.pop(client.id, None) is None:
             return
-        self.flood.close(client.id, _budget_key(client.address))
+        self.tally.open[client.gateway] -= 1
+        self.flood.close(client.id, client.budget)
         outcomes = self.room.leave(client.id, reason)
         if not self.closing or self.bus.process:  # a shared room must hear who left with this process
             self._apply(outcomes)
@@ -229,6 +250,7 @@ class Hub:
     def drop(self, client: Client, goodbye: Goodbye, reason: str = "") -> None:
         """Disconnect a client on the server's initiative, telling it why; others see it leave
         with ``reason`` (the goodbye's own, by default)."""
+        self.tally.goodbyes[goodbye] += 1
         notice = None
         if goodbye is not Goodbye.QUIT:  # a quitting user has had the room's own goodbye
             notice = client.codec.encode(Event(Kind.ERROR, text=goodbye.line(reason), code="disconnected"), False)
@@ -242,15 +264,16 @@ class Hub:
         goodbye = Goodbye.RESTARTING
         notice = Event(Kind.SYSTEM, text=goodbye.text, code="restarting")
         encoded: dict[Codec, bytes | str | None] = {}  # type: ignore[type-arg]
-        for client in list(self.clients.values()):
+        leaving = list(self.clients.values())
+        self.tally.goodbyes[goodbye] += len(leaving)
+        for client in leaving:
             if client.codec not in encoded:
                 encoded[client.codec] = client.codec.encode(notice, False)
             client.close(goodbye, encoded[client.codec])
             self.disconnect(client, goodbye.reason)
 
     def gateway_counts(self) -> dict[str, int]:
-        counts = Counter(c.gateway.value for c in self.clients.values())
-        return {g.value: counts[g.value] for g in Gateway}
+        return {g.value: self.tally.open[g] for g in Gateway}
 
     # -- events -----------------------------------------------------------------------------
 
@@ -258,6 +281,7 @@ class Hub:
         """A public event in its final place in the order: send it to every local client,
         encoded once per channel; its sender gets its own version."""
         _log_event(event)
+        self.tally.events[event.kind] += 1
         if event.process != self.bus.process:
             self.room.track_remote(event)
         elif event.kind is Kind.LEAVE:
@@ -350,18 +374,6 @@ class Hub:
                 target = self.clients.get(outcome.member)
                 if target is not None:
                     self.drop(target, outcome.goodbye, outcome.reason)
-
-
-@functools.lru_cache(maxsize=4096)
-def _budget_key(address: str) -> str | None:
-    """The address whose connections share a flood budget and a connection cap; None for
-    loopback, which is exempt (a local proxy or load generator speaks for many people)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 on a dual-stack socket
-    return None if (mapped or ip).is_loopback else address
 
 
 def _gap_text(gap: Gap, since: int | None) -> str:

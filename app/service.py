@@ -19,6 +19,7 @@ from app.fanout import Flusher, OutboxLimits
 from app.gateways.tcp import TcpGateway
 from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub
+from app.metrics import Metrics, MetricsAccess
 
 log = logging.getLogger("app")
 
@@ -34,15 +35,18 @@ class ChatService:
             Room(max_message=settings.max_message, flood=flood),
             self.bus,
             flood,
-            Admission(settings.max_connections, settings.max_per_ip),
+            Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
             churn=ChurnGate(calm=settings.churn_calm),
         )
-        flusher = Flusher()
+        self.metrics = Metrics()
+        self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
+        flusher = Flusher(timed=self.metrics.fanout.observe)
         limits = OutboxLimits(settings.outbox_events, settings.outbox_bytes)
-        self.tcp = TcpGateway(self.hub, flusher, limits, settings.tcp_max_line, settings.tcp_replay)
+        self.tcp = TcpGateway(self.hub, flusher, limits, settings)
         self.websocket = WebSocketGateway(self.hub, flusher, limits, settings)
         self.started = time.monotonic()
         self.running = False
+        self.metrics.watch(self)
 
     async def start(self) -> None:
         """Open the bus, then the TCP listener; a port already taken fails start-up.
@@ -50,6 +54,11 @@ class ChatService:
         if self.running:
             return
         self.running = True
+        if self.settings.trusted_proxies.everyone:
+            log.warning(
+                "FORWARDED_ALLOW_IPS=* believes X-Forwarded-For from anyone: any client can claim any address"
+                " and so slip past per-address limits. Name the platform's proxy addresses instead (see README)."
+            )
         try:
             await self.bus.start(self.hub.deliver, self.hub)
         except StoreError as problem:

@@ -72,6 +72,7 @@ class FakeClient:
         self.codec = codec
         self.gateway = Gateway.TELNET if isinstance(codec, LineCodec) else Gateway.WEB
         self.address = address
+        self.budget = hub.budget(address)
         self.written: list[bytes] = []
         self.closed: list[tuple[Goodbye, bytes | str | None]] = []
         self.outbox = Outbox(channel_for(hub, codec), self.written.append, lambda: None)
@@ -124,7 +125,7 @@ def make_hub(
 
 def join(hub: Hub, codec: JsonCodec | LineCodec, nick: str, address: str = REMOTE) -> FakeClient:
     client = FakeClient(hub, codec, address)
-    assert hub.refusal(address) is None
+    assert hub.refusal(hub.budget(address)) is None
     hub.connect(client, nick)
     return client
 

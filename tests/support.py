@@ -60,6 +60,9 @@ class ServerProcess:
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.argv = [sys.executable, "-m", "app"]
+        """The command that starts it (a test may run it another way: from an image's venv, under honcho)."""
+        self.cwd = ROOT
 
     @property
     def http_url(self) -> str:
@@ -76,9 +79,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 10.0) -> ServerProcess:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "app"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        self.process = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

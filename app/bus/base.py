@@ -57,6 +57,12 @@ class Bus(Protocol):
     def degraded(self) -> bool: ...
 
     @property
+    def unsent(self) -> int:
+        """Events published here and not yet numbered: waiting for the shared room, or for the
+        history store to reserve ids."""
+        ...
+
+    @property
     def problem(self) -> str | None:
         """Why events are not being saved or shared right now (None when all is well), for /healthz."""
 

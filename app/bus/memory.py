@@ -52,6 +52,11 @@ class InProcessBus:
         self._delivering = False
 
     @property
+    def unsent(self) -> int:
+        """Events held until the store has reserved ids for them."""
+        return len(self._held)
+
+    @property
     def persisted_id(self) -> int | None:
         """The newest id safely on disk (None when history is kept in memory only)."""
         return self.store.persisted_id if self.store else None

@@ -202,6 +202,10 @@ class RedisBus:
         return self._degraded
 
     @property
+    def unsent(self) -> int:
+        return len(self._queue)
+
+    @property
     def problem(self) -> str | None:
         return f"cannot reach Redis at {self.where}" if self._degraded else None
 

@@ -84,10 +84,22 @@ class _State(IntEnum):
 class LineDecoder:
     """Turns a TCP byte stream into lines of text. One instance per connection."""
 
-    __slots__ = ("_agreed", "_buffer", "_discarding", "_seen", "_state", "_sub_length", "_verb", "max_line", "surplus")
+    __slots__ = (
+        "_agreed",
+        "_buffer",
+        "_discarding",
+        "_seen",
+        "_state",
+        "_sub_length",
+        "_verb",
+        "max_line",
+        "spoke_telnet",
+        "surplus",
+    )
 
     def __init__(self, max_line: int = 8192) -> None:
         self.max_line = max_line
+        self.spoke_telnet = False  # it sent a telnet command: IAC bytes (an idle ping's NOP) are invisible to it
         self._buffer = bytearray()  # the unfinished line
         self._state = _State.DATA
         self._verb = 0  # the WILL/WONT/DO/DONT whose option byte comes next
@@ -132,6 +144,8 @@ class LineDecoder:
                 self._add(byte, out)
         elif state is _State.IAC:
             self._state = _State.DATA
+            if byte != IAC:
+                self.spoke_telnet = True
             if byte == IAC:
                 self._add(byte, out)  # escaped 0xFF: a data byte (invalid UTF-8, replaced later)
             elif WILL <= byte <= DONT:

@@ -15,11 +15,15 @@ from typing import cast
 
 from app.codecs import telnet
 from app.codecs.lines import NOT_ECHOED
+from app.codecs.proxy_protocol import ProxyHeaderError, ProxyHeaderReader
+from app.config import Settings
+from app.domain.addresses import budget_key
 from app.domain.events import Event, Gateway
 from app.domain.goodbye import Goodbye
 from app.fanout import Channel, Flusher, Outbox, OutboxLimits
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
+from app.gateways.idle_ping import IdlePing
 from app.gateways.pacing import PacedInput, sliced
 from app.hub import Hub
 
@@ -29,6 +33,9 @@ KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 15, "TCP_KEEPCNT": 4}
 """Probe a connection idle for a minute, every 15 s, and give up after 4 unanswered probes: a
 vanished peer is noticed within about two minutes instead of the kernel's default two hours.
 A live peer's kernel answers the probes, so an idle but connected user is never cut."""
+
+PROXY_HEADER_TIMEOUT = 5.0
+"""Seconds a connection to a PROXY-protocol port has to send its header (a proxy sends it at once)."""
 
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
 NOT_TLS = "This port speaks plain text lines (telnet, netcat), not TLS: connect with telnet or nc, without TLS"
@@ -54,12 +61,16 @@ class TelnetCodec:
 
 TELNET = TelnetCodec()
 
+NOP = bytes((telnet.IAC, 241))
+"""Telnet's no-operation command: traffic for an idle-cutting proxy, invisible in a telnet client."""
+
 
 class TcpClient(PacedInput, BufferedProtocol):
     """One telnet/netcat connection (slotted: thousands of idle ones must stay small)."""
 
     __slots__ = (
         "address",
+        "budget",
         "closing",
         "decoder",
         "first_line",
@@ -79,6 +90,7 @@ class TcpClient(PacedInput, BufferedProtocol):
         self.hub = hub
         self.id = hub.next_id()
         self.address = ""
+        self.budget: str | None = None
         self.outbox = Outbox(channel, self.write, self._overflow)
         self.decoder = telnet.LineDecoder(max_line)
         self.transport: asyncio.Transport | None = None
@@ -92,17 +104,15 @@ class TcpClient(PacedInput, BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        tune(transport)
+        address = peer_of(transport)
+        self.admit(transport, address, self.hub.budget(address))
+
+    def admit(self, transport: asyncio.Transport, address: str, budget: str | None) -> None:
+        """Join the room as ``address`` (the peer's, or the one a PROXY header named), or be refused."""
         self.transport = transport
-        peer = transport.get_extra_info("peername")
-        self.address = peer[0] if peer else ""
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            for option, value in KEEPALIVE.items():
-                if hasattr(socket, option):  # Linux names; other systems keep their defaults
-                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
-        refusal = self.hub.refusal(self.address)
+        self.address, self.budget = address, budget
+        refusal = self.hub.refusal(budget)
         if refusal is not None:
             transport.write(f"! {refusal.line()}\r\n".encode())
             transport.close()
@@ -160,6 +170,17 @@ class TcpClient(PacedInput, BufferedProtocol):
         asyncio.get_running_loop().call_soon(self._hang_up)
         return True
 
+    def ping(self, visible: bool) -> None:
+        """The room has been quiet: show a proxy some traffic, never a byte the user did not agree to
+        see (``IAC NOP`` once the client spoke telnet; an empty line only if ``visible``)."""
+        transport = self.transport
+        if self.closing or transport is None or transport.is_closing() or transport.get_write_buffer_size():
+            return  # closing, or output still queued: not idle
+        if self.decoder.spoke_telnet:
+            transport.write(NOP)
+        elif visible:
+            transport.write(b"\r\n")
+
     def _hang_up(self) -> None:
         self.close(Goodbye.QUIT, None)
         self.hub.disconnect(self)
@@ -185,15 +206,96 @@ class TcpClient(PacedInput, BufferedProtocol):
         close_softly(transport, lambda: self.lost)
 
 
+class ProxyPreamble(asyncio.Protocol):
+    """A new connection on a port behind a PROXY-protocol proxy: reads the header, then hands the
+    connection to a ``TcpClient`` speaking for the client the header names. A missing, slow or
+    malformed header gets one clear line and the connection is closed; the room never sees it."""
+
+    def __init__(self, client: TcpClient) -> None:
+        self.client = client
+        self.reader = ProxyHeaderReader()
+        self.transport: asyncio.Transport | None = None
+        self.deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        tune(self.transport)
+        loop = asyncio.get_running_loop()
+        self.deadline = loop.call_later(PROXY_HEADER_TIMEOUT, self._refuse, "no PROXY protocol header in time")
+
+    def data_received(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        try:
+            parsed = self.reader.feed(data)
+        except ProxyHeaderError as problem:
+            self._refuse(str(problem))
+            return
+        if parsed is None:
+            return
+        self._stop_clock()
+        header, rest = parsed
+        client = self.client
+        transport.set_protocol(client)
+        if header.source is None:  # the proxy speaks for itself (a health check): it is never counted
+            peer = peer_of(transport)
+            client.admit(transport, peer, budget_key(peer, direct=True, proxy_peer=True))
+        else:
+            client.admit(transport, header.source, budget_key(header.source, direct=False))
+        if rest and not transport.is_closing():
+            client.data_received(rest)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_clock()
+
+    def _refuse(self, reason: str) -> None:
+        self._stop_clock()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        log.warning("refused a TCP connection from %s: %s", peer_of(transport), reason)
+        line = Goodbye.REFUSED.line(f"{reason}; this port takes connections through a PROXY protocol proxy")
+        transport.write(f"! {line}\r\n".encode())
+        transport.close()
+
+    def _stop_clock(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+
+def tune(transport: asyncio.Transport) -> None:
+    """Lines go out at once (no Nagle), and a vanished peer is noticed (see KEEPALIVE)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in KEEPALIVE.items():
+            if hasattr(socket, option):  # Linux names; other systems keep their defaults
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
+def peer_of(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return peer[0] if peer else ""
+
+
 class TcpGateway:
     """The listening socket; started and stopped by the app's lifespan."""
 
-    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, max_line: int, replay: int) -> None:
+    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, settings: Settings) -> None:
         self.hub = hub
-        self.channel = Channel(TELNET, limits, flusher, replay)
+        self.channel = Channel(TELNET, limits, flusher, settings.tcp_replay)
         hub.channels.append(self.channel)
-        self.max_line = max_line
+        self.max_line = settings.tcp_max_line
+        self.proxy_protocol = settings.tcp_proxy_protocol
+        self.idle_ping = IdlePing(hub, self.channel, settings.tcp_idle_ping, settings.tcp_idle_line)
         self.server: asyncio.Server | None = None
+
+    def _accept(self) -> asyncio.Protocol:
+        client = TcpClient(self.hub, self.channel, self.max_line)
+        return ProxyPreamble(client) if self.proxy_protocol else client
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
         """Bind and listen; a port already taken raises OSError (start-up fails loudly).
@@ -201,7 +303,7 @@ class TcpGateway:
         new connections over them (SO_REUSEPORT, Linux and BSD)."""
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: TcpClient(self.hub, self.channel, self.max_line),
+            self._accept,
             host=host or None,
             port=port,
             reuse_address=True,
@@ -209,8 +311,10 @@ class TcpGateway:
             backlog=1024,
         )
         bound = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in self.server.sockets)
-        log.info("TCP gateway listening on %s", bound)
+        log.info("TCP gateway listening on %s%s", bound, " (PROXY protocol)" if self.proxy_protocol else "")
+        self.idle_ping.start()
 
     def stop_accepting(self) -> None:
+        self.idle_ping.stop()
         if self.server is not None:
             self.server.close()

@@ -90,15 +90,18 @@ class WebSocketGateway:
         since = params.get("since", "")
         resume = int(since) if since.isascii() and since.isdigit() and len(since) <= 18 else None
         address = websocket.client.host if websocket.client else ""
+        # With X-Forwarded-For, uvicorn gave us the address it names (if it trusts the sender):
+        # counted as it is, never exempt as a socket's own loopback or proxy peer would be.
+        budget = self.hub.budget(address, forwarded="x-forwarded-for" in websocket.headers)
         await websocket.accept()
-        refusal = self.hub.refusal(address)
+        refusal = self.hub.refusal(budget)
         if refusal is not None:
             socket.keep_parsing()
             notice = codec.encode(Event(Kind.ERROR, text=refusal.line(), code="refused"), False)
             await websocket.send_text(notice or refusal.line())
             await websocket.close(code=refusal.goodbye.code, reason=refusal.close_reason())
             return
-        client = WebConnection(self.hub, self.channels[codec], address, self.keepalive, self.max_frame)
+        client = WebConnection(self.hub, self.channels[codec], address, budget, self.keepalive, self.max_frame)
         unparsed = socket.hand_over(client)
         self.hub.connect(client, params.get("nick"), resume)
         if unparsed:

@@ -34,6 +34,7 @@ class WebConnection(PacedInput, BufferedProtocol):
 
     __slots__ = (
         "address",
+        "budget",
         "closing",
         "connections",
         "hub",
@@ -50,10 +51,13 @@ class WebConnection(PacedInput, BufferedProtocol):
 
     gateway = Gateway.WEB
 
-    def __init__(self, hub: Hub, channel: Channel[str], address: str, keepalive: Keepalive, max_size: int) -> None:
+    def __init__(
+        self, hub: Hub, channel: Channel[str], address: str, budget: str | None, keepalive: Keepalive, max_size: int
+    ) -> None:
         self.hub = hub
         self.id = hub.next_id()
         self.address = address
+        self.budget = budget
         self.outbox = Outbox(channel, self.write, self._overflow)
         self.keepalive = keepalive
         self.reader = MessageReader(max_size)
@@ -171,6 +175,7 @@ class WebConnection(PacedInput, BufferedProtocol):
         self.write(frame)
 
     def ping_timed_out(self) -> None:
+        self.hub.tally.goodbyes[Goodbye.NOT_RESPONDING] += 1
         self._fail(Goodbye.NOT_RESPONDING.code, Goodbye.NOT_RESPONDING.close_reason())
 
     # -- internals ---------------------------------------------------------------------------

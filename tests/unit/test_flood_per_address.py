@@ -28,7 +28,7 @@ def make(**admission: int) -> Hub:
 
 
 def join(hub: Hub, address: str) -> Client:
-    assert hub.refusal(address) is None
+    assert hub.refusal(hub.budget(address)) is None
     client = Client(hub, CODEC, address)
     hub.connect(client)
     return client
@@ -62,12 +62,12 @@ def test_loopback_connections_each_have_their_own_budget() -> None:
 def test_connections_per_address_are_capped_and_loopback_is_not() -> None:
     hub = make(max_per_address=2)
     kept = [join(hub, "203.0.113.5"), join(hub, "203.0.113.5")]
-    assert hub.refusal("203.0.113.5") == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")
-    assert hub.refusal("198.51.100.1") is None
+    assert hub.refusal(hub.budget("203.0.113.5")) == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")
+    assert hub.refusal(hub.budget("198.51.100.1")) is None
     for _ in range(3):
         join(hub, "127.0.0.1")
     hub.disconnect(kept[0])
-    assert hub.refusal("203.0.113.5") is None
+    assert hub.refusal(hub.budget("203.0.113.5")) is None
 
 
 def test_the_address_budget_survives_reconnecting() -> None:

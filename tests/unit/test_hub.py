@@ -115,10 +115,10 @@ def test_refuses_when_full() -> None:
     hub = make_hub(admission=Admission(max_connections=2, max_per_address=10))
     alice = join(hub, JsonCodec(), "alice", "198.51.100.1")
     join(hub, JsonCodec(), "bob", "198.51.100.2")
-    assert hub.refusal("198.51.100.3") == Refusal(Goodbye.FULL)
-    assert hub.refusal("127.0.0.1") == Refusal(Goodbye.FULL)
+    assert hub.refusal(hub.budget("198.51.100.3")) == Refusal(Goodbye.FULL)
+    assert hub.refusal(hub.budget("127.0.0.1")) == Refusal(Goodbye.FULL)
     hub.disconnect(alice)
-    assert hub.refusal("198.51.100.3") is None
+    assert hub.refusal(hub.budget("198.51.100.3")) is None
 
 
 def test_refuses_too_many_from_one_address_but_not_from_loopback() -> None:
@@ -126,14 +126,14 @@ def test_refuses_too_many_from_one_address_but_not_from_loopback() -> None:
     web = JsonCodec()
     first = join(hub, web, "a1", "203.0.113.5")
     join(hub, web, "a2", "203.0.113.5")
-    assert hub.refusal("203.0.113.5") == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")
-    assert hub.refusal("203.0.113.6") is None
+    assert hub.refusal(hub.budget("203.0.113.5")) == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")
+    assert hub.refusal(hub.budget("203.0.113.6")) is None
     for i, address in enumerate(["127.0.0.1", "127.0.0.1", "::1", "::1", "127.0.0.1"]):
         join(hub, web, f"local{i}", address)
-    assert hub.refusal("127.0.0.1") is None
-    assert hub.refusal("::1") is None
+    assert hub.refusal(hub.budget("127.0.0.1")) is None
+    assert hub.refusal(hub.budget("::1")) is None
     hub.disconnect(first)
-    assert hub.refusal("203.0.113.5") is None
+    assert hub.refusal(hub.budget("203.0.113.5")) is None
 
 
 def test_unfinished_http_requests_count_toward_the_caps_until_their_head_arrives() -> None:
@@ -250,7 +250,7 @@ def test_disconnect_is_idempotent_and_publishes_one_leave() -> None:
     hub.disconnect(alice, "connection lost")
     assert [(f["type"], f["nick"], f["text"]) for f in bob.frames()] == [("leave", "alice", "connection lost")]
     assert alice.id not in hub.clients
-    assert hub.refusal("203.0.113.9") is None
+    assert hub.refusal(hub.budget("203.0.113.9")) is None
     hub.receive(alice, "still there?")  # input racing the disconnect is ignored
     assert len(bob.frames()) == 1
 
@@ -285,7 +285,7 @@ def test_shutdown_tells_and_closes_everyone_without_leave_storm() -> None:
     ]
     assert hub.clients == {}
     assert len(hub.room) == 0
-    assert hub.refusal("192.0.2.1") == Refusal(Goodbye.RESTARTING)
+    assert hub.refusal(hub.budget("192.0.2.1")) == Refusal(Goodbye.RESTARTING)
 
 
 def test_blank_input_and_unknown_clients_are_ignored() -> None:

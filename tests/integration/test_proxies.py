@@ -1,0 +1,195 @@
+"""Behind a platform's proxy: forwarded addresses count against per-address limits and are never
+exempt, PROXY protocol headers on the TCP door name the real client, and telnet users survive a
+proxy that cuts idle connections, while netcat users never see a byte they did not ask for."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+from idlecut import IdleCuttingProxy
+from proxyheaders import V2_LOCAL, v1, v2_tcp4, v2_tcp6
+from raw import RawWebSocket
+from support import ServerProcess, TcpUser, missing
+
+CAP = "Connection refused: too many connections from your address (limit 1)"
+
+
+def refused_websocket(server: ServerProcess, headers: dict[str, str]) -> str:
+    """Open a WebSocket that the server refuses (it closes with 1013); return what it says why."""
+    refused = RawWebSocket(server.port, headers=headers)
+    opcode, payload = refused.recv_frame()
+    assert opcode == 0x1
+    assert refused.close_frame()[0] == 1013
+    return json.loads(payload)["text"]
+
+
+def test_a_forged_loopback_forwarded_for_is_capped_like_any_other_address(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(FORWARDED_ALLOW_IPS="*", CHAT_MAX_PER_IP="1")
+    forged = {"X-Forwarded-For": "127.0.0.1"}
+    first = server.web("forger", headers=forged)
+    assert refused_websocket(server, forged) == CAP
+    local = [server.web(f"local{n}") for n in range(3)]  # the socket's own loopback peer stays exempt
+    first.say("still here")
+    assert local[2].expect(type="message")["text"] == "still here"
+    output = server.output()
+    assert output.count("FORWARDED_ALLOW_IPS=* believes X-Forwarded-For from anyone") == 1, output
+
+
+def test_without_star_there_is_no_warning(server: ServerProcess) -> None:
+    server.web("someone")
+    assert "FORWARDED_ALLOW_IPS" not in server.output()
+
+
+def send_header(server: ServerProcess, header: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.tcp_port), timeout=5)
+    sock.sendall(header)
+    return sock
+
+
+def first_line(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
+def test_proxy_protocol_names_the_client_whose_connections_are_capped(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(CHAT_TCP_PROXY_PROTOCOL="1", CHAT_MAX_PER_IP="1")
+    watcher = server.web("watcher")
+    kept = []
+    for header in (v1("203.0.113.5"), v2_tcp4("198.51.100.9"), v2_tcp6("2001:db8::7")):
+        sock = send_header(server, header + b"/nick via" + str(len(kept)).encode() + b"\r\n")
+        assert first_line(sock).startswith(b"You're connected")
+        watcher.expect(type="nick", nick=f"via{len(kept)}")
+        kept.append(sock)
+    for header in (v1("203.0.113.5"), v2_tcp4("198.51.100.9"), v1("2001:db8::7")):
+        with send_header(server, header) as again:
+            assert first_line(again).decode() == f"! {CAP}"
+            assert again.recv(4096) == b""
+    for header in (V2_LOCAL, b"PROXY UNKNOWN\r\n", V2_LOCAL):  # the proxy itself is never capped
+        sock = send_header(server, header)
+        assert first_line(sock).startswith(b"You're connected")
+        kept.append(sock)
+    assert server.health()["clients"]["telnet"] == 6
+
+
+def test_a_connection_without_a_valid_proxy_header_is_refused_clearly(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(CHAT_TCP_PROXY_PROTOCOL="1")
+    watcher = server.web("watcher")
+    watcher.expect(type="join", nick="watcher")
+    with send_header(server, b"hello, I am nc\r\n") as plain:
+        assert first_line(plain) == (
+            b"! Connection refused (the connection did not start with a PROXY protocol header;"
+            b" this port takes connections through a PROXY protocol proxy)"
+        )
+        assert plain.recv(4096) == b""
+    with send_header(server, b"PROXY TCP4 203.0.113.5 10.0.0.2 99999 2626\r\n") as bad_port:
+        assert b"bad port '99999'" in first_line(bad_port)
+    started = time.monotonic()
+    with send_header(server, b"PROXY TCP4 203.0") as silent:
+        silent.settimeout(15)
+        assert first_line(silent).startswith(b"! Connection refused (no PROXY protocol header in time;")
+    assert time.monotonic() - started >= 4  # the header's deadline, not a hasty cut
+    assert watcher.silent(0.2) == []  # the room never saw any of them
+    assert server.health()["clients"] == {"web": 1, "telnet": 0, "total": 1}
+
+
+def received(sock: socket.socket) -> tuple[bytes, bool]:
+    """What the socket got so far, and whether it was closed meanwhile."""
+    data = b""
+    sock.setblocking(False)
+    try:
+        while chunk := sock.recv(4096):
+            data += chunk
+    except BlockingIOError:
+        return data, False
+    except ConnectionError:
+        pass
+    return data, True
+
+
+def blank_lines(data: bytes) -> int:
+    return (b"\r\n" + data).count(b"\r\n\r\n")
+
+
+def test_idle_pings_keep_telnet_users_through_an_idle_cutting_proxy_and_never_surprise_nc(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    invisible = start_server(CHAT_TCP_IDLE_PING="1")
+    visible = start_server(CHAT_TCP_IDLE_PING="1", CHAT_TCP_IDLE_LINE="1")
+    proxies = [IdleCuttingProxy(server.tcp_port, idle=2.5) for server in (invisible, visible)]
+    try:
+        nc = TcpUser(proxies[0].port)
+        telnet = TcpUser(proxies[0].port)
+        telnet.send_raw(b"\xff\xf1")  # a telnet command (NOP): this client speaks telnet
+        opted_in = TcpUser(proxies[1].port)
+        time.sleep(6)  # the proxies cut after 2.5 s of silence; the server pings after at most 1 s
+        (nc_got, nc_cut), (telnet_got, telnet_cut), (line_got, line_cut) = (
+            received(user.sock) for user in (nc, telnet, opted_in)
+        )
+        assert nc_cut, "nc was kept alive although it did not ask"
+        assert b"\xff" not in nc_got and not blank_lines(nc_got), nc_got  # just the telnet user's join
+        assert not telnet_cut and telnet_got.count(b"\xff\xf1") >= 2, telnet_got
+        assert not blank_lines(telnet_got.replace(b"\xff\xf1", b"")), telnet_got
+        assert not line_cut and blank_lines(line_got) >= 2, line_got
+        telnet.sock.setblocking(True)
+        telnet.buffer = b""
+        telnet.send("/who")
+        assert telnet.expect(lambda line: " here: " in line).endswith(f"{telnet.nick} (telnet)")
+    finally:
+        for proxy in proxies:
+            proxy.close()
+
+
+def read_until(fd: int, marker: bytes, timeout: float) -> bytes:
+    """Read a pty until ``marker`` shows (raises TimeoutError with what was read if it does not)."""
+    data, deadline = b"", time.monotonic() + timeout
+    while marker not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise TimeoutError(f"{marker!r} not seen; got {data!r}")
+        try:
+            data += os.read(fd, 4096)
+        except OSError as closed:  # the telnet process ended
+            raise EOFError(f"telnet ended; got {data!r}") from closed
+    return data
+
+
+def test_the_real_telnet_binary_stays_connected_through_an_idle_cutting_proxy(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    telnet = shutil.which("telnet") or missing("telnet is not installed (apt install telnet)")
+    server = start_server(CHAT_TCP_IDLE_PING="1")
+    proxy = IdleCuttingProxy(server.tcp_port, idle=2.5)
+    terminal, side = pty.openpty()
+    # "-PORT": telnet negotiates options even on a port that is not 23, so it shows it speaks telnet
+    process = subprocess.Popen([str(telnet), "--", "127.0.0.1", f"-{proxy.port}"], stdin=side, stdout=side, stderr=side)
+    os.close(side)
+    try:
+        read_until(terminal, b"Here now:", 10)
+        time.sleep(6)  # quiet for more than twice the proxy's idle timeout
+        os.write(terminal, b"/who\r")
+        assert b"(telnet)" in read_until(terminal, b" here: ", 10)
+        assert proxy.cuts == 0
+    finally:
+        process.terminate()
+        process.wait(5)
+        os.close(terminal)
+        proxy.close()

@@ -1,0 +1,50 @@
+"""Whose address per-address limits count: the socket's own loopback or proxy peer is exempt, an
+address a header named never is; the trusted-proxy list reads like uvicorn's setting."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.config import Settings, SettingsError
+from app.domain.addresses import Networks, budget_key
+
+
+def test_a_loopback_peer_is_exempt_but_a_header_saying_loopback_is_not() -> None:
+    for loopback in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+        assert budget_key(loopback) is None
+        assert budget_key(loopback, direct=False) == loopback
+    assert budget_key("203.0.113.5") == "203.0.113.5"
+
+
+def test_a_listed_proxy_peer_is_exempt_only_as_the_socket_peer() -> None:
+    proxies = Networks.parse("10.0.0.0/8, 172.16.0.0/12,fdaa::/16")
+    for proxy in ("10.1.2.3", "172.19.0.1", "fdaa:0:1::2"):
+        assert proxies.lists(proxy)
+        assert budget_key(proxy, direct=True, proxy_peer=proxies.lists(proxy)) is None
+        assert budget_key(proxy, direct=False) == proxy
+    assert not proxies.lists("203.0.113.5")
+    assert not proxies.lists("not an address")
+
+
+def test_everyone_trusted_lists_no_proxy() -> None:
+    everyone = Networks.parse("*")
+    assert everyone.everyone
+    assert not everyone.lists("10.0.0.1")
+    assert not everyone.lists("127.0.0.1")
+
+
+def test_a_bad_entry_is_a_settings_error_naming_it() -> None:
+    with pytest.raises(SettingsError, match=re.escape("FORWARDED_ALLOW_IPS='10.0.0.0/8,proxy.example'")):
+        Settings.from_env({"FORWARDED_ALLOW_IPS": "10.0.0.0/8,proxy.example"})
+    with pytest.raises(SettingsError, match="CHAT_METRICS_TOKEN"):
+        Settings.from_env({"CHAT_METRICS_ALLOW_IPS": "*"})
+
+
+def test_the_settings_pass_the_proxy_list_on_as_it_was_given() -> None:
+    settings = Settings.from_env({"FORWARDED_ALLOW_IPS": "10.0.0.0/8", "CHAT_TCP_PROXY_PROTOCOL": "1"})
+    assert settings.forwarded_allow_ips == "10.0.0.0/8"
+    assert settings.trusted_proxies.lists("10.9.9.9")
+    assert settings.tcp_proxy_protocol
+    assert Settings.from_env({}).trusted_proxies.lists("127.0.0.1")
