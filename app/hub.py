@@ -210,6 +210,7 @@ class Hub:
         input gets a few answers, then a goodbye."""
         if client.id not in self.clients:
             return
+        self.tally.refused_input += 1
         verdict = self.flood.refused(client.id, client.budget, self.clock())
         if verdict is Verdict.ALLOW and text:
             self.error(client, text, code)
@@ -223,9 +224,12 @@ class Hub:
         if client.id not in self.clients:
             return False
         verdict = self.flood.control(client.id, client.budget, self.clock())
+        if verdict is Verdict.ALLOW:
+            return True
+        self.tally.refused_input += 1
         if verdict is Verdict.KICK:
             self.drop(client, Goodbye.BAD_INPUT)
-        return verdict is Verdict.ALLOW
+        return False
 
     def tell(self, client: Client, event: Event) -> None:
         """Send one event to one client."""
