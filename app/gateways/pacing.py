@@ -6,15 +6,20 @@ would wait. Instead a connection's input is taken ``BYTES_PER_TURN`` bytes and `
 lines or messages at a time; the rest waits for a later turn with reading paused, so TCP
 back-pressure slows the sender, not the server, and other connections get their turn between.
 An honest client never reaches either budget: its cost is one counter per line.
+
+This is fairness between connections. The hub's ``Laggards`` may also hold a sender's input
+while the room's readers catch up; reading resumes only once neither wants it held.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from app.gateways.closing import reset
+from app.hub import Hub
 
 BYTES_PER_TURN = 16 * 1024
 ITEMS_PER_TURN = 32
@@ -44,11 +49,13 @@ def _slices(decode: Callable[[bytes], Iterator[Item]], data: bytes) -> Iterator[
 
 
 class PacedInput:
-    """Mixin for a connection's asyncio protocol: feed ``take_input`` what a read decodes to, and
+    """Mixin for a connection's asyncio protocol (before ``BufferedProtocol``, whose
+    ``pause_input`` and ``resume_input`` it uses): feed ``take_input`` what a read decodes to, and
     ``handle`` gets it one item at a time, within the budgets."""
 
     __slots__ = ()
     transport: asyncio.Transport | None
+    hub: Hub
     lost: bool
     waiting: Iterator[object] | None  # input left for a later turn (reading is paused meanwhile)
     input_after_close: int  # bytes received since our side began to close
@@ -57,7 +64,16 @@ class PacedInput:
         """Act on one line or message; False when the connection is closing (stop reading)."""
         raise NotImplementedError
 
+    def resume_input(self) -> None:
+        """Read again (the hub's laggards let go), unless this connection's own input still waits
+        for a later turn: it resumes once that is handled."""
+        if self.waiting is None:
+            super().resume_input()  # type: ignore[misc]
+
     def take_input(self, items: Iterator[object]) -> None:
+        if self.waiting is not None and items is not self.waiting:  # read while waiting: keep the order
+            self.waiting = itertools.chain(self.waiting, items)
+            return
         budget = ITEMS_PER_TURN
         for item in items:
             if item is not NEXT_TURN:
@@ -71,8 +87,8 @@ class PacedInput:
             return
         if self.waiting is not None:
             self.waiting = None
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.resume_reading()
+            if not self.hub.laggards.holding(self):  # type: ignore[arg-type]
+                self.resume_input()
 
     def cut_if_still_sending(self, data: bytes) -> bool:
         """Count input that arrives while closing; past ``INPUT_AFTER_CLOSE``, cut the connection
@@ -84,8 +100,8 @@ class PacedInput:
         return True
 
     def _wait(self, items: Iterator[object]) -> None:
-        if self.waiting is None and self.transport is not None:
-            self.transport.pause_reading()
+        if self.waiting is None:
+            self.pause_input()  # type: ignore[attr-defined]
         self.waiting = items
         asyncio.get_running_loop().call_soon(self._next_turn)
 

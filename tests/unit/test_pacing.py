@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+from app.gateways.buffered import BufferedProtocol
 from app.gateways.pacing import BYTES_PER_TURN, INPUT_AFTER_CLOSE, ITEMS_PER_TURN, NEXT_TURN, PacedInput, sliced
+from app.laggards import Laggards
 
 
 def lines(data: bytes) -> Iterator[bytes]:
@@ -35,10 +37,18 @@ class Transport:
         self.aborted = True
 
 
-class Connection(PacedInput):
-    __slots__ = ("handled", "input_after_close", "lost", "stop_at", "transport", "turns", "waiting")
+class Hub:
+    def __init__(self) -> None:
+        self.laggards = Laggards(later=lambda delay, callback: None)
+
+
+class Connection(PacedInput, BufferedProtocol):
+    __slots__ = ("closing", "handled", "hub", "id", "input_after_close", "lost", "stop_at", "transport", "waiting")
 
     def __init__(self, stop_at: object = None) -> None:
+        self.hub = Hub()  # type: ignore[assignment]
+        self.id = 1
+        self.closing = False
         self.transport = Transport()  # type: ignore[assignment]
         self.lost = False
         self.waiting = None
@@ -98,3 +108,34 @@ def test_a_peer_that_keeps_sending_while_we_close_is_cut() -> None:
     assert not connection.transport.aborted  # type: ignore[union-attr]
     assert connection.cut_if_still_sending(b"x")
     assert connection.transport.aborted  # type: ignore[union-attr]
+
+
+def test_reading_resumes_only_once_neither_fair_input_nor_the_room_holds_it() -> None:
+    async def run() -> list[bool]:
+        connection = Connection()
+        paused = connection.transport.paused  # type: ignore[union-attr]
+        seen = []
+        connection.take_input(iter(range(ITEMS_PER_TURN + 1)))  # fair input: the rest waits
+        connection.hub.laggards._held[connection.id] = connection  # the room holds it too
+        connection.resume_input()  # the room lets go first: fair input still waits
+        seen.append(connection.transport.paused)  # type: ignore[union-attr]
+        connection.hub.laggards._held[connection.id] = connection
+        await asyncio.sleep(0)  # fair input is done; the room still holds it
+        seen.append(connection.transport.paused)  # type: ignore[union-attr]
+        connection.hub.laggards.turn_over()  # the room lets go
+        seen.append(connection.transport.paused)  # type: ignore[union-attr]
+        return [paused, *seen]
+
+    assert asyncio.run(run()) == [False, True, True, False]
+
+
+def test_input_read_while_the_rest_waits_keeps_its_order() -> None:
+    async def run() -> list[object]:
+        connection = Connection()
+        connection.take_input(iter(range(ITEMS_PER_TURN + 2)))
+        connection.take_input(iter(["late"]))
+        while connection.waiting is not None:
+            await asyncio.sleep(0)
+        return connection.handled
+
+    assert asyncio.run(run()) == [*range(ITEMS_PER_TURN + 2), "late"]
