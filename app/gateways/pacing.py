@@ -21,7 +21,7 @@ from typing import TypeVar
 from app.gateways.closing import reset
 from app.hub import Hub
 
-BYTES_PER_TURN = 16 * 1024
+BYTES_PER_TURN = 64 * 1024
 ITEMS_PER_TURN = 32
 INPUT_AFTER_CLOSE = 64 * 1024
 """What a peer may still send once our side is closing: what was in flight, and its close frame.
