@@ -49,6 +49,8 @@ class Client(Protocol):
     address: str
     budget: str | None
     """The address its per-address limits count (see ``app.domain.addresses``); None: exempt."""
+    key_fingerprint: str | None
+    """The SHA256 fingerprint of the SSH key its user logged in with; None on other doors, or without a key."""
     codec: Codec  # type: ignore[type-arg]
     outbox: Outbox  # type: ignore[type-arg]
 

@@ -25,7 +25,7 @@ from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
 from app.gateways.idle_ping import IdlePing
 from app.gateways.pacing import PacedInput, sliced
-from app.hub import Hub
+from app.hub import Client, Hub
 from app.laggards import Laggards
 
 log = logging.getLogger("app.tcp")
@@ -92,6 +92,7 @@ class TcpClient(PacedInput, BufferedProtocol):
 
     gateway = Gateway.TELNET
     codec = TELNET
+    key_fingerprint: str | None = None  # only the SSH door knows its users by key
 
     def __init__(self, hub: Hub, channel: Channel[bytes], max_line: int) -> None:
         self.hub = hub
@@ -159,8 +160,7 @@ class TcpClient(PacedInput, BufferedProtocol):
 
     def _signal(self, signal: telnet.Signal) -> None:
         if signal is telnet.Signal.OVERLONG:
-            limit = self.decoder.max_line
-            self.hub.refuse(self, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
+            line_too_long(self.hub, self, self.decoder.max_line)
         elif signal is telnet.Signal.ARE_YOU_THERE:
             self.send(telnet.ARE_YOU_THERE_ANSWER)
         else:
@@ -270,6 +270,12 @@ class ProxyPreamble(asyncio.Protocol):
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
+
+
+def line_too_long(hub: Hub, client: Client, limit: int) -> None:
+    """Tell a line-mode client its line was skipped as too long (any door that reads lines): refused
+    input, which costs its sender (see ``Hub.refuse``)."""
+    hub.refuse(client, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
 
 
 def tune(transport: asyncio.Transport) -> None:

@@ -1,6 +1,7 @@
-// The "Here now" panel: everyone in the room with a web/telnet badge, kept current from
+// The "Here now" panel: everyone in the room with their door's badge, kept current from
 // welcome, join, leave, nick, presence and /who events. In a room of thousands the server
 // lists a sample and the total; the count shown is then the total.
+import { badge as doorBadge } from "./badge.js";
 import { el } from "./dom.js";
 import { nickSpan } from "./nickcolor.js";
 
@@ -60,8 +61,7 @@ export class UsersPanel {
       const isMe = user.nick === this.me;
       const item = el("li", isMe ? "user me" : "user");
       item.dataset.nick = user.nick;
-      const gateway = user.gateway === "telnet" ? "telnet" : "web";
-      const badge = el("span", `badge badge-${gateway}`, gateway);
+      const badge = doorBadge(user.gateway);
       if (isMe) {
         item.append(nickSpan(user.nick), el("span", "you", "you"), badge);
       } else {
