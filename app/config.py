@@ -61,6 +61,10 @@ class Settings:
     """Bearer token that opens /metrics from anywhere."""
     metrics_allow: Networks = field(default_factory=lambda: Networks.parse("127.0.0.1,::1"))
     """Where /metrics is served without a token (to direct requests only)."""
+    operator_password: str | None = None
+    """What /oper takes: the password, or its hashed form from ``python -m app.passwords`` (None: no operators)."""
+    nick_expiry: float = 90.0
+    """Days a registered nick stays protected without being used (0: for ever)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -137,4 +141,6 @@ class Settings:
             tcp_idle_line=flag("CHAT_TCP_IDLE_LINE"),
             metrics_token=env.get("CHAT_METRICS_TOKEN", "").strip() or None,
             metrics_allow=metrics_allow,
+            operator_password=env.get("CHAT_OPERATOR_PASSWORD", "").strip() or None,
+            nick_expiry=number("CHAT_NICK_EXPIRY", d.nick_expiry, float),
         )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -113,9 +113,11 @@ class Channel(Generic[Chunk]):
     def __len__(self) -> int:
         return len(self.in_step) + len(self.out_of_step)
 
-    def broadcast(self, event: Event, exclude: Outbox[Chunk] | None = None) -> None:
+    def broadcast(
+        self, event: Event, exclude: Outbox[Chunk] | None = None, ignoring: Collection[Outbox[Chunk]] = ()
+    ) -> None:
         """Send a public event to every client of this channel except ``exclude`` (its sender,
-        who gets its own version separately)."""
+        who gets its own version separately) and those ``ignoring`` its sender."""
         if not self.in_step and not self.out_of_step:
             return
         chunk = self.codec.encode(event, False)
@@ -123,10 +125,14 @@ class Channel(Generic[Chunk]):
             return
         if exclude is not None and exclude.channel is self:
             exclude.fall_out_of_step()
+        if ignoring:
+            for outbox in ignoring:
+                if outbox.channel is self:
+                    outbox.fall_out_of_step()
         self.pending.append(chunk)
         if self.out_of_step:
             for outbox in list(self.out_of_step):
-                if outbox is not exclude:
+                if outbox is not exclude and outbox not in ignoring:
                     outbox.push(chunk)
         if not self._dirty:
             self._dirty = True

@@ -16,17 +16,23 @@ from typing import Protocol
 
 from app.bus.base import Bus
 from app.bus.history import Gap
+from app.bus.moderation import MemoryStore, ModerationStore
 from app.codecs.lines import LIVE, format_lines
 from app.domain.addresses import Networks, budget_key
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
 from app.domain.goodbye import Goodbye, Refusal
+from app.domain.nicks import nick_key
 from app.domain.room import Member, RemoteMember, Room
 from app.fanout import Channel, Codec, Outbox
+from app.moderation import Moderation, Policy
 from app.tally import Tally
 
 log = logging.getLogger("app.chat")
+
+SPEAKING = frozenset({"me", "msg"})
+"""Commands that say something, refused to a muted member like plain lines."""
 
 DEGRADED = (
     "The room is degraded: the server cannot reach the shared message store. You stay connected;"
@@ -50,8 +56,9 @@ class Client(Protocol):
     def send(self, chunk: bytes | str) -> None:
         """Queue an encoded chunk in the client's outbox."""
 
-    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
-        """Flush what is queued, send the notice if any, and close the connection."""
+    def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
+        """Flush what is queued, send the notice if any, and close the connection (the WebSocket
+        close reason carries ``detail``: a kick's reason, a ban's reason and expiry)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +81,10 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
         churn: ChurnGate | None = None,
         later: Callable[[float, Callable[[], None]], object] | None = None,
+        moderation: tuple[ModerationStore, Policy] | None = None,
     ) -> None:
-        """``later(delay, callback)`` schedules the churn summary (default: the running loop)."""
+        """``later(delay, callback)`` schedules the churn summary (default: the running loop);
+        ``moderation`` is where its records live and its policy (default: in memory, no operator password)."""
         self.room = room
         self.bus = bus
         self.flood = FloodControl(flood or FloodPolicy())
@@ -91,6 +100,9 @@ class Hub:
         self.tally = Tally()
         self._next_id = 0
         self.closing = False
+        store, policy = moderation or (MemoryStore(), Policy())
+        self.moderation = Moderation(self, store, policy)
+        room.guard = self.moderation.protects
 
     def next_id(self) -> int:
         """A connection id, unique within this process."""
@@ -104,9 +116,14 @@ class Hub:
         ``forwarded``: a proxy's header named the address; else it is the socket's own peer."""
         return budget_key(address, not forwarded, not forwarded and self.admission.proxies.lists(address))
 
-    def refusal(self, budget: str | None) -> Refusal | None:
-        """Why a new connection counted against ``budget`` (None: exempt) must be refused, or None to admit it."""
-        refusal = None
+    def refusal(self, budget: str | None, nick: str | None = None) -> Refusal | None:
+        """Why a new connection counted against ``budget`` (None: exempt), asking for ``nick``, must be
+        refused, or None to admit it. A banned address is refused whatever the nick, since a ban
+        that came second to a full server would leave the banned retrying."""
+        refusal = self.moderation.refusal(budget, nick)
+        if refusal is not None:
+            self.tally.refusals[refusal.goodbye] += 1
+            return refusal
         if self.closing:
             refusal = Refusal(Goodbye.RESTARTING)
         elif len(self.clients) >= self.admission.max_connections:
@@ -117,7 +134,9 @@ class Hub:
             self.tally.refusals[refusal.goodbye] += 1
         return refusal
 
-    def connect(self, client: Client, nick: str | None = None, since: int | None = None) -> None:
+    def connect(
+        self, client: Client, nick: str | None = None, since: int | None = None, token: str | None = None
+    ) -> None:
         """Add an admitted client to the room (call ``refusal`` first).
 
         It gets its welcome, then history (the last events its channel replays, or everything
@@ -128,6 +147,7 @@ class Hub:
         self.tally.connections[client.gateway] += 1
         self.tally.open[client.gateway] += 1
         self.flood.open(client.id, client.budget, self.clock())
+        self.moderation.identify_by_token(client, nick, token)
         welcome, *rest = self.room.join(client.id, client.gateway, nick)
         self._apply([welcome])
         if self.bus.degraded:
@@ -162,13 +182,31 @@ class Hub:
             return
         verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
         if verdict is Verdict.ALLOW:
-            self._apply(self.room.handle(client.id, line))
+            self.interpret(client, line)
         elif verdict is Verdict.REFUSE:
             self.tally.rate_limited += 1
             text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
             self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
         else:
             self.drop(client, Goodbye.FLOODING)
+
+    def interpret(self, client: Client, line: str) -> None:
+        """A moderation command goes to the desk; what a muted member says is refused; the rest is the room's."""
+        stripped = line.lstrip()
+        speaking = True
+        if stripped.startswith("/") and not stripped.startswith("//"):
+            name, _, rest = stripped[1:].partition(" ")
+            name = name.lower()
+            if self.moderation.handles(name):
+                self.moderation.command(client, name, rest.strip())
+                return
+            speaking = name in SPEAKING
+        if speaking and self.moderation.mutes:
+            silenced = self.moderation.silenced(client)
+            if silenced is not None:
+                self.error(client, silenced, "muted")
+                return
+        self._apply(self.room.handle(client.id, line))
 
     def tell(self, client: Client, event: Event) -> None:
         """Send one event to one client."""
@@ -186,6 +224,7 @@ class Hub:
             return
         self.tally.open[client.gateway] -= 1
         self.flood.close(client.id, client.budget)
+        self.moderation.left(client)
         outcomes = self.room.leave(client.id, reason)
         if not self.closing or self.bus.process:  # a shared room must hear who left with this process
             self._apply(outcomes)
@@ -197,7 +236,7 @@ class Hub:
         notice = None
         if goodbye is not Goodbye.QUIT:  # a quitting user has had the room's own goodbye
             notice = client.codec.encode(Event(Kind.ERROR, text=goodbye.line(reason), code="disconnected"), False)
-        client.close(goodbye, notice)
+        client.close(goodbye, notice, reason)
         self.disconnect(client, reason or goodbye.reason)
 
     def shutdown(self) -> None:
@@ -234,10 +273,23 @@ class Hub:
             return
         sender = self.clients.get(event.origin) if event.origin and event.process == self.bus.process else None
         exclude = sender.outbox if sender is not None else None
+        ignoring = [client.outbox for client in self.moderation.ignored_by(event)] if self.moderation.ignoring else ()
         for channel in self.channels:
-            channel.broadcast(event, exclude)
+            channel.broadcast(event, exclude, ignoring)
         if sender is not None:
             self.tell(sender, event)
+        if event.kind is Kind.MODERATION:
+            self.moderation.delivered(event)
+        elif self.room.badged and event.kind in (Kind.LEAVE, Kind.NICK):
+            self._move_badge(event)
+
+    def _move_badge(self, event: Event) -> None:
+        """An operator's badge goes with their nick, and away when they leave."""
+        old = nick_key(event.old if event.kind is Kind.NICK else event.nick)
+        if old in self.room.badged:
+            self.room.badged.discard(old)
+            if event.kind is Kind.NICK:
+                self.room.badged.add(nick_key(event.nick))
 
     def _fold(self, event: Event) -> None:
         """Keep a join or leave for the churn summary, sent once the window is over."""

@@ -9,6 +9,7 @@ import time
 from app.bus.base import Bus
 from app.bus.history import History
 from app.bus.memory import InProcessBus
+from app.bus.moderation import MemoryStore, ModerationStore, RedisModeration, SqliteModeration
 from app.bus.redis import RedisBus
 from app.bus.sqlite import SqliteStore, StoreError
 from app.config import Settings
@@ -20,6 +21,7 @@ from app.gateways.tcp import TcpGateway
 from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub
 from app.metrics import Metrics, MetricsAccess
+from app.moderation import Policy
 
 log = logging.getLogger("app")
 
@@ -37,6 +39,7 @@ class ChatService:
             flood,
             Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
             churn=ChurnGate(calm=settings.churn_calm),
+            moderation=(_moderation_store(settings), Policy(settings.operator_password, settings.nick_expiry)),
         )
         self.metrics = Metrics()
         self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
@@ -63,6 +66,7 @@ class ChatService:
             await self.bus.start(self.hub.deliver, self.hub)
         except StoreError as problem:
             raise SystemExit(f"cannot use CHAT_DB={self.settings.db}: {problem}") from None
+        await self.hub.moderation.load()
         if self.settings.tcp_port is not None:
             try:
                 await self.tcp.start(self.settings.host, self.settings.tcp_port, self.settings.tcp_reuse_port)
@@ -85,6 +89,7 @@ class ChatService:
     async def stop(self) -> None:
         self.begin_shutdown()
         await self.bus.stop()
+        await self.hub.moderation.store.close()
 
     def health(self) -> dict[str, object]:
         counts = self.hub.gateway_counts()
@@ -117,6 +122,16 @@ def _bus(settings: Settings) -> Bus:
             queue_limit=settings.redis_queue,
         )
     return InProcessBus(_history(settings), _store(settings))
+
+
+def _moderation_store(settings: Settings) -> ModerationStore:
+    """Bans and registrations live where the room does: Redis when shared, else the history's file
+    (in memory when history is)."""
+    if settings.redis_url:
+        return RedisModeration(settings.redis_url, settings.room)
+    if _store(settings) is None:
+        return MemoryStore()
+    return SqliteModeration(settings.db)
 
 
 def _history(settings: Settings) -> History:

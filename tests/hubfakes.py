@@ -86,7 +86,7 @@ class FakeClient:
     def send(self, chunk: bytes | str) -> None:
         self.outbox.push(chunk)  # type: ignore[arg-type]
 
-    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
+    def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
         self.closed.append((goodbye, notice))
 
     def frames(self) -> list[dict[str, Any]]:

@@ -45,7 +45,7 @@ def _lines(event: Event, own: bool) -> list[str]:
         here = ", ".join(others) + (f" and {more} more" if more > 0 else "") if others else "nobody else yet"
         return [event.text, f"* You are {event.nick} — change it with /nick NAME", f"* Here now: {here}"]
     if kind is Kind.USERS:
-        listing = ", ".join(f"{u.nick} ({u.gateway.value})" for u in event.users)
+        listing = ", ".join(f"{u.nick} ({u.gateway.value}{', op' if u.op else ''})" for u in event.users)
         more = event.total - len(event.users)
         return [f"* {max(event.total, len(event.users))} here: {listing}" + (f" and {more} more" if more > 0 else "")]
     if kind is Kind.GAP:

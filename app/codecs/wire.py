@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from app.domain.events import Event, Kind
+from app.domain.events import Event, Kind, User
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -40,12 +40,16 @@ def event_to_dict(event: Event, own: bool = False) -> dict[str, Any]:
         obj["old"] = event.old
     if kind is Kind.PRIVATE:
         obj["to"] = event.to
+    elif kind is Kind.MODERATION:
+        obj["target"] = event.to
+    elif kind is Kind.IDENTIFIED:
+        obj["token"] = event.to
     if event.text or kind in (Kind.MESSAGE, Kind.ACTION):
         obj["text"] = event.text
     if event.gateway is not None:
         obj["gateway"] = event.gateway.value
     if event.users or kind in (Kind.USERS, Kind.WELCOME, Kind.PRESENCE):
-        obj["users"] = [{"nick": u.nick, "gateway": u.gateway.value} for u in event.users]
+        obj["users"] = [_user(u) for u in event.users]
     if kind is Kind.PRESENCE:
         obj["left"] = [{"nick": u.nick, "gateway": u.gateway.value} for u in event.left]
     if event.total:
@@ -59,6 +63,13 @@ def event_to_dict(event: Event, own: bool = False) -> dict[str, Any]:
     if own:
         obj["self"] = True
     return obj
+
+
+def _user(user: User) -> dict[str, Any]:
+    entry: dict[str, Any] = {"nick": user.nick, "gateway": user.gateway.value}
+    if user.op:
+        entry["op"] = True
+    return entry
 
 
 def encode_event(event: Event, own: bool = False) -> str:

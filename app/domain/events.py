@@ -30,6 +30,8 @@ class Kind(StrEnum):
     USERS = "users"
     GAP = "gap"
     PRESENCE = "presence"
+    MODERATION = "moderation"  # an operator's action, announced to the room (``code`` names it)
+    IDENTIFIED = "identified"  # to one user: they own a registered nick (``to`` carries the page's token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,8 @@ class User:
 
     nick: str
     gateway: Gateway
+    op: bool = False
+    """An operator here: shown as a badge."""
 
 
 @dataclass(frozen=True, slots=True)

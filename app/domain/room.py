@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell, User
@@ -83,6 +83,10 @@ class Room:
         self._members: dict[int, Member] = {}
         self._by_key: dict[str, Member] = {}
         self._remote: dict[str, RemoteMember] = {}
+        self.guard: Callable[[str, int], str | None] = lambda key, member_id: None
+        """Why a member may not take the nick with a key (registered to someone else, banned); None: it may."""
+        self.badged: set[str] = set()
+        """Keys of the nicks shown with an operator's badge."""
 
     def __len__(self) -> int:
         return len(self._members)
@@ -102,7 +106,14 @@ class Room:
         listed: list[Member | RemoteMember] = list(itertools.islice(everyone, limit))
         if include is not None and include not in listed:
             listed[-1:] = [include]
+        if self.badged:
+            return tuple(User(m.nick, m.gateway, nick_key(m.nick) in self.badged) for m in listed)
         return tuple(m.user for m in listed)
+
+    def find(self, nick: str) -> Member | RemoteMember | None:
+        """Whoever uses ``nick`` (by its key), here or in another process."""
+        key = nick_key(nick)
+        return self._by_key.get(key) or self._remote.get(key)
 
     def nick_of(self, member_id: int) -> str:
         return self._members[member_id].nick
@@ -241,8 +252,7 @@ class Room:
         text = text.strip()
         if not target_nick or not text:
             return [Tell(member.id, _error("Usage: /msg NICK TEXT", "usage"))]
-        key = nick_key(target_nick)
-        target = self._by_key.get(key) or self._remote.get(key)
+        target = self.find(target_nick)
         if target is None:
             return [Tell(member.id, _error(f"No one here is called {target_nick}", "no_such_nick"))]
         if len(text) > self.max_message:
@@ -277,6 +287,9 @@ class Room:
         holder = self._by_key.get(key)
         if (holder is not None and holder.id != member_id) or key in self._remote:
             raise NickError(f"'{nick}' is already taken")
+        reason = self.guard(key, member_id)
+        if reason is not None:
+            raise NickError(reason)
         return nick
 
     def _guest_nick(self) -> str:

@@ -151,7 +151,7 @@ class TcpClient(BufferedProtocol):
 
     # -- hub.Client --------------------------------------------------------------------------
 
-    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
+    def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
         transport = self.transport
         if transport is None or self.closing or transport.is_closing():
             return

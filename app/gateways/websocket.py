@@ -94,7 +94,7 @@ class WebSocketGateway:
         # counted as it is, never exempt as a socket's own loopback or proxy peer would be.
         budget = self.hub.budget(address, forwarded="x-forwarded-for" in websocket.headers)
         await websocket.accept()
-        refusal = self.hub.refusal(budget)
+        refusal = self.hub.refusal(budget, params.get("nick"))
         if refusal is not None:
             socket.keep_parsing()
             notice = codec.encode(Event(Kind.ERROR, text=refusal.line(), code="refused"), False)
@@ -103,6 +103,6 @@ class WebSocketGateway:
             return
         client = WebConnection(self.hub, self.channels[codec], address, budget, self.keepalive, self.max_frame)
         unparsed = socket.hand_over(client)
-        self.hub.connect(client, params.get("nick"), resume)
+        self.hub.connect(client, params.get("nick"), resume, params.get("token"))
         if unparsed:
             client.data_received(unparsed)

@@ -125,7 +125,7 @@ class WebConnection(BufferedProtocol):
 
     # -- hub.Client --------------------------------------------------------------------------
 
-    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
+    def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
         """Write what is queued and the notice, then a close frame; cut the peer if it does not
         drain it (see ``close_softly``)."""
         last = self.outbox.take()
@@ -134,7 +134,7 @@ class WebConnection(BufferedProtocol):
             last += self.codec.pack([notice])
         if self.closing or self.lost or self.transport is None:
             return
-        self._write(last + close_frame(goodbye.code, goodbye.close_reason()))
+        self._write(last + close_frame(goodbye.code, goodbye.close_reason(detail)))
         self.closing = True
         self.keepalive.discard(self)
         close_softly(self.transport, lambda: self.lost)

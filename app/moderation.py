@@ -1,0 +1,544 @@
+"""The hub's moderation desk: operators, kicks, bans, mutes, ignores and protected nicks.
+
+The rules (who may, how long, whom a ban covers) are the domain's (``app.domain.moderation``,
+``app.domain.identity``); the records are the store's (``app.bus.moderation``). This desk reads
+commands, checks the rules, writes the records, and announces each action to the room as a public
+``moderation`` event. Every process acts on those announcements as they are delivered, in the
+room's one order: the process holding a kicked or banned nick closes its connection, and the
+others re-read what changed from the shared store, so a ban applies in every process at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from app import passwords
+from app.bus.moderation import ModerationStore, Table
+from app.domain.events import Event, Kind
+from app.domain.goodbye import Goodbye, Refusal
+from app.domain.identity import Attempts, Registration
+from app.domain.moderation import (
+    MAIN_ROOM,
+    Action,
+    ArgumentError,
+    Ban,
+    BanKind,
+    BanRequest,
+    Mute,
+    Role,
+    address_ban,
+    announcement,
+    describe_duration,
+    describe_remaining,
+    find_ban,
+    may,
+    mute_key,
+    op_key,
+    take_duration,
+)
+from app.domain.nicks import NickError, nick_key, normalize_nick
+
+if TYPE_CHECKING:
+    from app.hub import Client, Hub
+
+log = logging.getLogger("app.moderation")
+audit = logging.getLogger("app.audit")
+
+MODLOG_SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    operator_password: str | None = None
+    """``CHAT_OPERATOR_PASSWORD``: plain, or the hashed form ``python -m app.passwords`` prints."""
+    nick_expiry_days: float = 90.0
+
+
+Handler = Callable[["Moderation", "Client", str], Awaitable[None]]
+
+
+class Moderation:
+    """Moderation state for this process, kept in step with the store and the room's announcements."""
+
+    def __init__(self, hub: Hub, store: ModerationStore, policy: Policy, clock: Callable[[], float] = time.time):
+        self.hub = hub
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.bans: dict[str, Ban] = {}
+        self.mutes: dict[str, Mute] = {}
+        self.room_ops: set[str] = set()
+        """``op_key(room, nick)`` of every room operator grant (always to a registered nick)."""
+        self.nicks: dict[str, Registration] = {}
+        self.operators: set[int] = set()
+        """Connections here that proved the server's operator password (for their session only)."""
+        self.identified: dict[int, str] = {}
+        """Connection id to the key of the registered nick it proved."""
+        self.ignoring: dict[int, set[str]] = {}
+        """Connection id to the nick keys whose lines it does not want to see (for its session)."""
+        self.asked: dict[int, str] = {}
+        """The protected nick a connection last asked for: what a bare ``/identify PASSWORD`` proves."""
+        self.attempts = Attempts()
+        self.work: set[asyncio.Task[None]] = set()
+
+    # -- life --------------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read every record (at start, and when another process announced a change)."""
+        bans, mutes, ops, nicks = [await self.store.read(t) for t in (Table.BANS, Table.MUTES, Table.OPS, Table.NICKS)]
+        self.bans = {key: Ban.read(record) for key, record in bans.items()}
+        self.mutes = {key: Mute.read(record) for key, record in mutes.items()}
+        self.room_ops = set(ops)
+        now = self.clock()
+        self.nicks = {}
+        for key, record in nicks.items():
+            registration = Registration.read(record)
+            if registration.lapsed(now, self.policy.nick_expiry_days):
+                await self.store.delete(Table.NICKS, key)
+                log.info("registration of %s lapsed (unused too long)", registration.nick)
+            else:
+                self.nicks[key] = registration
+
+    def spawn(self, job: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(job)
+        self.work.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.work.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("moderation job failed", exc_info=task.exception())
+
+    # -- admission ----------------------------------------------------------------------------
+
+    def refusal(self, address: str | None, nick: str | None = None) -> Refusal | None:
+        """A ban covering a client at ``address`` (None: exempt) asking for ``nick``, as a refusal."""
+        ban = find_ban(self.bans, address, nick, self.clock()) if self.bans else None
+        return None if ban is None else Refusal(Goodbye.BANNED, ban.notice(self.clock()))
+
+    def left(self, client: Client) -> None:
+        for state in (self.operators, self.identified, self.ignoring, self.asked):
+            state.discard(client.id) if isinstance(state, set) else state.pop(client.id, None)
+
+    def protects(self, key: str, member_id: int) -> str | None:
+        """Why ``member_id`` may not use the nick with key ``key`` (None: it may)."""
+        registration = self.nicks.get(key)
+        if registration is not None and self.identified.get(member_id) != key:
+            self.asked[member_id] = key
+            return f"'{registration.nick}' is a registered nick: /identify PASSWORD if it is yours"
+        ban = next((b for b in self.bans.values() if b.kind is BanKind.NICK and b.mask == key), None)
+        if ban is not None and ban.active(self.clock()):
+            return f"'{ban.label}' is banned"
+        return None
+
+    # -- input --------------------------------------------------------------------------------
+
+    def handles(self, name: str) -> bool:
+        return name in COMMANDS
+
+    def command(self, client: Client, name: str, rest: str) -> None:
+        self.spawn(COMMANDS[name](self, client, rest))
+
+    def silenced(self, client: Client) -> str | None:
+        """Why what this client says is not sent (muted), or None."""
+        if not self.mutes:
+            return None
+        mute = self.mutes.get(mute_key(MAIN_ROOM, self.hub.room.nick_of(client.id)))
+        if mute is None or not mute.active(self.clock()):
+            return None
+        left = "until unmuted" if mute.until is None else f"{describe_remaining(mute.until - self.clock())} more"
+        return f"Not sent: you are muted in {MAIN_ROOM} ({left}); you can still read"
+
+    def ignored_by(self, event: Event) -> list[Client]:
+        """Local clients who ignore the sender of this message."""
+        if not self.ignoring or event.kind not in (Kind.MESSAGE, Kind.ACTION):
+            return []
+        key = nick_key(event.nick)
+        return [self.hub.clients[i] for i, keys in self.ignoring.items() if key in keys and i in self.hub.clients]
+
+    def role(self, client: Client, room: str = MAIN_ROOM) -> Role:
+        if client.id in self.operators:
+            return Role.SERVER_OPERATOR
+        key = self.identified.get(client.id)
+        if key is not None and op_key(room, key) in self.room_ops:
+            return Role.ROOM_OPERATOR
+        return Role.MEMBER
+
+    # -- announcements ---------------------------------------------------------------------------
+
+    def delivered(self, event: Event) -> None:
+        """A moderation announcement in its place in the room's order: carry it out here."""
+        action = Action(event.code)
+        if event.process != self.hub.bus.process and action in _RELOADS:
+            self.spawn(self._reload_then_enforce(action, event))
+        else:
+            self._enforce(action, event)
+
+    async def _reload_then_enforce(self, action: Action, event: Event) -> None:
+        await self.load()
+        self._enforce(action, event)
+
+    def _enforce(self, action: Action, event: Event) -> None:
+        if action in (Action.OPER, Action.OP):
+            self.hub.room.badged.add(nick_key(event.to))
+        elif action is Action.DEOP:
+            self.hub.room.badged.discard(nick_key(event.to))
+        elif action is Action.KICK:
+            target = self._local(event.to)
+            if target is not None:
+                self.hub.drop(target, Goodbye.KICKED, _detail(event))
+        elif action is Action.BAN:
+            self.spawn(self._close_banned())
+
+    async def _close_banned(self) -> None:
+        """Close every connection here that a ban now covers; a nick's ban also covers its holder's address."""
+        now = self.clock()
+        for client in list(self.hub.clients.values()):
+            if client.id not in self.hub.room:
+                continue
+            nick = self.hub.room.nick_of(client.id)
+            ban = find_ban(self.bans, client.budget, nick, now)
+            if ban is None:
+                continue
+            if ban.kind is BanKind.NICK and client.budget is not None:
+                covering = address_ban(client.budget, nick, ban)
+                self.bans[f"{covering.kind}:{covering.mask}"] = covering
+                await self.store.put(Table.BANS, f"{covering.kind}:{covering.mask}", covering.record())
+                self._audit(f"{ban.by} banned {covering.label} ({covering.expiry(now)}) with the nick {nick}")
+            if client.id in self.hub.clients:
+                self.hub.drop(client, Goodbye.BANNED, ban.notice(now))
+
+    def _local(self, nick: str) -> Client | None:
+        member = self.hub.room.find(nick)
+        return self.hub.clients.get(member.id) if member is not None and hasattr(member, "id") else None
+
+    def _announce(self, client: Client, action: Action, target: str, detail: str = "") -> None:
+        by = self.hub.room.nick_of(client.id) if client.id in self.hub.room else "server"
+        text = announcement(action, target, by, detail)
+        self._audit(text)
+        event = Event(Kind.MODERATION, nick=by, to=target, text=text, code=action.value, origin=client.id)
+        self.hub.bus.publish(event)
+
+    def _audit(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.clock()))
+        audit.info("%s", text)
+        self.spawn(self.store.append_log(f"{stamp} {text}"))
+
+    def _reply(self, client: Client, text: str) -> None:
+        self.hub.tell(client, Event(Kind.SYSTEM, text=text))
+
+    def _refuse(self, client: Client, text: str, code: str = "refused") -> None:
+        self.hub.error(client, text, code)
+
+    def _allowed(self, client: Client, action: Action) -> bool:
+        if may(self.role(client), action):
+            return True
+        who = "server operators" if action.needs is Role.SERVER_OPERATOR else "operators"
+        self._refuse(client, f"Only {who} may /{action.value}", "not_operator")
+        return False
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def _oper(self, client: Client, rest: str) -> None:
+        stored = self.policy.operator_password
+        if stored is None:
+            self._refuse(client, "No operator password is set on this server (CHAT_OPERATOR_PASSWORD)", "not_operator")
+            return
+        if not rest:
+            self._refuse(client, "Usage: /oper PASSWORD", "usage")
+            return
+        if not await self._checked(client, (f"oper {client.budget}",), lambda: passwords.check_password(rest, stored)):
+            return
+        if client.id in self.hub.room:
+            self.operators.add(client.id)
+            self._announce(client, Action.OPER, self.hub.room.nick_of(client.id))
+
+    async def _checked(self, client: Client, keys: tuple[str, ...], check: Callable[[], bool]) -> bool:
+        """Run a password check off the event loop, counting a failure against each of ``keys``;
+        say why on failure. Once a key has failed too often, the check is not even run."""
+        wait = max(self.attempts.wait(key, self.clock()) for key in keys)
+        if wait:
+            minutes = describe_duration(max(60, round(wait / 60) * 60))
+            self._refuse(client, f"Too many wrong passwords: try again in {minutes}", "rate_limited")
+            return False
+        if await asyncio.get_running_loop().run_in_executor(None, check):
+            return True
+        for key in keys:
+            self.attempts.failed(key, self.clock())
+        self._refuse(client, "Wrong password", "wrong_password")
+        return False
+
+    async def _kick(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.KICK):
+            return
+        nick, _, reason = rest.partition(" ")
+        target = self._present(client, nick, "Usage: /kick NICK [reason]")
+        if target is not None:
+            self._announce(client, Action.KICK, target, reason.strip())
+
+    def _present(self, client: Client, nick: str, usage: str) -> str | None:
+        """The nick as the room spells it, if someone here uses it; else say why not."""
+        if not nick:
+            self._refuse(client, usage, "usage")
+            return None
+        member = self.hub.room.find(nick)
+        if member is None:
+            self._refuse(client, f"No one here is called {nick}", "no_such_nick")
+            return None
+        return member.nick
+
+    async def _ban(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.BAN):
+            return
+        try:
+            request = BanRequest.parse(rest)
+        except ArgumentError as problem:
+            self._refuse(client, str(problem), "usage")
+            return
+        if request.kind is BanKind.ADDRESS and self.hub.budget(request.mask.split("/")[0]) is None:
+            self._refuse(client, f"{request.label} is loopback or a trusted proxy: a ban would shut out all behind it")
+            return
+        by = self.hub.room.nick_of(client.id)
+        ban = request.ban(by, self.clock())
+        key = f"{ban.kind}:{ban.mask}"
+        await self.store.put(Table.BANS, key, ban.record())
+        self.bans[key] = ban
+        detail = f"{describe_duration(request.duration)}" + (f", {request.reason}" if request.reason else "")
+        self._announce(client, Action.BAN, request.label, detail)
+
+    async def _unban(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.UNBAN):
+            return
+        target = rest.strip()
+        matching = [key for key, ban in self.bans.items() if target and target.lower() in (ban.label.lower(), ban.mask)]
+        if not matching:
+            usage = f"No ban on {target!r}: /bans lists them" if target else "Usage: /unban NICK|ADDRESS|CIDR"
+            self._refuse(client, usage, "usage")
+            return
+        for key in matching:
+            await self.store.delete(Table.BANS, key)
+            self.bans.pop(key, None)
+        self._announce(client, Action.UNBAN, target)
+
+    async def _bans(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.BAN):
+            return
+        now = self.clock()
+        active = [ban for ban in self.bans.values() if ban.active(now)]
+        if not active:
+            self._reply(client, "No bans")
+            return
+        lines = [f"{b.label} ({b.kind}) by {b.by}, {b.expiry(now)}{_colon(b.reason)}" for b in active]
+        self._reply(client, "\n".join([f"{len(active)} bans:", *lines]))
+
+    async def _mute(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.MUTE):
+            return
+        nick, _, tail = rest.partition(" ")
+        try:
+            duration, extra = take_duration(tail, default=None)
+        except ArgumentError as problem:
+            self._refuse(client, str(problem), "usage")
+            return
+        target = self._present(client, nick, "Usage: /mute NICK [DURATION]")
+        if target is None:
+            return
+        if extra:
+            self._refuse(client, f"{extra!r} is not a duration (30s, 10m, 2h, 7d or perm)", "usage")
+            return
+        now = self.clock()
+        by = self.hub.room.nick_of(client.id)
+        mute = Mute(MAIN_ROOM, nick_key(target), target, by, None if duration is None else now + duration)
+        await self.store.put(Table.MUTES, mute.key, mute.record())
+        self.mutes[mute.key] = mute
+        self._announce(client, Action.MUTE, target, describe_duration(duration))
+
+    async def _unmute(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.UNMUTE):
+            return
+        key = mute_key(MAIN_ROOM, rest.strip()) if rest.strip() else ""
+        if key not in self.mutes:
+            self._refuse(client, f"{rest.strip()} is not muted" if key else "Usage: /unmute NICK", "usage")
+            return
+        mute = self.mutes.pop(key)
+        await self.store.delete(Table.MUTES, key)
+        self._announce(client, Action.UNMUTE, mute.nick)
+
+    async def _op(self, client: Client, rest: str) -> None:
+        await self._grant(client, rest, Action.OP)
+
+    async def _deop(self, client: Client, rest: str) -> None:
+        await self._grant(client, rest, Action.DEOP)
+
+    async def _grant(self, client: Client, rest: str, action: Action) -> None:
+        if not self._allowed(client, action):
+            return
+        try:
+            nick = normalize_nick(rest) if rest.strip() else ""
+        except NickError as problem:
+            self._refuse(client, f"Usage: /{action.value} NICK ({problem})", "usage")
+            return
+        registration = self.nicks.get(nick_key(nick)) if nick else None
+        if registration is None:
+            self._refuse(client, f"Usage: /{action.value} NICK — a registered nick: they /register first", "usage")
+            return
+        key = op_key(MAIN_ROOM, registration.nick)
+        if action is Action.OP:
+            await self.store.put(Table.OPS, key, registration.nick)
+            self.room_ops.add(key)
+        elif not await self.store.delete(Table.OPS, key):
+            self._refuse(client, f"{registration.nick} is not a room operator", "usage")
+            return
+        else:
+            self.room_ops.discard(key)
+        self._announce(client, action, registration.nick, MAIN_ROOM)
+
+    async def _modlog(self, client: Client, rest: str) -> None:
+        if self.role(client) < Role.ROOM_OPERATOR:
+            self._refuse(client, "Only operators may read /modlog", "not_operator")
+            return
+        entries = await self.store.log(MODLOG_SHOWN)
+        heading = f"Last {len(entries)} moderation actions (UTC):"
+        self._reply(client, "\n".join([heading, *entries]) if entries else "No moderation actions yet")
+
+    async def _ignore(self, client: Client, rest: str) -> None:
+        nick = rest.strip()
+        if not nick:
+            listed = sorted(self.ignoring.get(client.id, ()))
+            self._reply(client, f"Ignoring: {', '.join(listed)}" if listed else "Usage: /ignore NICK (you ignore none)")
+            return
+        self.ignoring.setdefault(client.id, set()).add(nick_key(nick))
+        self._reply(client, f"Ignoring {nick}: you will not see their lines this session (/unignore {nick} to undo)")
+
+    async def _unignore(self, client: Client, rest: str) -> None:
+        keys = self.ignoring.get(client.id, set())
+        nick = rest.strip()
+        key = nick_key(nick)
+        if key not in keys:
+            self._refuse(client, f"You are not ignoring {nick}" if nick else "Usage: /unignore NICK", "usage")
+            return
+        keys.discard(key)
+        if not keys:
+            del self.ignoring[client.id]
+        self._reply(client, f"No longer ignoring {nick}")
+
+    # -- protected nicks ----------------------------------------------------------------------------
+
+    async def _register(self, client: Client, password: str) -> None:
+        if client.id not in self.hub.room:
+            return
+        nick = self.hub.room.nick_of(client.id)
+        key = nick_key(nick)
+        held = self.nicks.get(key)
+        if held is not None and self.identified.get(client.id) != key:
+            self._refuse(client, f"{nick} is already registered: /identify PASSWORD if it is yours")
+            return
+        if len(password) < 8:
+            self._refuse(client, "Usage: /register PASSWORD (8 characters at least): protects your nick", "usage")
+            return
+        hashed = await asyncio.get_running_loop().run_in_executor(None, passwords.hash_password, password)
+        now = self.clock()
+        token = passwords.new_token()
+        registration = Registration(
+            nick,
+            key,
+            hashed,
+            held.fingerprints if held else (),
+            passwords.token_digest(token),
+            registered=held.registered if held else now,
+            last_used=now,
+        )
+        await self.store.put(Table.NICKS, key, registration.record())
+        self.nicks[key] = registration
+        self.identified[client.id] = key
+        self._audit(f"{nick} registered")
+        days = self.policy.nick_expiry_days
+        lapses = f"It lapses if unused for {days:g} days." if days else ""
+        self._identified(client, registration, token, f"{nick} is registered to you: nobody else can use it. {lapses}")
+
+    def _identified(self, client: Client, registration: Registration, token: str, text: str) -> None:
+        self.hub.tell(client, Event(Kind.IDENTIFIED, nick=registration.nick, text=text, to=token))
+
+    async def _identify(self, client: Client, rest: str) -> None:
+        first, _, second = rest.strip().partition(" ")
+        nick, password = (first, second.strip()) if second.strip() else ("", first)
+        key = nick_key(nick) if nick else self.asked.get(client.id) or self._own_key(client)
+        registration = self.nicks.get(key)
+        if not password:
+            self._refuse(client, "Usage: /identify [NICK] PASSWORD", "usage")
+            return
+        if registration is None or registration.password is None:
+            self._refuse(client, f"{nick or 'That nick'} is not registered with a password", "usage")
+            return
+        stored = registration.password
+        # A guesser is limited by its address, and a nick by itself, whoever guesses it.
+        keys = (f"identify {client.budget}", f"identify {key}")
+        if await self._checked(client, keys, lambda: passwords.check_password(password, stored)):
+            await self._proven(client, registration)
+
+    def _own_key(self, client: Client) -> str:
+        return nick_key(self.hub.room.nick_of(client.id)) if client.id in self.hub.room else ""
+
+    async def _proven(self, client: Client, registration: Registration) -> None:
+        """The client owns this registered nick: mark it, hand it a fresh token, and give it the nick."""
+        token = passwords.new_token()
+        registration = replace(registration.used(self.clock()), token=passwords.token_digest(token))
+        await self.store.put(Table.NICKS, registration.mask, registration.record())
+        self.nicks[registration.mask] = registration
+        self.identified[client.id] = registration.mask
+        self.asked.pop(client.id, None)
+        self._identified(client, registration, token, f"You are identified as {registration.nick}")
+        if client.id in self.hub.room and nick_key(self.hub.room.nick_of(client.id)) != registration.mask:
+            self.hub.interpret(client, f"/nick {registration.nick}")
+        if op_key(MAIN_ROOM, registration.nick) in self.room_ops:
+            self._announce(client, Action.OP, registration.nick, f"{MAIN_ROOM}, identified")
+
+    def identify_by_token(self, client: Client, nick: str | None, token: str | None) -> None:
+        """``?nick=ann&token=...``: a token the page kept proves the nick before the client joins."""
+        if not nick or not token:
+            return
+        try:
+            key = nick_key(normalize_nick(nick))
+        except NickError:
+            return
+        registration = self.nicks.get(key)
+        if registration is not None and registration.token and passwords.check_token(token, registration.token):
+            self.identified[client.id] = key
+            self.nicks[key] = registration.used(self.clock())
+            self.spawn(self.store.put(Table.NICKS, key, self.nicks[key].record()))
+
+
+def _colon(reason: str) -> str:
+    return f": {reason}" if reason else ""
+
+
+def _detail(event: Event) -> str:
+    """The reason part of an announcement ("ann was kicked by op: flooding" → "flooding")."""
+    _, _, reason = event.text.partition(": ")
+    return reason
+
+
+_RELOADS = frozenset({Action.BAN, Action.UNBAN, Action.MUTE, Action.UNMUTE, Action.OP, Action.DEOP})
+"""Announcements after which another process re-reads the store."""
+
+COMMANDS: dict[str, Handler] = {
+    "oper": Moderation._oper,
+    "kick": Moderation._kick,
+    "ban": Moderation._ban,
+    "unban": Moderation._unban,
+    "bans": Moderation._bans,
+    "mute": Moderation._mute,
+    "unmute": Moderation._unmute,
+    "op": Moderation._op,
+    "deop": Moderation._deop,
+    "modlog": Moderation._modlog,
+    "ignore": Moderation._ignore,
+    "unignore": Moderation._unignore,
+    "register": Moderation._register,
+    "identify": Moderation._identify,
+}
