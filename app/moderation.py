@@ -128,6 +128,11 @@ class Moderation:
     def protects(self, key: str, member_id: int) -> str | None:
         """Why ``member_id`` may not use the nick with key ``key`` (None: it may)."""
         registration = self.nicks.get(key)
+        if registration is not None and registration.lapsed(self.clock(), self.policy.nick_expiry_days):
+            del self.nicks[key]
+            self.spawn(self.store.delete(Table.NICKS, key))
+            log.info("registration of %s lapsed (unused too long)", registration.nick)
+            registration = None
         if registration is not None and self.identified.get(member_id) != key:
             self.asked[member_id] = key
             return f"'{registration.nick}' is a registered nick: /identify PASSWORD if it is yours"
@@ -465,15 +470,18 @@ class Moderation:
         self.hub.tell(client, Event(Kind.IDENTIFIED, nick=registration.nick, text=text, to=token))
 
     async def _identify(self, client: Client, rest: str) -> None:
-        first, _, second = rest.strip().partition(" ")
-        nick, password = (first, second.strip()) if second.strip() else ("", first)
-        key = nick_key(nick) if nick else self.asked.get(client.id) or self._own_key(client)
+        # "/identify ann pass word" names the nick when its first word is a registered one; else the
+        # whole line is the password (it may hold spaces) of the nick last asked for, or one's own.
+        first, _, second = rest.partition(" ")
+        named = second.strip() and nick_key(first) in self.nicks
+        key = nick_key(first) if named else self.asked.get(client.id) or self._own_key(client)
+        password = second.strip() if named else rest
         registration = self.nicks.get(key)
         if not password:
             self._refuse(client, "Usage: /identify [NICK] PASSWORD", "usage")
             return
         if registration is None or registration.password is None:
-            self._refuse(client, f"{nick or 'That nick'} is not registered with a password", "usage")
+            self._refuse(client, "No registered nick to prove: /identify NICK PASSWORD, or /register PASSWORD", "usage")
             return
         stored = registration.password
         # A guesser is limited by its address, and a nick by itself, whoever guesses it.

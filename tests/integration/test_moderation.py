@@ -186,7 +186,7 @@ def test_address_and_range_bans_with_durations_list_and_lift(start_server: Start
         "! 'no/such!thing' is neither a nick, an address nor a network"
     )
     op.send("/ban")
-    assert op.expect(lambda line: line.startswith("!")).startswith("! Usage: /ban NICK|ADDRESS|CIDR [DURATION] [reason]")
+    assert op.expect(lambda line: line.startswith("!")).startswith("! Usage: /ban NICK|ADDRESS|CIDR [DURATION]")
 
 
 def _refused_tcp(server: ServerProcess, address: str) -> str:
