@@ -328,6 +328,9 @@ class Hub:
             self._apply(self.room.refused(event))
 
     def forwarded(self, member: int, event: Event) -> None:
+        if event.kind is Kind.MODERATION:
+            self.moderation.forwarded(member, event)
+            return
         target = self.clients.get(member)
         if target is not None:
             self.tell(target, event)

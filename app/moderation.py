@@ -36,12 +36,14 @@ from app.domain.moderation import (
     describe_duration,
     describe_remaining,
     find_ban,
+    lifted,
     may,
     mute_key,
     op_key,
     take_duration,
 )
 from app.domain.nicks import NickError, nick_key, normalize_nick
+from app.domain.room import RemoteMember
 
 if TYPE_CHECKING:
     from app.hub import Client, Hub
@@ -198,25 +200,45 @@ class Moderation:
             if target is not None:
                 self.hub.drop(target, Goodbye.KICKED, _detail(event))
         elif action is Action.BAN:
-            self.spawn(self._close_banned())
+            self._close_banned()
 
-    async def _close_banned(self) -> None:
-        """Close every connection here that a ban now covers; a nick's ban also covers its holder's address."""
+    def _close_banned(self) -> None:
+        """Close every connection here that a ban now covers."""
         now = self.clock()
         for client in list(self.hub.clients.values()):
             if client.id not in self.hub.room:
                 continue
-            nick = self.hub.room.nick_of(client.id)
-            ban = find_ban(self.bans, client.budget, nick, now)
-            if ban is None:
-                continue
-            if ban.kind is BanKind.NICK and client.budget is not None:
-                covering = address_ban(client.budget, nick, ban)
-                self.bans[f"{covering.kind}:{covering.mask}"] = covering
-                await self.store.put(Table.BANS, f"{covering.kind}:{covering.mask}", covering.record())
-                self._audit(f"{ban.by} banned {covering.label} ({covering.expiry(now)}) with the nick {nick}")
-            if client.id in self.hub.clients:
+            ban = find_ban(self.bans, client.budget, self.hub.room.nick_of(client.id), now)
+            if ban is not None:
                 self.hub.drop(client, Goodbye.BANNED, ban.notice(now))
+
+    async def _cover_address(self, client: Client, ban: Ban) -> None:
+        """A nick's ban also covers the address its holder came from (never an exempt one: loopback,
+        a trusted proxy), stored before the ban is announced so every process reads both."""
+        if client.budget is None or client.id not in self.hub.room:
+            return
+        nick = self.hub.room.nick_of(client.id)
+        covering = address_ban(client.budget, nick, ban)
+        await self._put_ban(covering)
+        self._audit(f"{ban.by} banned {covering.label} ({covering.expiry(self.clock())}) with the nick")
+
+    async def _put_ban(self, ban: Ban) -> None:
+        key = f"{ban.kind}:{ban.mask}"
+        await self.store.put(Table.BANS, key, ban.record())
+        self.bans[key] = ban
+
+    def forwarded(self, member: int, event: Event) -> None:
+        """Another process banned the nick of a member here: cover its address, then announce the ban."""
+        client = self.hub.clients.get(member)
+        if client is not None and event.code == Action.BAN.value:
+            self.spawn(self._ban_here(client, event))
+
+    async def _ban_here(self, client: Client, event: Event) -> None:
+        await self.load()
+        ban = find_ban(self.bans, None, event.to, self.clock())
+        if ban is not None:
+            await self._cover_address(client, ban)
+        self._publish(client, Action.BAN, event.to, event.text)
 
     def _local(self, nick: str) -> Client | None:
         member = self.hub.room.find(nick)
@@ -226,8 +248,14 @@ class Moderation:
         by = self.hub.room.nick_of(client.id) if client.id in self.hub.room else "server"
         text = announcement(action, target, by, detail)
         self._audit(text)
-        event = Event(Kind.MODERATION, nick=by, to=target, text=text, code=action.value, origin=client.id)
-        self.hub.bus.publish(event)
+        self._publish(client, action, target, text)
+
+    def _publish(self, client: Client, action: Action, target: str, text: str) -> None:
+        """Put an announcement in the room's order, as ``client``'s (a shared room takes events only
+        from its members: a ban carried out for another process goes out as its target's)."""
+        if client.id in self.hub.room:
+            nick = self.hub.room.nick_of(client.id)
+            self.hub.bus.publish(Event(Kind.MODERATION, nick=nick, to=target, text=text, code=action, origin=client.id))
 
     def _audit(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.clock()))
@@ -310,17 +338,24 @@ class Moderation:
             return
         by = self.hub.room.nick_of(client.id)
         ban = request.ban(by, self.clock())
-        key = f"{ban.kind}:{ban.mask}"
-        await self.store.put(Table.BANS, key, ban.record())
-        self.bans[key] = ban
+        await self._put_ban(ban)
         detail = f"{describe_duration(request.duration)}" + (f", {request.reason}" if request.reason else "")
-        self._announce(client, Action.BAN, request.label, detail)
+        holder = self.hub.room.find(request.label) if ban.kind is BanKind.NICK else None
+        if isinstance(holder, RemoteMember):  # its process knows the address: it covers it, then announces
+            text = announcement(Action.BAN, holder.nick, by, detail)
+            self._audit(text)
+            event = Event(Kind.MODERATION, nick=by, to=holder.nick, text=text, code=Action.BAN)
+            self.hub.bus.forward(holder.process, holder.conn, event)
+            return
+        if holder is not None and holder.id in self.hub.clients:
+            await self._cover_address(self.hub.clients[holder.id], ban)
+        self._announce(client, Action.BAN, holder.nick if holder else request.label, detail)
 
     async def _unban(self, client: Client, rest: str) -> None:
         if not self._allowed(client, Action.UNBAN):
             return
         target = rest.strip()
-        matching = [key for key, ban in self.bans.items() if target and target.lower() in (ban.label.lower(), ban.mask)]
+        matching = lifted(self.bans, target)
         if not matching:
             usage = f"No ban on {target!r}: /bans lists them" if target else "Usage: /unban NICK|ADDRESS|CIDR"
             self._refuse(client, usage, "usage")

@@ -120,6 +120,8 @@ class Ban:
     by: str
     created: float
     until: float | None
+    cause: str = ""
+    """For the ban on the address a nick-banned client came from: that nick's key (lifted with it)."""
 
     def active(self, now: float) -> bool:
         return self.until is None or now < self.until
@@ -209,7 +211,18 @@ def address_ban(address: str, nick: str, ban: Ban) -> Ban:
     hold = ban.created + NICK_BAN_ADDRESS_HOLD
     until = hold if ban.until is None else min(ban.until, hold)
     network = str(parse_network(address))
-    return Ban(BanKind.ADDRESS, network, f"{address} (as {nick})", ban.reason, ban.by, ban.created, until)
+    return Ban(BanKind.ADDRESS, network, f"{address} (as {nick})", ban.reason, ban.by, ban.created, until, ban.mask)
+
+
+def lifted(bans: dict[str, Ban], target: str) -> list[str]:
+    """The keys of the bans ``/unban target`` lifts: the ban on that nick, address or network, and
+    with a nick's ban the ban on the address its holder came from."""
+    target = target.strip()
+    if not target:
+        return []
+    network = parse_network(target)
+    mask = str(network) if network is not None else nick_key(target)
+    return [key for key, ban in bans.items() if mask in (ban.mask, ban.cause) or target == ban.label]
 
 
 def find_ban(bans: dict[str, Ban], address: str | None, nick: str | None, now: float) -> Ban | None:

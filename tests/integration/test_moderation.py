@@ -3,8 +3,11 @@ the audit log, and what each refusal tells the person refused."""
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 from proxyheaders import v1
@@ -13,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 Start = Callable[..., ServerProcess]
+T = TypeVar("T")
 PASSWORD = "correct horse battery"
 OPERATOR = {"CHAT_OPERATOR_PASSWORD": PASSWORD, "CHAT_RATE": "0"}
 
@@ -41,6 +45,19 @@ def refused_web(server: ServerProcess, address: str, query: str = "") -> tuple[s
             ws.recv(DEFAULT_TIMEOUT)
     assert closed.value.rcvd is not None
     return shown["text"], closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def soon(attempt: Callable[[], T]) -> T:
+    """What ``attempt`` returns once it succeeds, allowing a process the moment it takes to re-read
+    the shared bans after an announcement (one Redis round trip; on a loaded machine, maybe more)."""
+    deadline = time.monotonic() + DEFAULT_TIMEOUT
+    while True:
+        try:
+            return attempt()
+        except (pytest.fail.Exception, ConnectionClosed):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def closed_with(user: WebUser) -> tuple[int, str]:
@@ -254,3 +271,27 @@ def test_ignore_hides_one_persons_lines_for_the_session_on_both_doors(moderated:
     bob.expect("[troll] audible")
     bob.send("/unignore troll")
     assert bob.expect(lambda line: line.startswith("!")) == "! You are not ignoring troll"
+
+
+def test_with_redis_a_ban_and_a_kick_hold_in_every_process_at_once(start_server: Start, redis_server) -> None:
+    shared = {**OPERATOR, "REDIS_URL": redis_server.url, "CHAT_REDIS_HEARTBEAT": "0.3"}
+    a, b = start_server(**shared), start_server(**shared)
+    op = a.tcp(nick="op")
+    oper(op)
+    spammo = web_from(b, "203.0.113.9", "spammo")
+    noisy = b.tcp(nick="noisy")
+    op.expect(lambda line: line.endswith("is now known as noisy"))
+    op.send("/kick noisy calm down")
+    assert noisy.expect(lambda line: line.startswith("!")) == "! Disconnected: you were kicked (calm down)"
+    op.send("/ban spammo 2h spamming")
+    assert spammo.expect(type="error")["text"] == "Connection refused: you are banned (spamming; 2 hours left)"
+    assert closed_with(spammo)[0] == 4011
+    op.expect("* spammo was banned by op: 2 hours, spamming")
+    for server in (a, b):  # the nick's address is banned in both processes, whichever held it
+        line, code, _ = soon(functools.partial(refused_web, server, "203.0.113.9", "nick=someone"))
+        assert code == 4011 and "spamming" in line
+    later = start_server(**shared)  # a process started afterwards reads the bans from Redis
+    assert refused_web(later, "203.0.113.9")[1] == 4011
+    op.send("/unban spammo")
+    op.expect("* spammo was unbanned by op")
+    assert soon(lambda: web_from(b, "203.0.113.9", "spammo")).nick == "spammo"
