@@ -11,7 +11,7 @@ export class Connection {
   /**
    * onFrame(events) gets each frame's events as an array; onState(state, detail) gets
    * "connecting", "live", "reconnecting" ({seconds}) and "offline" ({reason}).
-   * resumeParams() returns {nick, since} for the next connect.
+   * resumeParams() returns {nick, since, token} for the next connect.
    */
   constructor({ onFrame, onState, resumeParams }) {
     this.onFrame = onFrame;
@@ -29,8 +29,9 @@ export class Connection {
 
   url() {
     const params = new URLSearchParams();
-    const { nick, since } = this.resumeParams();
+    const { nick, since, token } = this.resumeParams();
     if (nick) params.set("nick", nick);
+    if (token) params.set("token", token);
     if (since) params.set("since", String(since));
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = params.toString();

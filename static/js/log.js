@@ -90,6 +90,8 @@ export function renderEvent(event, myNick) {
     case "system":
     case "welcome":
     case "presence":
+    case "moderation":
+    case "identified":
       body.append(el("span", "text", event.text ?? ""));
       break;
     case "error":

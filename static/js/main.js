@@ -6,6 +6,7 @@ import { MessageLog } from "./log.js";
 import { UsersPanel } from "./users.js";
 
 const NICK_KEY = "chat.nick";
+const TOKEN_KEY = "chat.token."; // + the nick's lower case: the token that proves a registered nick
 const TITLE = document.title;
 const PUBLIC = new Set(["message", "action", "join", "leave", "nick"]);
 const NOTEWORTHY = new Set(["message", "action", "private"]);
@@ -33,6 +34,23 @@ function readStoredNick() {
   }
 }
 
+/** The token the server gave for a registered nick (never its password), or "". */
+function readToken(nick) {
+  try {
+    return (nick && localStorage.getItem(TOKEN_KEY + nick.toLowerCase())) || "";
+  } catch {
+    return "";
+  }
+}
+
+function storeToken(nick, token) {
+  try {
+    localStorage.setItem(TOKEN_KEY + nick.toLowerCase(), token);
+  } catch {
+    /* storage disabled: identify again next time */
+  }
+}
+
 function storeNick(nick) {
   try {
     localStorage.setItem(NICK_KEY, nick);
@@ -53,7 +71,10 @@ const users = new UsersPanel({
 const connection = new Connection({
   onFrame: (events) => events.forEach(handle),
   onState: showState,
-  resumeParams: () => ({ nick: state.me || state.stored, since: state.lastId }),
+  resumeParams: () => {
+    const nick = state.me || state.stored;
+    return { nick, since: state.lastId, token: readToken(nick) };
+  },
 });
 const composer = new Composer({
   form: $("composer"),
@@ -124,6 +145,13 @@ function handle(event) {
       break;
     case "error":
       if (event.code === "nick_refused") showNickError(event.text);
+      break;
+    case "moderation":
+      if (live && (event.code === "oper" || event.code === "op")) users.setOp(event.target, true);
+      if (live && event.code === "deop") users.setOp(event.target, false);
+      break;
+    case "identified":
+      storeToken(event.nick, event.token);
       break;
     case "system":
       if (event.code === "live") {
