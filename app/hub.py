@@ -60,6 +60,9 @@ class Client(Protocol):
         """Flush what is queued, send the notice if any, and close the connection (the WebSocket
         close reason carries ``detail``: a kick's reason, a ban's reason and expiry)."""
 
+    def hide_input(self, hidden: bool) -> None:
+        """Ask the client's terminal not to show what is typed (a password), or to show it again."""
+
 
 @dataclass(frozen=True, slots=True)
 class Admission:
@@ -192,6 +195,9 @@ class Hub:
 
     def interpret(self, client: Client, line: str) -> None:
         """A moderation command goes to the desk; what a muted member says is refused; the rest is the room's."""
+        if self.moderation.awaiting and self.moderation.takes(client):
+            self.moderation.password(client, line)
+            return
         stripped = line.lstrip()
         speaking = True
         if stripped.startswith("/") and not stripped.startswith("//"):

@@ -52,6 +52,9 @@ log = logging.getLogger("app.moderation")
 audit = logging.getLogger("app.audit")
 
 MODLOG_SHOWN = 20
+PASSWORD_PROMPT = "Type the password on the next line (a telnet client hides it; netcat shows what you type)"
+SECRET_COMMANDS = frozenset({"oper", "register", "identify"})
+"""Commands whose password, when left out, is asked for on a line of its own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,8 @@ class Moderation:
         """Connection id to the key of the registered nick it proved."""
         self.ignoring: dict[int, set[str]] = {}
         """Connection id to the nick keys whose lines it does not want to see (for its session)."""
+        self.awaiting: dict[int, tuple[str, str]] = {}
+        """A connection asked for a password on its next line: the command and what was typed with it."""
         self.asked: dict[int, str] = {}
         """The protected nick a connection last asked for: what a bare ``/identify PASSWORD`` proves."""
         self.attempts = Attempts()
@@ -124,7 +129,7 @@ class Moderation:
         return None if ban is None else Refusal(Goodbye.BANNED, ban.notice(self.clock()))
 
     def left(self, client: Client) -> None:
-        for state in (self.operators, self.identified, self.ignoring, self.asked):
+        for state in (self.operators, self.identified, self.ignoring, self.asked, self.awaiting):
             state.discard(client.id) if isinstance(state, set) else state.pop(client.id, None)
 
     def protects(self, key: str, member_id: int) -> str | None:
@@ -149,7 +154,29 @@ class Moderation:
         return name in COMMANDS
 
     def command(self, client: Client, name: str, rest: str) -> None:
+        if name in SECRET_COMMANDS and self._lacks_password(name, rest):
+            self._ask_password(client, name, rest)
+            return
         self.spawn(COMMANDS[name](self, client, rest))
+
+    def _lacks_password(self, name: str, rest: str) -> bool:
+        return not rest or (name == "identify" and " " not in rest and nick_key(rest) in self.nicks)
+
+    def _ask_password(self, client: Client, name: str, rest: str) -> None:
+        """Take the password on a line of its own, hidden where the client can hide it: the telnet
+        door asks the client not to echo it (and says first that a netcat user will see it)."""
+        self.awaiting[client.id] = (name, rest)
+        self._reply(client, PASSWORD_PROMPT)
+        client.hide_input(True)
+
+    def takes(self, client: Client) -> bool:
+        """Whether this client's next line is a password it was asked for (never said to the room)."""
+        return client.id in self.awaiting
+
+    def password(self, client: Client, line: str) -> None:
+        name, rest = self.awaiting.pop(client.id)
+        client.hide_input(False)
+        self.spawn(COMMANDS[name](self, client, f"{rest} {line.strip()}".strip()))
 
     def silenced(self, client: Client) -> str | None:
         """Why what this client says is not sent (muted), or None."""
@@ -281,9 +308,6 @@ class Moderation:
         stored = self.policy.operator_password
         if stored is None:
             self._refuse(client, "No operator password is set on this server (CHAT_OPERATOR_PASSWORD)", "not_operator")
-            return
-        if not rest:
-            self._refuse(client, "Usage: /oper PASSWORD", "usage")
             return
         if not await self._checked(client, (f"oper {client.budget}",), lambda: passwords.check_password(rest, stored)):
             return

@@ -86,6 +86,9 @@ class FakeClient:
     def send(self, chunk: bytes | str) -> None:
         self.outbox.push(chunk)  # type: ignore[arg-type]
 
+    def hide_input(self, hidden: bool) -> None:
+        self.hidden = hidden
+
     def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
         self.closed.append((goodbye, notice))
 

@@ -125,6 +125,9 @@ class WebConnection(BufferedProtocol):
 
     # -- hub.Client --------------------------------------------------------------------------
 
+    def hide_input(self, hidden: bool) -> None:
+        """The page's input is its own: nothing to ask of it."""
+
     def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
         """Write what is queued and the notice, then a close frame; cut the peer if it does not
         drain it (see ``close_softly``)."""

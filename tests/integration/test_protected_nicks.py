@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from proxyheaders import v1
 from support import ServerProcess, TcpUser
+from terminal import Telnet
 
 Start = Callable[..., ServerProcess]
 SECRET = "open sesame 42"
@@ -98,3 +99,37 @@ def test_a_registration_survives_a_restart_and_lapses_once_unused_for_the_expiry
     assert again.web("ann").nick.startswith("guest"), "still protected after the restart"
     time.sleep(max(0.0, registered + 9 - time.monotonic()))
     assert again.web("ann").nick == "ann"
+
+
+def test_telnet_hides_a_password_typed_on_its_own_line_and_netcat_is_told_it_shows(server: ServerProcess) -> None:
+    client = Telnet(server.tcp_port)
+    try:
+        client.type(b"/nick ann\r\n")
+        client.wait_for("is now known as ann")
+        client.type(b"/register\r\n")
+        client.wait_for("Type the password on the next line (a telnet client hides it; netcat shows what you type)")
+        client.wait_echo(False)
+        client.type(SECRET.encode() + b"\r\n")
+        shown = client.wait_for("ann is registered to you")
+        assert SECRET not in shown, "telnet echoed the password"
+        client.wait_echo(True)
+        client.type(b"typed after\r\n")  # and echo is back on afterwards
+        client.wait_for("typed after")
+    finally:
+        client.close()
+    nc = server.tcp()
+    nc.send("/identify ann")
+    nc.expect("* Type the password on the next line (a telnet client hides it; netcat shows what you type)")
+    assert raw_until(nc, b"\xff\xfb\x01") == b"\xff\xfb\x01"  # IAC WILL ECHO, only after the warning
+    nc.send(SECRET)
+    assert raw_until(nc, b"\r\n") == b"\xff\xfc\x01* You are identified as ann\r\n"  # and IAC WONT ECHO
+
+
+def raw_until(user: TcpUser, marker: bytes) -> bytes:
+    """Raw bytes from the server up to ``marker`` (telnet commands are not lines)."""
+    while marker not in user.buffer:
+        data = user.sock.recv(4096)
+        assert data, f"closed; got {user.buffer!r}"
+        user.buffer += data
+    got, _, user.buffer = user.buffer.partition(marker)
+    return got + marker
