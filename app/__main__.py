@@ -11,6 +11,7 @@ from logging.handlers import QueueHandler, QueueListener
 
 import uvicorn
 
+from app import open_files
 from app.asgi import create_app
 from app.config import Settings, SettingsError
 from app.gateways.ws_protocol import ChatWebSocketProtocol
@@ -43,6 +44,7 @@ class ChatServer(uvicorn.Server):
 
 def build_server(settings: Settings) -> ChatServer:
     app = create_app(settings)
+    ceiling, _ = open_files.raise_ceiling()  # before listening: the accept queue is sized by it
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -56,6 +58,7 @@ def build_server(settings: Settings) -> ChatServer:
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=settings.graceful_timeout,
         lifespan="on",
+        backlog=open_files.backlog(ceiling),
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
     )

@@ -28,8 +28,7 @@ class Settings:
     max_message: int = 2000
     ws_max_frame: int = 64 * 1024
     tcp_max_line: int = 8 * 1024
-    outbox_events: int = 256
-    outbox_bytes: int = 1 << 20
+    outbox_bytes: int = 4 << 20
     burst: int = 5
     rate: float = 2.0
     kick_after: int = 30
@@ -115,7 +114,6 @@ class Settings:
             max_message=int(number("CHAT_MAX_MESSAGE", d.max_message)),
             ws_max_frame=int(number("CHAT_WS_MAX_FRAME", d.ws_max_frame)),
             tcp_max_line=int(number("CHAT_TCP_MAX_LINE", d.tcp_max_line)),
-            outbox_events=int(number("CHAT_OUTBOX", d.outbox_events)),
             outbox_bytes=int(number("CHAT_OUTBOX_BYTES", d.outbox_bytes)),
             burst=int(number("CHAT_BURST", d.burst)),
             rate=number("CHAT_RATE", d.rate, float),

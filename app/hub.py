@@ -26,6 +26,7 @@ from app.domain.goodbye import Goodbye, Refusal
 from app.domain.nicks import nick_key
 from app.domain.room import Member, RemoteMember, Room
 from app.fanout import Channel, Codec, Outbox
+from app.laggards import Laggards
 from app.moderation import Moderation, Policy
 from app.tally import Tally
 
@@ -39,6 +40,9 @@ DEGRADED = (
     " what you send waits here and goes out when it is back."
 )
 RECOVERED = "The room is back: what was waiting is being sent."
+HISTORY_PART = 8000
+"""Characters of /history in one notice: a long history is shown in several, each well within a
+WebSocket message's 64 KiB even when every character takes 4 bytes of UTF-8 (or is escaped)."""
 QUEUE_FULL = "Not sent: the room is degraded and too many messages are already waiting — try again when it is back"
 
 
@@ -63,6 +67,11 @@ class Client(Protocol):
     def hide_input(self, hidden: bool) -> None:
         """Ask the client's terminal not to show what is typed (a password), or to show it again."""
 
+    def pause_input(self) -> None:
+        """Leave what it sends unread until ``resume_input``."""
+
+    def resume_input(self) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Admission:
@@ -84,9 +93,11 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
         churn: ChurnGate | None = None,
         later: Callable[[float, Callable[[], None]], object] | None = None,
+        laggards: Laggards | None = None,
         moderation: tuple[ModerationStore, Policy] | None = None,
     ) -> None:
         """``later(delay, callback)`` schedules the churn summary (default: the running loop);
+        ``laggards`` are the channels' slow readers, for which the hub holds back senders;
         ``moderation`` is where its records live and its policy (default: in memory, no operator password)."""
         self.room = room
         self.bus = bus
@@ -94,6 +105,8 @@ class Hub:
         self.admission = admission or Admission()
         self.clock = clock
         self.clients: dict[int, Client] = {}
+        self.laggards = laggards or Laggards()
+        self.laggards.population = self.clients.__len__
         self.churn = churn or ChurnGate()
         self._later = later or (lambda delay, callback: asyncio.get_running_loop().call_later(delay, callback))
         self._summary_due = False
@@ -183,6 +196,7 @@ class Hub:
         """One line of input from a client."""
         if client.id not in self.clients or not line.strip():
             return
+        self.laggards.hold(client, len(line))  # read no more from it while the readers are behind
         verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
         if verdict is Verdict.ALLOW:
             self.interpret(client, line)
@@ -230,6 +244,7 @@ class Hub:
             return
         self.tally.open[client.gateway] -= 1
         self.flood.close(client.id, client.budget)
+        self.laggards.forget(client)
         self.moderation.left(client)
         outcomes = self.room.leave(client.id, reason)
         if not self.closing or self.bus.process:  # a shared room must hear who left with this process
@@ -357,8 +372,10 @@ class Hub:
         if not events:
             self.tell(client, Event(Kind.SYSTEM, text="No messages yet"))
             return
-        shown = [line for event in events for line in format_lines(event.replayed())]
-        self.tell(client, Event(Kind.SYSTEM, text="\n".join([f"Last {len(events)} events (UTC):", *shown])))
+        shown = [f"Last {len(events)} events (UTC):"]
+        shown += (line for event in events for line in format_lines(event.replayed()))
+        for part in _parts(shown, HISTORY_PART):
+            self.tell(client, Event(Kind.SYSTEM, text="\n".join(part)))
 
     def _apply(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
@@ -378,6 +395,19 @@ class Hub:
                 target = self.clients.get(outcome.member)
                 if target is not None:
                     self.drop(target, outcome.goodbye, outcome.reason)
+
+
+def _parts(lines: list[str], budget: int) -> list[list[str]]:
+    """Lines in runs of at most ``budget`` characters (a longer line alone in its run)."""
+    parts: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if parts[-1] and size + len(line) > budget:
+            parts.append([])
+            size = 0
+        parts[-1].append(line)
+        size += len(line) + 1
+    return parts
 
 
 def _gap_text(gap: Gap, since: int | None) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 
+from app import open_files
 from app.bus.base import Bus
 from app.bus.history import History
 from app.bus.memory import InProcessBus
@@ -16,10 +18,11 @@ from app.config import Settings
 from app.domain.churn import ChurnGate
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
-from app.fanout import Flusher, OutboxLimits
+from app.fanout import Flusher
 from app.gateways.tcp import TcpGateway
 from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub
+from app.laggards import Laggards, OutboxLimits
 from app.metrics import Metrics, MetricsAccess
 from app.moderation import Policy
 
@@ -32,6 +35,7 @@ class ChatService:
     def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
         self.settings = settings
         self.bus = bus or _bus(settings)
+        laggards = Laggards(OutboxLimits(max_bytes=settings.outbox_bytes))
         flood = FloodPolicy(settings.burst, settings.rate, settings.kick_after, paste_lines=settings.paste_lines)
         self.hub = Hub(
             Room(max_message=settings.max_message, flood=flood),
@@ -39,14 +43,14 @@ class ChatService:
             flood,
             Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
             churn=ChurnGate(calm=settings.churn_calm),
+            laggards=laggards,
             moderation=(_moderation_store(settings), Policy(settings.operator_password, settings.nick_expiry)),
         )
         self.metrics = Metrics()
         self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
-        flusher = Flusher(timed=self.metrics.fanout.observe)
-        limits = OutboxLimits(settings.outbox_events, settings.outbox_bytes)
-        self.tcp = TcpGateway(self.hub, flusher, limits, settings)
-        self.websocket = WebSocketGateway(self.hub, flusher, limits, settings)
+        flusher = Flusher(timed=self.metrics.fanout.observe, after=laggards.turn_over)
+        self.tcp = TcpGateway(self.hub, flusher, laggards, settings)
+        self.websocket = WebSocketGateway(self.hub, flusher, laggards, settings)
         self.started = time.monotonic()
         self.running = False
         self.metrics.watch(self)
@@ -57,6 +61,7 @@ class ChatService:
         if self.running:
             return
         self.running = True
+        ceiling = self._open_files()
         if self.settings.trusted_proxies.everyone:
             log.warning(
                 "FORWARDED_ALLOW_IPS=* believes X-Forwarded-For from anyone: any client can claim any address"
@@ -69,7 +74,12 @@ class ChatService:
         await self.hub.moderation.load()
         if self.settings.tcp_port is not None:
             try:
-                await self.tcp.start(self.settings.host, self.settings.tcp_port, self.settings.tcp_reuse_port)
+                await self.tcp.start(
+                    self.settings.host,
+                    self.settings.tcp_port,
+                    self.settings.tcp_reuse_port,
+                    open_files.backlog(ceiling),
+                )
             except OSError as problem:
                 raise SystemExit(
                     f"cannot listen for TCP chat on {self.settings.host}:{self.settings.tcp_port}: "
@@ -77,6 +87,23 @@ class ChatService:
                     " (set CHAT_TCP_PORT to another port, or to 'off')"
                 ) from None
         self.started = time.monotonic()
+
+    def _open_files(self) -> int:
+        """Raise the open-file limit as far as allowed, and admit no more clients than it holds."""
+        ceiling, hard = open_files.raise_ceiling()
+        fits = open_files.connections(ceiling)
+        wanted = self.settings.max_connections
+        log.info("open files: up to %d (hard limit %d), room for %d connections", ceiling, hard, min(fits, wanted))
+        if fits < wanted:
+            log.warning(
+                "CHAT_MAX_CONNECTIONS=%d cannot be reached: the open-file limit of %d holds %d connections;"
+                " more are refused as 'server full' (raise the hard limit: ulimit -Hn, systemd LimitNOFILE=)",
+                wanted,
+                ceiling,
+                fits,
+            )
+            self.hub.admission = dataclasses.replace(self.hub.admission, max_connections=fits)
+        return ceiling
 
     def begin_shutdown(self) -> None:
         """Stop accepting and tell every client the server is restarting (called on SIGTERM)."""

@@ -17,8 +17,9 @@ from app.domain.events import Event, Gateway
 from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye
 from app.domain.room import Room
-from app.fanout import Channel, Flusher, Outbox, OutboxLimits
+from app.fanout import Channel, Flusher, Outbox
 from app.hub import Admission, Hub
+from app.laggards import Laggards
 
 REMOTE = "198.51.100.1"
 
@@ -33,8 +34,8 @@ class JsonCodec:
         self.calls += 1
         return wire.encode_event(event, own)
 
-    def pack(self, chunks: list[str]) -> bytes:
-        return wire.batch(chunks).encode()
+    def pack(self, chunks: list[str]) -> list[bytes]:
+        return [wire.batch(chunks).encode()]
 
 
 class LineCodec:
@@ -49,8 +50,8 @@ class LineCodec:
             return None
         return telnet.encode_event(event, own)
 
-    def pack(self, chunks: list[bytes]) -> bytes:
-        return b"".join(chunks)
+    def pack(self, chunks: list[bytes]) -> list[bytes]:
+        return [b"".join(chunks)]
 
 
 def channel_for(hub: Hub, codec: JsonCodec | LineCodec) -> Channel:  # type: ignore[type-arg]
@@ -58,7 +59,7 @@ def channel_for(hub: Hub, codec: JsonCodec | LineCodec) -> Channel:  # type: ign
     for channel in hub.channels:
         if channel.codec is codec:
             return channel
-    channel = Channel(codec, OutboxLimits(), Flusher(schedule=lambda flush: None))
+    channel = Channel(codec, hub.laggards, Flusher(schedule=lambda flush: None))
     hub.channels.append(channel)
     return channel
 
@@ -76,6 +77,7 @@ class FakeClient:
         self.written: list[bytes] = []
         self.closed: list[tuple[Goodbye, bytes | str | None]] = []
         self.outbox = Outbox(channel_for(hub, codec), self.written.append, lambda: None)
+        self.paused = False  # its input is left unread (the room waits for its readers)
 
     @property
     def received(self) -> list[bytes]:
@@ -88,6 +90,12 @@ class FakeClient:
 
     def hide_input(self, hidden: bool) -> None:
         self.hidden = hidden
+
+    def pause_input(self) -> None:
+        self.paused = True
+
+    def resume_input(self) -> None:
+        self.paused = False
 
     def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
         self.closed.append((goodbye, notice))
@@ -121,7 +129,9 @@ def make_hub(
     """A hub on a started in-process bus; flood control is off unless a policy is given, and a
     churn summary is only sent when the test calls what ``later`` was given."""
     bus = InProcessBus()
-    hub = Hub(Room(rng=random.Random(1)), bus, flood or FloodPolicy(rate=0), admission, clock or Clock(), churn, later)
+    policy, clock = flood or FloodPolicy(rate=0), clock or Clock()
+    laggards = Laggards(clock=clock, later=later)
+    hub = Hub(Room(rng=random.Random(1)), bus, policy, admission, clock, churn, later, laggards)
     asyncio.run(bus.start(hub.deliver))
     return hub
 

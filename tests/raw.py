@@ -31,6 +31,17 @@ def cut_by_peer(sock: socket.socket, timeout: float) -> bool:
     return False
 
 
+def first_line(sock: socket.socket) -> bytes:
+    """The first CRLF-terminated line a TCP server sends (what came before it closed, if none)."""
+    data = b""
+    while b"\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of a process, in KiB (VmRSS from /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

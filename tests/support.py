@@ -79,7 +79,14 @@ class ServerProcess:
 
     def start(self, timeout: float = 10.0) -> ServerProcess:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **self.popen_options(),  # type: ignore[arg-type]
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -91,6 +98,10 @@ class ServerProcess:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"server not ready in {timeout}s:\n{self.output()}")
+
+    def popen_options(self) -> dict[str, object]:
+        """Extra ``subprocess.Popen`` arguments (a subclass may set limits on the process)."""
+        return {}
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

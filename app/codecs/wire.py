@@ -1,7 +1,8 @@
 """The WebSocket JSON protocol: events to JSON text, client frames to input lines.
 
 Server to client, each frame holds one JSON object, or a JSON array of objects when several
-events were waiting for the same client (clients must accept both).
+events were waiting for the same client (clients must accept both). A frame never exceeds the
+message limit: more events than fit go out as several arrays.
 Client to server: ``{"type": "say", "text": "..."}``; a frame that is not a JSON object is
 taken as one line of input, so people can chat by hand with websocat or wscat.
 """
@@ -80,6 +81,31 @@ def encode_event(event: Event, own: bool = False) -> str:
 def batch(texts: list[str]) -> str:
     """Several encoded events as one frame: a JSON array, built without re-encoding them."""
     return texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]"
+
+
+def batches(texts: list[str], limit: int) -> list[bytes]:
+    """Several encoded events as few frame payloads as they fit in, each a JSON object or array
+    of at most ``limit`` bytes, in order. An event larger than ``limit`` alone cannot be cut:
+    it goes in a payload of its own (the settings keep events well below the limit)."""
+    payload = batch(texts).encode()
+    if len(payload) <= limit:
+        return [payload]
+    payloads: list[bytes] = []
+    group: list[bytes] = []
+    size = 1  # "[" + each event and its "," (the last one's is the "]")
+    for text in texts:
+        encoded = text.encode()
+        if group and size + len(encoded) + 1 > limit:
+            payloads.append(_array(group))
+            group, size = [], 1
+        group.append(encoded)
+        size += len(encoded) + 1
+    payloads.append(_array(group))
+    return payloads
+
+
+def _array(encoded: list[bytes]) -> bytes:
+    return encoded[0] if len(encoded) == 1 else b"[" + b",".join(encoded) + b"]"
 
 
 def decode_frame(text: str) -> str:

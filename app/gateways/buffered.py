@@ -11,8 +11,8 @@ from app.hub import Hub
 
 class BufferedProtocol(asyncio.Protocol):
     """An asyncio protocol whose output goes through an outbox: flow control from the transport
-    pauses and resumes the outbox, the hub's ``send`` queues in it, and a client whose outbox
-    overflows is dropped as too slow."""
+    pauses and resumes the outbox, the hub's ``send`` queues in it, a client that cannot keep up
+    is dropped as too slow, and its input can be left unread while the room's readers catch up."""
 
     __slots__ = ()
     hub: Hub
@@ -38,6 +38,17 @@ class BufferedProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.outbox.writable()
+
+    def pause_input(self) -> None:
+        """Leave what the client sends unread for now (the room is waiting for its readers)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+
+    def resume_input(self) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def send(self, chunk: bytes | str) -> None:
         """Queue an encoded chunk for this client (hub.Client)."""

@@ -19,11 +19,12 @@ from app.config import Settings
 from app.domain.addresses import budget_key
 from app.domain.events import Event, Gateway
 from app.domain.goodbye import Goodbye
-from app.fanout import Channel, Flusher, Outbox, OutboxLimits
+from app.fanout import Channel, Flusher, Outbox, runs
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
 from app.gateways.idle_ping import IdlePing
 from app.hub import Hub
+from app.laggards import Laggards
 
 log = logging.getLogger("app.tcp")
 
@@ -38,6 +39,11 @@ PROXY_HEADER_TIMEOUT = 5.0
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
 
 
+MAX_WRITE = 64 * 1024
+"""Bytes in one write to a client: a burst goes out in several, so a client that cannot take it
+all is paused (and judged) between them rather than after megabytes."""
+
+
 class TelnetCodec:
     """Events as CRLF lines. A sender's own message is not echoed: their terminal shows it."""
 
@@ -46,8 +52,9 @@ class TelnetCodec:
             return None
         return telnet.encode_event(event, own)
 
-    def pack(self, chunks: list[bytes]) -> bytes:
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    def pack(self, chunks: list[bytes]) -> list[bytes]:
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return [data] if len(data) <= MAX_WRITE else runs(chunks, MAX_WRITE)
 
 
 TELNET = TelnetCodec()
@@ -248,9 +255,9 @@ def peer_of(transport: asyncio.BaseTransport) -> str:
 class TcpGateway:
     """The listening socket; started and stopped by the app's lifespan."""
 
-    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, settings: Settings) -> None:
+    def __init__(self, hub: Hub, flusher: Flusher, laggards: Laggards, settings: Settings) -> None:
         self.hub = hub
-        self.channel = Channel(TELNET, limits, flusher, settings.tcp_replay)
+        self.channel = Channel(TELNET, laggards, flusher, settings.tcp_replay)
         hub.channels.append(self.channel)
         self.max_line = settings.tcp_max_line
         self.proxy_protocol = settings.tcp_proxy_protocol
@@ -261,7 +268,7 @@ class TcpGateway:
         client = TcpClient(self.hub, self.channel, self.max_line)
         return ProxyPreamble(client) if self.proxy_protocol else client
 
-    async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
+    async def start(self, host: str, port: int, reuse_port: bool = False, backlog: int = 1024) -> None:
         """Bind and listen; a port already taken raises OSError (start-up fails loudly).
         With ``reuse_port``, several processes may listen on one port and the kernel spreads
         new connections over them (SO_REUSEPORT, Linux and BSD)."""
@@ -272,7 +279,7 @@ class TcpGateway:
             port=port,
             reuse_address=True,
             reuse_port=reuse_port or None,
-            backlog=1024,
+            backlog=backlog,
         )
         bound = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in self.server.sockets)
         log.info("TCP gateway listening on %s%s", bound, " (PROXY protocol)" if self.proxy_protocol else "")

@@ -15,48 +15,62 @@ from app.codecs import lines, wire
 from app.codecs.wsframe import text_frame
 from app.config import Settings
 from app.domain.events import Event, Kind
-from app.fanout import Channel, Flusher, OutboxLimits
+from app.fanout import Channel, Flusher, runs
 from app.gateways.keepalive import Keepalive
 from app.gateways.ws_connection import WebConnection
 from app.gateways.ws_protocol import EXTENSION
 from app.hub import Hub
+from app.laggards import Laggards
 
 log = logging.getLogger("app.websocket")
 
 
+MAX_FRAME = 64 * 1024
+"""Bytes in one message the server sends (or CHAT_WS_MAX_FRAME if smaller): what browsers and
+WebSocket libraries accept by default (``websockets``: 1 MiB), and short enough on a slow link
+that a batch never holds up what follows it for long."""
+
+
 class JsonCodec:
-    """Events as JSON objects; several waiting events go out as one JSON array frame."""
+    """Events as JSON objects; several waiting events go out as JSON arrays of at most
+    ``max_frame`` bytes each."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
 
     def encode(self, event: Event, own: bool) -> str:
         return wire.encode_event(event, own)
 
-    def pack(self, chunks: list[str]) -> bytes:
-        return text_frame(wire.batch(chunks).encode())
+    def pack(self, chunks: list[str]) -> list[bytes]:
+        return [text_frame(payload) for payload in wire.batches(chunks, self.max_frame)]
 
 
 class TextCodec:
     """Events as the TCP gateway's plain lines, one line per frame (for websocat users)."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
 
     def encode(self, event: Event, own: bool) -> str | None:
         if own and event.kind in lines.NOT_ECHOED:
             return None
         return "\n".join(lines.format_lines(event, own))
 
-    def pack(self, chunks: list[str]) -> bytes:
-        return b"".join(text_frame(line.encode()) for chunk in chunks for line in chunk.split("\n"))
-
-
-JSON, TEXT = JsonCodec(), TextCodec()
+    def pack(self, chunks: list[str]) -> list[bytes]:
+        frames = [text_frame(line.encode()) for chunk in chunks for line in chunk.split("\n")]
+        return runs(frames, self.max_frame)
 
 
 class WebSocketGateway:
     """The ``/ws`` endpoint: origin check and admission, then a ``WebConnection`` per client."""
 
-    def __init__(self, hub: Hub, flusher: Flusher, limits: OutboxLimits, settings: Settings) -> None:
+    def __init__(self, hub: Hub, flusher: Flusher, laggards: Laggards, settings: Settings) -> None:
         self.hub = hub
+        max_frame = min(MAX_FRAME, settings.ws_max_frame)
+        self.json, self.text = JsonCodec(max_frame), TextCodec(max_frame)
         self.channels = {
-            JSON: Channel(JSON, limits, flusher, settings.web_history),
-            TEXT: Channel(TEXT, limits, flusher, settings.tcp_replay),
+            self.json: Channel(self.json, laggards, flusher, settings.web_history),
+            self.text: Channel(self.text, laggards, flusher, settings.tcp_replay),
         }
         hub.channels.extend(self.channels.values())
         self.allowed_origins = frozenset(settings.allowed_origins)
@@ -86,7 +100,7 @@ class WebSocketGateway:
             await websocket.close(code=1011)
             return
         params = websocket.query_params
-        codec = TEXT if params.get("mode") == "text" else JSON
+        codec = self.text if params.get("mode") == "text" else self.json
         since = params.get("since", "")
         resume = int(since) if since.isascii() and since.isdigit() and len(since) <= 18 else None
         address = websocket.client.host if websocket.client else ""

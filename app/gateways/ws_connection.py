@@ -134,7 +134,7 @@ class WebConnection(BufferedProtocol):
         last = self.outbox.take()
         self.outbox.discard()
         if isinstance(notice, str):
-            last += self.codec.pack([notice])
+            last += b"".join(self.codec.pack([notice]))
         if self.closing or self.lost or self.transport is None:
             return
         self._write(last + close_frame(goodbye.code, goodbye.close_reason(detail)))

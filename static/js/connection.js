@@ -1,11 +1,30 @@
-// The WebSocket to /ws with reconnects a user can trust: exponential backoff with jitter, resume
-// from the last public id seen, and a state the page shows as connecting / live / reconnecting in
-// N s / offline.
+// The WebSocket to /ws with reconnects a user can trust: the server's goodbye says when to come
+// back, otherwise exponential backoff with jitter; resume from the last public id seen, and a
+// state the page shows as connecting / live / reconnecting in N s / offline.
 
 const BASE_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
 const QUIT_CLOSE_CODE = 1000; // the user typed /quit: stay out until they ask to rejoin
-const POLICY_CLOSE_CODE = 1008; // the server refused this page (origin): retrying cannot help
+export const TOO_SLOW_CLOSE_CODE = 4000;
+const AT_ONCE_AGAIN_MS = 10000; // a second "come back now" this soon backs off instead
+
+// What each close code of the server's goodbyes (app/domain/goodbye.py; a test checks that the two
+// agree) tells the page to do: "now" reconnect at once and resume where it left off, "soon" after
+// a moment, "later" after a while, "never" stay out and say why.
+export const GOODBYES = {
+  1000: { retry: "never", why: "You left the room" },
+  1008: { retry: "never", why: "The server refused this page" },
+  1011: { retry: "now" },
+  1012: { retry: "soon" },
+  1013: { retry: "later" },
+  4000: { retry: "now" },
+  4001: { retry: "later" },
+  4002: { retry: "later" },
+  4003: { retry: "now" },
+  4010: { retry: "later" },
+  4011: { retry: "never", why: "You are banned from this room" },
+};
+export const RETRY_SECONDS = { now: 0, soon: 2, later: 60 };
 
 export class Connection {
   /**
@@ -23,6 +42,8 @@ export class Connection {
     this.countdown = null;
     this.live = false;
     this.left = false; // the user quit: only they bring the page back
+    this.fellBehind = false; // this connection replaces one the server cut as too slow
+    this.atOnceAt = 0; // when the last immediate reconnect was made
     window.addEventListener("online", () => this.socket || this.left || this.connectNow());
     window.addEventListener("offline", () => this.socket || this.goOffline("Your device is offline"));
   }
@@ -46,7 +67,7 @@ export class Connection {
     const socket = new WebSocket(this.url());
     this.socket = socket;
     socket.addEventListener("message", (message) => this.receive(message.data));
-    socket.addEventListener("close", (close) => this.closed(socket, close.code));
+    socket.addEventListener("close", (close) => this.closed(socket, close.code, close.reason));
   }
 
   receive(data) {
@@ -71,23 +92,29 @@ export class Connection {
     return true;
   }
 
-  closed(socket, code) {
+  closed(socket, code, reason) {
     if (socket !== this.socket) return;
     this.socket = null;
     this.live = false;
-    if (code === QUIT_CLOSE_CODE) {
-      this.left = true;
-      this.goOffline("You left the room");
-    }
-    else if (code === POLICY_CLOSE_CODE) this.goOffline("The server refused this page");
-    else if (!navigator.onLine) this.goOffline("Your device is offline");
+    this.fellBehind = code === TOO_SLOW_CLOSE_CODE;
+    const goodbye = GOODBYES[code];
+    if (goodbye?.retry === "never") {
+      this.left = code === QUIT_CLOSE_CODE;
+      this.goOffline(goodbye.why || reason);
+    } else if (!navigator.onLine) this.goOffline("Your device is offline");
+    else if (goodbye?.retry === "now" && Date.now() - this.atOnceAt > AT_ONCE_AGAIN_MS) {
+      this.atOnceAt = Date.now();
+      this.connectNow();
+    } else if (goodbye && goodbye.retry !== "now") this.scheduleRetry(RETRY_SECONDS[goodbye.retry] * 1000);
     else this.scheduleRetry();
   }
 
-  /** Full-jitter-ish backoff: a random delay in the upper half of an exponentially growing window. */
-  scheduleRetry() {
+  /** After the ``after`` ms a goodbye asked for, plus up to half again (so a crowd told the same does
+   * not come back at once); else full-jitter-ish backoff: a random delay in the upper half of an
+   * exponentially growing window. */
+  scheduleRetry(after) {
     const span = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** this.attempt);
-    const delay = span / 2 + Math.random() * (span / 2);
+    const delay = after === undefined ? span / 2 + (Math.random() * span) / 2 : after + (Math.random() * after) / 2;
     this.attempt += 1;
     const due = Date.now() + delay;
     const tick = () => this.onState("reconnecting", { seconds: Math.max(1, Math.ceil((due - Date.now()) / 1000)) });

@@ -185,7 +185,7 @@ function welcome(event) {
   $("unreachable").hidden = true;
   users.reset(event.users, event.nick, event.total);
   if (state.welcomes === 1) log.add(event, state.me);
-  else log.divider("Reconnected", "reconnected");
+  else log.divider(connection.fellBehind ? "You fell behind for a moment; caught up" : "Reconnected", "reconnected");
   // Back after a blip, the server may not have noticed our old connection go yet, so our nick
   // still looks taken: ask for it again as soon as that connection leaves.
   state.reclaim = had && event.nick !== had ? had : "";

@@ -28,7 +28,7 @@ class Gate:
 
     def route(self, ws: WebSocketRoute) -> None:
         if not self.open:
-            ws.close(code=4000, reason="test: blocked")
+            ws.close(code=4999, reason="test: blocked")
             return
         server = ws.connect_to_server()
         self.page_side = ws
@@ -37,7 +37,7 @@ class Gate:
 
     def cut(self) -> None:
         assert self.page_side is not None
-        self.page_side.close(code=4000, reason="test: cut")
+        self.page_side.close(code=4999, reason="test: cut")
 
 
 def test_live_marker_is_a_plain_divider_shown_once(

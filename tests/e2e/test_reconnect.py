@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,6 +15,8 @@ import pytest
 from chatpage import ChatPage
 from playwright.sync_api import WebSocketRoute, expect
 from support import ServerProcess
+
+from app.domain.goodbye import Goodbye
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +50,7 @@ class SocketControl:
     def route(self, ws: WebSocketRoute) -> None:
         self.urls.append(ws.url)
         if self.refuse:
-            ws.close(code=4000, reason="test: refused")
+            ws.close(code=4999, reason="test: refused")
             return
         server = ws.connect_to_server()
         self.current, self.server_side = ws, server
@@ -69,9 +73,9 @@ class SocketControl:
         assert self.current is not None and self.server_side is not None
         if not server_notices:
             self.ghost = self.server_side
-        self.current.close(code=4000, reason="test: cut")
+        self.current.close(code=4999, reason="test: cut")
         if server_notices:
-            self.server_side.close(code=4000, reason="test: cut")
+            self.server_side.close(code=4999, reason="test: cut")
         self.current = None
         return self.server_side
 
@@ -182,3 +186,43 @@ def test_messages_sent_while_disconnected_appear_exactly_once(server: ServerProc
     expect(chat.status).to_have_attribute("data-state", "live")
     for text in ("before the drop", "while you were away", "and this too"):
         expect(chat.message("bob", text)).to_have_count(1, timeout=2000)
+
+
+def test_a_page_cut_as_too_slow_comes_back_at_once_with_nothing_lost_or_doubled(
+    start_server: Callable[..., ServerProcess], open_chat: OpenChat
+) -> None:
+    server = start_server(CHAT_RATE="0", CHAT_HISTORY="10000")
+    record_closes = """() => {
+        window.__closes = [];
+        const Native = window.WebSocket;
+        window.WebSocket = class extends Native {
+          constructor(...args) {
+            super(...args);
+            this.addEventListener("close", (close) => window.__closes.push(close.code));
+          }
+        };
+    }"""
+    chat = open_chat(server, "alice", on_page=lambda page: page.add_init_script(f"({record_closes})()"))
+    terminal = server.tcp(nick="bob")
+    lines = 3000
+    padding = "x" * 1900
+
+    def paste() -> None:
+        time.sleep(0.5)  # once the page is busy
+        terminal.send_raw(b"".join(f"m{n} {padding}\r\n".encode() for n in range(lines)))
+
+    pasting = threading.Thread(target=paste)
+    pasting.start()
+    # The page's main thread is busy (a long task), so the browser stops taking what the server sends.
+    chat.page.evaluate("() => { const end = Date.now() + 5000; while (Date.now() < end); }")
+    pasting.join()
+    terminal.expect("* alice left (too slow)", timeout=10)
+    terminal.expect("* alice joined (web)", timeout=30)  # once the page has read all that came before
+    chat.expect_live()
+    assert chat.page.evaluate("window.__closes") == [Goodbye.TOO_SLOW.code]
+    expect(chat.lines("You fell behind for a moment; caught up")).to_have_count(1)
+    expect(chat.message("bob", f"m{lines - 1} ")).to_have_count(1, timeout=RECONNECT_TIMEOUT_MS)
+    shown = chat.page.locator("#log > li.item-message .text").all_inner_texts()
+    numbers = [int(text.split()[0][1:]) for text in shown if text.startswith("m")]
+    assert numbers == list(range(lines - len(numbers), lines)), "the page shows each message once, in order"
+    assert chat.page.evaluate("document.querySelectorAll('#log > li').length") <= 1500  # the log's own cap

@@ -23,7 +23,6 @@ from websockets.exceptions import ConnectionClosed
 FAST = {
     "CHAT_RATE": "0",
     "CHAT_HISTORY": "5000",
-    "CHAT_OUTBOX": "100000",
     "CHAT_OUTBOX_BYTES": "100000000",
     "CHAT_LOG_LEVEL": "warning",
     "CHAT_CHURN_CALM": "1000000",  # every join and leave is announced with its id: every id is seen

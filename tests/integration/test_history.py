@@ -83,7 +83,7 @@ def test_reconnect_with_since_gets_exactly_what_was_missed(start_server) -> None
 
 
 def test_messages_during_a_resume_arrive_exactly_once(start_server) -> None:
-    server = start_server(**FAST, CHAT_HISTORY="5000", CHAT_OUTBOX="100000", CHAT_OUTBOX_BYTES="100000000")
+    server = start_server(**FAST, CHAT_HISTORY="5000", CHAT_OUTBOX_BYTES="100000000")
     publisher = server.tcp(nick="busy")
     watcher = server.web("watcher")
     publisher.send("start")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from idlecut import IdleCuttingProxy
 from proxyheaders import V2_LOCAL, v1, v2_tcp4, v2_tcp6
-from raw import RawWebSocket
+from raw import RawWebSocket, first_line
 from support import ServerProcess, TcpUser, missing
 
 CAP = "Connection refused: too many connections from your address (limit 1)"
@@ -54,16 +54,6 @@ def send_header(server: ServerProcess, header: bytes) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", server.tcp_port), timeout=5)
     sock.sendall(header)
     return sock
-
-
-def first_line(sock: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data.split(b"\r\n", 1)[0]
 
 
 def test_proxy_protocol_names_the_client_whose_connections_are_capped(

@@ -71,9 +71,7 @@ def test_sigterm_tells_every_client_and_exits_within_the_graceful_timeout(start_
 
 
 def test_clients_that_stopped_reading_do_not_hold_up_the_exit(start_server) -> None:
-    server = start_server(
-        CHAT_GRACEFUL_TIMEOUT="3", CHAT_RATE="0", CHAT_OUTBOX="1000000", CHAT_OUTBOX_BYTES="1000000000"
-    )
+    server = start_server(CHAT_GRACEFUL_TIMEOUT="3", CHAT_RATE="0", CHAT_OUTBOX_BYTES="1000000000")
     stuck_web = RawWebSocket(server.port, "/ws?nick=stuckweb", rcvbuf=4096)
     stuck_tcp = TcpUser(server.tcp_port, nick="stucktcp", rcvbuf=4096)
     publisher = server.tcp(nick="publisher")

@@ -27,7 +27,6 @@ def test_numbers_are_read() -> None:
             "PORT": "9001",
             "CHAT_TCP_PORT": "2727",
             "CHAT_MAX_MESSAGE": "50",
-            "CHAT_OUTBOX": "8",
             "CHAT_OUTBOX_BYTES": "4096",
             "CHAT_BURST": "2",
             "CHAT_RATE": "0.5",
@@ -40,7 +39,7 @@ def test_numbers_are_read() -> None:
         }
     )
     assert (settings.port, settings.tcp_port, settings.max_message) == (9001, 2727, 50)
-    assert (settings.outbox_events, settings.outbox_bytes) == (8, 4096)
+    assert settings.outbox_bytes == 4096
     assert (settings.burst, settings.rate, settings.kick_after) == (2, 0.5, 3)
     assert (settings.max_connections, settings.max_per_ip) == (10, 2)
     assert settings.ws_ping_interval == 1.5
@@ -63,7 +62,7 @@ def test_rate_zero_is_allowed_to_switch_flood_control_off() -> None:
         ("PORT", "http", "PORT='http' is not a valid whole number"),
         ("CHAT_TCP_PORT", "telnet", "CHAT_TCP_PORT='telnet' is not a valid whole number"),
         ("CHAT_TCP_PORT", "-5", "CHAT_TCP_PORT='-5' must be a number from 0 up"),
-        ("CHAT_OUTBOX", "1.5", "CHAT_OUTBOX='1.5' is not a valid whole number"),
+        ("CHAT_OUTBOX_BYTES", "1.5", "CHAT_OUTBOX_BYTES='1.5' is not a valid whole number"),
         ("CHAT_RATE", "fast", "CHAT_RATE='fast' is not a valid number"),
         ("CHAT_RATE", "-1", "CHAT_RATE='-1' must be a number from 0 up"),
         ("CHAT_MAX_PER_IP", "ten", "CHAT_MAX_PER_IP='ten'"),

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from app.domain.events import Event, Kind
-from app.fanout import Channel, Flusher, Outbox, OutboxLimits
+from app.fanout import Channel, Flusher, Outbox, runs
+from app.laggards import Laggards, OutboxLimits
 
 
 class Codec:
@@ -22,9 +23,9 @@ class Codec:
             return None
         return ("own:" if own else "") + event.text
 
-    def pack(self, chunks: list[str]) -> bytes:
+    def pack(self, chunks: list[str]) -> list[bytes]:
         self.packed += 1
-        return "|".join(chunks).encode()
+        return ["|".join(chunks).encode()]
 
 
 def said(text: str) -> Event:
@@ -42,9 +43,9 @@ class Client:
         self.overflows += 1
 
 
-def setup(clients: int = 3, max_events: int = 4, max_bytes: int = 1000) -> tuple[Flusher, Channel[str], list[Client]]:
+def setup(clients: int = 3, max_bytes: int = 1000) -> tuple[Flusher, Channel[str], list[Client]]:
     flusher = Flusher(schedule=lambda flush: None)
-    channel = Channel(Codec(), OutboxLimits(max_events, max_bytes), flusher)
+    channel = Channel(Codec(), Laggards(OutboxLimits(max_bytes), later=lambda delay, look: None), flusher)
     members = [Client(channel) for _ in range(clients)]
     flusher.flush()  # the first turn writes nothing and brings everyone in step
     return flusher, channel, members
@@ -105,7 +106,7 @@ def test_a_client_that_opens_gets_what_it_was_pushed_before_any_broadcast() -> N
 
 
 def test_a_burst_does_not_drop_a_client_that_is_keeping_up() -> None:
-    flusher, channel, (alice,) = setup(clients=1, max_events=4)
+    flusher, channel, (alice,) = setup(clients=1, max_bytes=4)
     alice.outbox.push("own")
     for i in range(50):
         channel.broadcast(said(str(i)))
@@ -149,8 +150,8 @@ def test_blocking_during_its_own_write_keeps_the_rest_for_later() -> None:
     assert alice.writes == [b"1", b"2"]
 
 
-def test_a_back_pressured_client_overflows_by_events_once_and_leaves_the_channel() -> None:
-    flusher, channel, (alice, bob) = setup(clients=2, max_events=3)
+def test_a_back_pressured_client_overflows_once_and_leaves_the_channel() -> None:
+    flusher, channel, (alice, bob) = setup(clients=2, max_bytes=3)
     alice.outbox.blocked()
     for i in range(10):
         channel.broadcast(said(str(i)))
@@ -162,7 +163,7 @@ def test_a_back_pressured_client_overflows_by_events_once_and_leaves_the_channel
 
 
 def test_a_back_pressured_client_overflows_by_bytes() -> None:
-    _, _, (alice,) = setup(clients=1, max_events=100, max_bytes=10)
+    _, _, (alice,) = setup(clients=1, max_bytes=10)
     alice.outbox.blocked()
     alice.outbox.push("12345")
     alice.outbox.push("12345")
@@ -198,7 +199,7 @@ def test_a_failing_write_does_not_stop_the_others() -> None:
 def test_the_real_flusher_writes_once_at_the_end_of_the_loop_turn() -> None:
     async def scenario() -> tuple[list[bytes], list[bytes]]:
         flusher = Flusher()
-        channel = Channel(Codec(), OutboxLimits(), flusher)
+        channel = Channel(Codec(), Laggards(), flusher)
         client = Client(channel)
         channel.broadcast(said("a"))
         channel.broadcast(said("b"))
@@ -209,6 +210,40 @@ def test_the_real_flusher_writes_once_at_the_end_of_the_loop_turn() -> None:
     before, after = asyncio.run(scenario())
     assert before == []
     assert after == [b"a|b"]
+
+
+class PiecesCodec(Codec):
+    """Packs each chunk as a piece of its own, as a real codec does with a turn over its limit."""
+
+    def pack(self, chunks: list[str]) -> list[bytes]:
+        self.packed += 1
+        return [chunk.encode() for chunk in chunks]
+
+
+def test_pieces_of_a_large_turn_reach_everyone_in_order_and_a_client_blocked_midway_gets_the_rest_later() -> None:
+    flusher = Flusher(schedule=lambda flush: None)
+    channel = Channel(PiecesCodec(), Laggards(later=lambda delay, look: None), flusher)
+    alice, bob = Client(channel), Client(channel)
+    flusher.flush()
+
+    def write_then_block(data: bytes) -> None:
+        alice.writes.append(data)
+        if data == b"2":
+            alice.outbox.blocked()
+
+    alice.outbox.write = write_then_block
+    for text in "1234":
+        channel.broadcast(said(text))
+    channel.broadcast(said("5"))
+    flusher.flush()
+    assert bob.writes == [b"1", b"2", b"3", b"4", b"5"]
+    assert alice.writes == [b"1", b"2"]
+    channel.broadcast(said("6"))
+    flusher.flush()
+    alice.outbox.writable()
+    flusher.flush()
+    assert alice.writes == [b"1", b"2", b"3", b"4", b"5", b"6"]
+    assert channel.codec.packed == 3  # once per turn for the channel, once for alice's own backlog
 
 
 def test_skip_drops_what_is_queued_for_one_client_and_later_output_flows() -> None:
@@ -223,3 +258,9 @@ def test_skip_drops_what_is_queued_for_one_client_and_later_output_flows() -> No
     channel.broadcast(said("later"))
     flusher.flush()
     assert ann.writes == [b"later"] and bob.writes == [b"answer", b"later"]
+
+
+def test_runs_join_whole_blobs_into_pieces_within_the_limit() -> None:
+    blobs = [b"a" * 3, b"b" * 4, b"c" * 2, b"d" * 9, b"e"]
+    assert runs(blobs, 7) == [b"aaabbbb", b"cc", b"ddddddddd", b"e"]
+    assert b"".join(runs(blobs, 7)) == b"".join(blobs)

@@ -8,8 +8,9 @@ from hubfakes import REMOTE, Clock, FakeClient, JsonCodec, LineCodec, join, kind
 
 from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye, Refusal
-from app.fanout import Channel, Flusher, Outbox, OutboxLimits
-from app.hub import Admission
+from app.fanout import Channel, Flusher, Outbox
+from app.hub import HISTORY_PART, Admission
+from app.laggards import Laggards, OutboxLimits
 
 # -- fan-out -------------------------------------------------------------------------------------
 
@@ -88,7 +89,9 @@ def test_events_published_during_delivery_come_after_it() -> None:
 
     alice = join(hub, web, "alice")
     slow = FakeClient(hub, web)
-    stuck = Channel(web, OutboxLimits(max_events=0), Flusher(schedule=lambda flush: None))
+    stuck = Channel(
+        web, Laggards(OutboxLimits(max_bytes=0), later=lambda delay, look: None), Flusher(schedule=lambda flush: None)
+    )
     hub.channels.append(stuck)
     slow.outbox = Outbox(stuck, slow.written.append, lambda: hub.drop(slow, Goodbye.TOO_SLOW))
     hub.connect(slow, "slow")
@@ -261,3 +264,20 @@ def test_gateway_counts() -> None:
     join(hub, JsonCodec(), "b")
     join(hub, LineCodec(), "c")
     assert hub.gateway_counts() == {"web": 2, "telnet": 1}
+
+
+def test_a_long_history_is_shown_in_notices_small_enough_for_any_frame() -> None:
+    hub = make_hub()
+    web = JsonCodec()
+    asker, talker = join(hub, web, "asker"), join(hub, web, "talker")
+    for n in range(40):
+        hub.receive(talker, f"line{n} " + "é" * 1000)
+    asker.clear()
+    hub.receive(asker, "/history 40")
+    notices = [frame["text"] for frame in asker.frames() if frame["type"] == "system"]
+    assert len(notices) > 1
+    assert all(len(text) <= HISTORY_PART for text in notices)
+    lines = "\n".join(notices).splitlines()
+    assert lines[0] == "Last 40 events (UTC):"
+    said = [line.split("] ")[1].split()[0] for line in lines[1:] if "[talker]" in line]
+    assert said == [f"line{n}" for n in range(40)]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from app.codecs import wire
 from app.codecs.wire import FrameError, batch, decode_frame, encode_event, event_to_dict, iso_time
 from app.domain.events import Event, Gateway, Kind, User
 
@@ -157,3 +158,16 @@ def test_bad_frames_raise_frame_error_saying_why(frame: str, message: str) -> No
     with pytest.raises(FrameError) as error:
         decode_frame(frame)
     assert message in str(error.value)
+
+
+def test_batches_cut_a_long_run_into_json_payloads_within_the_limit_keeping_every_event_in_order() -> None:
+    texts = [
+        wire.encode_event(Event(Kind.MESSAGE, nick="ann", text=f"{n} " + "é" * (n * 37 % 500))) for n in range(300)
+    ]
+    payloads = wire.batches(texts, 4096)
+    assert len(payloads) > 1
+    assert all(len(payload) <= 4096 for payload in payloads)
+    decoded = [json.loads(payload) for payload in payloads]
+    events = [event for item in decoded for event in (item if isinstance(item, list) else [item])]
+    assert [event["text"].split()[0] for event in events] == [str(n) for n in range(300)]
+    assert wire.batches(texts[:3], 4096) == [wire.batch(texts[:3]).encode()]  # what fits stays one payload
