@@ -536,9 +536,6 @@ class Moderation:
         key = nick_key(first) if named else self.asked.get(client.id) or self._own_key(client)
         password = second.strip() if named else rest
         registration = self.nicks.get(key)
-        if not password:
-            self._refuse(client, "Usage: /identify [NICK] PASSWORD", "usage")
-            return
         if registration is None or registration.password is None:
             self._refuse(client, "No registered nick to prove: /identify NICK PASSWORD, or /register PASSWORD", "usage")
             return
