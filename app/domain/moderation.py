@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 from dataclasses import asdict, dataclass
 from enum import IntEnum, StrEnum
@@ -163,7 +164,7 @@ def _round_up(seconds: float) -> float:
     for size in (86400, 3600, 60):
         if seconds > size:
             return -(-seconds // size) * size
-    return max(1.0, float(int(seconds) + 1))
+    return float(max(1, math.ceil(seconds)))
 
 
 @dataclass(frozen=True, slots=True)
