@@ -23,6 +23,7 @@ from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
 from app.domain.goodbye import Goodbye, Refusal
+from app.domain.moderation import Speech
 from app.domain.nicks import nick_key
 from app.domain.room import Member, RemoteMember, Room
 from app.fanout import Channel, Codec, Outbox
@@ -32,8 +33,8 @@ from app.tally import Tally
 
 log = logging.getLogger("app.chat")
 
-SPEAKING = frozenset({"me", "msg"})
-"""Commands that say something, refused to a muted member like plain lines."""
+SPEECH = {"me": Speech.ROOM, "msg": Speech.PRIVATE}
+"""Commands that say something: held back from a muted member (and in slow mode) like plain lines."""
 
 DEGRADED = (
     "The room is degraded: the server cannot reach the shared message store. You stay connected;"
@@ -213,18 +214,18 @@ class Hub:
             self.moderation.password(client, line)
             return
         stripped = line.lstrip()
-        speaking = True
+        speech = Speech.ROOM
         if stripped.startswith("/") and not stripped.startswith("//"):
             name, _, rest = stripped[1:].partition(" ")
             name = name.lower()
             if self.moderation.handles(name):
                 self.moderation.command(client, name, rest.strip())
                 return
-            speaking = name in SPEAKING
-        if speaking and self.moderation.mutes:
-            silenced = self.moderation.silenced(client)
-            if silenced is not None:
-                self.error(client, silenced, "muted")
+            speech = SPEECH.get(name, Speech.NONE)
+        if speech is not Speech.NONE and (self.moderation.mutes or self.moderation.slow):
+            held = self.moderation.held_back(client, speech)
+            if held is not None:
+                self.error(client, *held)
                 return
         self._apply(self.room.handle(client.id, line))
 

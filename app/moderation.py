@@ -31,6 +31,8 @@ from app.domain.moderation import (
     BanRequest,
     Mute,
     Role,
+    RoomRules,
+    Speech,
     address_ban,
     announcement,
     describe_duration,
@@ -40,6 +42,7 @@ from app.domain.moderation import (
     may,
     mute_key,
     op_key,
+    slow_wait,
     take_duration,
 )
 from app.domain.nicks import NickError, nick_key, normalize_nick
@@ -52,6 +55,7 @@ log = logging.getLogger("app.moderation")
 audit = logging.getLogger("app.audit")
 
 MODLOG_SHOWN = 20
+MAX_SLOW = 3600
 PASSWORD_PROMPT = "Type the password on the next line (a telnet client hides it; netcat shows what you type)"
 SECRET_COMMANDS = frozenset({"oper", "register", "identify"})
 """Commands whose password, when left out, is asked for on a line of its own."""
@@ -77,6 +81,10 @@ class Moderation:
         self.clock = clock
         self.bans: dict[str, Ban] = {}
         self.mutes: dict[str, Mute] = {}
+        self.slow: dict[str, RoomRules] = {}
+        """Rooms in slow mode, by name (empty: no room is, and lines are not even timed)."""
+        self.last_said: dict[int, float] = {}
+        """When each connection last said something to a room in slow mode."""
         self.room_ops: set[str] = set()
         """``op_key(room, nick)`` of every room operator grant (always to a registered nick)."""
         self.nicks: dict[str, Registration] = {}
@@ -97,7 +105,9 @@ class Moderation:
 
     async def load(self) -> None:
         """Read every record (at start, and when another process announced a change)."""
-        bans, mutes, ops, nicks = [await self.store.read(t) for t in (Table.BANS, Table.MUTES, Table.OPS, Table.NICKS)]
+        tables = (Table.BANS, Table.MUTES, Table.OPS, Table.NICKS, Table.ROOMS)
+        bans, mutes, ops, nicks, rooms = [await self.store.read(table) for table in tables]
+        self.slow = {name: rules for name, rules in ((n, RoomRules.read(r)) for n, r in rooms.items()) if rules.slow}
         self.bans = {key: Ban.read(record) for key, record in bans.items()}
         self.mutes = {key: Mute.read(record) for key, record in mutes.items()}
         self.room_ops = set(ops)
@@ -129,7 +139,7 @@ class Moderation:
         return None if ban is None else Refusal(Goodbye.BANNED, ban.notice(self.clock()))
 
     def left(self, client: Client) -> None:
-        for state in (self.operators, self.identified, self.ignoring, self.asked, self.awaiting):
+        for state in (self.operators, self.identified, self.ignoring, self.asked, self.awaiting, self.last_said):
             state.discard(client.id) if isinstance(state, set) else state.pop(client.id, None)
 
     def protects(self, key: str, member_id: int) -> str | None:
@@ -178,15 +188,26 @@ class Moderation:
         client.hide_input(False)
         self.spawn(COMMANDS[name](self, client, f"{rest} {line.strip()}".strip()))
 
-    def silenced(self, client: Client) -> str | None:
-        """Why what this client says is not sent (muted), or None."""
-        if not self.mutes:
+    def held_back(self, client: Client, speech: Speech) -> tuple[str, str] | None:
+        """Why what this client says is not sent (muted, or slow mode), with its error code; None: it is sent."""
+        now = self.clock()
+        mute = self.mutes.get(mute_key(MAIN_ROOM, self.hub.room.nick_of(client.id))) if self.mutes else None
+        if mute is not None and mute.active(now):
+            left = "until unmuted" if mute.until is None else f"{describe_remaining(mute.until - now)} more"
+            return f"Not sent: you are muted in {MAIN_ROOM} ({left}); you can still read", "muted"
+        if speech is not Speech.ROOM or not self.slow or self.role(client) >= Role.ROOM_OPERATOR:
             return None
-        mute = self.mutes.get(mute_key(MAIN_ROOM, self.hub.room.nick_of(client.id)))
-        if mute is None or not mute.active(self.clock()):
-            return None
-        left = "until unmuted" if mute.until is None else f"{describe_remaining(mute.until - self.clock())} more"
-        return f"Not sent: you are muted in {MAIN_ROOM} ({left}); you can still read"
+        rules = self.slow.get(MAIN_ROOM)
+        wait = slow_wait(rules, self.last_said.get(client.id), now)
+        if rules is not None and wait:
+            every = describe_duration(rules.slow)
+            return (
+                f"Not sent: {MAIN_ROOM} is in slow mode, one line every {every}: wait {describe_remaining(wait)}",
+                "slow",
+            )
+        if rules is not None:
+            self.last_said[client.id] = now
+        return None
 
     def ignored_by(self, event: Event) -> list[Client]:
         """Local clients who ignore the sender of this message."""
@@ -433,6 +454,23 @@ class Moderation:
         await self.store.delete(Table.MUTES, key)
         self._announce(client, Action.UNMUTE, mute.nick)
 
+    async def _slow(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.SLOW):
+            return
+        text = rest.strip().lower()
+        seconds = 0 if text in ("0", "off") else int(text) if text.isascii() and text.isdigit() else -1
+        if not 0 <= seconds <= MAX_SLOW:
+            self._refuse(client, f"Usage: /slow SECONDS — 1 to {MAX_SLOW}, or off", "usage")
+            return
+        rules = RoomRules(MAIN_ROOM, float(seconds))
+        await self.store.put(Table.ROOMS, MAIN_ROOM, rules.record())
+        if seconds:
+            self.slow[MAIN_ROOM] = rules
+        else:
+            self.slow.pop(MAIN_ROOM, None)
+        detail = f"one line every {describe_duration(seconds)}" if seconds else "off"
+        self._announce(client, Action.SLOW, MAIN_ROOM, detail)
+
     async def _op(self, client: Client, rest: str) -> None:
         await self._grant(client, rest, Action.OP)
 
@@ -587,7 +625,7 @@ def _detail(event: Event) -> str:
     return reason
 
 
-_RELOADS = frozenset({Action.BAN, Action.UNBAN, Action.MUTE, Action.UNMUTE, Action.OP, Action.DEOP})
+_RELOADS = frozenset({Action.BAN, Action.UNBAN, Action.MUTE, Action.UNMUTE, Action.OP, Action.DEOP, Action.SLOW})
 """Announcements after which another process re-reads the store."""
 
 COMMANDS: dict[str, Handler] = {
@@ -598,6 +636,7 @@ COMMANDS: dict[str, Handler] = {
     "bans": Moderation._bans,
     "mute": Moderation._mute,
     "unmute": Moderation._unmute,
+    "slow": Moderation._slow,
     "op": Moderation._op,
     "deop": Moderation._deop,
     "modlog": Moderation._modlog,

@@ -29,7 +29,7 @@ class Table(StrEnum):
     MUTES = "mutes"
     OPS = "ops"
     NICKS = "nicks"
-    FOUNDERS = "founders"
+    ROOMS = "rooms"  # each room's standing rules (slow mode)
 
 
 class ModerationStore(Protocol):

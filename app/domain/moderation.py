@@ -11,7 +11,7 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass
-from enum import IntEnum, StrEnum
+from enum import Enum, IntEnum, StrEnum
 
 from app.domain.addresses import Network
 from app.domain.nicks import NickError, nick_key, normalize_nick
@@ -48,12 +48,21 @@ class Action(StrEnum):
     UNBAN = "unban"
     MUTE = "mute"
     UNMUTE = "unmute"
+    SLOW = "slow"
 
     @property
     def needs(self) -> Role:
         """Bans span the whole server and outlast the session, so only server operators set or lift
         them; the rest act on people in a room, which its operators look after."""
         return Role.SERVER_OPERATOR if self in (Action.BAN, Action.UNBAN) else Role.ROOM_OPERATOR
+
+
+class Speech(Enum):
+    """What a line of input says, as mutes and slow mode see it."""
+
+    NONE = "none"  # a command that says nothing
+    ROOM = "room"  # a message or action to the room: slow mode counts it
+    PRIVATE = "private"  # a private message: a mute holds it back, slow mode does not
 
 
 class BanKind(StrEnum):
@@ -268,6 +277,29 @@ def op_key(room: str, nick: str) -> str:
     return f"{room} {nick_key(nick)}"
 
 
+@dataclass(frozen=True, slots=True)
+class RoomRules:
+    """A room's standing rules, set by its operators and kept across restarts."""
+
+    room: str
+    slow: float = 0.0
+    """Seconds a member waits between lines to the room (0: no slow mode); operators never wait."""
+
+    def record(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def read(cls, record: str) -> RoomRules:
+        return cls(**json.loads(record))
+
+
+def slow_wait(rules: RoomRules | None, last_said: float | None, now: float) -> float:
+    """Seconds a member must still wait in slow mode before their next line (0: they may speak)."""
+    if rules is None or not rules.slow or last_said is None:
+        return 0.0
+    return max(0.0, rules.slow - (now - last_said))
+
+
 def may(role: Role, action: Action) -> bool:
     return role >= action.needs
 
@@ -283,5 +315,6 @@ def announcement(action: Action, target: str, by: str, detail: str = "") -> str:
         Action.UNBAN: f"was unbanned by {by}",
         Action.MUTE: f"was muted by {by}",
         Action.UNMUTE: f"was unmuted by {by}",
+        Action.SLOW: f"slow mode set by {by}",
     }[action]
     return f"{target} {done}" + (f": {detail}" if detail else "")

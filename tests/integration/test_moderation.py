@@ -295,3 +295,38 @@ def test_with_redis_a_ban_and_a_kick_hold_in_every_process_at_once(start_server:
     op.send("/unban spammo")
     op.expect("* spammo was unbanned by op")
     assert soon(lambda: web_from(b, "203.0.113.9", "spammo")).nick == "spammo"
+
+
+def test_slow_mode_spaces_out_a_rooms_lines_but_not_its_operators(start_server: Start) -> None:
+    server = start_server(**OPERATOR)
+    op = server.web("op")
+    op.say("/oper " + PASSWORD)
+    op.expect(type="moderation")
+    ann = server.tcp(nick="ann")
+    op.say("/slow 1h")
+    assert op.expect(type="error")["text"] == "Usage: /slow SECONDS — 1 to 3600, or off"
+    op.say("/slow 600")
+    ann.expect("* #main slow mode set by op: one line every 10 minutes")
+    ann.send("first")
+    ann.send("second")
+    assert ann.expect(lambda line: line.startswith("!")) == (
+        "! Not sent: #main is in slow mode, one line every 10 minutes: wait 10 minutes"
+    )
+    ann.send("/msg op privately")  # a private message is not the room's
+    assert op.expect(type="private")["text"] == "privately"
+    op.say("ops are not slowed")
+    op.say("twice")
+    ann.expect("[op] twice")
+    assert [e["text"] for e in op.events if e["type"] == "message" and e["nick"] == "ann"] == ["first"]
+    server.stop()  # slow mode outlasts a restart
+    again = start_server(**OPERATOR, CHAT_DB=server.env["CHAT_DB"])
+    bob = again.tcp(nick="bob")
+    bob.send("one")
+    bob.send("two")
+    assert bob.expect(lambda line: line.startswith("!")).startswith("! Not sent: #main is in slow mode")
+    op = again.tcp(nick="op")
+    oper(op)
+    op.send("/slow off")
+    op.expect("* #main slow mode set by op: off")
+    bob.send("free again")
+    op.expect("[bob] free again")
