@@ -31,6 +31,9 @@ HELP = """Commands:
 /history [N]    show the last N messages (default 20)
 /help           this list
 /quit [REASON]  leave the room
+/ignore NICK    hide someone's lines from you this session (/unignore NICK)
+/register PASS  protect your nick from others (/identify [NICK] PASS proves it)
+/oper PASS      become an operator: /kick /ban /unban /bans /mute /unmute /slow /op /deop /modlog
 Anything else you type is said to everyone. Start a line with // to say something beginning with /."""
 
 
