@@ -176,6 +176,7 @@ class Hub:
         self._replay(client, events, gap, since)
         client.outbox.open()
         self._apply(rest)
+        self.moderation.joined(client)
 
     def _replay(self, client: Client, events: list[Event], gap: Gap, since: int | None) -> None:
         if gap:

@@ -597,8 +597,15 @@ class Moderation:
         self._identified(client, registration, token, f"You are identified as {registration.nick}")
         if client.id in self.hub.room and nick_key(self.hub.room.nick_of(client.id)) != registration.mask:
             self.hub.interpret(client, f"/nick {registration.nick}")
-        if op_key(MAIN_ROOM, registration.nick) in self.room_ops:
-            self._announce(client, Action.OP, registration.nick, f"{MAIN_ROOM}, identified")
+        self.joined(client)
+
+    def joined(self, client: Client) -> None:
+        """A room operator who has proved their nick is one again: the room is told (and shows the badge)."""
+        key = self.identified.get(client.id)
+        if key is not None and op_key(MAIN_ROOM, key) in self.room_ops and client.id in self.hub.room:
+            nick = self.hub.room.nick_of(client.id)
+            if nick_key(nick) == key:
+                self._publish(client, Action.OP, nick, f"{nick} is a room operator of {MAIN_ROOM} (identified)")
 
     def identify_by_token(self, client: Client, nick: str | None, token: str | None) -> None:
         """``?nick=ann&token=...``: a token the page kept proves the nick before the client joins."""
