@@ -23,7 +23,7 @@ from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
 from app.domain.goodbye import Goodbye, Refusal
-from app.domain.moderation import Speech
+from app.domain.moderation import Role, Speech
 from app.domain.nicks import nick_key
 from app.domain.room import Member, RemoteMember, Room
 from app.fanout import Channel, Codec, Outbox
@@ -375,7 +375,10 @@ class Hub:
             self.tell(client, Event(Kind.SYSTEM, text="No messages yet"))
             return
         shown = [f"Last {len(events)} events (UTC):"]
-        shown += (line for event in events for line in format_lines(event.replayed()))
+        if self.moderation.role(client) >= Role.ROOM_OPERATOR:  # with the ids an operator may /redact
+            shown += (f"#{event.id} {line}" for event in events for line in format_lines(event.replayed()))
+        else:
+            shown += (line for event in events for line in format_lines(event.replayed()))
         for part in _parts(shown, HISTORY_PART):
             self.tell(client, Event(Kind.SYSTEM, text="\n".join(part)))
 

@@ -56,6 +56,7 @@ audit = logging.getLogger("app.audit")
 
 MODLOG_SHOWN = 20
 MAX_SLOW = 3600
+STORE_WAIT = 5.0
 PASSWORD_PROMPT = "Type the password on the next line (a telnet client hides it; netcat shows what you type)"
 SECRET_COMMANDS = frozenset({"oper", "register", "identify"})
 """Commands whose password, when left out, is asked for on a line of its own."""
@@ -249,6 +250,8 @@ class Moderation:
                 self.hub.drop(target, Goodbye.KICKED, _detail(event))
         elif action is Action.BAN:
             self._close_banned()
+        elif action is Action.REDACT and event.to.isdigit():
+            self.hub.bus.history.redact(int(event.to))
 
     def _close_banned(self) -> None:
         """Close every connection here that a ban now covers."""
@@ -471,6 +474,28 @@ class Moderation:
         detail = f"one line every {describe_duration(seconds)}" if seconds else "off"
         self._announce(client, Action.SLOW, MAIN_ROOM, detail)
 
+    async def _redact(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.REDACT):
+            return
+        text = rest.strip().lstrip("#")
+        said = self.hub.bus.history.find(int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
+        if said is None:
+            self._refuse(client, f"No message #{text} in the history kept: /redact ID" if text else "Usage: /redact ID")
+            return
+        await self._stored(said.id)
+        await self.store.redact(said.id)
+        by = self.hub.room.nick_of(client.id)
+        announced = announcement(Action.REDACT, f"a message from {said.nick}", by)
+        self._audit(f"{announced}: #{said.id} [{said.nick}] {said.text}")
+        self._publish(client, Action.REDACT, str(said.id), announced)
+
+    async def _stored(self, id: int) -> None:
+        """Wait (a moment at most: the history writer's lag is bounded) until event ``id`` is saved,
+        so deleting it cannot come before the writer adds it."""
+        deadline = self.clock() + STORE_WAIT
+        while (self.hub.bus.persisted_id or id) < id and self.clock() < deadline:
+            await asyncio.sleep(0.05)
+
     async def _op(self, client: Client, rest: str) -> None:
         await self._grant(client, rest, Action.OP)
 
@@ -644,6 +669,7 @@ COMMANDS: dict[str, Handler] = {
     "mute": Moderation._mute,
     "unmute": Moderation._unmute,
     "slow": Moderation._slow,
+    "redact": Moderation._redact,
     "op": Moderation._op,
     "deop": Moderation._deop,
     "modlog": Moderation._modlog,

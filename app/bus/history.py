@@ -12,10 +12,10 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import attrgetter
 
-from app.domain.events import Event, Kind
+from app.domain.events import REDACTED, Event, Kind
 
 PRESENCE_KINDS = frozenset({Kind.JOIN, Kind.LEAVE, Kind.NICK})
 """Kept in the smaller window: notices of who is here, not what was said."""
@@ -93,6 +93,23 @@ class History:
                 self._evicted_said = said[0].id
             said.append(event)
         self.last_id = event.id
+
+    def find(self, id: int) -> Event | None:
+        """Message ``id`` as held (None when it is not held, is not a message, or was removed)."""
+        event = next((e for e in self._said if e.id == id), None)
+        if event is None or event.kind not in (Kind.MESSAGE, Kind.ACTION) or event.code == REDACTED:
+            return None
+        return event
+
+    def redact(self, id: int) -> Event | None:
+        """Replace message ``id`` with its redacted self (kept in place, so ids and gaps still count
+        right); the message as it was, or None when it is not held (or not a message)."""
+        said = self._said
+        event = self.find(id)
+        if event is None:
+            return None
+        said[said.index(event)] = replace(event, text="", code=REDACTED)
+        return event
 
     def recent(self, limit: int) -> list[Event]:
         """The last ``limit`` events, oldest first: messages first, presence filling what is left."""

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from app.bus.redis import room_prefix
 from app.bus.sqlite import connect
 
 LOG_KEPT = 1000
@@ -49,6 +50,9 @@ class ModerationStore(Protocol):
         """The newest ``count`` audit entries, oldest first."""
         ...
 
+    async def redact(self, id: int) -> None:
+        """Remove message ``id`` from the stored history (the caller waits until it is stored)."""
+
     async def close(self) -> None: ...
 
 
@@ -74,6 +78,9 @@ class MemoryStore:
 
     async def log(self, count: int) -> list[str]:
         return self.entries[-count:]
+
+    async def redact(self, id: int) -> None:
+        pass  # history lives in memory only: the bus's own copy is all there is
 
     async def close(self) -> None:
         pass
@@ -121,6 +128,9 @@ class SqliteModeration:
         rows = await self._query("SELECT entry FROM modlog ORDER BY id DESC LIMIT ?", count)
         return [entry for (entry,) in reversed(rows)]
 
+    async def redact(self, id: int) -> None:
+        await self._change("DELETE FROM events WHERE id = ?", id)
+
     async def close(self) -> None:
         async with self._lock:
             if self._db is not None:
@@ -133,7 +143,8 @@ class RedisModeration:
 
     def __init__(self, url: str, room: str) -> None:
         self._redis = Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
-        self._prefix = f"chat:{{{room}}}:mod:"
+        self._room = room_prefix(room)
+        self._prefix = self._room + "mod:"
 
     async def read(self, table: Table) -> dict[str, str]:
         return await self._redis.hgetall(self._prefix + table.value)  # type: ignore[no-any-return, misc]
@@ -152,6 +163,13 @@ class RedisModeration:
 
     async def log(self, count: int) -> list[str]:
         return await self._redis.lrange(self._prefix + "log", -count, -1)  # type: ignore[no-any-return, misc]
+
+    async def redact(self, id: int) -> None:
+        """Out of both streams the room's history is read from (a process starting later never sees it)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for stream in ("stream", "said"):
+                pipe.xdel(self._room + stream, f"{id}-0")
+            await pipe.execute()
 
     async def close(self) -> None:
         await self._redis.aclose()

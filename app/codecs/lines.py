@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from app.domain.events import Event, Kind
+from app.domain.events import REDACTED, Event, Kind
 
 LIVE = "live"
 """The code of the system notice that ends a replay: what follows happens now."""
@@ -25,6 +25,8 @@ def format_lines(event: Event, own: bool = False) -> list[str]:
 
 def _lines(event: Event, own: bool) -> list[str]:
     kind = event.kind
+    if event.code == REDACTED:
+        return [f"[{event.nick}] (message removed)"]
     if kind is Kind.MESSAGE:
         return [f"[{event.nick}] {event.text}"]
     if kind is Kind.ACTION:

@@ -34,6 +34,10 @@ class Kind(StrEnum):
     IDENTIFIED = "identified"  # to one user: they own a registered nick (``to`` carries the page's token)
 
 
+REDACTED = "redacted"
+"""The code of a message an operator removed: it keeps its place (and id), without its text."""
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     """One entry of the presence list."""

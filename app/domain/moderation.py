@@ -49,6 +49,7 @@ class Action(StrEnum):
     MUTE = "mute"
     UNMUTE = "unmute"
     SLOW = "slow"
+    REDACT = "redact"
 
     @property
     def needs(self) -> Role:
@@ -316,5 +317,6 @@ def announcement(action: Action, target: str, by: str, detail: str = "") -> str:
         Action.MUTE: f"was muted by {by}",
         Action.UNMUTE: f"was unmuted by {by}",
         Action.SLOW: f"slow mode set by {by}",
+        Action.REDACT: f"was removed by {by}",
     }[action]
     return f"{target} {done}" + (f": {detail}" if detail else "")

@@ -33,7 +33,7 @@ HELP = """Commands:
 /quit [REASON]  leave the room
 /ignore NICK    hide someone's lines from you this session (/unignore NICK)
 /register PASS  protect your nick from others (/identify [NICK] PASS proves it)
-/oper PASS      become an operator: /kick /ban /unban /bans /mute /unmute /slow /op /deop /modlog
+/oper PASS      become an operator: /kick /ban /unban /bans /mute /slow /redact /op /deop /modlog
 Anything else you type is said to everyone. Start a line with // to say something beginning with /."""
 
 

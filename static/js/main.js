@@ -149,6 +149,7 @@ function handle(event) {
     case "moderation":
       if (live && (event.code === "oper" || event.code === "op")) users.setOp(event.target, true);
       if (live && event.code === "deop") users.setOp(event.target, false);
+      if (event.code === "redact") log.redact(Number(event.target));
       break;
     case "identified":
       storeToken(event.nick, event.token);

@@ -1,5 +1,6 @@
-"""An operator on the page kicks and bans another page's user: the badge shows who moderates, the
-kicked and the banned read why, and a banned page stays out instead of knocking again."""
+"""An operator on the page removes a message, kicks and bans another page's user: the badge shows
+who moderates, the message is gone from every page, the kicked and the banned read why, and a
+banned page stays out instead of knocking again."""
 
 from __future__ import annotations
 
@@ -28,6 +29,17 @@ def test_an_operator_kicks_then_bans_a_web_user_who_sees_why_and_stays_out(
     expect(op.lines("op is now a server operator")).to_have_count(1)
     expect(victim.user("op").locator(".badge-op")).to_have_text("op")
     expect(op.lines(PASSWORD)).to_have_count(0)
+
+    victim.say("buy cheap pills at example.com")
+    spam = op.message("victim", "buy cheap pills")
+    expect(spam).to_have_count(1)
+    spam_id = spam.get_attribute("data-id")
+    assert spam_id and f"#{spam_id}" in (spam.locator("time").get_attribute("title") or "")
+    op.say(f"/redact {spam_id}")
+    for page in (op, victim):
+        expect(page.page.locator(f'#log > li[data-id="{spam_id}"] .removed')).to_have_text("message removed")
+        expect(page.lines("buy cheap pills")).to_have_count(0)
+    expect(victim.lines("a message from victim was removed by op")).to_have_count(1)
 
     victim.allow(r"WebSocket")  # the browser reports the sockets the server closes
     op.say("/kick victim spamming")

@@ -16,7 +16,7 @@ HELP_LINES = [
     "  /quit [REASON]  leave the room",
     "  /ignore NICK    hide someone's lines from you this session (/unignore NICK)",
     "  /register PASS  protect your nick from others (/identify [NICK] PASS proves it)",
-    "  /oper PASS      become an operator: /kick /ban /unban /bans /mute /unmute /slow /op /deop /modlog",
+    "  /oper PASS      become an operator: /kick /ban /unban /bans /mute /slow /redact /op /deop /modlog",
     "  Anything else you type is said to everyone. Start a line with // to say something beginning with /.",
     "  Limits: 2000 characters a message; 5 lines at once, then 2 a second;"
     " a paste of up to 20 lines (4096 characters) goes through whole.",

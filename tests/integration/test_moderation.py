@@ -330,3 +330,37 @@ def test_slow_mode_spaces_out_a_rooms_lines_but_not_its_operators(start_server: 
     op.expect("* #main slow mode set by op: off")
     bob.send("free again")
     op.expect("[bob] free again")
+
+
+def test_redact_removes_a_message_from_history_and_from_every_open_page(start_server: Start) -> None:
+    server = start_server(**OPERATOR, CHAT_WEB_HISTORY="50")
+    op = server.tcp(nick="op")
+    oper(op)
+    ann = server.web("ann")
+    reader = server.web("reader")
+    ann.say("something awful")
+    said = ann.expect(lambda e: e["type"] == "message" and e.get("self"))
+    ann.say("something fine")
+    reader.expect(type="message", text="something fine")
+    op.send(f"/redact {said['id']}")
+    op.expect("* a message from ann was removed by op")
+    removal = reader.expect(type="moderation", code="redact")
+    assert removal["target"] == str(said["id"]) and removal["text"] == "a message from ann was removed by op"
+    op.send("/history 5")
+    op.expect(lambda line: line.startswith("* Last "))
+    shown = [op.read_line() for _ in range(5)]
+    assert f"  #{said['id']} " in "\n".join(shown) and any(line.endswith("[ann] (message removed)") for line in shown)
+    assert not any("awful" in line for line in shown)
+    newcomer = server.web("newcomer")
+    replayed = newcomer.expect(type="message", id=said["id"])
+    assert replayed.get("text", "") == "" and replayed["code"] == "redacted"
+    op.send(f"/redact {said['id']}")
+    assert op.expect(lambda line: line.startswith("!")) == f"! No message #{said['id']} in the history kept: /redact ID"
+    op.send("/redact 999999")
+    assert op.expect(lambda line: line.startswith("!")) == "! No message #999999 in the history kept: /redact ID"
+    server.stop()
+    again = start_server(**OPERATOR, CHAT_WEB_HISTORY="50", CHAT_DB=server.env["CHAT_DB"])
+    later = again.web("later")
+    history = [later.next() for _ in range(8)]
+    texts = [e.get("text") for e in history if e["type"] == "message"]
+    assert "something fine" in texts and "something awful" not in texts, history
