@@ -1,27 +1,43 @@
-"""The Starlette application: the page, static assets, health, the WebSocket, and the lifespan
-that starts the TCP gateway in the same event loop."""
+"""The ASGI application: the page, static assets, health, the WebSocket, and the lifespan that
+starts the chat service (and with it the TCP gateway) in the server's event loop.
+
+``python -m app`` is the recommended way to run it; any ASGI server runs it too:
+``uvicorn app.asgi:app``, ``uvicorn --factory app.asgi:create_app``, or gunicorn with
+``uvicorn_worker.UvicornWorker``. Those serve WebSockets on the standard ASGI path.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+import logging
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.templating import Jinja2Templates
+from starlette.types import Receive, Scope, Send
 
 from app.assets import VersionedStaticFiles
 from app.config import Settings
+from app.logs import log_from_a_thread
 from app.metrics import CONTENT_TYPE
-from app.service import ChatService
+from app.service import ChatService, StartupRefused
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC = ROOT / "static"
-TEMPLATES = ROOT / "templates"
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _assets(name: str) -> Path:
+    """An asset directory: inside the installed package (the wheel puts it there), or beside the
+    package in a source checkout (where it lives)."""
+    installed = PACKAGE / name
+    return installed if installed.is_dir() else PACKAGE.parent / name
+
+
+STATIC = _assets("static")
+TEMPLATES = _assets("templates")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -38,7 +54,43 @@ def asset_versions() -> dict[str, str]:
     }
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+class ChatApp:
+    """The Starlette app, with the lifespan run here: a start-up refusal is then reported as its
+    one line (``lifespan.startup.failed``) rather than as a traceback."""
+
+    def __init__(self, starlette: Starlette, service: ChatService) -> None:
+        self.starlette = starlette
+        self.service = service
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return self.starlette.routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+        else:
+            await self.starlette(scope, receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        # Run by another server (not `python -m app`), the chat log still needs somewhere to go.
+        logs = None if logging.getLogger().handlers else log_from_a_thread(self.service.settings.log_level.upper())
+        try:
+            await self.service.start()
+        except StartupRefused as refusal:
+            await send({"type": "lifespan.startup.failed", "message": str(refusal)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        await self.service.stop()
+        if logs is not None:
+            logs.stop()
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def create_app(settings: Settings | None = None) -> ChatApp:
+    """The application, configured from the environment unless ``settings`` are given."""
     settings = settings or Settings.from_env()
     service = ChatService(settings)
     templates = Jinja2Templates(directory=TEMPLATES)
@@ -72,23 +124,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return PlainTextResponse(denied.text, status_code=denied.status, headers=denied.headers)
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await service.start()
-        try:
-            yield
-        finally:
-            await service.stop()
-
-    app = Starlette(
+    routes = Starlette(
         routes=[
             Route("/", index),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
-            WebSocketRoute("/ws", service.websocket.endpoint),
+            WebSocketRoute(service.websocket.PATH, service.websocket.endpoint),
             Mount("/static", VersionedStaticFiles(directory=STATIC, versions=versions), name="static"),
-        ],
-        lifespan=lifespan,
+        ]
     )
-    app.state.chat = service
+    return ChatApp(routes, service)
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the application as ``uvicorn app.asgi:app`` and gunicorn import it, built on first
+    use (importing this module, as ``python -m app`` does, builds nothing)."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    app = globals()["app"] = create_app()
     return app

@@ -87,6 +87,8 @@ class Settings:
         tcp_port: int | None = d.tcp_port
         if tcp_raw is not None:
             tcp_port = None if tcp_raw.strip().lower() in OFF else int(number("CHAT_TCP_PORT", 0))
+        reuse_raw = env.get("CHAT_TCP_REUSE_PORT")
+        redis_url = env.get("REDIS_URL") or None
 
         def networks(name: str, default: str) -> Networks:
             raw = env.get(name, default)
@@ -106,11 +108,12 @@ class Settings:
             host=env.get("HOST", d.host),
             port=int(number("PORT", d.port)),
             tcp_port=tcp_port,
-            redis_url=env.get("REDIS_URL") or None,
+            redis_url=redis_url,
             room=env.get("CHAT_ROOM", d.room).strip() or d.room,
             redis_heartbeat=number("CHAT_REDIS_HEARTBEAT", d.redis_heartbeat, float) or d.redis_heartbeat,
             redis_queue=int(number("CHAT_REDIS_QUEUE", d.redis_queue)),
-            tcp_reuse_port=flag("CHAT_TCP_REUSE_PORT"),
+            # With Redis every process is the same room, so by default they share the TCP port too.
+            tcp_reuse_port=flag("CHAT_TCP_REUSE_PORT") if reuse_raw is not None else redis_url is not None,
             max_message=int(number("CHAT_MAX_MESSAGE", d.max_message)),
             ws_max_frame=int(number("CHAT_WS_MAX_FRAME", d.ws_max_frame)),
             tcp_max_line=int(number("CHAT_TCP_MAX_LINE", d.tcp_max_line)),

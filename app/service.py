@@ -9,6 +9,7 @@ import time
 
 from app import open_files
 from app.bus.base import Bus
+from app.bus.claim import RoomClaim, RoomTaken
 from app.bus.history import History
 from app.bus.memory import InProcessBus
 from app.bus.moderation import MemoryStore, ModerationStore, RedisModeration, SqliteModeration
@@ -27,6 +28,10 @@ from app.metrics import Metrics, MetricsAccess
 from app.moderation import Policy
 
 log = logging.getLogger("app")
+
+
+class StartupRefused(Exception):
+    """The server must not start; the message (one line) says why and what to change."""
 
 
 class ChatService:
@@ -51,15 +56,22 @@ class ChatService:
         flusher = Flusher(timed=self.metrics.fanout.observe, after=laggards.turn_over)
         self.tcp = TcpGateway(self.hub, flusher, laggards, settings)
         self.websocket = WebSocketGateway(self.hub, flusher, laggards, settings)
+        self.claim = _claim(settings)
         self.started = time.monotonic()
         self.running = False
         self.metrics.watch(self)
 
     async def start(self) -> None:
-        """Open the bus, then the TCP listener; a port already taken fails start-up.
+        """Claim the room (without Redis), open the bus, then the TCP listener; another process
+        on the same room or a port already taken refuses start-up (``StartupRefused``).
         Starting again is a no-op, so ``python -m app`` can start it ahead of the lifespan."""
         if self.running:
             return
+        if self.claim is not None:
+            try:
+                self.claim.take()
+            except RoomTaken as taken:
+                raise StartupRefused(str(taken)) from None
         self.running = True
         ceiling = self._open_files()
         if self.settings.trusted_proxies.everyone:
@@ -70,7 +82,7 @@ class ChatService:
         try:
             await self.bus.start(self.hub.deliver, self.hub)
         except StoreError as problem:
-            raise SystemExit(f"cannot use CHAT_DB={self.settings.db}: {problem}") from None
+            raise StartupRefused(f"cannot use CHAT_DB={self.settings.db}: {problem}") from None
         await self.hub.moderation.load()
         if self.settings.tcp_port is not None:
             try:
@@ -81,11 +93,12 @@ class ChatService:
                     open_files.backlog(ceiling),
                 )
             except OSError as problem:
-                raise SystemExit(
+                raise StartupRefused(
                     f"cannot listen for TCP chat on {self.settings.host}:{self.settings.tcp_port}: "
                     f"{os.strerror(problem.errno) if problem.errno else problem}"
                     " (set CHAT_TCP_PORT to another port, or to 'off')"
                 ) from None
+        log.info("WebSocket path: %s", self.websocket.path.value)
         self.started = time.monotonic()
 
     def _open_files(self) -> int:
@@ -117,6 +130,8 @@ class ChatService:
         self.begin_shutdown()
         await self.bus.stop()
         await self.hub.moderation.store.close()
+        if self.claim is not None:
+            self.claim.release()
 
     def health(self) -> dict[str, object]:
         counts = self.hub.gateway_counts()
@@ -165,9 +180,18 @@ def _history(settings: Settings) -> History:
     return History(settings.history, settings.presence_history)
 
 
+def _claim(settings: Settings) -> RoomClaim | None:
+    """Without Redis, the room's history file is this process's alone (see ``app.bus.claim``)."""
+    return RoomClaim(settings.db) if not settings.redis_url and _persisted(settings) else None
+
+
+def _persisted(settings: Settings) -> bool:
+    return settings.db not in ("", ":memory:") and settings.history > 0
+
+
 def _store(settings: Settings) -> SqliteStore | None:
     """SQLite persistence for history, unless it is configured to live in memory only."""
-    if settings.db in ("", ":memory:") or settings.history == 0:
+    if not _persisted(settings):
         return None
     return SqliteStore(settings.db, settings.history, settings.presence_history)
 

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from support import REDIS_SERVER, RedisServer, ServerProcess
+from support import REDIS_SERVER, ROOT, RedisServer, ServerProcess
 
 
 class Stopper:
@@ -49,6 +49,22 @@ def start_server(tmp_path: Path, stopper: Stopper) -> Iterator[Callable[..., Ser
         server = ServerProcess(tmp_path, env).start()
         servers.append(server)
         return server
+
+    yield start
+    for server in servers:
+        stopper.stop(server)
+
+
+@pytest.fixture
+def launch(tmp_path: Path, stopper: Stopper) -> Iterator[Callable[..., ServerProcess]]:
+    """Start the server another way than ``python -m app``: ``launch(command, cwd=..., **env)``,
+    where ``{port}`` in the command stands for its HTTP port; stopped after the test."""
+    servers: list[ServerProcess] = []
+
+    def start(command: list[str], cwd: Path = ROOT, **env: str) -> ServerProcess:
+        server = ServerProcess(tmp_path, env, command, cwd)
+        servers.append(server)
+        return server.start(timeout=30.0)
 
     yield start
     for server in servers:

@@ -6,6 +6,7 @@ read top to bottom like a user's session.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -24,6 +25,9 @@ from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TIMEOUT = 5.0
+KEPT_OPEN = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
+"""websockets 17.1 and later ask for ``legacy=True`` when a connection is used outside ``with``
+(as these users are); older versions have no such argument."""
 
 
 def missing(reason: str) -> None:
@@ -40,9 +44,17 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m app`` on free ports, with its output captured to a file."""
+    """``python -m app`` on free ports, with its output captured to a file.
 
-    def __init__(self, log_dir: Path, env: dict[str, str] | None = None) -> None:
+    ``command`` runs it another way (``{port}`` stands for the HTTP port), from ``cwd``."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        cwd: Path = ROOT,
+    ) -> None:
         self.port = free_port()
         self.tcp_port = free_port()
         self.log_path = log_dir / f"server-{self.port}.log"
@@ -60,9 +72,9 @@ class ServerProcess:
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
-        self.argv = [sys.executable, "-m", "app"]
+        self.argv = [part.format(port=self.port) for part in command or [sys.executable, "-m", "app"]]
         """The command that starts it (a test may run it another way: from an image's venv, under honcho)."""
-        self.cwd = ROOT
+        self.cwd = cwd
 
     @property
     def http_url(self) -> str:
@@ -268,7 +280,7 @@ class WebUser:
     ) -> None:
         headers = {**({"Origin": origin} if origin else {}), **(headers or {})}
         self.ws: ClientConnection = connect(
-            url, additional_headers=headers or None, open_timeout=DEFAULT_TIMEOUT, legacy=True, **kwargs
+            url, additional_headers=headers or None, open_timeout=DEFAULT_TIMEOUT, **KEPT_OPEN, **kwargs
         )
         self.pending: list[Any] = []
         self.events: list[Any] = []

@@ -4,6 +4,9 @@ framed once and the same bytes can be written to any number of clients."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+
+from websockets.frames import CloseCode, Opcode
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -16,11 +19,28 @@ def text_frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, length) + payload
 
 
-def control_frame(opcode: int, payload: bytes = b"") -> bytes:
-    """A control frame (ping 0x9, pong 0xA, close 0x8); ``payload`` is at most 125 bytes."""
+def control_frame(opcode: Opcode, payload: bytes = b"") -> bytes:
+    """A control frame (ping, pong or close); ``payload`` is at most 125 bytes."""
     return bytes((0x80 | opcode, len(payload))) + payload
 
 
-def close_frame(code: int, reason: str = "") -> bytes:
+def close_frame(code: CloseCode | int, reason: str = "") -> bytes:
     """A close frame; the reason is cut to fit the 125-byte limit without splitting a character."""
-    return control_frame(0x8, code.to_bytes(2, "big") + reason.encode()[:123].decode(errors="ignore").encode())
+    return control_frame(Opcode.CLOSE, code.to_bytes(2, "big") + reason.encode()[:123].decode(errors="ignore").encode())
+
+
+def read_frames(data: bytes) -> Iterator[tuple[Opcode, bytes]]:
+    """The frames in bytes built by the functions above, as (opcode, payload): for a server that
+    sends messages rather than bytes (the ASGI path), the same packed output, frame by frame."""
+    pos, end = 0, len(data)
+    while pos < end:
+        opcode, length = Opcode(data[pos] & 0x0F), data[pos + 1]
+        pos += 2
+        if length == 126:
+            (length,) = struct.unpack_from("!H", data, pos)
+            pos += 2
+        elif length == 127:
+            (length,) = struct.unpack_from("!Q", data, pos)
+            pos += 8
+        yield opcode, data[pos : pos + length]
+        pos += length

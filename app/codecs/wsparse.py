@@ -9,23 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from websockets.frames import CloseCode, Opcode
+
 try:
-    from websockets.speedups import apply_mask
-except ImportError:  # pragma: no cover - the C speedups are part of the wheel
+    from websockets.speedups import apply_mask  # the C version websockets itself uses
+except ImportError:  # pragma: no cover - a websockets built without its C speedups
     from websockets.utils import apply_mask
 
-CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+CONTINUATION, TEXT, BINARY = Opcode.CONT, Opcode.TEXT, Opcode.BINARY
+CLOSE, PING, PONG = Opcode.CLOSE, Opcode.PING, Opcode.PONG
+_OPCODES = {opcode.value: opcode for opcode in Opcode}
 
-PROTOCOL_ERROR, INVALID_DATA, TOO_BIG = 1002, 1007, 1009
+PROTOCOL_ERROR, INVALID_DATA, TOO_BIG = CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_DATA, CloseCode.MESSAGE_TOO_BIG
 
-_SENDABLE_CLOSE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014))
+_SENDABLE_CLOSE_CODES = frozenset(CloseCode) - {
+    CloseCode.NO_STATUS_RCVD,
+    CloseCode.ABNORMAL_CLOSURE,
+    CloseCode.TLS_HANDSHAKE,
+}
 """Close codes a peer may put on the wire (1005, 1006 and 1015 only describe a closure)."""
 
 
 class ProtocolError(Exception):
     """The peer broke the protocol: close the connection with ``code`` and ``reason``."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: CloseCode, reason: str) -> None:
         super().__init__(code, reason)
         self.code = code
         self.reason = reason
@@ -48,7 +56,7 @@ class MessageReader:
         self._parts: list[bytes] | None = None
         self._size = 0
 
-    def feed(self, data: bytes) -> Iterator[tuple[int, bytes | str]]:
+    def feed(self, data: bytes) -> Iterator[tuple[Opcode, bytes | str]]:
         """Yield the messages completed by ``data``; raise ProtocolError at the first violation
         (the messages before it are yielded first). Stop iterating only to abandon the connection:
         the rest of ``data`` is then never read."""
@@ -92,30 +100,30 @@ class MessageReader:
             self._pending = bytearray(buffer[pos:])
 
     def _check(self, first: int, second: int, opcode: int, length: int) -> None:
-        if first & 0x70:
-            raise ProtocolError(PROTOCOL_ERROR, "reserved bits must be 0")
+        """Refuse a frame at its header, before its payload is buffered. The rules are checked in
+        the order websockets checks them, so a frame that breaks several gets the same close code."""
+        if BINARY < opcode < CLOSE or opcode > PONG:
+            raise ProtocolError(PROTOCOL_ERROR, f"unknown opcode {opcode}")
         if not second & 0x80:
             raise ProtocolError(PROTOCOL_ERROR, "client frames must be masked")
-        if opcode >= CLOSE:
-            if opcode > PONG:
-                raise ProtocolError(PROTOCOL_ERROR, f"unknown opcode {opcode}")
+        control = opcode >= CLOSE
+        if not control and self._size + length > self.max_size:
+            raise ProtocolError(TOO_BIG, f"message over {self.max_size} bytes")
+        if first & 0x70:
+            raise ProtocolError(PROTOCOL_ERROR, "reserved bits must be 0")
+        if control:
             if not first & 0x80 or length > 125:
                 raise ProtocolError(PROTOCOL_ERROR, "control frames must be whole and at most 125 bytes")
-            return
-        if opcode > BINARY:
-            raise ProtocolError(PROTOCOL_ERROR, f"unknown opcode {opcode}")
-        if opcode == CONTINUATION and not self._kind:
+        elif opcode == CONTINUATION and not self._kind:
             raise ProtocolError(PROTOCOL_ERROR, "continuation frame without a message to continue")
-        if opcode != CONTINUATION and self._kind:
+        elif opcode != CONTINUATION and self._kind:
             raise ProtocolError(PROTOCOL_ERROR, "new message before the fragmented one is finished")
-        if self._size + length > self.max_size:
-            raise ProtocolError(TOO_BIG, f"message over {self.max_size} bytes")
 
-    def _message(self, fin: int, opcode: int, payload: bytes) -> tuple[int, bytes | str] | None:
+    def _message(self, fin: int, opcode: int, payload: bytes) -> tuple[Opcode, bytes | str] | None:
         if opcode >= CLOSE:
             if opcode == CLOSE:
                 _check_close(payload)
-            return opcode, payload
+            return _OPCODES[opcode], payload
         if opcode == CONTINUATION:
             assert self._parts is not None
             self._parts.append(payload)
@@ -140,10 +148,10 @@ def _check_close(payload: bytes) -> None:
         return
     if len(payload) == 1:
         raise ProtocolError(PROTOCOL_ERROR, "close frame too short")
-    code = int.from_bytes(payload[:2])
-    if code not in _SENDABLE_CLOSE_CODES and not 3000 <= code < 5000:
-        raise ProtocolError(PROTOCOL_ERROR, f"invalid close code {code}")
-    try:
+    try:  # the reason before the code, as websockets checks them
         payload[2:].decode()
     except UnicodeDecodeError:
         raise ProtocolError(INVALID_DATA, "invalid UTF-8 in close reason") from None
+    code = int.from_bytes(payload[:2])
+    if code not in _SENDABLE_CLOSE_CODES and not 3000 <= code < 5000:
+        raise ProtocolError(PROTOCOL_ERROR, f"invalid close code {code}")

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from websockets.frames import Opcode
+
 from app.codecs.wsframe import control_frame
 
-PING = control_frame(0x9)
+PING = control_frame(Opcode.PING)
 """Every ping is the same empty one: any pong proves the peer alive, so none need telling apart."""
 
 

@@ -2,23 +2,31 @@
 
 JSON mode (default) sends event objects; ``?mode=text`` sends the same plain lines the TCP
 gateway sends, one per frame. Input is the same in both: a ``say`` object or a bare line.
+
+A connection comes in by one of two paths, with the same rules and the same protocol: the lean
+one (``python -m app``: our own door answers the handshake and a ``WebConnection`` keeps the
+connection, a few KiB each), or the standard ASGI path (under any ASGI server: Starlette's
+``WebSocket`` and a task per connection, heavier and slower).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.websockets import WebSocket
 
 from app.codecs import lines, wire
-from app.codecs.wsframe import text_frame
+from app.codecs.wsframe import close_frame, text_frame
 from app.config import Settings
 from app.domain.events import Event, Kind
-from app.fanout import Channel, Flusher, runs
+from app.domain.goodbye import Goodbye, Refusal
+from app.fanout import Channel, Codec, Flusher, runs
 from app.gateways.keepalive import Keepalive
+from app.gateways.ws_asgi import AsgiWebConnection
 from app.gateways.ws_connection import WebConnection
-from app.gateways.ws_protocol import EXTENSION
 from app.hub import Hub
 from app.laggards import Laggards
 
@@ -61,8 +69,36 @@ class TextCodec:
         return runs(frames, self.max_frame)
 
 
+class WebSocketPath(enum.Enum):
+    """How WebSockets are served, said once at start-up."""
+
+    LEAN = "lean (our own protocol after the handshake, a few KiB per idle connection)"
+    ASGI = "standard ASGI (about 25 KiB per idle connection; `python -m app` runs the lean path)"
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What a client asks for in its query string: its kind of client, a nick (and the token that
+    proves it, when registered), where to resume."""
+
+    codec: Codec[str]
+    nick: str | None
+    resume: int | None
+    token: str | None = None
+
+    @classmethod
+    def parse(cls, query: str, json: Codec[str], text: Codec[str]) -> Ask:
+        """``mode=text``, ``nick=NAME``, ``token=...``, ``since=ID`` (the last of repeated parameters counts)."""
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        since = params.get("since", "")
+        resume = int(since) if since.isascii() and since.isdigit() and len(since) <= 18 else None
+        return cls(text if params.get("mode") == "text" else json, params.get("nick"), resume, params.get("token"))
+
+
 class WebSocketGateway:
-    """The ``/ws`` endpoint: origin check and admission, then a ``WebConnection`` per client."""
+    """The ``/ws`` endpoint: origin check and admission, then a connection per client."""
+
+    PATH = "/ws"
 
     def __init__(self, hub: Hub, flusher: Flusher, laggards: Laggards, settings: Settings) -> None:
         self.hub = hub
@@ -74,49 +110,48 @@ class WebSocketGateway:
         }
         hub.channels.extend(self.channels.values())
         self.allowed_origins = frozenset(settings.allowed_origins)
+        self.proxies = settings.trusted_proxies
         self.keepalive = Keepalive(settings.ws_ping_interval, settings.ws_ping_timeout)
         self.max_frame = settings.ws_max_frame
+        self.path = WebSocketPath.ASGI  # until our own door is handed to the server
 
-    def origin_allowed(self, websocket: WebSocket) -> bool:
+    def origin_allowed(self, origin: str | None, host: str) -> bool:
         """Browsers always send Origin: accept our own page and the configured origins only.
         Non-browser clients (websocat, scripts) send none and are not a cross-site risk."""
-        origin = websocket.headers.get("origin")
         if origin is None or "*" in self.allowed_origins:
             return True
         if origin.rstrip("/") in self.allowed_origins:
             return True
-        return urlsplit(origin).netloc.lower() == websocket.headers.get("host", "").lower()
+        allowed = urlsplit(origin).netloc.lower() == host.lower()
+        if not allowed:
+            log.warning("refused WebSocket from foreign origin %s", origin)
+        return allowed
+
+    def refusal_frames(self, codec: Codec[str], refusal: Refusal) -> bytes:
+        """What a refused client is told once its handshake is done: why, then a close frame."""
+        notice = codec.encode(Event(Kind.ERROR, text=refusal.line(), code="refused"), False)
+        frames = codec.pack([notice or refusal.line()])
+        return b"".join(frames) + close_frame(refusal.goodbye.code, refusal.close_reason())
+
+    def connection(self, codec: Codec[str], address: str, budget: str | None) -> WebConnection:
+        """A lean connection for an accepted handshake (the door gives it the transport)."""
+        return WebConnection(self.hub, self.channels[codec], address, budget, self.keepalive, self.max_frame)
 
     async def endpoint(self, websocket: WebSocket) -> None:
-        """Handshake through Starlette, then hand the connection to a ``WebConnection``: the
-        ASGI task ends here, and the connection lives on without it."""
-        if not self.origin_allowed(websocket):
-            log.warning("refused WebSocket from foreign origin %s", websocket.headers.get("origin"))
-            await websocket.close(code=1008)  # before accept: the handshake is answered with 403
+        """The standard ASGI path: the same checks, then a task-driven connection."""
+        if not self.origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host", "")):
+            await websocket.close(code=Goodbye.REFUSED.code)  # before accept: answered with 403
             return
-        socket = websocket.scope.get("extensions", {}).get(EXTENSION)
-        if socket is None:
-            log.error("WebSocket refused: start the server with `python -m app` (it selects the WebSocket protocol)")
-            await websocket.close(code=1011)
-            return
-        params = websocket.query_params
-        codec = self.text if params.get("mode") == "text" else self.json
-        since = params.get("since", "")
-        resume = int(since) if since.isascii() and since.isdigit() and len(since) <= 18 else None
+        ask = Ask.parse(websocket.scope.get("query_string", b"").decode("latin-1"), self.json, self.text)
         address = websocket.client.host if websocket.client else ""
         # With X-Forwarded-For, uvicorn gave us the address it names (if it trusts the sender):
         # counted as it is, never exempt as a socket's own loopback or proxy peer would be.
         budget = self.hub.budget(address, forwarded="x-forwarded-for" in websocket.headers)
         await websocket.accept()
-        refusal = self.hub.refusal(budget, params.get("nick"))
+        refusal = self.hub.refusal(budget, ask.nick)
+        client = AsgiWebConnection(self.hub, self.channels[ask.codec], address, budget, websocket, self.max_frame)
         if refusal is not None:
-            socket.keep_parsing()
-            notice = codec.encode(Event(Kind.ERROR, text=refusal.line(), code="refused"), False)
-            await websocket.send_text(notice or refusal.line())
-            await websocket.close(code=refusal.goodbye.code, reason=refusal.close_reason())
+            await client.refuse(self.refusal_frames(ask.codec, refusal))
             return
-        client = WebConnection(self.hub, self.channels[codec], address, budget, self.keepalive, self.max_frame)
-        unparsed = socket.hand_over(client)
-        self.hub.connect(client, params.get("nick"), resume, params.get("token"))
-        if unparsed:
-            client.data_received(unparsed)
+        self.hub.connect(client, ask.nick, ask.resume, ask.token)
+        await client.run()

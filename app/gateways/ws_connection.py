@@ -1,10 +1,10 @@
-"""An open WebSocket connection, after uvicorn has done the handshake: small, and task-free.
+"""An open WebSocket connection, once our door has accepted its handshake: small, and task-free.
 
 Through ASGI an idle connection holds a parked task (its coroutine frames), an ``asyncio.Queue``,
 an ``asyncio.Event``, timers and a full WebSocket library state: about 25 KiB each. Once the
-handshake is accepted, the transport is handed to this protocol instead. It parses client
-frames itself, gives each message straight to the hub from ``data_received``, writes the
-pre-framed bytes the outbox hands it, and is pinged by the gateway's shared keepalive.
+handshake is accepted (see ``ws_door``), the transport is given to this protocol instead. It
+parses client frames itself, gives each message straight to the hub from ``data_received``,
+writes the pre-framed bytes the outbox hands it, and is pinged by the gateway's shared keepalive.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import cast
+
+from websockets.frames import CloseCode
 
 from app.codecs import wire
 from app.codecs.wsframe import close_frame, control_frame
@@ -22,9 +24,23 @@ from app.fanout import Channel, Codec, Outbox
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import CLOSE_TIMEOUT, SHUTDOWN_GRACE, close_softly, reset
 from app.gateways.keepalive import Keepalive
-from app.hub import Hub
+from app.gateways.uvicorn_contact import Connections
+from app.hub import Client, Hub
 
 log = logging.getLogger("app.websocket")
+
+
+def take_message(hub: Hub, client: Client, data: bytes | str) -> None:
+    """One whole message from a WebSocket client, whichever path it came by."""
+    if isinstance(data, str):
+        try:
+            line = wire.decode_frame(data)
+        except wire.FrameError as problem:
+            hub.error(client, str(problem), "bad_frame")
+        else:
+            hub.receive(client, line)
+    else:
+        hub.error(client, "Binary frames are not supported: send text", "bad_frame")
 
 
 class WebConnection(BufferedProtocol):
@@ -58,7 +74,7 @@ class WebConnection(BufferedProtocol):
         self.keepalive = keepalive
         self.reader = MessageReader(max_size)
         self.transport: asyncio.Transport | None = None
-        self.connections: set[object] | None = None
+        self.connections: Connections | None = None
         self.closing = False  # our close frame is sent (or the connection is failing): send nothing more
         self.lost = False
         self.pong_due = 0.0
@@ -67,9 +83,9 @@ class WebConnection(BufferedProtocol):
     def codec(self) -> Codec[str]:
         return self.outbox.channel.codec
 
-    # -- taking over from uvicorn ------------------------------------------------------------
+    # -- taking over from the door ----------------------------------------------------------
 
-    def adopt(self, transport: asyncio.Transport, connections: set[object]) -> None:
+    def adopt(self, transport: asyncio.Transport, connections: Connections) -> None:
         """Become the transport's protocol, in uvicorn's set of open connections (its graceful
         shutdown calls ``shutdown`` on each and waits for the set to empty)."""
         self.transport = transport
@@ -77,18 +93,6 @@ class WebConnection(BufferedProtocol):
         connections.add(self)
         transport.set_protocol(self)
         self.keepalive.add(self)
-
-    def message_received(self, data: bytes | str) -> None:
-        """One whole message from the client."""
-        if isinstance(data, str):
-            try:
-                line = wire.decode_frame(data)
-            except wire.FrameError as problem:
-                self.hub.error(self, str(problem), "bad_frame")
-            else:
-                self.hub.receive(self, line)
-        else:
-            self.hub.error(self, "Binary frames are not supported: send text", "bad_frame")
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -99,7 +103,7 @@ class WebConnection(BufferedProtocol):
             for kind, payload in self.reader.feed(data):
                 if kind in (TEXT, BINARY):
                     if not self.closing:
-                        self.message_received(payload)
+                        take_message(self.hub, self, payload)
                 elif kind == PING:
                     if not self.closing:
                         self._write(control_frame(PONG, cast(bytes, payload)))
@@ -172,7 +176,7 @@ class WebConnection(BufferedProtocol):
         self.transport.close()
         self._leave()
 
-    def _fail(self, code: int, reason: str) -> None:
+    def _fail(self, code: CloseCode | int, reason: str) -> None:
         """Close at once, for a protocol error or a dead peer (reset if it never drains)."""
         transport = self.transport
         if transport is None or transport.is_closing():

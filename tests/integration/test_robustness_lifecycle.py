@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import socket
 import time
 
 import httpx
@@ -32,6 +33,22 @@ def test_same_origin_and_configured_origins_are_accepted(start_server) -> None:
     assert server.web().welcome["type"] == "welcome"  # no Origin: not a browser, no cross-site risk
     for origin in ("https://chat.example.org.evil.example", "http://127.0.0.1:1", "null"):
         assert RawWebSocket(server.port, headers={"Origin": origin}).status == 403, origin
+
+
+def test_an_upgrade_to_another_path_or_a_broken_handshake_gets_a_clear_http_error(server: ServerProcess) -> None:
+    watcher = server.tcp(nick="watcher")
+    elsewhere = RawWebSocket(server.port, "/chat")
+    assert elsewhere.status == 404
+    body = elsewhere.buffer
+    while chunk := elsewhere.sock.recv(4096):  # then the server hangs up
+        body += chunk
+    assert body == b"Not Found\n"
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+    answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Sec-WebSocket-Key" in answer, answer
+    assert watcher.silent(0.3) == []
+    assert server.web("after").welcome["nick"] == "after"
 
 
 def test_the_page_is_served_with_a_strict_content_security_policy(server: ServerProcess) -> None:

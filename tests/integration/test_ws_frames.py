@@ -45,6 +45,18 @@ def test_a_message_in_fragments_dribbled_byte_by_byte_arrives_whole(server: Serv
     assert bob.expect(lambda line: line.startswith("[dribbler]")) == "[dribbler] in three pieces, café"
 
 
+def test_what_a_client_sends_the_moment_its_handshake_is_answered_reaches_the_room(server: ServerProcess) -> None:
+    """No frame is lost between the 101 answer and the connection's own parser: the door hands
+    the connection over in the same step as it answers."""
+    bob = server.tcp(nick="bob")
+    for attempt in range(5):
+        raw = RawWebSocket(server.port, f"/ws?nick=eager{attempt}")
+        assert raw.status == 101
+        raw.sock.sendall(client_frame(say("first")) + client_frame(say("second"), fin=True))
+        assert bob.expect(lambda line, n=attempt: line.startswith(f"[eager{n}]")) == f"[eager{attempt}] first"
+        assert bob.expect(lambda line, n=attempt: line.startswith(f"[eager{n}]")) == f"[eager{attempt}] second"
+
+
 def test_a_client_close_is_echoed_and_the_user_leaves(server: ServerProcess) -> None:
     watcher = server.web("watcher")
     raw = RawWebSocket(server.port, "/ws?nick=leaver")

@@ -86,3 +86,10 @@ def test_bad_numbers_name_the_variable(name: str, value: str, message: str) -> N
 )
 def test_allowed_origins_are_a_trimmed_comma_separated_list(raw: str, origins: tuple[str, ...]) -> None:
     assert Settings.from_env({"CHAT_ALLOWED_ORIGINS": raw}).allowed_origins == origins
+
+
+def test_processes_of_a_redis_room_share_the_tcp_port_unless_told_otherwise() -> None:
+    assert Settings.from_env({}).tcp_reuse_port is False
+    assert Settings.from_env({"REDIS_URL": "redis://localhost"}).tcp_reuse_port is True
+    assert Settings.from_env({"REDIS_URL": "redis://localhost", "CHAT_TCP_REUSE_PORT": "off"}).tcp_reuse_port is False
+    assert Settings.from_env({"CHAT_TCP_REUSE_PORT": "1"}).tcp_reuse_port is True

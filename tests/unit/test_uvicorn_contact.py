@@ -1,0 +1,118 @@
+"""The canary: what app/gateways/uvicorn_contact.py relies on in uvicorn beyond its documented
+settings, checked against the installed uvicorn with a real server on a free port. A failure
+here names what uvicorn changed; adapt that module (and only it)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from support import free_port
+
+from app.gateways.uvicorn_contact import ChatServer, Connections, WebSocketDoorFactory
+
+CHANGED = "uvicorn changed: adapt app/gateways/uvicorn_contact.py — "
+
+
+@dataclass
+class Seen:
+    """What uvicorn did with our WebSocket protocol and our server hooks, in order."""
+
+    steps: list[str] = field(default_factory=list)
+    connections: Connections | None = None
+    head: bytes = b""
+
+
+class Probe(asyncio.Protocol):
+    """A WebSocket protocol that only records what uvicorn does with it."""
+
+    def __init__(self, seen: Seen, connections: Connections) -> None:
+        self.seen = seen
+        self.connections = connections
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.seen.steps.append("connection_made")
+        self.transport = transport
+        self.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.seen.steps.append("data_received")
+        self.seen.head += data
+
+    def shutdown(self) -> None:
+        self.seen.steps.append("connection shutdown")
+        assert self.transport is not None
+        self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+
+
+async def empty_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    raise AssertionError("the WebSocket must reach our protocol, not the ASGI app")
+
+
+async def exercise(http: str) -> Seen:
+    seen = Seen()
+
+    def build(connections: Connections) -> Probe:
+        seen.connections = connections
+        return Probe(seen, connections)
+
+    async def start() -> None:
+        seen.steps.append("chat start")
+
+    port = free_port()
+    config = uvicorn.Config(empty_app, host="127.0.0.1", port=port, http=http, lifespan="off", log_level="warning")
+    config.ws = WebSocketDoorFactory(build)  # type: ignore[assignment]
+    server = ChatServer(config, start=start, goodbye=lambda: seen.steps.append("goodbye"))
+    serving = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"GET /ws?nick=ann HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await writer.drain()
+    for _ in range(200):
+        if seen.head.endswith(b"\r\n\r\n"):
+            break
+        await asyncio.sleep(0.02)
+    server.should_exit = True
+    await asyncio.wait_for(serving, 10)
+    writer.close()
+    return seen
+
+
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_uvicorn_hands_upgrades_to_our_protocol_and_shuts_it_down_after_our_goodbye(http: str) -> None:
+    seen = asyncio.run(exercise(http))
+    assert seen.connections is not None, CHANGED + "the ws setting is no longer called with server_state="
+    assert isinstance(seen.connections, set), CHANGED + "server_state.connections is no longer a set"
+    assert seen.steps[:2] == ["chat start", "connection_made"], CHANGED + f"steps seen: {seen.steps}"
+    assert seen.head.startswith(b"GET /ws?nick=ann HTTP/1.1\r\n") and seen.head.endswith(b"\r\n\r\n"), (
+        CHANGED + f"the protocol no longer gets the request's head whole: {seen.head!r}"
+    )
+    assert b"dGhlIHNhbXBsZSBub25jZQ==\r\n" in seen.head, CHANGED + "request headers lost"
+    assert seen.steps[-2:] == ["goodbye", "connection shutdown"], (
+        CHANGED + f"shutdown no longer calls shutdown() on server_state.connections after Server.shutdown: {seen.steps}"
+    )
+    assert not seen.connections, CHANGED + "a closed connection stayed in server_state.connections"
+
+
+def test_the_fast_mask_websockets_uses_agrees_with_its_documented_one() -> None:
+    """wsparse takes websockets' C mask function when it is there (an undocumented module)."""
+    from websockets.utils import apply_mask as documented
+
+    from app.codecs.wsparse import apply_mask
+
+    data, mask = bytes(range(256)) * 3, b"\x01\x02\x03\x04"
+    assert apply_mask(data, mask) == documented(data, mask)
