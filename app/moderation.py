@@ -15,7 +15,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from redis.exceptions import RedisError
 
 from app import passwords
 from app.bus.moderation import ModerationStore, Table
@@ -56,6 +58,8 @@ audit = logging.getLogger("app.audit")
 
 MODLOG_SHOWN = 20
 MAX_SLOW = 3600
+WATCH_INTERVAL = 1.0
+"""Seconds between looks at a shared store's version: how soon another process's change is seen here."""
 STORE_WAIT = 5.0
 PASSWORD_PROMPT = "Type the password on the next line (a telnet client hides it; netcat shows what you type)"
 SECRET_COMMANDS = frozenset({"oper", "register", "identify"})
@@ -70,6 +74,7 @@ class Policy:
 
 
 Handler = Callable[["Moderation", "Client", str], Awaitable[None]]
+T = TypeVar("T")
 
 
 class Moderation:
@@ -101,26 +106,65 @@ class Moderation:
         """The protected nick a connection last asked for: what a bare ``/identify PASSWORD`` proves."""
         self.attempts = Attempts()
         self.work: set[asyncio.Task[None]] = set()
+        """Commands and writes under way: waited for at shutdown."""
+        self.watcher: asyncio.Task[None] | None = None
 
     # -- life --------------------------------------------------------------------------------
 
     async def load(self) -> None:
         """Read every record (at start, and when another process announced a change)."""
-        tables = (Table.BANS, Table.MUTES, Table.OPS, Table.NICKS, Table.ROOMS)
-        bans, mutes, ops, nicks, rooms = [await self.store.read(table) for table in tables]
-        self.slow = {name: rules for name, rules in ((n, RoomRules.read(r)) for n, r in rooms.items()) if rules.slow}
-        self.bans = {key: Ban.read(record) for key, record in bans.items()}
-        self.mutes = {key: Mute.read(record) for key, record in mutes.items()}
-        self.room_ops = set(ops)
         now = self.clock()
-        self.nicks = {}
-        for key, record in nicks.items():
-            registration = Registration.read(record)
-            if registration.lapsed(now, self.policy.nick_expiry_days):
-                await self.store.delete(Table.NICKS, key)
-                log.info("registration of %s lapsed (unused too long)", registration.nick)
+        rooms = await self._records(Table.ROOMS, RoomRules.read, lambda rules: True)
+        self.slow = {name: rules for name, rules in rooms.items() if rules.slow}
+        self.bans = await self._records(Table.BANS, Ban.read, lambda ban: ban.active(now))
+        self.mutes = await self._records(Table.MUTES, Mute.read, lambda mute: mute.active(now))
+        self.room_ops = set(await self.store.read(Table.OPS))
+        days = self.policy.nick_expiry_days
+        self.nicks = await self._records(Table.NICKS, Registration.read, lambda nick: not nick.lapsed(now, days))
+
+    async def _records(self, table: Table, read: Callable[[str], T], current: Callable[[T], bool]) -> dict[str, T]:
+        """A table's records that still hold; the ones that have run out are deleted, and one that
+        cannot be read (written by hand, or by another program) is skipped with a warning."""
+        records = {}
+        for key, record in (await self.store.read(table)).items():
+            try:
+                value = read(record)
+            except (ValueError, TypeError, KeyError):
+                log.warning("skipped an unreadable %s record %r", table.value, key)
+                continue
+            if current(value):
+                records[key] = value
             else:
-                self.nicks[key] = registration
+                await self.store.delete(table, key)
+                log.info("%s record %r ran out", table.value, key)
+        return records
+
+    def start_watching(self) -> None:
+        """Follow a shared store's changes (see ``watch``); a store no one else writes needs no watching."""
+        if self.store.shared:
+            self.watcher = asyncio.create_task(self.watch(), name="moderation-watch")
+
+    async def watch(self, every: float = WATCH_INTERVAL) -> None:
+        """With a shared store, read it again whenever another process changed it (a registration,
+        a new token, the address a nick's ban covers), and close what a new ban covers."""
+        seen = await self.store.version()
+        while True:
+            await asyncio.sleep(every)
+            try:
+                version = await self.store.version()
+                if version != seen:
+                    seen = version
+                    await self.load()
+                    self._close_banned()
+            except (OSError, RedisError) as problem:  # Redis away: the bus says so; keep what we have
+                log.debug("cannot read moderation records: %s", problem)
+
+    async def close(self) -> None:
+        """Stop watching, let what is being written finish, and close the store."""
+        if self.watcher is not None:
+            self.watcher.cancel()
+        await asyncio.gather(*self.work, *([self.watcher] if self.watcher else []), return_exceptions=True)
+        await self.store.close()
 
     def spawn(self, job: Awaitable[None]) -> None:
         task = asyncio.ensure_future(job)

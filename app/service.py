@@ -84,6 +84,7 @@ class ChatService:
         except StoreError as problem:
             raise StartupRefused(f"cannot use CHAT_DB={self.settings.db}: {problem}") from None
         await self.hub.moderation.load()
+        self.hub.moderation.start_watching()
         if self.settings.tcp_port is not None:
             try:
                 await self.tcp.start(
@@ -129,7 +130,7 @@ class ChatService:
     async def stop(self) -> None:
         self.begin_shutdown()
         await self.bus.stop()
-        await self.hub.moderation.store.close()
+        await self.hub.moderation.close()
         if self.claim is not None:
             self.claim.release()
 

@@ -53,11 +53,20 @@ class ModerationStore(Protocol):
     async def redact(self, id: int) -> None:
         """Remove message ``id`` from the stored history (the caller waits until it is stored)."""
 
+    async def version(self) -> int:
+        """A number that changes whenever a record does (0 for ever when no other process writes)."""
+        ...
+
+    shared: bool
+    """Other processes write here too: watch ``version``."""
+
     async def close(self) -> None: ...
 
 
 class MemoryStore:
     """For a server whose history lives in memory only: moderation lasts as long as the process."""
+
+    shared = False
 
     def __init__(self) -> None:
         self.tables: dict[Table, dict[str, str]] = {table: {} for table in Table}
@@ -82,12 +91,17 @@ class MemoryStore:
     async def redact(self, id: int) -> None:
         pass  # history lives in memory only: the bus's own copy is all there is
 
+    async def version(self) -> int:
+        return 0
+
     async def close(self) -> None:
         pass
 
 
 class SqliteModeration:
     """The tables in the history's SQLite file (opened after the history store has migrated it)."""
+
+    shared = False  # a history file belongs to one process (see app.bus.claim)
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -131,6 +145,9 @@ class SqliteModeration:
     async def redact(self, id: int) -> None:
         await self._change("DELETE FROM events WHERE id = ?", id)
 
+    async def version(self) -> int:
+        return 0
+
     async def close(self) -> None:
         async with self._lock:
             if self._db is not None:
@@ -139,7 +156,10 @@ class SqliteModeration:
 
 
 class RedisModeration:
-    """Hashes and a list next to the shared room's stream: every process reads the same bans."""
+    """Hashes and a list next to the shared room's stream: every process reads the same bans.
+    Each write moves a version number, which the other processes watch."""
+
+    shared = True
 
     def __init__(self, url: str, room: str) -> None:
         self._redis = Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
@@ -150,10 +170,20 @@ class RedisModeration:
         return await self._redis.hgetall(self._prefix + table.value)  # type: ignore[no-any-return, misc]
 
     async def put(self, table: Table, key: str, record: str) -> None:
-        await self._redis.hset(self._prefix + table.value, key, record)  # type: ignore[misc]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._prefix + table.value, key, record)
+            pipe.incr(self._prefix + "version")
+            await pipe.execute()
 
     async def delete(self, table: Table, key: str) -> bool:
-        return bool(await self._redis.hdel(self._prefix + table.value, key))  # type: ignore[misc]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._prefix + table.value, key)
+            pipe.incr(self._prefix + "version")
+            removed, _ = await pipe.execute()
+        return bool(removed)
+
+    async def version(self) -> int:
+        return int(await self._redis.get(self._prefix + "version") or 0)
 
     async def append_log(self, entry: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -168,3 +168,20 @@ def test_a_registered_nick_made_room_operator_moderates_whenever_its_owner_ident
     assert back.expect(type="error")["text"] == "Only operators may /kick"
     back.say("/modlog")
     assert back.expect(type="error")["text"] == "Only operators may read /modlog"
+
+
+def test_with_redis_a_nick_registered_in_one_process_is_protected_in_all(start_server: Start, redis_server) -> None:
+    shared = {"REDIS_URL": redis_server.url, "CHAT_REDIS_HEARTBEAT": "0.3"}
+    a, b = start_server(**shared), start_server(**shared)
+    ann = a.web("ann")
+    ann.say(f"/register {SECRET}")
+    token = ann.expect(type="identified")["token"]
+    ann.close()
+    deadline = time.monotonic() + 5  # each process reads the shared records again within a second
+    while (impostor := b.web("ann")).nick == "ann":
+        impostor.close()
+        assert time.monotonic() < deadline, "the other process never learnt of the registration"
+        time.sleep(0.1)
+    assert impostor.nick.startswith("guest")
+    impostor.close()
+    assert b.web("ann", query=f"token={token}").nick == "ann"
