@@ -3,6 +3,7 @@ someone else who asks for the nick is told, lapsing, and the limit on guesses.""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 
@@ -185,3 +186,17 @@ def test_with_redis_a_nick_registered_in_one_process_is_protected_in_all(start_s
     assert impostor.nick.startswith("guest")
     impostor.close()
     assert b.web("ann", query=f"token={token}").nick == "ann"
+
+
+def test_the_token_never_reaches_the_web_servers_access_log(launch: Callable[..., ServerProcess]) -> None:
+    server = launch([sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "app.asgi:app"])
+    ann = server.web("ann")
+    ann.say(f"/register {SECRET}")
+    token = ann.expect(type="identified")["token"]
+    ann.close()
+    assert server.web("ann", query=f"token={token}").nick == "ann"
+    deadline = time.monotonic() + 5
+    while '/ws?nick=ann&token=…"' not in server.output():
+        assert time.monotonic() < deadline, server.output()[-2000:]
+        time.sleep(0.05)
+    assert token not in server.output() and SECRET not in server.output()
