@@ -119,7 +119,7 @@ class Hub:
         self.closing = False
         store, policy = moderation or (MemoryStore(), Policy())
         self.moderation = Moderation(self, store, policy)
-        room.guard = self.moderation.protects
+        room.guard = self.moderation.identities.protects
 
     def next_id(self) -> int:
         """A connection id, unique within this process."""
@@ -164,7 +164,7 @@ class Hub:
         self.tally.connections[client.gateway] += 1
         self.tally.open[client.gateway] += 1
         self.flood.open(client.id, client.budget, self.clock())
-        self.moderation.identify_by_token(client, nick, token)
+        self.moderation.identities.identify_by_token(client, nick, token)
         welcome, *rest = self.room.join(client.id, client.gateway, nick)
         self._apply([welcome])
         if self.bus.degraded:

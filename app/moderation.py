@@ -1,8 +1,9 @@
-"""The hub's moderation desk: operators, kicks, bans, mutes, ignores and protected nicks.
+"""The hub's moderation desk: operators, kicks, bans, mutes, slow mode, redaction and ignores.
 
-The rules (who may, how long, whom a ban covers) are the domain's (``app.domain.moderation``,
-``app.domain.identity``); the records are the store's (``app.bus.moderation``). This desk reads
-commands, checks the rules, writes the records, and announces each action to the room as a public
+The rules (who may, how long, whom a ban covers) are the domain's (``app.domain.moderation``);
+the records are the store's (``app.bus.moderation``); protected nicks have a desk of their own
+(``app.identities``), to which /register and /identify are routed. This desk reads commands,
+checks the rules, writes the records, and announces each action to the room as a public
 ``moderation`` event. Every process acts on those announcements as they are delivered, in the
 room's one order: the process holding a kicked or banned nick closes its connection, and the
 others re-read what changed from the shared store, so a ban applies in every process at once.
@@ -14,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from redis.exceptions import RedisError
@@ -49,6 +50,8 @@ from app.domain.moderation import (
 )
 from app.domain.nicks import NickError, nick_key, normalize_nick
 from app.domain.room import RemoteMember
+from app.identities import Identities
+from app.passwords import Verifier
 
 if TYPE_CHECKING:
     from app.hub import Client, Hub
@@ -93,18 +96,14 @@ class Moderation:
         """When each connection last said something to a room in slow mode."""
         self.room_ops: set[str] = set()
         """``op_key(room, nick)`` of every room operator grant (always to a registered nick)."""
-        self.nicks: dict[str, Registration] = {}
         self.operators: set[int] = set()
         """Connections here that proved the server's operator password (for their session only)."""
-        self.identified: dict[int, str] = {}
-        """Connection id to the key of the registered nick it proved."""
+        self.verifier = Verifier(Attempts(), clock)
+        self.identities = Identities(self, store, self.verifier, policy.nick_expiry_days)
         self.ignoring: dict[int, set[str]] = {}
         """Connection id to the nick keys whose lines it does not want to see (for its session)."""
         self.awaiting: dict[int, tuple[str, str]] = {}
         """A connection asked for a password on its next line: the command and what was typed with it."""
-        self.asked: dict[int, str] = {}
-        """The protected nick a connection last asked for: what a bare ``/identify PASSWORD`` proves."""
-        self.attempts = Attempts()
         self.work: set[asyncio.Task[None]] = set()
         """Commands and writes under way: waited for at shutdown."""
         self.watcher: asyncio.Task[None] | None = None
@@ -120,7 +119,7 @@ class Moderation:
         self.mutes = await self._records(Table.MUTES, Mute.read, lambda mute: mute.active(now))
         self.room_ops = set(await self.store.read(Table.OPS))
         days = self.policy.nick_expiry_days
-        self.nicks = await self._records(Table.NICKS, Registration.read, lambda nick: not nick.lapsed(now, days))
+        self.identities.nicks = await self._records(Table.NICKS, Registration.read, lambda r: not r.lapsed(now, days))
 
     async def _records(self, table: Table, read: Callable[[str], T], current: Callable[[T], bool]) -> dict[str, T]:
         """A table's records that still hold; the ones that have run out are deleted, and one that
@@ -184,24 +183,10 @@ class Moderation:
         return None if ban is None else Refusal(Goodbye.BANNED, ban.notice(self.clock()))
 
     def left(self, client: Client) -> None:
-        for state in (self.operators, self.identified, self.ignoring, self.asked, self.awaiting, self.last_said):
-            state.discard(client.id) if isinstance(state, set) else state.pop(client.id, None)
-
-    def protects(self, key: str, member_id: int) -> str | None:
-        """Why ``member_id`` may not use the nick with key ``key`` (None: it may)."""
-        registration = self.nicks.get(key)
-        if registration is not None and registration.lapsed(self.clock(), self.policy.nick_expiry_days):
-            del self.nicks[key]
-            self.spawn(self.store.delete(Table.NICKS, key))
-            log.info("registration of %s lapsed (unused too long)", registration.nick)
-            registration = None
-        if registration is not None and self.identified.get(member_id) != key:
-            self.asked[member_id] = key
-            return f"'{registration.nick}' is a registered nick: /identify PASSWORD if it is yours"
-        ban = next((b for b in self.bans.values() if b.kind is BanKind.NICK and b.mask == key), None)
-        if ban is not None and ban.active(self.clock()):
-            return f"'{ban.label}' is banned"
-        return None
+        self.operators.discard(client.id)
+        for state in (self.ignoring, self.awaiting, self.last_said):
+            state.pop(client.id, None)
+        self.identities.left(client)
 
     # -- input --------------------------------------------------------------------------------
 
@@ -215,7 +200,7 @@ class Moderation:
         self.spawn(COMMANDS[name](self, client, rest))
 
     def _lacks_password(self, name: str, rest: str) -> bool:
-        return not rest or (name == "identify" and " " not in rest and nick_key(rest) in self.nicks)
+        return not rest if name == "oper" else self.identities.lacks_password(name, rest)
 
     def _ask_password(self, client: Client, name: str, rest: str) -> None:
         """Take the password on a line of its own, hidden where the client can hide it: the telnet
@@ -264,7 +249,7 @@ class Moderation:
     def role(self, client: Client, room: str = MAIN_ROOM) -> Role:
         if client.id in self.operators:
             return Role.SERVER_OPERATOR
-        key = self.identified.get(client.id)
+        key = self.identities.identified.get(client.id)
         if key is not None and op_key(room, key) in self.room_ops:
             return Role.ROOM_OPERATOR
         return Role.MEMBER
@@ -315,7 +300,7 @@ class Moderation:
         nick = self.hub.room.nick_of(client.id)
         covering = address_ban(client.budget, nick, ban)
         await self._put_ban(covering)
-        self._audit(f"{ban.by} banned {covering.label} ({covering.expiry(self.clock())}) with the nick")
+        self.audit(f"{ban.by} banned {covering.label} ({covering.expiry(self.clock())}) with the nick")
 
     async def _put_ban(self, ban: Ban) -> None:
         key = f"{ban.kind}:{ban.mask}"
@@ -342,7 +327,7 @@ class Moderation:
     def _announce(self, client: Client, action: Action, target: str, detail: str = "") -> None:
         by = self.hub.room.nick_of(client.id) if client.id in self.hub.room else "server"
         text = announcement(action, target, by, detail)
-        self._audit(text)
+        self.audit(text)
         self._publish(client, action, target, text)
 
     def _publish(self, client: Client, action: Action, target: str, text: str) -> None:
@@ -352,7 +337,7 @@ class Moderation:
             nick = self.hub.room.nick_of(client.id)
             self.hub.bus.publish(Event(Kind.MODERATION, nick=nick, to=target, text=text, code=action, origin=client.id))
 
-    def _audit(self, text: str) -> None:
+    def audit(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.clock()))
         audit.info("%s", text)
         self.spawn(self.store.append_log(f"{stamp} {text}"))
@@ -377,26 +362,13 @@ class Moderation:
         if stored is None:
             self._refuse(client, "No operator password is set on this server (CHAT_OPERATOR_PASSWORD)", "not_operator")
             return
-        if not await self._checked(client, (f"oper {client.budget}",), lambda: passwords.check_password(rest, stored)):
+        refused = await self.verifier.verify((f"oper {client.budget}",), lambda: passwords.check_password(rest, stored))
+        if refused is not None:
+            self.hub.error(client, *refused)
             return
         if client.id in self.hub.room:
             self.operators.add(client.id)
             self._announce(client, Action.OPER, self.hub.room.nick_of(client.id))
-
-    async def _checked(self, client: Client, keys: tuple[str, ...], check: Callable[[], bool]) -> bool:
-        """Run a password check off the event loop, counting a failure against each of ``keys``;
-        say why on failure. Once a key has failed too often, the check is not even run."""
-        wait = max(self.attempts.wait(key, self.clock()) for key in keys)
-        if wait:
-            minutes = describe_duration(max(60, round(wait / 60) * 60))
-            self._refuse(client, f"Too many wrong passwords: try again in {minutes}", "rate_limited")
-            return False
-        if await asyncio.get_running_loop().run_in_executor(None, check):
-            return True
-        for key in keys:
-            self.attempts.failed(key, self.clock())
-        self._refuse(client, "Wrong password", "wrong_password")
-        return False
 
     async def _kick(self, client: Client, rest: str) -> None:
         if not self._allowed(client, Action.KICK):
@@ -435,7 +407,7 @@ class Moderation:
         holder = self.hub.room.find(request.label) if ban.kind is BanKind.NICK else None
         if isinstance(holder, RemoteMember):  # its process knows the address: it covers it, then announces
             text = announcement(Action.BAN, holder.nick, by, detail)
-            self._audit(text)
+            self.audit(text)
             event = Event(Kind.MODERATION, nick=by, to=holder.nick, text=text, code=Action.BAN)
             self.hub.bus.forward(holder.process, holder.conn, event)
             return
@@ -530,7 +502,7 @@ class Moderation:
         await self.store.redact(said.id)
         by = self.hub.room.nick_of(client.id)
         announced = announcement(Action.REDACT, f"a message from {said.nick}", by)
-        self._audit(f"{announced}: #{said.id} [{said.nick}] {said.text}")
+        self.audit(f"{announced}: #{said.id} [{said.nick}] {said.text}")
         self._publish(client, Action.REDACT, str(said.id), announced)
 
     async def _stored(self, id: int) -> None:
@@ -554,7 +526,7 @@ class Moderation:
         except NickError as problem:
             self._refuse(client, f"Usage: /{action.value} NICK ({problem})", "usage")
             return
-        registration = self.nicks.get(nick_key(nick)) if nick else None
+        registration = self.identities.nicks.get(nick_key(nick)) if nick else None
         if registration is None:
             self._refuse(client, f"Usage: /{action.value} NICK — a registered nick: they /register first", "usage")
             return
@@ -598,97 +570,13 @@ class Moderation:
             del self.ignoring[client.id]
         self._reply(client, f"No longer ignoring {nick}")
 
-    # -- protected nicks ----------------------------------------------------------------------------
-
-    async def _register(self, client: Client, password: str) -> None:
-        if client.id not in self.hub.room:
-            return
-        nick = self.hub.room.nick_of(client.id)
-        key = nick_key(nick)
-        held = self.nicks.get(key)
-        if held is not None and self.identified.get(client.id) != key:
-            self._refuse(client, f"{nick} is already registered: /identify PASSWORD if it is yours")
-            return
-        if len(password) < 8:
-            self._refuse(client, "Usage: /register PASSWORD (8 characters at least): protects your nick", "usage")
-            return
-        hashed = await asyncio.get_running_loop().run_in_executor(None, passwords.hash_password, password)
-        now = self.clock()
-        token = passwords.new_token()
-        registration = Registration(
-            nick,
-            key,
-            hashed,
-            held.fingerprints if held else (),
-            passwords.token_digest(token),
-            registered=held.registered if held else now,
-            last_used=now,
-        )
-        await self.store.put(Table.NICKS, key, registration.record())
-        self.nicks[key] = registration
-        self.identified[client.id] = key
-        self._audit(f"{nick} registered")
-        days = self.policy.nick_expiry_days
-        lapses = f"It lapses if unused for {days:g} days." if days else ""
-        self._identified(client, registration, token, f"{nick} is registered to you: nobody else can use it. {lapses}")
-
-    def _identified(self, client: Client, registration: Registration, token: str, text: str) -> None:
-        self.hub.tell(client, Event(Kind.IDENTIFIED, nick=registration.nick, text=text, to=token))
-
-    async def _identify(self, client: Client, rest: str) -> None:
-        # "/identify ann pass word" names the nick when its first word is a registered one; else the
-        # whole line is the password (it may hold spaces) of the nick last asked for, or one's own.
-        first, _, second = rest.partition(" ")
-        named = second.strip() and nick_key(first) in self.nicks
-        key = nick_key(first) if named else self.asked.get(client.id) or self._own_key(client)
-        password = second.strip() if named else rest
-        registration = self.nicks.get(key)
-        if registration is None or registration.password is None:
-            self._refuse(client, "No registered nick to prove: /identify NICK PASSWORD, or /register PASSWORD", "usage")
-            return
-        stored = registration.password
-        # A guesser is limited by its address, and a nick by itself, whoever guesses it.
-        keys = (f"identify {client.budget}", f"identify {key}")
-        if await self._checked(client, keys, lambda: passwords.check_password(password, stored)):
-            await self._proven(client, registration)
-
-    def _own_key(self, client: Client) -> str:
-        return nick_key(self.hub.room.nick_of(client.id)) if client.id in self.hub.room else ""
-
-    async def _proven(self, client: Client, registration: Registration) -> None:
-        """The client owns this registered nick: mark it, hand it a fresh token, and give it the nick."""
-        token = passwords.new_token()
-        registration = replace(registration.used(self.clock()), token=passwords.token_digest(token))
-        await self.store.put(Table.NICKS, registration.mask, registration.record())
-        self.nicks[registration.mask] = registration
-        self.identified[client.id] = registration.mask
-        self.asked.pop(client.id, None)
-        self._identified(client, registration, token, f"You are identified as {registration.nick}")
-        if client.id in self.hub.room and nick_key(self.hub.room.nick_of(client.id)) != registration.mask:
-            self.hub.interpret(client, f"/nick {registration.nick}")
-        self.joined(client)
-
     def joined(self, client: Client) -> None:
         """A room operator who has proved their nick is one again: the room is told (and shows the badge)."""
-        key = self.identified.get(client.id)
+        key = self.identities.identified.get(client.id)
         if key is not None and op_key(MAIN_ROOM, key) in self.room_ops and client.id in self.hub.room:
             nick = self.hub.room.nick_of(client.id)
             if nick_key(nick) == key:
                 self._publish(client, Action.OP, nick, f"{nick} is a room operator of {MAIN_ROOM} (identified)")
-
-    def identify_by_token(self, client: Client, nick: str | None, token: str | None) -> None:
-        """``?nick=ann&token=...``: a token the page kept proves the nick before the client joins."""
-        if not nick or not token:
-            return
-        try:
-            key = nick_key(normalize_nick(nick))
-        except NickError:
-            return
-        registration = self.nicks.get(key)
-        if registration is not None and registration.token and passwords.check_token(token, registration.token):
-            self.identified[client.id] = key
-            self.nicks[key] = registration.used(self.clock())
-            self.spawn(self.store.put(Table.NICKS, key, self.nicks[key].record()))
 
 
 def _colon(reason: str) -> str:
@@ -719,6 +607,6 @@ COMMANDS: dict[str, Handler] = {
     "modlog": Moderation._modlog,
     "ignore": Moderation._ignore,
     "unignore": Moderation._unignore,
-    "register": Moderation._register,
-    "identify": Moderation._identify,
+    "register": lambda desk, client, rest: desk.identities.register(client, rest),
+    "identify": lambda desk, client, rest: desk.identities.identify(client, rest),
 }

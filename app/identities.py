@@ -1,0 +1,167 @@
+"""Protected nicks: /register, /identify, the page's token, and keeping a registered nick for its owner.
+
+Part of the moderation desk (``app.moderation``), which routes the commands here: a registration's
+rules are the domain's (``app.domain.identity``), its records the store's (``Table.NICKS``), and
+the hashing is ``app.passwords``' (off the event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from app import passwords
+from app.bus.moderation import ModerationStore, Table
+from app.domain.events import Event, Kind
+from app.domain.identity import Registration
+from app.domain.moderation import BanKind
+from app.domain.nicks import NickError, nick_key, normalize_nick
+from app.passwords import Verifier
+
+if TYPE_CHECKING:
+    from app.hub import Client, Hub
+    from app.moderation import Moderation
+
+log = logging.getLogger("app.moderation")
+
+MIN_PASSWORD = 8
+
+
+class Identities:
+    """Who owns which registered nick, and which connections have proved theirs."""
+
+    def __init__(self, desk: Moderation, store: ModerationStore, verifier: Verifier, expiry_days: float) -> None:
+        self.desk = desk
+        self.hub: Hub = desk.hub
+        self.store = store
+        self.verifier = verifier
+        self.expiry_days = expiry_days
+        self.nicks: dict[str, Registration] = {}
+        """Registrations by nick key (read from the store)."""
+        self.identified: dict[int, str] = {}
+        """Connection id to the key of the registered nick it proved."""
+        self.asked: dict[int, str] = {}
+        """The protected nick a connection last asked for: what a bare ``/identify PASSWORD`` proves."""
+
+    def spawn(self, job: Awaitable[None]) -> None:
+        self.desk.spawn(job)
+
+    def left(self, client: Client) -> None:
+        self.identified.pop(client.id, None)
+        self.asked.pop(client.id, None)
+
+    def protects(self, key: str, member_id: int) -> str | None:
+        """Why ``member_id`` may not use the nick with key ``key`` (None: it may)."""
+        registration = self.nicks.get(key)
+        if registration is not None and registration.lapsed(self.desk.clock(), self.expiry_days):
+            del self.nicks[key]
+            self.spawn(self.store.delete(Table.NICKS, key))
+            log.info("registration of %s lapsed (unused too long)", registration.nick)
+            registration = None
+        if registration is not None and self.identified.get(member_id) != key:
+            self.asked[member_id] = key
+            return f"'{registration.nick}' is a registered nick: /identify PASSWORD if it is yours"
+        ban = next((b for b in self.desk.bans.values() if b.kind is BanKind.NICK and b.mask == key), None)
+        if ban is not None and ban.active(self.desk.clock()):
+            return f"'{ban.label}' is banned"
+        return None
+
+    def lacks_password(self, name: str, rest: str) -> bool:
+        """``/register`` or ``/identify [NICK]`` typed without the password (asked for on its own line)."""
+        return not rest or (name == "identify" and " " not in rest and nick_key(rest) in self.nicks)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def register(self, client: Client, password: str) -> None:
+        if client.id not in self.hub.room:
+            return
+        nick = self.hub.room.nick_of(client.id)
+        key = nick_key(nick)
+        held = self.nicks.get(key)
+        if held is not None and self.identified.get(client.id) != key:
+            self.hub.error(client, f"{nick} is already registered: /identify PASSWORD if it is yours", "refused")
+            return
+        if len(password) < MIN_PASSWORD:
+            usage = f"Usage: /register PASSWORD ({MIN_PASSWORD} characters at least): protects your nick"
+            self.hub.error(client, usage, "usage")
+            return
+        hashed = await asyncio.get_running_loop().run_in_executor(None, passwords.hash_password, password)
+        now = self.desk.clock()
+        token = passwords.new_token()
+        registration = Registration(
+            nick,
+            key,
+            hashed,
+            held.fingerprints if held else (),
+            passwords.token_digest(token),
+            registered=held.registered if held else now,
+            last_used=now,
+        )
+        await self._keep(registration)
+        self.identified[client.id] = key
+        self.desk.audit(f"{nick} registered")
+        lapses = f" It lapses if unused for {self.expiry_days:g} days." if self.expiry_days else ""
+        self._tell_owner(client, registration, token, f"{nick} is registered to you: nobody else can use it.{lapses}")
+
+    async def identify(self, client: Client, rest: str) -> None:
+        # "/identify ann pass word" names the nick when its first word is a registered one; else the
+        # whole line is the password (it may hold spaces) of the nick last asked for, or one's own.
+        first, _, second = rest.partition(" ")
+        named = second.strip() and nick_key(first) in self.nicks
+        key = nick_key(first) if named else self.asked.get(client.id) or self._own_key(client)
+        password = second.strip() if named else rest
+        registration = self.nicks.get(key)
+        if registration is None or registration.password is None:
+            usage = "No registered nick to prove: /identify NICK PASSWORD, or /register PASSWORD"
+            self.hub.error(client, usage, "usage")
+            return
+        stored = registration.password
+        # A guesser is limited by its address, and a nick by itself, whoever guesses it.
+        keys = (f"identify {client.budget}", f"identify {key}")
+        refused = await self.verifier.verify(keys, lambda: passwords.check_password(password, stored))
+        if refused is not None:
+            self.hub.error(client, *refused)
+            return
+        await self._proven(client, registration)
+
+    def identify_by_token(self, client: Client, nick: str | None, token: str | None) -> None:
+        """``?nick=ann&token=...``: a token the page kept proves the nick before the client joins."""
+        if not nick or not token:
+            return
+        try:
+            key = nick_key(normalize_nick(nick))
+        except NickError:
+            return
+        registration = self.nicks.get(key)
+        if registration is not None and registration.token and passwords.check_token(token, registration.token):
+            self.identified[client.id] = key
+            self.nicks[key] = registration.used(self.desk.clock())
+            self.spawn(self.store.put(Table.NICKS, key, self.nicks[key].record()))
+
+    # -- proving -----------------------------------------------------------------------------
+
+    async def _proven(self, client: Client, registration: Registration) -> None:
+        """The client owns this registered nick: mark it, hand it a fresh token, and give it the nick."""
+        token = passwords.new_token()
+        registration = replace(registration.used(self.desk.clock()), token=passwords.token_digest(token))
+        await self._keep(registration)
+        self.identified[client.id] = registration.mask
+        self.asked.pop(client.id, None)
+        self._tell_owner(client, registration, token, f"You are identified as {registration.nick}")
+        if client.id in self.hub.room and nick_key(self.hub.room.nick_of(client.id)) != registration.mask:
+            self.hub.interpret(client, f"/nick {registration.nick}")
+        self.desk.joined(client)
+
+    async def _keep(self, registration: Registration) -> None:
+        await self.store.put(Table.NICKS, registration.mask, registration.record())
+        self.nicks[registration.mask] = registration
+
+    def _tell_owner(self, client: Client, registration: Registration, token: str, text: str) -> None:
+        """The owner is told, with the token the page keeps to prove the nick next time."""
+        self.hub.tell(client, Event(Kind.IDENTIFIED, nick=registration.nick, text=text, to=token))
+
+    def _own_key(self, client: Client) -> str:
+        return nick_key(self.hub.room.nick_of(client.id)) if client.id in self.hub.room else ""
