@@ -8,15 +8,17 @@ caller, off the event loop; these rules only compare and count.
 
 from __future__ import annotations
 
-import json
 from collections import deque
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from app.domain.stored import Stored
 
 DAY = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
-class Registration:
+class Registration(Stored):
     """A protected nick. ``mask`` is its nick key; ``last_used`` (wall clock) moves each time its
     owner proves it, and a registration unused for the expiry lapses."""
 
@@ -36,13 +38,9 @@ class Registration:
     def used(self, now: float) -> Registration:
         return replace(self, last_used=now)
 
-    def record(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
     @classmethod
-    def read(cls, record: str) -> Registration:
-        data = json.loads(record)
-        return cls(**{**data, "fingerprints": tuple(data.get("fingerprints", ()))})
+    def decoded(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "fingerprints": tuple(data.get("fingerprints", ()))}
 
 
 @dataclass(slots=True)

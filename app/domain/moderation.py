@@ -7,14 +7,15 @@ asks these rules, stores what they decide and carries it out.
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import Enum, IntEnum, StrEnum
+from typing import Any
 
 from app.domain.addresses import Network
 from app.domain.nicks import NickError, nick_key, normalize_nick
+from app.domain.stored import Stored
 
 MAIN_ROOM = "#main"
 """The room everyone is in until there are several; it has no founder."""
@@ -119,7 +120,7 @@ def parse_network(text: str) -> Network | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Ban:
+class Ban(Stored):
     """One ban: a nick (by its key) or an address range, until a wall-clock time (None: for ever)."""
 
     kind: BanKind
@@ -156,13 +157,9 @@ class Ban:
         """What a banned client is told, with the reason and how long it lasts."""
         return f"{self.reason or 'no reason given'}; {self.expiry(now)}"
 
-    def record(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
     @classmethod
-    def read(cls, record: str) -> Ban:
-        data = json.loads(record)
-        return cls(**{**data, "kind": BanKind(data["kind"])})
+    def decoded(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "kind": BanKind(data["kind"])}
 
 
 def describe_remaining(seconds: float) -> str:
@@ -246,7 +243,7 @@ def find_ban(bans: dict[str, Ban], address: str | None, nick: str | None, now: f
 
 
 @dataclass(frozen=True, slots=True)
-class Mute:
+class Mute(Stored):
     """A nick that may read a room but not speak in it, until a wall-clock time (None: until unmuted)."""
 
     room: str
@@ -262,13 +259,6 @@ class Mute:
     def active(self, now: float) -> bool:
         return self.until is None or now < self.until
 
-    def record(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def read(cls, record: str) -> Mute:
-        return cls(**json.loads(record))
-
 
 def mute_key(room: str, nick: str) -> str:
     return f"{room} {nick_key(nick)}"
@@ -279,19 +269,12 @@ def op_key(room: str, nick: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class RoomRules:
+class RoomRules(Stored):
     """A room's standing rules, set by its operators and kept across restarts."""
 
     room: str
     slow: float = 0.0
     """Seconds a member waits between lines to the room (0: no slow mode); operators never wait."""
-
-    def record(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def read(cls, record: str) -> RoomRules:
-        return cls(**json.loads(record))
 
 
 def slow_wait(rules: RoomRules | None, last_said: float | None, now: float) -> float:
