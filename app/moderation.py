@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from redis.exceptions import RedisError
@@ -90,8 +90,10 @@ class Moderation:
         self.clock = clock
         self.bans: dict[str, Ban] = {}
         self.mutes: dict[str, Mute] = {}
-        self.slow: dict[str, RoomRules] = {}
-        """Rooms in slow mode, by name (empty: no room is, and lines are not even timed)."""
+        self.rules: dict[str, RoomRules] = {}
+        """Each room's standing rules, by name (rooms without any have none here)."""
+        self.slow: set[str] = set()
+        """Rooms in slow mode (empty: no room is, and lines are not even timed)."""
         self.last_said: dict[int, float] = {}
         """When each connection last said something to a room in slow mode."""
         self.room_ops: set[str] = set()
@@ -113,8 +115,8 @@ class Moderation:
     async def load(self) -> None:
         """Read every record (at start, and when another process announced a change)."""
         now = self.clock()
-        rooms = await self._records(Table.ROOMS, RoomRules.read, lambda rules: True)
-        self.slow = {name: rules for name, rules in rooms.items() if rules.slow}
+        self.rules = await self._records(Table.ROOMS, RoomRules.read, lambda rules: True)
+        self.slow = {name for name, rules in self.rules.items() if rules.slow}
         self.bans = await self._records(Table.BANS, Ban.read, lambda ban: ban.active(now))
         self.mutes = await self._records(Table.MUTES, Mute.read, lambda mute: mute.active(now))
         self.room_ops = set(await self.store.read(Table.OPS))
@@ -190,8 +192,9 @@ class Moderation:
 
     # -- input --------------------------------------------------------------------------------
 
-    def handles(self, name: str) -> bool:
-        return name in COMMANDS
+    def handles(self, name: str, rest: str) -> bool:
+        """Whether the desk takes this command (``/topic lock`` is the desk's, ``/topic TEXT`` the room's)."""
+        return name in COMMANDS and (name != "topic" or rest in ("lock", "unlock"))
 
     def command(self, client: Client, name: str, rest: str) -> None:
         if name in SECRET_COMMANDS and self._lacks_password(name, rest):
@@ -227,7 +230,7 @@ class Moderation:
             return f"Not sent: you are muted in {MAIN_ROOM} ({left}); you can still read", "muted"
         if speech is not Speech.ROOM or not self.slow or self.role(client) >= Role.ROOM_OPERATOR:
             return None
-        rules = self.slow.get(MAIN_ROOM)
+        rules = self.rules.get(MAIN_ROOM)
         wait = slow_wait(rules, self.last_said.get(client.id), now)
         if rules is not None and wait:
             every = describe_duration(rules.slow)
@@ -258,7 +261,10 @@ class Moderation:
 
     def delivered(self, event: Event) -> None:
         """A moderation announcement in its place in the room's order: carry it out here."""
-        action = Action(event.code)
+        try:
+            action = Action(event.code)
+        except ValueError:  # from a newer release sharing the room: nothing this one knows to do
+            return
         if event.process != self.hub.bus.process and action in _RELOADS:
             self.spawn(self._reload_then_enforce(action, event))
         else:
@@ -352,7 +358,7 @@ class Moderation:
         if may(self.role(client), action):
             return True
         who = "server operators" if action.needs is Role.SERVER_OPERATOR else "operators"
-        self._refuse(client, f"Only {who} may /{action.value}", "not_operator")
+        self._refuse(client, f"Only {who} may /{action.value.replace('_', ' ')}", "not_operator")
         return False
 
     # -- commands -------------------------------------------------------------------------------
@@ -481,14 +487,57 @@ class Moderation:
         if not 0 <= seconds <= MAX_SLOW:
             self._refuse(client, f"Usage: /slow SECONDS — 1 to {MAX_SLOW}, or off", "usage")
             return
-        rules = RoomRules(MAIN_ROOM, float(seconds))
-        await self.store.put(Table.ROOMS, MAIN_ROOM, rules.record())
-        if seconds:
-            self.slow[MAIN_ROOM] = rules
-        else:
-            self.slow.pop(MAIN_ROOM, None)
+        await self._set_rules(replace(self._rules_of(MAIN_ROOM), slow=float(seconds)))
         detail = f"one line every {describe_duration(seconds)}" if seconds else "off"
         self._announce(client, Action.SLOW, MAIN_ROOM, detail)
+
+    def _rules_of(self, room: str) -> RoomRules:
+        return self.rules.get(room) or RoomRules(room)
+
+    async def _set_rules(self, rules: RoomRules) -> None:
+        await self.store.put(Table.ROOMS, rules.room, rules.record())
+        self.rules[rules.room] = rules
+        if rules.slow:
+            self.slow.add(rules.room)
+        else:
+            self.slow.discard(rules.room)
+
+    async def _lock(self, client: Client, rest: str) -> None:
+        await self._invite_only(client, Action.LOCK, True)
+
+    async def _unlock(self, client: Client, rest: str) -> None:
+        await self._invite_only(client, Action.UNLOCK, False)
+
+    async def _invite_only(self, client: Client, action: Action, locked: bool) -> None:
+        if not self._allowed(client, action):
+            return
+        room = MAIN_ROOM
+        await self._set_rules(replace(self._rules_of(room), invite_only=locked, invited=()))
+        self._announce(client, action, room, "/invite NICK lets someone in" if locked else "")
+
+    async def _invite(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.INVITE):
+            return
+        room = MAIN_ROOM
+        try:
+            nick = normalize_nick(rest)
+        except NickError as problem:
+            self._refuse(client, f"Usage: /invite NICK ({problem})", "usage")
+            return
+        rules = self._rules_of(room)
+        if not rules.invite_only:
+            self._refuse(client, f"{room} is open to all: /lock makes it invite-only", "usage")
+            return
+        await self._set_rules(replace(rules, invited=(*rules.invited, nick_key(nick))))
+        self._announce(client, Action.INVITE, nick, f"/join {room}")
+
+    async def _topic_lock(self, client: Client, rest: str) -> None:
+        action = Action.TOPIC_LOCK if rest == "lock" else Action.TOPIC_UNLOCK
+        if not self._allowed(client, action):
+            return
+        room = MAIN_ROOM
+        await self._set_rules(replace(self._rules_of(room), topic_locked=action is Action.TOPIC_LOCK))
+        self._announce(client, action, room)
 
     async def _redact(self, client: Client, rest: str) -> None:
         if not self._allowed(client, Action.REDACT):
@@ -589,7 +638,22 @@ def _detail(event: Event) -> str:
     return reason
 
 
-_RELOADS = frozenset({Action.BAN, Action.UNBAN, Action.MUTE, Action.UNMUTE, Action.OP, Action.DEOP, Action.SLOW})
+_RELOADS = frozenset(
+    {
+        Action.BAN,
+        Action.UNBAN,
+        Action.MUTE,
+        Action.UNMUTE,
+        Action.OP,
+        Action.DEOP,
+        Action.SLOW,
+        Action.LOCK,
+        Action.UNLOCK,
+        Action.INVITE,
+        Action.TOPIC_LOCK,
+        Action.TOPIC_UNLOCK,
+    }
+)
 """Announcements after which another process re-reads the store."""
 
 COMMANDS: dict[str, Handler] = {
@@ -601,6 +665,10 @@ COMMANDS: dict[str, Handler] = {
     "mute": Moderation._mute,
     "unmute": Moderation._unmute,
     "slow": Moderation._slow,
+    "lock": Moderation._lock,
+    "unlock": Moderation._unlock,
+    "invite": Moderation._invite,
+    "topic": Moderation._topic_lock,
     "redact": Moderation._redact,
     "op": Moderation._op,
     "deop": Moderation._deop,
