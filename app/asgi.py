@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None) -> ChatApp:
     routes = Starlette(
         routes=[
             Route("/", index),
+            Route("/r/{room}", index),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
             WebSocketRoute(service.websocket.PATH, service.websocket.endpoint),

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app.domain.addresses import Networks
+from app.domain.rooms import RoomError, room_name
 
 OFF = {"", "0", "off", "no", "false", "none", "disabled"}
 
@@ -22,6 +23,14 @@ class Settings:
     tcp_port: int | None = 2626
     redis_url: str | None = None
     room: str = "main"
+    """The Redis key namespace (CHAT_ROOM, named before there were rooms): keys are ``chat:{<room>}:*``."""
+    default_room: str = "#main"
+    """Where everyone starts, and where a client that never mentions rooms stays."""
+    rooms_per_client: int = 20
+    max_rooms: int = 1000
+    """Rooms this server keeps (occupied, or empty with their history)."""
+    room_history: int = 100
+    """Messages kept per room other than the default one (which keeps CHAT_HISTORY)."""
     redis_heartbeat: float = 3.0
     redis_queue: int = 200
     tcp_reuse_port: bool = False
@@ -103,6 +112,11 @@ class Settings:
         metrics_allow = networks("CHAT_METRICS_ALLOW_IPS", "127.0.0.1,::1")
         if metrics_allow.everyone:
             raise SettingsError("CHAT_METRICS_ALLOW_IPS='*' would publish metrics to anyone: set CHAT_METRICS_TOKEN")
+        default_room = env.get("CHAT_DEFAULT_ROOM", d.default_room)
+        try:
+            default_room = room_name(default_room)
+        except RoomError as problem:
+            raise SettingsError(f"CHAT_DEFAULT_ROOM={default_room!r}: {problem}") from None
         origins = tuple(o.strip().rstrip("/") for o in env.get("CHAT_ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
             host=env.get("HOST", d.host),
@@ -110,6 +124,10 @@ class Settings:
             tcp_port=tcp_port,
             redis_url=redis_url,
             room=env.get("CHAT_ROOM", d.room).strip() or d.room,
+            default_room=default_room,
+            rooms_per_client=int(number("CHAT_ROOMS_PER_CLIENT", d.rooms_per_client)) or d.rooms_per_client,
+            max_rooms=int(number("CHAT_MAX_ROOMS", d.max_rooms)) or d.max_rooms,
+            room_history=int(number("CHAT_ROOM_HISTORY", d.room_history)),
             redis_heartbeat=number("CHAT_REDIS_HEARTBEAT", d.redis_heartbeat, float) or d.redis_heartbeat,
             redis_queue=int(number("CHAT_REDIS_QUEUE", d.redis_queue)),
             # With Redis every process is the same room, so by default they share the TCP port too.

@@ -12,8 +12,15 @@ carried more is cut into several pieces (several frames, each a valid JSON objec
 batching never makes a message a client cannot accept, nor one write that swamps its link.
 The cut happens while packing, once per channel per turn; a turn that fits is one piece as before.
 
+Channels are per room and kind of client. A client is a member of the channel of its current
+room (its *home*) and a *guest* of the channels of its other rooms: a room's event is encoded
+once for its members and once more, marked as aside, for its guests (terminals prefix the
+room's name), and a guest gets it pushed onto its own backlog. Whatever the number of its
+rooms, a client's backlog is packed and written once per loop turn.
+
 A client falls out of step when something is meant for it alone (its welcome, an error, a
-private message, its own message marked as its own) or when its transport is back-pressured.
+private message, its own message marked as its own, an event from one of its other rooms) or
+when its transport is back-pressured.
 It then keeps its own copy of the chunks in its ``Outbox`` and is written separately; once that
 is written out it rejoins the channel. While its transport is back-pressured it is *behind*:
 ``Laggards`` judges it by its rate over time, and drops it as too slow only if it stopped
@@ -27,6 +34,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import Generic, Protocol, TypeVar
 
 from app.domain.events import Event
@@ -115,16 +123,23 @@ class Flusher:
 
 
 class Channel(Generic[Chunk]):
-    """All the clients that share one codec. ``replay`` is how many recent events a newcomer of
-    this kind is shown on joining."""
+    """All the clients of one room that share one codec. ``replay`` is how many recent events a
+    newcomer of this kind is shown on joining."""
 
-    def __init__(self, codec: Codec[Chunk], laggards: Laggards, flusher: Flusher, replay: int = 0) -> None:
+    def __init__(
+        self, codec: Codec[Chunk], laggards: Laggards, flusher: Flusher, replay: int = 0, room: str = ""
+    ) -> None:
         self.codec = codec
         self.laggards = laggards
         self.flusher = flusher
         self.replay = replay
+        self.room = room
+        self.kind: Channel[Chunk] = self
+        """The default room's channel for this kind of client, which this one was made from."""
         self.in_step: set[Outbox[Chunk]] = set()
         self.out_of_step: set[Outbox[Chunk]] = set()
+        self.guests: set[Outbox[Chunk]] = set()
+        """Clients in this room whose current room is another: they get the aside version."""
         self.pending: list[Chunk] = []
         self._dirty = False
         self.delivered = 0
@@ -133,30 +148,44 @@ class Channel(Generic[Chunk]):
     def __len__(self) -> int:
         return len(self.in_step) + len(self.out_of_step)
 
+    def sibling(self, room: str) -> Channel[Chunk]:
+        """A channel for the same kind of client in another room."""
+        channel = Channel(self.codec, self.laggards, self.flusher, self.replay, room)
+        channel.kind = self.kind
+        return channel
+
     def broadcast(
-        self, event: Event, exclude: Outbox[Chunk] | None = None, ignoring: Collection[Outbox[Chunk]] = ()
+        self,
+        event: Event,
+        exclude: Outbox[Chunk] | None = None,
+        skip: Collection[Outbox[Chunk]] = (),
+        guests: bool = True,
     ) -> None:
         """Send a public event to every client of this channel except ``exclude`` (its sender,
-        who gets its own version separately) and those ``ignoring`` its sender."""
-        if not self.in_step and not self.out_of_step:
-            return
-        chunk = self.codec.encode(event, False)
-        if chunk is None:
-            return
-        if exclude is not None and exclude.channel is self:
-            exclude.fall_out_of_step()
-        if ignoring:
-            for outbox in ignoring:
-                if outbox.channel is self:
-                    outbox.fall_out_of_step()
-        self.pending.append(chunk)
-        if self.out_of_step:
-            for outbox in list(self.out_of_step):
-                if outbox is not exclude and outbox not in ignoring:
-                    outbox.push(chunk)
-        if not self._dirty:
-            self._dirty = True
-            self.flusher.mark_channel(self)
+        who gets its own version separately) and ``skip`` (shown it through another room);
+        ``guests``: to the clients whose current room is another one too."""
+        if self.in_step or self.out_of_step:
+            chunk = self.codec.encode(event, False)
+            if chunk is not None:
+                if exclude is not None and exclude.channel is self:
+                    exclude.fall_out_of_step()
+                for outbox in skip:
+                    if outbox.channel is self:
+                        outbox.fall_out_of_step()
+                self.pending.append(chunk)
+                if self.out_of_step:
+                    for outbox in list(self.out_of_step):
+                        if outbox is not exclude and outbox not in skip:
+                            outbox.push(chunk)
+                if not self._dirty:
+                    self._dirty = True
+                    self.flusher.mark_channel(self)
+        if guests and self.guests:
+            aside = self.codec.encode(replace(event, aside=True), False)
+            if aside is not None:
+                for outbox in list(self.guests):
+                    if outbox is not exclude and outbox not in skip:
+                        outbox.push(aside)
 
     def flush(self) -> None:
         self._dirty = False
@@ -194,6 +223,7 @@ class Outbox(Generic[Chunk]):
         "_on_overflow",
         "_packed",
         "_size",
+        "_visits",
         "channel",
         "write",
     )
@@ -211,6 +241,8 @@ class Outbox(Generic[Chunk]):
         self._blocked = False
         self._closed = False
         self._in_step = False
+        self._visits: set[Channel[Chunk]] | None = None
+        """The channels of its other rooms, where it is a guest (None: in one room, the usual case)."""
 
     def open(self) -> None:
         """Start receiving the channel's broadcasts, after whatever was pushed already (so a
@@ -327,3 +359,31 @@ class Outbox(Generic[Chunk]):
         self.channel.in_step.discard(self)
         self.channel.out_of_step.discard(self)
         self.channel.laggards.caught_up(self)
+        for channel in self._visits or ():
+            channel.guests.discard(self)
+        self._visits = None
+
+    # -- rooms -------------------------------------------------------------------------------
+
+    @property
+    def opened(self) -> bool:
+        """Receiving its channel's broadcasts (``open`` was called and it is not closed)."""
+        return self._in_step or self in self.channel.out_of_step
+
+    def seat(self, home: Channel[Chunk], visits: Collection[Channel[Chunk]]) -> None:
+        """Make ``home`` (its current room's channel) the channel it shares writes with, and be
+        a guest of ``visits`` (its other rooms'). What is already queued stays queued, in order."""
+        if home is not self.channel:
+            opened = self.opened
+            self.fall_out_of_step()
+            self.channel.out_of_step.discard(self)
+            self.channel = home
+            if opened and not self._closed:
+                self.open()
+        wanted = set(visits)
+        for channel in (self._visits or set()) - wanted:
+            channel.guests.discard(self)
+        if not self._closed:
+            for channel in wanted:
+                channel.guests.add(self)
+        self._visits = wanted or None

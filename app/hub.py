@@ -1,8 +1,10 @@
-"""The hub joins the gateways to the room: admission, flood control, history replay, churn.
+"""The hub joins the gateways to the rooms: admission and flood control here; the rest each in
+its own module (rooms in ``app.domain.rooms``, their channels in ``app.switchboard``, history
+shown to clients in ``app.replay``, join and leave notices in ``app.presence``).
 
-Gateways hand it connections and input lines; it asks the room what they mean, publishes
+Gateways hand it connections and input lines; it asks the domain what they mean, publishes
 public events through the bus, and, when the bus delivers them back in order, broadcasts each
-one through the fan-out channels (encoded once per kind of client).
+one through its room's fan-out channels (encoded once per room and kind of client).
 """
 
 from __future__ import annotations
@@ -10,40 +12,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from app.bus.base import Bus
-from app.bus.history import Gap
 from app.bus.moderation import MemoryStore, ModerationStore
-from app.codecs.lines import LIVE, format_lines
 from app.domain.addresses import Networks, budget_key
-from app.domain.churn import PRESENCE_KINDS, ChurnGate
-from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell
+from app.domain.churn import ChurnGate
+from app.domain.events import (
+    Disconnect,
+    Event,
+    Forget,
+    Forward,
+    Gateway,
+    Kind,
+    Outcome,
+    Publish,
+    Seat,
+    ShowHistory,
+    Tell,
+)
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
 from app.domain.goodbye import Goodbye, Refusal
-from app.domain.moderation import Role, Speech
+from app.domain.moderation import Role
 from app.domain.nicks import nick_key
 from app.domain.room import Member, RemoteMember, Room
-from app.fanout import Channel, Codec, Outbox
+from app.fanout import Codec, Outbox
 from app.laggards import Laggards
 from app.moderation import Moderation, Policy
+from app.presence import Presence
+from app.replay import Replayer
+from app.switchboard import Switchboard
 from app.tally import Tally
 
 log = logging.getLogger("app.chat")
 
-SPEECH = {"me": Speech.ROOM, "msg": Speech.PRIVATE}
-"""Commands that say something: held back from a muted member (and in slow mode) like plain lines."""
 
 DEGRADED = (
     "The room is degraded: the server cannot reach the shared message store. You stay connected;"
     " what you send waits here and goes out when it is back."
 )
 RECOVERED = "The room is back: what was waiting is being sent."
-HISTORY_PART = 8000
-"""Characters of /history in one notice: a long history is shown in several, each well within a
-WebSocket message's 64 KiB even when every character takes 4 bytes of UTF-8 (or is escaped)."""
 QUEUE_FULL = "Not sent: the room is degraded and too many messages are already waiting — try again when it is back"
 
 
@@ -83,7 +93,7 @@ class Admission:
 
 
 class Hub:
-    """The single place where connections, the room and the bus meet."""
+    """The single place where connections, the rooms and the bus meet."""
 
     def __init__(
         self,
@@ -108,12 +118,17 @@ class Hub:
         self.clients: dict[int, Client] = {}
         self.laggards = laggards or Laggards()
         self.laggards.population = self.clients.__len__
-        self.churn = churn or ChurnGate()
-        self._later = later or (lambda delay, callback: asyncio.get_running_loop().call_later(delay, callback))
-        self._summary_due = False
-        self._replayed: dict[tuple[Codec, int, float], bytes | str | None] = {}  # type: ignore[type-arg]
-        """Replayed history, encoded once per codec: every newcomer gets the same recent events."""
-        self.channels: list[Channel] = []  # type: ignore[type-arg]
+        self.switchboard = Switchboard(room.rooms.default)
+        self.channels = self.switchboard.kinds
+        """The default room's channels, one per kind of client: the gateways add theirs."""
+        self.replayer = Replayer(bus.history)
+        self.presence = Presence(
+            churn or ChurnGate(),
+            clock,
+            later or (lambda delay, callback: asyncio.get_running_loop().call_later(delay, callback)),
+            self._announce,
+            room.population_of,
+        )
         self.tally = Tally()
         self._next_id = 0
         self.closing = False
@@ -125,6 +140,18 @@ class Hub:
         """A connection id, unique within this process."""
         self._next_id += 1
         return self._next_id
+
+    def restore_rooms(self) -> None:
+        """After the bus has loaded history: the rooms it holds exist again, with their topics."""
+        history = self.bus.history
+        for name in history.rooms():
+            try:
+                self.room.rooms.make(name, "")
+            except ValueError:  # more rooms in history than the limit allows now: the rest stay unlisted
+                continue
+            for event in history.room(name).events():
+                if event.kind is Kind.TOPIC:
+                    self.room.restore_topic(event)
 
     # -- gateway entry points -------------------------------------------------------------
 
@@ -152,56 +179,66 @@ class Hub:
         return refusal
 
     def connect(
-        self, client: Client, nick: str | None = None, since: int | None = None, token: str | None = None
+        self,
+        client: Client,
+        nick: str | None = None,
+        since: int | Mapping[str, int] | None = None,
+        rooms: tuple[str, ...] = (),
+        token: str | None = None,
     ) -> None:
-        """Add an admitted client to the room (call ``refusal`` first).
+        """Add an admitted client (call ``refusal`` first), in ``rooms`` (as typed; the last is
+        current) or else the default room; ``token`` proves a registered ``nick``.
 
-        It gets its welcome, then history (the last events its channel replays, or everything
-        after ``since`` for a reconnecting client), then its own join and live events. All of it is
-        queued in this one call, so no live event can slip in between replay and live.
+        It gets its welcome, then each room's history (the last events its channel replays, or
+        everything after ``since``: one id for every room, or an id per room), then its own
+        joins and live events. All of it is queued in this one call, so no live event can slip
+        in between replay and live.
         """
         self.clients[client.id] = client
         self.tally.connections[client.gateway] += 1
         self.tally.open[client.gateway] += 1
         self.flood.open(client.id, client.budget, self.clock())
         self.moderation.identities.identify_by_token(client, nick, token)
-        welcome, *rest = self.room.join(client.id, client.gateway, nick)
+        welcome, *rest = self.room.join(client.id, client.gateway, nick, self.moderation.admitted(client, nick, rooms))
         self._apply([welcome])
         if self.bus.degraded:
             self.tell(client, Event(Kind.SYSTEM, text=DEGRADED, code="degraded"))
-        if since is not None:
-            gap, events = self.bus.history.after(since)
-        else:
-            gap, events = Gap(), self.bus.history.recent(client.outbox.channel.replay)
-        self._replay(client, events, gap, since)
+        joined = self.room.rooms.of(client.id)
+        for name in joined:
+            resume = since.get(name) if isinstance(since, Mapping) else since
+            self._replay(client, name, resume, aside=name != joined[-1])
+        self._seat(client)
         client.outbox.open()
         self._apply(rest)
         self.moderation.joined(client)
 
-    def _replay(self, client: Client, events: list[Event], gap: Gap, since: int | None) -> None:
-        if gap:
-            self.tell(client, Event(Kind.GAP, text=_gap_text(gap, since), missed=gap.missed))
-        cache, codec = self._replayed, client.codec
-        for event in events:
-            key = (codec, event.id, event.ts)  # the time too: after a Redis data loss an id can recur
-            chunk = cache.get(key)
-            if chunk is None:
-                if len(cache) >= 4 * self.bus.history.capacity:
-                    cache.clear()
-                chunk = cache[key] = codec.encode(event.replayed(), False)
-            if chunk is not None:
-                client.send(chunk)
-        if events or gap:
-            self.tell(client, Event(Kind.SYSTEM, text="— live —", code=LIVE))
+    def _replay(self, client: Client, room: str, since: int | None, aside: bool = False) -> None:
+        self.replayer.replay(
+            client.codec,
+            client.send,
+            lambda event: self.tell(client, event),
+            room,
+            since,
+            client.outbox.channel.replay,
+            aside,
+        )
 
-    def receive(self, client: Client, line: str) -> None:
-        """One line of input from a client."""
+    def _seat(self, client: Client) -> None:
+        """Put the client's outbox in its current room's channel, and as a guest in its other rooms'."""
+        rooms = self.room.rooms.of(client.id)
+        if not rooms:
+            return
+        board, kind = self.switchboard, client.outbox.channel.kind
+        client.outbox.seat(board.channel(rooms[-1], kind), [board.channel(name, kind) for name in rooms[:-1]])
+
+    def receive(self, client: Client, line: str, room: str | None = None) -> None:
+        """One line of input from a client; ``room``: the room it was typed for, if it said."""
         if client.id not in self.clients or not line.strip():
             return
         self.laggards.hold(client, len(line))  # read no more from it while the readers are behind
         verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
         if verdict is Verdict.ALLOW:
-            self.interpret(client, line)
+            self.interpret(client, line, room)
         elif verdict is Verdict.REFUSE:
             self.tally.rate_limited += 1
             text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
@@ -209,30 +246,32 @@ class Hub:
         else:
             self.drop(client, Goodbye.FLOODING)
 
-    def interpret(self, client: Client, line: str) -> None:
-        """A moderation command goes to the desk; what a muted member says is refused; the rest is the room's."""
+    def interpret(self, client: Client, line: str, room: str | None = None) -> None:
+        """A moderation command goes to the desk; what the room's rules hold back (a mute, slow
+        mode, a locked room or topic) is refused; the rest is the room's. ``room``: the room the
+        line was typed for, if the client said (else its current room)."""
         if self.moderation.awaiting and self.moderation.takes(client):
             self.moderation.password(client, line)
             return
         stripped = line.lstrip()
-        speech = Speech.ROOM
+        name = rest = ""
         if stripped.startswith("/") and not stripped.startswith("//"):
             name, _, rest = stripped[1:].partition(" ")
-            name = name.lower()
-            if self.moderation.handles(name, rest.strip()):
-                self.moderation.command(client, name, rest.strip())
+            name, rest = name.lower(), rest.strip()
+            if self.moderation.handles(name, rest):
+                self.moderation.command(client, name, rest)
                 return
-            speech = SPEECH.get(name, Speech.NONE)
-        if speech is not Speech.NONE and (self.moderation.mutes or self.moderation.slow):
-            held = self.moderation.held_back(client, speech)
-            if held is not None:
-                self.error(client, *held)
-                return
-        self._apply(self.room.handle(client.id, line))
+        held = self.moderation.held_back(client, name, rest, room or self.room.current(client.id))
+        if held is not None:
+            self.error(client, *held)
+            return
+        self._apply(self.room.handle(client.id, line, room))
 
     def tell(self, client: Client, event: Event) -> None:
-        """Send one event to one client."""
+        """Send one event to one client (marked aside when it is about another of its rooms)."""
         own = event.origin == client.id and event.process in ("", self.bus.process)
+        if event.room and not event.aside and event.room != self.room.current(client.id):
+            event = replace(event, aside=True)
         chunk = client.codec.encode(event, own)
         if chunk is not None:
             client.send(chunk)
@@ -283,26 +322,31 @@ class Hub:
     # -- events -----------------------------------------------------------------------------
 
     def deliver(self, event: Event) -> None:
-        """A public event in its final place in the order: send it to every local client,
-        encoded once per channel; its sender gets its own version."""
+        """A public event in its final place in its room's order: send it to every local client
+        in the room, encoded once per channel; its sender gets its own version."""
         _log_event(event)
         self.tally.events[event.kind] += 1
         if event.process != self.bus.process:
             self.room.track_remote(event)
         elif event.kind is Kind.LEAVE:
             self._reaped(event)
-        if event.kind in PRESENCE_KINDS and not self.churn.admit(self.clock()):
-            self._fold(event)
+        room = event.room or self.switchboard.default
+        if not self.presence.admit(event, room):
             return
         sender = self.clients.get(event.origin) if event.origin and event.process == self.bus.process else None
         exclude = sender.outbox if sender is not None else None
-        ignoring = [client.outbox for client in self.moderation.ignored_by(event)] if self.moderation.ignoring else ()
-        for channel in self.channels:
-            channel.broadcast(event, exclude, ignoring)
-        if sender is not None:
+        skip = self._shown_elsewhere(event, room) if event.kind is Kind.NICK and len(event.spans) > 1 else ()
+        unwanted = skip
+        if self.moderation.ignoring and (ignoring := self.moderation.ignored_by(event)):
+            unwanted = {*skip, *(client.outbox for client in ignoring)}
+        for channel in self.switchboard.of(room):
+            channel.broadcast(event, exclude, unwanted)
+        if sender is not None and not (skip and room != event.spans[0]):
             self.tell(sender, event)
         if event.kind is Kind.MODERATION:
             self.moderation.delivered(event)
+        elif event.kind is Kind.ENTER:
+            self.moderation.entered(event)
         elif self.room.badged and event.kind in (Kind.LEAVE, Kind.NICK):
             self._move_badge(event)
 
@@ -314,18 +358,25 @@ class Hub:
             if event.kind is Kind.NICK:
                 self.room.badged.add(nick_key(event.nick))
 
-    def _fold(self, event: Event) -> None:
-        """Keep a join or leave for the churn summary, sent once the window is over."""
-        self.churn.fold(event)
-        if not self._summary_due:
-            self._summary_due = True
-            self._later(self.churn.window, self._send_summary)
+    def _shown_elsewhere(self, event: Event, room: str) -> set[Outbox]:  # type: ignore[type-arg]
+        """A nick change is published in every room of the one who changed it, each with its
+        own id; a client sharing several of those rooms is shown it once, in the first of them
+        (in the order of ``spans``) that it is in: skip it in the others."""
+        if room not in event.spans:
+            return set()
+        earlier = set(event.spans[: event.spans.index(room)])
+        state = self.room.rooms.get(room)
+        skip: set[Outbox] = set()  # type: ignore[type-arg]
+        for member in state.members if state is not None else ():
+            client = self.clients.get(member)
+            if client is not None and earlier.intersection(self.room.rooms.of(member)):
+                skip.add(client.outbox)
+        return skip
 
-    def _send_summary(self) -> None:
-        self._summary_due = False
-        summary = self.churn.summary(self.room.population)
-        if summary is not None:
-            self._notify(summary)
+    def _announce(self, event: Event) -> None:
+        """A churn summary for its room."""
+        for channel in self.switchboard.of(event.room):
+            channel.broadcast(event)
 
     def _reaped(self, event: Event) -> None:
         """Another process published this process's member's leave, taking this process for dead
@@ -365,22 +416,10 @@ class Hub:
         return self.room.local_members()
 
     def _notify(self, event: Event) -> None:
-        """Tell every client here something the server says, encoded once per channel."""
-        for channel in self.channels:
-            channel.broadcast(event)
-
-    def _show_history(self, client: Client, count: int) -> None:
-        events = self.bus.history.recent(min(count, self.bus.history.capacity))
-        if not events:
-            self.tell(client, Event(Kind.SYSTEM, text="No messages yet"))
-            return
-        shown = [f"Last {len(events)} events (UTC):"]
-        if self.moderation.role(client) >= Role.ROOM_OPERATOR:  # with the ids an operator may /redact
-            shown += (f"#{event.id} {line}" for event in events for line in format_lines(event.replayed()))
-        else:
-            shown += (line for event in events for line in format_lines(event.replayed()))
-        for part in _parts(shown, HISTORY_PART):
-            self.tell(client, Event(Kind.SYSTEM, text="\n".join(part)))
+        """Tell every client here something the server says, once each (through the channel
+        of its current room), encoded once per channel."""
+        for channel in self.switchboard:
+            channel.broadcast(event, guests=False)
 
     def _apply(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
@@ -395,47 +434,38 @@ class Hub:
             elif isinstance(outcome, ShowHistory):
                 target = self.clients.get(outcome.member)
                 if target is not None:
-                    self._show_history(target, outcome.count)
+                    ids = self.moderation.role(target, outcome.room) >= Role.ROOM_OPERATOR  # what /redact takes
+                    for part in self.replayer.show(outcome.room, outcome.count, ids):
+                        self.tell(target, part)
+            elif isinstance(outcome, Seat):
+                target = self.clients.get(outcome.member)
+                if target is not None:
+                    if outcome.replay:
+                        self._replay(target, outcome.replay, None)
+                    self._seat(target)
+            elif isinstance(outcome, Forget):
+                self.bus.forget(outcome.room)
+                self.switchboard.forget(outcome.room)
+                self.presence.forget(outcome.room)
             elif isinstance(outcome, Disconnect):
                 target = self.clients.get(outcome.member)
                 if target is not None:
                     self.drop(target, outcome.goodbye, outcome.reason)
 
 
-def _parts(lines: list[str], budget: int) -> list[list[str]]:
-    """Lines in runs of at most ``budget`` characters (a longer line alone in its run)."""
-    parts: list[list[str]] = [[]]
-    size = 0
-    for line in lines:
-        if parts[-1] and size + len(line) > budget:
-            parts.append([])
-            size = 0
-        parts[-1].append(line)
-        size += len(line) + 1
-    return parts
-
-
-def _gap_text(gap: Gap, since: int | None) -> str:
-    parts = []
-    if gap.evicted:
-        parts.append(f"{gap.evicted} earlier events are no longer in history")
-    if gap.lost:
-        parts.append(f"up to {gap.lost} events after #{since} were lost when the server stopped unexpectedly")
-    text = "; ".join(parts)
-    return text[0].upper() + text[1:]
-
-
 def _log_event(event: Event) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
-    kind = event.kind
+    kind, room = event.kind, event.room
     if kind is Kind.MESSAGE:
-        log.info("#%d [%s] %s", event.id, event.nick, event.text)
+        log.info("#%d %s [%s] %s", event.id, room, event.nick, event.text)
     elif kind is Kind.ACTION:
-        log.info("#%d * %s %s", event.id, event.nick, event.text)
+        log.info("#%d %s * %s %s", event.id, room, event.nick, event.text)
     elif kind is Kind.JOIN:
-        log.info("#%d join %s (%s)", event.id, event.nick, event.gateway.value if event.gateway else "?")
+        log.info("#%d %s join %s (%s)", event.id, room, event.nick, event.gateway.value if event.gateway else "?")
     elif kind is Kind.LEAVE:
-        log.info("#%d leave %s %s", event.id, event.nick, event.text)
+        log.info("#%d %s leave %s %s", event.id, room, event.nick, event.text)
     elif kind is Kind.NICK:
-        log.info("#%d nick %s -> %s", event.id, event.old, event.nick)
+        log.info("#%d %s nick %s -> %s", event.id, room, event.old, event.nick)
+    elif kind in (Kind.ENTER, Kind.PART, Kind.TOPIC):
+        log.info("#%d %s %s %s %s", event.id, room, kind.value, event.nick, event.text)

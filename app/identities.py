@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app import passwords
 from app.bus.moderation import ModerationStore, Table
@@ -46,7 +46,7 @@ class Identities:
         self.asked: dict[int, str] = {}
         """The protected nick a connection last asked for: what a bare ``/identify PASSWORD`` proves."""
 
-    def spawn(self, job: Awaitable[None]) -> None:
+    def spawn(self, job: Coroutine[Any, Any, None]) -> None:
         self.desk.spawn(job)
 
     def left(self, client: Client) -> None:

@@ -79,10 +79,10 @@ class ChatCollector(Collector):
         yield CounterMetricFamily(
             "chat_deliveries",
             "Events handed to clients (one per event and client)",
-            sum(c.delivered for c in hub.channels),
+            sum(c.delivered for c in hub.switchboard),
         )
         yield CounterMetricFamily("chat_rate_limited", "Lines refused by flood control", tally.rate_limited)
-        behind = [outbox.backlog for channel in hub.channels for outbox in channel.out_of_step]
+        behind = [outbox.backlog for channel in hub.switchboard for outbox in channel.out_of_step]
         yield GaugeMetricFamily("chat_clients_out_of_step", "Clients with a backlog of their own", len(behind))
         yield GaugeMetricFamily(
             "chat_outbox_backlog_events", "Events waiting in clients' own backlogs", sum(e for e, _ in behind)

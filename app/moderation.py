@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -26,7 +26,6 @@ from app.domain.events import Event, Kind
 from app.domain.goodbye import Goodbye, Refusal
 from app.domain.identity import Attempts, Registration
 from app.domain.moderation import (
-    MAIN_ROOM,
     Action,
     ArgumentError,
     Ban,
@@ -49,7 +48,8 @@ from app.domain.moderation import (
     take_duration,
 )
 from app.domain.nicks import NickError, nick_key, normalize_nick
-from app.domain.room import RemoteMember
+from app.domain.room import Member, RemoteMember
+from app.domain.rooms import RoomError, room_name
 from app.identities import Identities
 from app.passwords import Verifier
 
@@ -65,6 +65,8 @@ WATCH_INTERVAL = 1.0
 """Seconds between looks at a shared store's version: how soon another process's change is seen here."""
 STORE_WAIT = 5.0
 PASSWORD_PROMPT = "Type the password on the next line (a telnet client hides it; netcat shows what you type)"
+SPEECH = {"me": Speech.ROOM, "msg": Speech.PRIVATE}
+"""Commands that say something: held back from a muted member (and in slow mode) like plain lines."""
 SECRET_COMMANDS = frozenset({"oper", "register", "identify"})
 """Commands whose password, when left out, is asked for on a line of its own."""
 
@@ -94,8 +96,12 @@ class Moderation:
         """Each room's standing rules, by name (rooms without any have none here)."""
         self.slow: set[str] = set()
         """Rooms in slow mode (empty: no room is, and lines are not even timed)."""
-        self.last_said: dict[int, float] = {}
-        """When each connection last said something to a room in slow mode."""
+        self.last_said: dict[int, dict[str, float]] = {}
+        """When each connection last said something to each room in slow mode."""
+        self.founders: dict[str, str] = {}
+        """Each room's founder (the key of the nick that made it): an operator there once identified."""
+        self.founding: dict[int, set[str]] = {}
+        """Rooms each connection made this session: it is their operator even before registering."""
         self.room_ops: set[str] = set()
         """``op_key(room, nick)`` of every room operator grant (always to a registered nick)."""
         self.operators: set[int] = set()
@@ -120,6 +126,7 @@ class Moderation:
         self.bans = await self._records(Table.BANS, Ban.read, lambda ban: ban.active(now))
         self.mutes = await self._records(Table.MUTES, Mute.read, lambda mute: mute.active(now))
         self.room_ops = set(await self.store.read(Table.OPS))
+        self.founders = await self.store.read(Table.FOUNDERS)
         days = self.policy.nick_expiry_days
         self.identities.nicks = await self._records(Table.NICKS, Registration.read, lambda r: not r.lapsed(now, days))
 
@@ -167,8 +174,15 @@ class Moderation:
         await asyncio.gather(*self.work, *([self.watcher] if self.watcher else []), return_exceptions=True)
         await self.store.close()
 
-    def spawn(self, job: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(job)
+    def spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        """Run ``job`` on the event loop; it is waited for at shutdown. (A hub driven without a
+        loop, as unit tests of the room's logic drive it, has nowhere to run it: it is dropped.)"""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            job.close()
+            return
+        task = loop.create_task(job)
         self.work.add(task)
         task.add_done_callback(self._done)
 
@@ -186,7 +200,7 @@ class Moderation:
 
     def left(self, client: Client) -> None:
         self.operators.discard(client.id)
-        for state in (self.ignoring, self.awaiting, self.last_said):
+        for state in (self.ignoring, self.awaiting, self.last_said, self.founding):
             state.pop(client.id, None)
         self.identities.left(client)
 
@@ -221,26 +235,78 @@ class Moderation:
         client.hide_input(False)
         self.spawn(COMMANDS[name](self, client, f"{rest} {line.strip()}".strip()))
 
-    def held_back(self, client: Client, speech: Speech) -> tuple[str, str] | None:
-        """Why what this client says is not sent (muted, or slow mode), with its error code; None: it is sent."""
+    def held_back(self, client: Client, command: str, rest: str, room: str) -> tuple[str, str] | None:
+        """Why a line this client typed for ``room`` is not sent (a mute, slow mode, an invite-only
+        room, a locked topic), with its error code; None: the room takes it. ``command``: the
+        command's name ("" for something said)."""
+        if not self.mutes and not self.rules:
+            return None
+        speech = SPEECH.get(command, Speech.NONE) if command else Speech.ROOM
+        if speech is not Speech.NONE:
+            return self._silenced(client, speech, room)
+        if command == "join" and rest:
+            return self._shut_out(client, rest.split(" ", 1)[0])
+        if (
+            command == "topic"
+            and rest
+            and self._rules_of(room).topic_locked
+            and self.role(client, room) < Role.ROOM_OPERATOR
+        ):
+            return f"The topic of {room} is locked: only its operators may change it", "topic_locked"
+        return None
+
+    def _silenced(self, client: Client, speech: Speech, room: str) -> tuple[str, str] | None:
         now = self.clock()
-        mute = self.mutes.get(mute_key(MAIN_ROOM, self.hub.room.nick_of(client.id))) if self.mutes else None
+        mute = self.mutes.get(mute_key(room, self.hub.room.nick_of(client.id))) if self.mutes else None
         if mute is not None and mute.active(now):
             left = "until unmuted" if mute.until is None else f"{describe_remaining(mute.until - now)} more"
-            return f"Not sent: you are muted in {MAIN_ROOM} ({left}); you can still read", "muted"
-        if speech is not Speech.ROOM or not self.slow or self.role(client) >= Role.ROOM_OPERATOR:
+            return f"Not sent: you are muted in {room} ({left}); you can still read", "muted"
+        rules = self.rules.get(room)
+        if (
+            speech is not Speech.ROOM
+            or rules is None
+            or not rules.slow
+            or self.role(client, room) >= Role.ROOM_OPERATOR
+        ):
             return None
-        rules = self.rules.get(MAIN_ROOM)
-        wait = slow_wait(rules, self.last_said.get(client.id), now)
-        if rules is not None and wait:
-            every = describe_duration(rules.slow)
-            return (
-                f"Not sent: {MAIN_ROOM} is in slow mode, one line every {every}: wait {describe_remaining(wait)}",
-                "slow",
-            )
-        if rules is not None:
-            self.last_said[client.id] = now
+        last = self.last_said.setdefault(client.id, {})
+        wait = slow_wait(rules, last.get(room), now)
+        if wait:
+            every, left = describe_duration(rules.slow), describe_remaining(wait)
+            return f"Not sent: {room} is in slow mode, one line every {every}: wait {left}", "slow"
+        last[room] = now
         return None
+
+    def _shut_out(self, client: Client, typed: str) -> tuple[str, str] | None:
+        """Why this client may not join the room named ``typed`` (invite-only), or None."""
+        try:
+            room = room_name(typed)
+        except RoomError:
+            return None  # the room says what is wrong with the name
+        rules = self.rules.get(room)
+        if rules is None or room in self.hub.room.rooms.of(client.id) or self._admits(client, rules):
+            return None
+        return f"Not joined: {room} is invite-only — ask one of its operators to /invite you", "invite_only"
+
+    def _admits(self, client: Client, rules: RoomRules) -> bool:
+        nick = self.hub.room.nick_of(client.id) if client.id in self.hub.room else ""
+        return rules.admits(nick_key(nick)) or self.role(client, rules.room) >= Role.ROOM_OPERATOR
+
+    def admitted(self, client: Client, nick: str | None, rooms: tuple[str, ...]) -> tuple[str, ...]:
+        """The rooms a connecting client asked for that it may enter (not an invite-only one it was
+        not invited to: a page reconnecting after /remove does not walk back in)."""
+        if not self.rules or not rooms:
+            return rooms
+        kept = []
+        for typed in rooms:
+            try:
+                rules = self.rules.get(room_name(typed))
+            except RoomError:
+                rules = None
+            key = nick_key(nick) if nick else ""
+            if rules is None or rules.admits(key) or self.role(client, rules.room) >= Role.ROOM_OPERATOR:
+                kept.append(typed)
+        return tuple(kept)
 
     def ignored_by(self, event: Event) -> list[Client]:
         """Local clients who ignore the sender of this message."""
@@ -249,13 +315,22 @@ class Moderation:
         key = nick_key(event.nick)
         return [self.hub.clients[i] for i, keys in self.ignoring.items() if key in keys and i in self.hub.clients]
 
-    def role(self, client: Client, room: str = MAIN_ROOM) -> Role:
+    def role(self, client: Client, room: str) -> Role:
+        """Server operators are operators everywhere; a room's founder and the registered nicks
+        made operators there are its operators (once identified; a founder also for the session
+        in which they made the room)."""
         if client.id in self.operators:
             return Role.SERVER_OPERATOR
         key = self.identities.identified.get(client.id)
-        if key is not None and op_key(room, key) in self.room_ops:
+        if key is not None and (op_key(room, key) in self.room_ops or self.founders.get(room) == key):
+            return Role.ROOM_OPERATOR
+        if room in self.founding.get(client.id, ()):
             return Role.ROOM_OPERATOR
         return Role.MEMBER
+
+    def here(self, client: Client) -> str:
+        """The room a client's command acts on: its current room."""
+        return self.hub.room.current(client.id)
 
     # -- announcements ---------------------------------------------------------------------------
 
@@ -286,7 +361,9 @@ class Moderation:
         elif action is Action.BAN:
             self._close_banned()
         elif action is Action.REDACT and event.to.isdigit():
-            self.hub.bus.history.redact(int(event.to))
+            self.hub.bus.history.redact(int(event.to), event.room)
+        elif action is Action.REMOVE:
+            self._move_out(event)
 
     def _close_banned(self) -> None:
         """Close every connection here that a ban now covers."""
@@ -330,18 +407,21 @@ class Moderation:
         member = self.hub.room.find(nick)
         return self.hub.clients.get(member.id) if member is not None and hasattr(member, "id") else None
 
-    def _announce(self, client: Client, action: Action, target: str, detail: str = "") -> None:
+    def _announce(self, client: Client, action: Action, target: str, detail: str = "", room: str = "") -> None:
         by = self.hub.room.nick_of(client.id) if client.id in self.hub.room else "server"
         text = announcement(action, target, by, detail)
-        self.audit(text)
-        self._publish(client, action, target, text)
+        self.audit(text if not room or room in text else f"{room}: {text}")
+        self._publish(client, action, target, text, room)
 
-    def _publish(self, client: Client, action: Action, target: str, text: str) -> None:
-        """Put an announcement in the room's order, as ``client``'s (a shared room takes events only
-        from its members: a ban carried out for another process goes out as its target's)."""
+    def _publish(self, client: Client, action: Action, target: str, text: str, room: str = "") -> None:
+        """Put an announcement in ``room``'s order (by default the client's current room), as
+        ``client``'s (a shared room takes events only from its members: a ban carried out for
+        another process goes out as its target's)."""
         if client.id in self.hub.room:
             nick = self.hub.room.nick_of(client.id)
-            self.hub.bus.publish(Event(Kind.MODERATION, nick=nick, to=target, text=text, code=action, origin=client.id))
+            room = room or self.here(client)
+            event = Event(Kind.MODERATION, nick=nick, to=target, text=text, code=action, origin=client.id, room=room)
+            self.hub.bus.publish(event)
 
     def audit(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.clock()))
@@ -354,8 +434,9 @@ class Moderation:
     def _refuse(self, client: Client, text: str, code: str = "refused") -> None:
         self.hub.error(client, text, code)
 
-    def _allowed(self, client: Client, action: Action) -> bool:
-        if may(self.role(client), action):
+    def _allowed(self, client: Client, action: Action, room: str = "") -> bool:
+        """Whether the client may take ``action`` in ``room`` (by default its current room); if not, say so."""
+        if may(self.role(client, room or self.here(client)), action):
             return True
         who = "server operators" if action.needs is Role.SERVER_OPERATOR else "operators"
         self._refuse(client, f"Only {who} may /{action.value.replace('_', ' ')}", "not_operator")
@@ -384,8 +465,8 @@ class Moderation:
         if target is not None:
             self._announce(client, Action.KICK, target, reason.strip())
 
-    def _present(self, client: Client, nick: str, usage: str) -> str | None:
-        """The nick as the room spells it, if someone here uses it; else say why not."""
+    def _present(self, client: Client, nick: str, usage: str, room: str = "") -> str | None:
+        """The nick as the server spells it, if someone uses it (in ``room``, if given); else say why not."""
         if not nick:
             self._refuse(client, usage, "usage")
             return None
@@ -393,7 +474,46 @@ class Moderation:
         if member is None:
             self._refuse(client, f"No one here is called {nick}", "no_such_nick")
             return None
+        if room and not self._in(member, room):
+            self._refuse(client, f"{member.nick} is not in {room}", "not_in_room")
+            return None
         return member.nick
+
+    def _in(self, member: Member | RemoteMember, room: str) -> bool:
+        state = self.hub.room.rooms.get(room)
+        if state is None:
+            return False
+        if isinstance(member, RemoteMember):
+            return nick_key(member.nick) in state.remote
+        return member.id in state.members
+
+    async def _remove(self, client: Client, rest: str) -> None:
+        room = self.here(client)
+        if not self._allowed(client, Action.REMOVE, room):
+            return
+        nick, _, reason = rest.partition(" ")
+        target = self._present(client, nick, "Usage: /remove NICK [reason]", room)
+        if target is None:
+            return
+        if room == self.hub.room.rooms.default:
+            self._refuse(client, f"{room} is where everyone arrives: /kick disconnects someone instead", "usage")
+            return
+        rules = self.rules.get(room)
+        if rules is not None and nick_key(target) in rules.invited:  # an invitation is not for coming back
+            await self._set_rules(replace(rules, invited=tuple(k for k in rules.invited if k != nick_key(target))))
+        self._announce(client, Action.REMOVE, target, reason.strip(), room)
+
+    def _move_out(self, event: Event) -> None:
+        """The process holding a removed member takes it out of the room (into the default room if
+        it was its only one), as if it had typed /part."""
+        target = self._local(event.to)
+        if target is None or event.room not in self.hub.room.rooms.of(target.id):
+            return
+        default = self.hub.room.rooms.default
+        if self.hub.room.rooms.of(target.id) == [event.room]:
+            self.hub.interpret(target, f"/join {default}")
+        by = f"removed by {event.nick}" + (f": {_detail(event)}" if _detail(event) else "")
+        self.hub.interpret(target, f"/part {event.room} {by}")
 
     async def _ban(self, client: Client, rest: str) -> None:
         if not self._allowed(client, Action.BAN):
@@ -463,7 +583,7 @@ class Moderation:
             return
         now = self.clock()
         by = self.hub.room.nick_of(client.id)
-        mute = Mute(MAIN_ROOM, nick_key(target), target, by, None if duration is None else now + duration)
+        mute = Mute(self.here(client), nick_key(target), target, by, None if duration is None else now + duration)
         await self.store.put(Table.MUTES, mute.key, mute.record())
         self.mutes[mute.key] = mute
         self._announce(client, Action.MUTE, target, describe_duration(duration))
@@ -471,7 +591,7 @@ class Moderation:
     async def _unmute(self, client: Client, rest: str) -> None:
         if not self._allowed(client, Action.UNMUTE):
             return
-        key = mute_key(MAIN_ROOM, rest.strip()) if rest.strip() else ""
+        key = mute_key(self.here(client), rest.strip()) if rest.strip() else ""
         if key not in self.mutes:
             self._refuse(client, f"{rest.strip()} is not muted" if key else "Usage: /unmute NICK", "usage")
             return
@@ -487,9 +607,10 @@ class Moderation:
         if not 0 <= seconds <= MAX_SLOW:
             self._refuse(client, f"Usage: /slow SECONDS — 1 to {MAX_SLOW}, or off", "usage")
             return
-        await self._set_rules(replace(self._rules_of(MAIN_ROOM), slow=float(seconds)))
+        room = self.here(client)
+        await self._set_rules(replace(self._rules_of(room), slow=float(seconds)))
         detail = f"one line every {describe_duration(seconds)}" if seconds else "off"
-        self._announce(client, Action.SLOW, MAIN_ROOM, detail)
+        self._announce(client, Action.SLOW, room, detail)
 
     def _rules_of(self, room: str) -> RoomRules:
         return self.rules.get(room) or RoomRules(room)
@@ -511,14 +632,17 @@ class Moderation:
     async def _invite_only(self, client: Client, action: Action, locked: bool) -> None:
         if not self._allowed(client, action):
             return
-        room = MAIN_ROOM
+        room = self.here(client)
+        if locked and room == self.hub.room.rooms.default:
+            self._refuse(client, f"{room} is where everyone arrives: it cannot be invite-only", "usage")
+            return
         await self._set_rules(replace(self._rules_of(room), invite_only=locked, invited=()))
         self._announce(client, action, room, "/invite NICK lets someone in" if locked else "")
 
     async def _invite(self, client: Client, rest: str) -> None:
         if not self._allowed(client, Action.INVITE):
             return
-        room = MAIN_ROOM
+        room = self.here(client)
         try:
             nick = normalize_nick(rest)
         except NickError as problem:
@@ -535,24 +659,25 @@ class Moderation:
         action = Action.TOPIC_LOCK if rest == "lock" else Action.TOPIC_UNLOCK
         if not self._allowed(client, action):
             return
-        room = MAIN_ROOM
+        room = self.here(client)
         await self._set_rules(replace(self._rules_of(room), topic_locked=action is Action.TOPIC_LOCK))
         self._announce(client, action, room)
 
     async def _redact(self, client: Client, rest: str) -> None:
-        if not self._allowed(client, Action.REDACT):
-            return
         text = rest.strip().lstrip("#")
         said = self.hub.bus.history.find(int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
         if said is None:
             self._refuse(client, f"No message #{text} in the history kept: /redact ID" if text else "Usage: /redact ID")
+            return
+        room = said.room or self.hub.room.rooms.default
+        if not self._allowed(client, Action.REDACT, room):
             return
         await self._stored(said.id)
         await self.store.redact(said.id)
         by = self.hub.room.nick_of(client.id)
         announced = announcement(Action.REDACT, f"a message from {said.nick}", by)
         self.audit(f"{announced}: #{said.id} [{said.nick}] {said.text}")
-        self._publish(client, Action.REDACT, str(said.id), announced)
+        self._publish(client, Action.REDACT, str(said.id), announced, room)
 
     async def _stored(self, id: int) -> None:
         """Wait (a moment at most: the history writer's lag is bounded) until event ``id`` is saved,
@@ -579,7 +704,8 @@ class Moderation:
         if registration is None:
             self._refuse(client, f"Usage: /{action.value} NICK — a registered nick: they /register first", "usage")
             return
-        key = op_key(MAIN_ROOM, registration.nick)
+        room = self.here(client)
+        key = op_key(room, registration.nick)
         if action is Action.OP:
             await self.store.put(Table.OPS, key, registration.nick)
             self.room_ops.add(key)
@@ -588,10 +714,10 @@ class Moderation:
             return
         else:
             self.room_ops.discard(key)
-        self._announce(client, action, registration.nick, MAIN_ROOM)
+        self._announce(client, action, registration.nick, room)
 
     async def _modlog(self, client: Client, rest: str) -> None:
-        if self.role(client) < Role.ROOM_OPERATOR:
+        if self.role(client, self.here(client)) < Role.ROOM_OPERATOR:
             self._refuse(client, "Only operators may read /modlog", "not_operator")
             return
         entries = await self.store.log(MODLOG_SHOWN)
@@ -620,12 +746,33 @@ class Moderation:
         self._reply(client, f"No longer ignoring {nick}")
 
     def joined(self, client: Client) -> None:
-        """A room operator who has proved their nick is one again: the room is told (and shows the badge)."""
+        """A room operator who has proved their nick is one again: each of their rooms is told (and
+        shows the badge)."""
         key = self.identities.identified.get(client.id)
-        if key is not None and op_key(MAIN_ROOM, key) in self.room_ops and client.id in self.hub.room:
-            nick = self.hub.room.nick_of(client.id)
-            if nick_key(nick) == key:
-                self._publish(client, Action.OP, nick, f"{nick} is a room operator of {MAIN_ROOM} (identified)")
+        if key is None or client.id not in self.hub.room or nick_key(self.hub.room.nick_of(client.id)) != key:
+            return
+        nick = self.hub.room.nick_of(client.id)
+        for room in self.hub.room.rooms.of(client.id):
+            if op_key(room, key) in self.room_ops or self.founders.get(room) == key:
+                self._publish(client, Action.OP, nick, f"{nick} is an operator of {room} (identified)", room)
+
+    def entered(self, event: Event) -> None:
+        """Someone here joined a room: if they made it, they are its founder, kept in the store so
+        an emptied room or a restart hands it to nobody else. The default room has none."""
+        room = event.room
+        state = self.hub.room.rooms.get(room)
+        if (
+            event.process != self.hub.bus.process
+            or room == self.hub.room.rooms.default
+            or room in self.founders
+            or state is None
+            or state.founder != event.nick
+        ):
+            return
+        self.founders[room] = nick_key(event.nick)
+        self.founding.setdefault(event.origin, set()).add(room)
+        self.spawn(self.store.put(Table.FOUNDERS, room, self.founders[room]))
+        self.audit(f"{event.nick} founded {room}")
 
 
 def _colon(reason: str) -> str:
@@ -659,6 +806,7 @@ _RELOADS = frozenset(
 COMMANDS: dict[str, Handler] = {
     "oper": Moderation._oper,
     "kick": Moderation._kick,
+    "remove": Moderation._remove,
     "ban": Moderation._ban,
     "unban": Moderation._unban,
     "bans": Moderation._bans,

@@ -19,6 +19,7 @@ from app.config import Settings
 from app.domain.churn import ChurnGate
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
+from app.domain.rooms import Rooms
 from app.fanout import Flusher
 from app.gateways.tcp import TcpGateway
 from app.gateways.websocket import WebSocketGateway
@@ -43,7 +44,11 @@ class ChatService:
         laggards = Laggards(OutboxLimits(max_bytes=settings.outbox_bytes))
         flood = FloodPolicy(settings.burst, settings.rate, settings.kick_after, paste_lines=settings.paste_lines)
         self.hub = Hub(
-            Room(max_message=settings.max_message, flood=flood),
+            Room(
+                max_message=settings.max_message,
+                flood=flood,
+                rooms=Rooms(settings.default_room, settings.max_rooms, settings.rooms_per_client),
+            ),
             self.bus,
             flood,
             Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
@@ -83,6 +88,7 @@ class ChatService:
             await self.bus.start(self.hub.deliver, self.hub)
         except StoreError as problem:
             raise StartupRefused(f"cannot use CHAT_DB={self.settings.db}: {problem}") from None
+        self.hub.restore_rooms()
         await self.hub.moderation.load()
         self.hub.moderation.start_watching()
         if self.settings.tcp_port is not None:
@@ -178,7 +184,7 @@ def _moderation_store(settings: Settings) -> ModerationStore:
 
 
 def _history(settings: Settings) -> History:
-    return History(settings.history, settings.presence_history)
+    return History(settings.history, settings.presence_history, settings.room_history, settings.default_room)
 
 
 def _claim(settings: Settings) -> RoomClaim | None:
@@ -194,7 +200,9 @@ def _store(settings: Settings) -> SqliteStore | None:
     """SQLite persistence for history, unless it is configured to live in memory only."""
     if not _persisted(settings):
         return None
-    return SqliteStore(settings.db, settings.history, settings.presence_history)
+    return SqliteStore(
+        settings.db, settings.history, settings.presence_history, settings.room_history, settings.default_room
+    )
 
 
 def _writer(bus: Bus) -> dict[str, int]:

@@ -49,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--settle", type=number, default=1.0, help="pause between connecting and publishing")
     p.add_argument("--drain", type=number, default=5.0, help="longest wait for deliveries after publishing")
     p.add_argument("--procs", type=count, default=min(4, os.cpu_count() or 1), help="client processes")
+    p.add_argument(
+        "--rooms", type=count, default=0, metavar="R", help="spread clients and publishers over R rooms (default: one)"
+    )
     p.add_argument("--idle", action="store_true", help="only connect and hold the clients (memory per connection)")
     p.add_argument("--server-pid", type=count, default=None, help="server pid, for its RSS and CPU (same machine)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -68,6 +71,8 @@ def parse(argv: Sequence[str] | None = None) -> Options:
             p.error(f"--publishers must be between 1 and the number of clients ({clients})")
         if a.rate <= 0 or a.duration <= 0:
             p.error("--rate and --duration must be positive")
+    if a.rooms and (clients % a.rooms or clients // a.rooms < 2):
+        p.error("--rooms must divide the clients into rooms of at least 2")
     if a.connect_rate <= 0:
         p.error("--connect-rate must be positive")
     if not a.ws_path.startswith("/"):
@@ -91,6 +96,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         server_pid=a.server_pid,
         json=a.json,
         progress=not a.no_progress,
+        rooms=a.rooms,
     )
 
 

@@ -63,17 +63,35 @@ class BenchClient(asyncio.Protocol):
 
 
 class TcpBenchClient(BenchClient):
-    """A telnet user: ready on its first bytes (the welcome), sends CRLF lines."""
+    """A telnet user: ready on its first bytes (the welcome), sends CRLF lines. In a ``room``, it
+    joins it and leaves the room everyone starts in, and is ready once it has left that."""
 
-    def __init__(self, tally: Tally, publisher: int | None = None) -> None:
+    def __init__(self, tally: Tally, publisher: int | None = None, room: str | None = None) -> None:
         super().__init__(tally, publisher)
         self.partial = b""
+        self.room = room
+
+        self.parted: bytes | None = None
+        """The line that says it left the room everyone starts in (once it knows that room)."""
 
     def data_received(self, data: bytes) -> None:
-        self._became_ready()
         whole, self.partial = markers.complete_lines(self.partial + data)
+        if not self.ready.done():
+            self._settle_in(whole)
         if whole:
             self.account(whole)
+
+    def _settle_in(self, lines: bytes) -> None:
+        if not self.room:
+            self._became_ready()
+        elif self.parted is None:
+            start = markers.START_ROOM.search(lines)
+            if start is not None and self.transport is not None:
+                default = start.group(1).decode()
+                self.transport.write(markers.tcp_line(f"/join #{self.room}") + markers.tcp_line(f"/part {default}"))
+                self.parted = f"left {default}\r\n".encode()
+        if self.parted is not None and self.parted in lines:
+            self._became_ready()
 
     def publish(self, text: str) -> None:
         if self.transport is not None and not self.lost:

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterator
 
 MARKER = re.compile(rb"BENCH (\d{1,9}) (\d{1,9}) (\d{19})")
+START_ROOM = re.compile(rb"\* You are in (#[A-Za-z0-9_-]+)")
+"""The welcome's line naming the room a telnet user starts in."""
 
 
 def marker(publisher: int, seq: int, sent_ns: int) -> str:

@@ -29,10 +29,22 @@ class Options:
     server_pid: int | None = None
     json: bool = False
     progress: bool = True
+    rooms: int = 0
+    """Rooms the clients are spread over (0: all in the room everyone starts in, as one-room servers)."""
 
     @property
     def clients(self) -> int:
         return self.tcp + self.ws
+
+    def room_of(self, client_id: int) -> str | None:
+        """The room a client joins (``bench<n>``, without ``#``), or None without ``--rooms``.
+        Clients are dealt round-robin, so each room gets its share of both doors."""
+        return f"bench{client_id % self.rooms}" if self.rooms else None
+
+    @property
+    def audience(self) -> int:
+        """Readers of one message besides its sender, when every client is connected."""
+        return (self.clients // self.rooms if self.rooms else self.clients) - 1
 
     def port_of(self, client_id: int) -> int:
         """The port a client connects to: several servers (processes sharing a room through
@@ -58,13 +70,30 @@ class WorkerPlan:
 
 
 def publisher_clients(options: Options) -> list[int]:
-    """The client id of each publisher, alternating between the gateways while both have clients."""
+    """The client id of each publisher, alternating between the gateways while both have clients;
+    with rooms, publisher k is in room k mod R, so the messages are spread over every room."""
+    if options.rooms:
+        return _room_publishers(options)
     tcp, ws = list(range(options.tcp)), list(range(options.tcp, options.clients))
     order: list[int] = []
     while (tcp or ws) and len(order) < options.publishers:
         for side in (tcp, ws):
             if side and len(order) < options.publishers:
                 order.append(side.pop(0))
+    return order
+
+
+def _room_publishers(options: Options) -> list[int]:
+    members: dict[int, tuple[list[int], list[int]]] = {r: ([], []) for r in range(options.rooms)}
+    for client in range(options.clients):
+        members[client % options.rooms][client >= options.tcp].append(client)
+    order: list[int] = []
+    for k in range(options.publishers):
+        tcp, ws = members[k % options.rooms]
+        first, second = (tcp, ws) if (k // options.rooms) % 2 == 0 else (ws, tcp)
+        side = first or second
+        if side:
+            order.append(side.pop(0))
     return order
 
 

@@ -34,6 +34,7 @@ class Report:
     generator_lag_max_ms: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
     server: dict[str, Any] | None = None
+    rooms: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=False)
@@ -41,7 +42,8 @@ class Report:
     def to_text(self) -> str:
         c = self.clients
         lines = [
-            f"target       {self.target} ({self.mode}, {self.procs} processes)",
+            f"target       {self.target} ({self.mode}, {self.procs} processes"
+            + (f", {self.rooms} rooms)" if self.rooms else ")"),
             f"clients      tcp {c['ready_tcp']}/{c['tcp']}, ws {c['ready_ws']}/{c['ws']} ready, failed {c['failed']},"
             f" connect time {self.connect_time_s:.2f} s",
         ]
@@ -86,7 +88,8 @@ def build(
             errors[name] = errors.get(name, 0) + count
     ready_tcp, ready_ws, failed = ready
     sent = sum(r.sent for r in results)
-    expected = 0 if options.idle else sent * max(0, ready_tcp + ready_ws - 1)
+    readers = options.audience if options.rooms else ready_tcp + ready_ws - 1
+    expected = 0 if options.idle else sent * max(0, readers)
     window = max(options.duration, (tally.last_receive_ns - t0_ns) / 1e9)
     hist = tally.latency_us
     latency = {f"p{p}": hist.percentile(p) / 1000 for p in PERCENTILES}
@@ -111,6 +114,7 @@ def build(
         generator_lag_max_ms=round(max((r.lag_max_ms for r in results), default=0.0), 3),
         errors=errors,
         server=_server(options.server_pid, ready_tcp + ready_ws, *samples),
+        rooms=options.rooms,
     )
 
 

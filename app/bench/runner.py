@@ -146,7 +146,8 @@ class Coordinator:
 
     def expected(self) -> int:
         tcp, ws, _ = self.ready_totals()
-        return sum(self.sent.values()) * max(0, tcp + ws - 1)
+        readers = self.options.audience if self.options.rooms else tcp + ws - 1
+        return sum(self.sent.values()) * max(0, readers)
 
     def show_connecting(self) -> None:
         ok = sum(c[0] for c in self.connected.values())

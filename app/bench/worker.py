@@ -110,10 +110,12 @@ class Worker:
         tally = self.result.tally
         is_tcp = client_id < o.tcp
         port = o.port_of(client_id)
+        room = o.room_of(client_id)
         if is_tcp:
-            factory = lambda: TcpBenchClient(tally, publisher)  # noqa: E731
+            factory = lambda: TcpBenchClient(tally, publisher, room)  # noqa: E731
         else:
             path = o.ws_path + ("&" if "?" in o.ws_path else "?") + f"nick=bench{client_id}"
+            path += f"&rooms={room}" if room else ""
             factory = lambda: WsBenchClient(tally, o.target, port, path, publisher)  # noqa: E731
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):

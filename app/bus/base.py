@@ -72,4 +72,7 @@ class Bus(Protocol):
 
     def forward(self, process: str, member: int, event: Event) -> None: ...
 
+    def forget(self, room: str) -> None:
+        """The room was forgotten to make space for a new one: drop its history."""
+
     async def stop(self) -> None: ...

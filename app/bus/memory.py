@@ -140,6 +140,11 @@ class InProcessBus:
             self._stamp(event)
         self._drain()
 
+    def forget(self, room: str) -> None:
+        self.history.forget(room)
+        if self.store is not None:
+            self.store.forget(room)
+
     def forward(self, process: str, member: int, event: Event) -> None:
         raise RuntimeError("no other process shares this room")
 

@@ -30,7 +30,8 @@ class Table(StrEnum):
     MUTES = "mutes"
     OPS = "ops"
     NICKS = "nicks"
-    ROOMS = "rooms"  # each room's standing rules (slow mode)
+    ROOMS = "rooms"  # each room's standing rules (slow mode, invite-only, a locked topic)
+    FOUNDERS = "founders"  # each room's founder: the key of the nick that made it
 
 
 class ModerationStore(Protocol):

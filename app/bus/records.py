@@ -28,6 +28,10 @@ def event_record(event: Event) -> str:
             record[name] = value
     if event.gateway is not None:
         record["gateway"] = event.gateway.value
+    if event.room:
+        record["room"] = event.room
+    if event.spans:
+        record["spans"] = list(event.spans)
     return _dumps(record)
 
 
@@ -46,6 +50,8 @@ def read_event(record: str, id: int = 0, ts: float = 0.0) -> Event:
             origin=int(data.get("origin", 0)),
             process=str(data.get("process", "")),
             gateway=Gateway(gateway) if gateway else None,
+            room=str(data.get("room", "")),
+            spans=tuple(str(name) for name in data.get("spans", ())),
             id=id,
             ts=ts,
         )

@@ -54,7 +54,9 @@ BATCH = 500
 # Messages and actions also go into the "said" stream, trimmed on its own: however many joins and
 # leaves fill the room's stream, a process starting later still finds the last messages there.
 # KEYS: counter, stream, presence, dedup, said.
-# ARGV: kind, record, floor, maxlen, process, conn, nick key, old nick key, member record.
+# ARGV: kind, record, floor, maxlen, process, conn, nick key, old nick key, member record, and
+# "1" when a leave is the last of its member's rooms (a departure is one leave per room, each
+# with its id: only the last one frees the nick).
 # Returns {0, id} published, {1, id} already published (a retry), {2, reason} refused.
 PUBLISH = """
 local done = redis.call('GET', KEYS[4])
@@ -80,12 +82,12 @@ end
 local t = redis.call('TIME')
 local ts = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], id .. '-0', 'e', ARGV[2], 'ts', ts)
-if kind == 'message' or kind == 'action' then
+if kind == 'message' or kind == 'action' or kind == 'topic' then
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], id .. '-0', 'e', ARGV[2], 'ts', ts)
 end
 if kind == 'nick' and holder(oldkey) then redis.call('HDEL', KEYS[3], oldkey) end
 if kind == 'join' or kind == 'nick' then redis.call('HSET', KEYS[3], key, ARGV[9]) end
-if kind == 'leave' then redis.call('HDEL', KEYS[3], key) end
+if kind == 'leave' and ARGV[10] == '1' then redis.call('HDEL', KEYS[3], key) end
 redis.call('SET', KEYS[4], id, 'EX', 300)
 return {0, id}
 """
@@ -242,6 +244,10 @@ class RedisBus:
             event = replace(event, process=self.process)
         self._enqueue(Outgoing(event, uuid4().hex))
 
+    def forget(self, room: str) -> None:
+        """Only this process's copy: the shared stream is trimmed by length, not by room."""
+        self.history.forget(room)
+
     def forward(self, process: str, member: int, event: Event) -> None:
         self._enqueue(Outgoing(replace(event, process=self.process), uuid4().hex, member, process))
 
@@ -344,6 +350,7 @@ class RedisBus:
             nick_key(event.nick),
             nick_key(event.old) if event.old else "",
             member,
+            "1" if event.kind is Kind.LEAVE and (not event.spans or event.room == event.spans[-1]) else "0",
         ]
 
     async def _rejoin(self) -> None:

@@ -39,11 +39,12 @@ from app.domain.events import Event, Gateway, Kind
 
 log = logging.getLogger("app.history")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the events table alone (releases before versioning left ``user_version`` at 0).
 2: adds the id marks and the record of losses.
-3: adds moderation: its records by table (bans, mutes, room operators, registered nicks) and the
-audit log (read and written by ``app.bus.moderation``)."""
+3: adds each event's room ('' for events saved before rooms: the default room's).
+4: adds moderation: its records by table (bans, mutes, room rules and operators, registered nicks)
+and the audit log (read and written by ``app.bus.moderation``)."""
 
 RUNWAY = 1000
 LAG_LIMIT = RUNWAY + RUNWAY // 2
@@ -57,7 +58,8 @@ _SCHEMA = (
     nick TEXT NOT NULL,
     text TEXT NOT NULL,
     old TEXT NOT NULL,
-    gateway TEXT
+    gateway TEXT,
+    room TEXT NOT NULL DEFAULT ''
 )""",
     "CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, id INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS losses (first INTEGER NOT NULL, last INTEGER NOT NULL)",
@@ -69,14 +71,19 @@ _SCHEMA = (
 )""",
     "CREATE TABLE IF NOT EXISTS modlog (id INTEGER PRIMARY KEY, ts REAL NOT NULL, entry TEXT NOT NULL)",
 )
-_COLUMNS = "id, ts, kind, nick, text, old, gateway"
-_INSERT = f"INSERT OR REPLACE INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_ROOM_INDEX = "CREATE INDEX IF NOT EXISTS events_by_room ON events (room, id)"
+_COLUMNS = "id, ts, kind, nick, text, old, gateway, room"
+_INSERT = f"INSERT OR REPLACE INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _PRESENCE = ", ".join(f"'{kind.value}'" for kind in sorted(PRESENCE_KINDS))
 _SET_MARK = "INSERT OR REPLACE INTO marks (name, id) VALUES (?, ?)"
-_NEWEST = f"SELECT {_COLUMNS} FROM events WHERE kind {{}} IN ({_PRESENCE}) ORDER BY id DESC LIMIT ?"
+_NEWEST = (
+    f"SELECT {_COLUMNS} FROM (SELECT *, row_number() OVER"
+    f" (PARTITION BY room, kind IN ({_PRESENCE}) ORDER BY id DESC) AS newest FROM events)"
+    f" WHERE newest <= CASE WHEN kind IN ({_PRESENCE}) THEN ? WHEN room IN ('', ?) THEN ? ELSE ? END"
+)
 _TRIM = (
-    f"DELETE FROM events WHERE kind {{0}} IN ({_PRESENCE}) AND id <= "
-    f"(SELECT id FROM events WHERE kind {{0}} IN ({_PRESENCE}) ORDER BY id DESC LIMIT 1 OFFSET ?)"
+    f"DELETE FROM events WHERE room = ? AND kind {{0}} IN ({_PRESENCE}) AND id <= "
+    f"(SELECT id FROM events WHERE room = ? AND kind {{0}} IN ({_PRESENCE}) ORDER BY id DESC LIMIT 1 OFFSET ?)"
 )
 
 
@@ -92,6 +99,13 @@ class _Reserve:
 
 
 @dataclass(frozen=True, slots=True)
+class _Forget:
+    """Delete a forgotten room's events with the next commit."""
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Close:
     """Save what is queued, lower the mark to ``last_id`` (a clean stop loses nothing), and stop."""
 
@@ -99,14 +113,24 @@ class _Close:
 
 
 class SqliteStore:
-    """Saves events to a SQLite file from a writer thread, keeping about ``capacity`` messages and
-    ``presence`` presence events, and keeps the reserved id mark."""
+    """Saves events to a SQLite file from a writer thread, keeping about ``capacity`` messages of
+    the default room, ``room_capacity`` of each other room and ``presence`` presence events of
+    each, and keeps the reserved id mark."""
 
-    def __init__(self, path: str | Path, capacity: int, presence: int = 100) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        capacity: int,
+        presence: int = 100,
+        room_capacity: int | None = None,
+        default_room: str = "#main",
+    ) -> None:
         self.path = str(path)
         self.capacity = capacity
         self.presence_capacity = min(presence, capacity)
-        self._queue: queue.SimpleQueue[Event | _Reserve | _Close] = queue.SimpleQueue()
+        self.room_capacity = capacity if room_capacity is None else min(room_capacity, capacity)
+        self.default_room = default_room
+        self._queue: queue.SimpleQueue[Event | _Reserve | _Forget | _Close] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._on_reserved: Callable[[int], None] = lambda upto: None
         self._mark_moved = threading.Condition()
@@ -155,6 +179,9 @@ class SqliteStore:
         try:
             for statement in _SCHEMA:
                 db.execute(statement)
+            if version == 2 or (tables and version < 2):
+                db.execute("ALTER TABLE events ADD COLUMN room TEXT NOT NULL DEFAULT ''")
+            db.execute(_ROOM_INDEX)
             marks = dict(db.execute("SELECT name, id FROM marks").fetchall())
             newest = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
             written = marks.get("written", newest)  # schema 1 kept no marks: what it saved is all we know
@@ -168,12 +195,12 @@ class SqliteStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        rows = db.execute(_NEWEST.format("NOT"), (self.capacity,)).fetchall()
-        rows += db.execute(_NEWEST.format(""), (self.presence_capacity,)).fetchall()
+        limits = (self.presence_capacity, self.default_room, self.capacity, self.room_capacity)
+        rows = db.execute(_NEWEST, limits).fetchall()
         self.losses = [Loss(first, last) for first, last in db.execute("SELECT first, last FROM losses ORDER BY first")]
         self.floor = self.persisted_id = self.queued_id = reserved
         self.reserved_id = reserved + RUNWAY
-        return sorted((_from_row(row) for row in rows), key=lambda event: event.id)
+        return sorted((_from_row(row, self.default_room) for row in rows), key=lambda event: event.id)
 
     def start(self, on_reserved: Callable[[int], None] | None = None) -> None:
         """Start the writer; ``on_reserved(upto)`` is called from its thread when the mark rises."""
@@ -185,6 +212,10 @@ class SqliteStore:
     def append(self, event: Event) -> None:
         self.queued_id = event.id
         self._queue.put(event)
+
+    def forget(self, room: str) -> None:
+        """Delete a room's saved events (its history was forgotten to make space for a new room)."""
+        self._queue.put(_Forget(room))
 
     def reserve(self, upto: int) -> None:
         """Ask the writer to raise the reserved mark to ``upto`` with its next commit."""
@@ -205,6 +236,7 @@ class SqliteStore:
 
     def _write_forever(self) -> None:
         pending: list[Event] = []  # taken from the queue and not yet committed: kept for the retry
+        forgotten: list[str] = []
         reserve = self.reserved_id
         closing: _Close | None = None
         retry = RETRY_FIRST
@@ -220,20 +252,25 @@ class SqliteStore:
                         pending.append(item)
                     elif isinstance(item, _Reserve):
                         reserve = max(reserve, item.upto)
+                    elif isinstance(item, _Forget):
+                        forgotten.append(item.room)
                     else:
                         closing = item
                 if pending:
                     self.worst_lag = max(self.worst_lag, pending[-1].id - self.persisted_id)
-                if self._commit(db, pending, reserve, closing):
+                if self._commit(db, pending, reserve, closing, forgotten):
                     pending.clear()
+                    forgotten.clear()
                     retry = RETRY_FIRST
                 else:
                     retry = min(retry * 2, RETRY_MOST)
                 if closing is not None:
                     return  # a failed final write is recorded as a loss by the next start
 
-    def _commit(self, db: sqlite3.Connection, events: list[Event], reserve: int, closing: _Close | None) -> bool:
-        if not events and reserve <= self.reserved_id and closing is None:
+    def _commit(
+        self, db: sqlite3.Connection, events: list[Event], reserve: int, closing: _Close | None, forgotten: list[str]
+    ) -> bool:
+        if not events and reserve <= self.reserved_id and closing is None and not forgotten:
             return True
         written = events[-1].id if events else self.persisted_id
         if closing is not None and closing.last_id == written:
@@ -241,9 +278,12 @@ class SqliteStore:
         try:
             db.execute("BEGIN")
             if events:
-                db.executemany(_INSERT, map(_to_row, events))
-                db.execute(_TRIM.format("NOT"), (self.capacity,))
-                db.execute(_TRIM.format(""), (self.presence_capacity,))
+                db.executemany(_INSERT, map(self._to_row, events))
+                for room in {event.room or self.default_room for event in events}:
+                    capacity = self.capacity if room == self.default_room else self.room_capacity
+                    db.execute(_TRIM.format("NOT"), (room, room, capacity))
+                    db.execute(_TRIM.format(""), (room, room, self.presence_capacity))
+            db.executemany("DELETE FROM events WHERE room = ?", [(room,) for room in forgotten])
             db.executemany(_SET_MARK, [("written", written), ("reserved", max(reserve, written))])
             db.execute("COMMIT")
         except sqlite3.Error as problem:
@@ -266,6 +306,11 @@ class SqliteStore:
             self._on_reserved(reserve)
         return True
 
+    def _to_row(self, event: Event) -> tuple[object, ...]:
+        gateway = event.gateway.value if event.gateway else None
+        room = event.room or self.default_room
+        return (event.id, event.ts, event.kind.value, event.nick, event.text, event.old, gateway, room)
+
 
 def connect(path: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)  # transactions are ours
@@ -280,11 +325,15 @@ def _explain(problem: sqlite3.Error) -> str:
     return f"cannot open it for writing ({problem}): check that its directory exists and the server may write there"
 
 
-def _to_row(event: Event) -> tuple[object, ...]:
-    gateway = event.gateway.value if event.gateway else None
-    return (event.id, event.ts, event.kind.value, event.nick, event.text, event.old, gateway)
-
-
-def _from_row(row: tuple) -> Event:  # type: ignore[type-arg]
-    id, ts, kind, nick, text, old, gateway = row
-    return Event(Kind(kind), nick=nick, text=text, id=id, ts=ts, old=old, gateway=Gateway(gateway) if gateway else None)
+def _from_row(row: tuple, default_room: str) -> Event:  # type: ignore[type-arg]
+    id, ts, kind, nick, text, old, gateway, room = row
+    return Event(
+        Kind(kind),
+        nick=nick,
+        text=text,
+        id=id,
+        ts=ts,
+        old=old,
+        gateway=Gateway(gateway) if gateway else None,
+        room=room or default_room,
+    )

@@ -9,17 +9,20 @@ from app.domain.events import REDACTED, Event, Kind
 LIVE = "live"
 """The code of the system notice that ends a replay: what follows happens now."""
 
-NOT_ECHOED = frozenset({Kind.MESSAGE, Kind.JOIN})
+NOT_ECHOED = frozenset({Kind.MESSAGE, Kind.JOIN, Kind.ENTER})
 """Kinds a line-mode sender does not get back: their terminal already shows what they typed."""
 
 
 def format_lines(event: Event, own: bool = False) -> list[str]:
     """The lines one event shows as; ``own`` is true when the reader caused it (private messages).
-    Replayed history is prefixed with its time (UTC), since it did not happen just now."""
+    Replayed history is prefixed with its time (UTC), since it did not happen just now; an event
+    of a room that is not the reader's current one, with the room's name."""
     lines = _lines(event, own)
     if event.history:
         stamp = time.strftime("%H:%M", time.gmtime(event.ts))
-        return [f"{stamp} {line}" for line in lines]
+        lines = [f"{stamp} {line}" for line in lines]
+    if event.aside and event.room:
+        lines = [f"[{event.room}] {line}" for line in lines]
     return lines
 
 
@@ -37,6 +40,16 @@ def _lines(event: Event, own: bool) -> list[str]:
         return [f"* {event.nick} left" + (f" ({event.text})" if event.text else "")]
     if kind is Kind.NICK:
         return [f"* {event.old} is now known as {event.nick}"]
+    if kind is Kind.ENTER:
+        return [f"* {event.nick} joined {event.room}"]
+    if kind is Kind.PART:
+        return [f"* {event.nick} left {event.room}" + (f" ({event.text})" if event.text else "")]
+    if kind is Kind.TOPIC:
+        return [f"* {event.nick} set the topic of {event.room}: {event.text}"]
+    if kind is Kind.ROOM:
+        return _room_lines(event)
+    if kind is Kind.ROOMS:
+        return _rooms_lines(event)
     if kind is Kind.PRIVATE:
         if own:
             return [f"[you → {event.to}] {event.text}"]
@@ -45,7 +58,12 @@ def _lines(event: Event, own: bool) -> list[str]:
         others = [u.nick for u in event.users if u.nick != event.nick]
         more = event.total - len(event.users)
         here = ", ".join(others) + (f" and {more} more" if more > 0 else "") if others else "nobody else yet"
-        return [event.text, f"* You are {event.nick} — change it with /nick NAME", f"* Here now: {here}"]
+        lines = [event.text, f"* You are {event.nick} — change it with /nick NAME"]
+        if event.room:
+            rooms = ", ".join(info.name for info in event.rooms if info.name != event.room)
+            where = f"* You are in {event.room}" + (f" (and {rooms})" if rooms else "")
+            lines.append(f"{where} — /rooms lists the rooms, /join #ROOM joins one")
+        return [*lines, f"* Here now: {here}"]
     if kind is Kind.USERS:
         listing = ", ".join(f"{u.nick} ({u.gateway.value}{', op' if u.op else ''})" for u in event.users)
         more = event.total - len(event.users)
@@ -57,3 +75,27 @@ def _lines(event: Event, own: bool) -> list[str]:
     if event.code == LIVE:  # a text reader saw history stamped in UTC; a JSON client shows its own times
         return [f"* {event.text} (times above are UTC)"]
     return [f"* {line}" if i == 0 else f"  {line}" for i, line in enumerate(event.text.splitlines())]
+
+
+def _names(event: Event) -> str:
+    """Who is listed, and how many more there are."""
+    listing = ", ".join(u.nick for u in event.users)
+    more = event.total - len(event.users)
+    return listing + (f" and {more} more" if more > 0 else "")
+
+
+def _room_lines(event: Event) -> list[str]:
+    count = max(event.total, len(event.users))
+    lines = [f"* You are now in {event.room} — {count} here: {_names(event)}"]
+    lines.append(f"* Topic: {event.text}" if event.text else "* No topic yet — /topic TEXT sets one")
+    return lines
+
+
+def _rooms_lines(event: Event) -> list[str]:
+    if not event.rooms:
+        return ["* No rooms yet — /join #ROOM makes one"]
+    more = event.total - len(event.rooms)
+    lines = [f"* {event.total} rooms" + (f", the {len(event.rooms)} biggest:" if more > 0 else ":")]
+    for info in event.rooms:
+        lines.append(f"  {info.name} ({info.members})" + (f" — {info.topic}" if info.topic else ""))
+    return lines

@@ -3,17 +3,19 @@
 Server to client, each frame holds one JSON object, or a JSON array of objects when several
 events were waiting for the same client (clients must accept both). A frame never exceeds the
 message limit: more events than fit go out as several arrays.
-Client to server: ``{"type": "say", "text": "..."}``; a frame that is not a JSON object is
-taken as one line of input, so people can chat by hand with websocat or wscat.
+Client to server: ``{"type": "say", "text": "...", "room": "#dev"}`` (``room`` optional: the
+client's current room); a frame that is not a JSON object is taken as one line of input, so
+people can chat by hand with websocat or wscat. The README has the table of every frame.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from app.domain.events import Event, Kind, User
+from app.domain.events import Event, Kind, RoomInfo, User
+from app.domain.rooms import RoomError, room_name
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -45,11 +47,17 @@ def event_to_dict(event: Event, own: bool = False) -> dict[str, Any]:
         obj["target"] = event.to
     elif kind is Kind.IDENTIFIED:
         obj["token"] = event.to
-    if event.text or kind in (Kind.MESSAGE, Kind.ACTION):
+    if event.room:
+        obj["room"] = event.room
+    if kind is Kind.ROOM:
+        obj["topic"] = event.text
+    elif event.text or kind in (Kind.MESSAGE, Kind.ACTION, Kind.TOPIC):
         obj["text"] = event.text
     if event.gateway is not None:
         obj["gateway"] = event.gateway.value
-    if event.users or kind in (Kind.USERS, Kind.WELCOME, Kind.PRESENCE):
+    if event.rooms or kind is Kind.ROOMS:
+        obj["rooms"] = [_room_info(info) for info in event.rooms]
+    if event.users or kind in (Kind.USERS, Kind.WELCOME, Kind.PRESENCE, Kind.ROOM):
         obj["users"] = [_user(u) for u in event.users]
     if kind is Kind.PRESENCE:
         obj["left"] = [{"nick": u.nick, "gateway": u.gateway.value} for u in event.left]
@@ -71,6 +79,10 @@ def _user(user: User) -> dict[str, Any]:
     if user.op:
         entry["op"] = True
     return entry
+
+
+def _room_info(info: RoomInfo) -> dict[str, Any]:
+    return {"name": info.name, "members": info.members, "topic": info.topic}
 
 
 def encode_event(event: Event, own: bool = False) -> str:
@@ -108,11 +120,18 @@ def _array(encoded: list[bytes]) -> bytes:
     return encoded[0] if len(encoded) == 1 else b"[" + b",".join(encoded) + b"]"
 
 
-def decode_frame(text: str) -> str:
+class Said(NamedTuple):
+    """A line of input, and the room it was typed for (None: the client's current room)."""
+
+    line: str
+    room: str | None = None
+
+
+def decode_frame(text: str) -> Said:
     """The input line a client frame carries, or FrameError saying what is wrong with it."""
     stripped = text.lstrip()
     if not stripped.startswith("{"):
-        return text
+        return Said(text)
     try:
         frame = json.loads(text)
     except ValueError:
@@ -120,11 +139,41 @@ def decode_frame(text: str) -> str:
     except RecursionError:  # a frame of nothing but brackets fits easily in the frame size limit
         raise FrameError('JSON nested too deeply: send {"type": "say", "text": "..."}') from None
     if not isinstance(frame, dict):
-        return text
+        return Said(text)
     kind = frame.get("type")
     if kind != "say":
         raise FrameError(f'Unknown frame type {kind!r}: the only type a client sends is "say"')
     line = frame.get("text")
     if not isinstance(line, str):
         raise FrameError('A "say" frame needs "text" as a string')
-    return line
+    room = frame.get("room")
+    if room is not None and not isinstance(room, str):
+        raise FrameError('A "say" frame\'s "room" is a room name as a string, like "#dev"')
+    return Said(line, room or None)
+
+
+def _id(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def resume_params(rooms: str, since: str) -> tuple[tuple[str, ...], int | dict[str, int] | None]:
+    """The rooms a client asks for in its URL (``rooms=dev,ops``: names without ``#``, which
+    would start the URL's fragment; the first is current) and where it resumes each one:
+    ``since=120`` (every room after id 120; ids are one sequence) or ``since=dev:120,ops:7``.
+    Rooms come back in joining order (current last); an unreadable ``since`` entry is left out,
+    and that room gets the usual replay."""
+    names = tuple(name.strip() for name in rooms.split(",") if name.strip())[:64]
+    whole = _id(since.strip())
+    if whole is not None or ":" not in since:
+        return names[::-1], whole
+    resume: dict[str, int] = {}
+    for entry in since.split(",")[:64]:
+        name, _, id = entry.partition(":")
+        try:
+            key = room_name(name)
+        except RoomError:
+            continue
+        value = _id(id.strip())
+        if value is not None:
+            resume[key] = value
+    return names[::-1], resume

@@ -30,6 +30,15 @@ class Kind(StrEnum):
     USERS = "users"
     GAP = "gap"
     PRESENCE = "presence"
+    ENTER = "enter"
+    """Someone joined a room with /join (``join`` is arriving on the server)."""
+    PART = "part"
+    """Someone left a room with /part (``leave`` is leaving the server)."""
+    TOPIC = "topic"
+    ROOM = "room"
+    """To one client: the room it is now in (or now current), with its topic and members."""
+    ROOMS = "rooms"
+    """To one client: the rooms there are, biggest first (reply to /rooms)."""
     MODERATION = "moderation"  # an operator's action, announced to the room (``code`` names it)
     IDENTIFIED = "identified"  # to one user: they own a registered nick (``to`` carries the page's token)
 
@@ -49,6 +58,15 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """One line of the room list: a room's name, how many are in it, and its topic."""
+
+    name: str
+    members: int
+    topic: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """Something that happened in the room, or a reply meant for one user.
 
@@ -59,6 +77,10 @@ class Event:
     connection ``origin`` is ("" when there is only one process).
     ``users`` is who is here (welcome, users) or who came (presence), ``left`` who went
     (presence), and ``total`` how many are here when the lists are only a sample.
+    ``room`` is the room the event happened in ("" for what is not about one room); ``spans`` is
+    every room one nick change or departure is published in (each room gets an event of its own,
+    with its own id); ``rooms`` is the room list of a welcome or /rooms reply. ``aside`` marks a
+    room event shown to a reader whose current room is another one (terminals prefix the room).
     """
 
     kind: Kind
@@ -77,6 +99,10 @@ class Event:
     total: int = 0
     left: tuple[User, ...] = ()
     process: str = ""
+    room: str = ""
+    spans: tuple[str, ...] = ()
+    rooms: tuple[RoomInfo, ...] = ()
+    aside: bool = False
 
     def stamped(self, id: int, ts: float) -> Event:
         """The same event with the id and time the bus gave it."""
@@ -104,10 +130,20 @@ class Tell:
 
 @dataclass(frozen=True, slots=True)
 class ShowHistory:
-    """Show this member the last ``count`` public events (the hub bounds the count)."""
+    """Show this member the last ``count`` public events of ``room`` (the hub bounds the count)."""
 
     member: int
     count: int
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """This member's rooms or current room changed: move its connection's subscriptions, and
+    replay ``replay`` (a room it just joined) to it first."""
+
+    member: int
+    replay: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,4 +164,11 @@ class Disconnect:
     reason: str = ""
 
 
-Outcome = Publish | Tell | Forward | ShowHistory | Disconnect
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """This empty room was forgotten to make space for a new one: drop its history."""
+
+    room: str
+
+
+Outcome = Publish | Tell | Forward | ShowHistory | Disconnect | Seat | Forget

@@ -45,6 +45,7 @@ class Action(StrEnum):
     OP = "op"
     DEOP = "deop"
     KICK = "kick"
+    REMOVE = "remove"
     BAN = "ban"
     UNBAN = "unban"
     MUTE = "mute"
@@ -313,6 +314,7 @@ def announcement(action: Action, target: str, by: str, detail: str = "") -> str:
         Action.OP: f"was made a room operator by {by}",
         Action.DEOP: f"is no longer a room operator ({by})",
         Action.KICK: f"was kicked by {by}",
+        Action.REMOVE: f"was removed from the room by {by}",
         Action.BAN: f"was banned by {by}",
         Action.UNBAN: f"was unbanned by {by}",
         Action.MUTE: f"was muted by {by}",

@@ -29,14 +29,15 @@ class Pingable(Protocol):
 
 
 class IdlePing:
-    """Pings the quiet clients of one channel; ``interval`` 0 switches it off."""
+    """Pings the quiet clients of one kind (their current room said nothing lately); ``interval`` 0: off."""
 
     def __init__(self, hub: Hub, channel: Channel[bytes], interval: float, visible: bool) -> None:
         self.hub = hub
         self.channel = channel
         self.interval = interval
         self.visible = visible
-        self._seen = -1
+        self._seen: dict[Channel[bytes], int] = {}
+        """How many chunks each room's channel had delivered at the last tick."""
         self._timer: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
@@ -50,9 +51,9 @@ class IdlePing:
 
     def _tick(self) -> None:
         self._timer = asyncio.get_running_loop().call_later(self.interval / 2, self._tick)
-        delivered, self._seen = self._seen, self.channel.delivered
-        if delivered != self._seen:
-            return  # the room spoke since the last tick: every client of the channel got traffic
+        before = self._seen
+        self._seen = {channel: channel.delivered for channel in self.hub.switchboard if channel.kind is self.channel}
         for client in list(self.hub.clients.values()):
-            if client.outbox.channel is self.channel:
+            home = client.outbox.channel
+            if home.kind is self.channel and before.get(home, -1) == self._seen.get(home):  # its room was quiet
                 client.ping(self.visible)  # type: ignore[attr-defined]

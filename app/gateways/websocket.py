@@ -83,16 +83,18 @@ class Ask:
 
     codec: Codec[str]
     nick: str | None
-    resume: int | None
+    resume: int | dict[str, int] | None
+    rooms: tuple[str, ...] = ()
     token: str | None = None
 
     @classmethod
     def parse(cls, query: str, json: Codec[str], text: Codec[str]) -> Ask:
-        """``mode=text``, ``nick=NAME``, ``token=...``, ``since=ID`` (the last of repeated parameters counts)."""
+        """``mode=text``, ``nick=NAME``, ``token=...``, ``rooms=dev,ops``, ``since=ID`` or
+        ``since=dev:120,ops:7`` (the last of repeated parameters counts; see ``wire.resume_params``)."""
         params = dict(parse_qsl(query, keep_blank_values=True))
-        since = params.get("since", "")
-        resume = int(since) if since.isascii() and since.isdigit() and len(since) <= 18 else None
-        return cls(text if params.get("mode") == "text" else json, params.get("nick"), resume, params.get("token"))
+        rooms, resume = wire.resume_params(params.get("rooms", ""), params.get("since", ""))
+        codec = text if params.get("mode") == "text" else json
+        return cls(codec, params.get("nick"), resume, rooms, params.get("token"))
 
 
 class WebSocketGateway:
@@ -153,5 +155,5 @@ class WebSocketGateway:
         if refusal is not None:
             await client.refuse(self.refusal_frames(ask.codec, refusal))
             return
-        self.hub.connect(client, ask.nick, ask.resume, ask.token)
+        self.hub.connect(client, ask.nick, ask.resume, ask.rooms, ask.token)
         await client.run()

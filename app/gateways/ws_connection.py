@@ -34,11 +34,11 @@ def take_message(hub: Hub, client: Client, data: bytes | str) -> None:
     """One whole message from a WebSocket client, whichever path it came by."""
     if isinstance(data, str):
         try:
-            line = wire.decode_frame(data)
+            said = wire.decode_frame(data)
         except wire.FrameError as problem:
             hub.error(client, str(problem), "bad_frame")
         else:
-            hub.receive(client, line)
+            hub.receive(client, said.line, said.room)
     else:
         hub.error(client, "Binary frames are not supported: send text", "bad_frame")
 

@@ -142,7 +142,7 @@ class WebSocketDoor(asyncio.Protocol):
         connection.adopt(transport, self.connections)
         # uvicorn makes this door the transport's protocol again once this call returns.
         asyncio.get_running_loop().call_soon(self._step_aside)
-        self.gateway.hub.connect(connection, ask.nick, ask.resume, ask.token)
+        self.gateway.hub.connect(connection, ask.nick, ask.resume, ask.rooms, ask.token)
         if rest:
             connection.data_received(rest)
 

@@ -30,7 +30,7 @@ export class Connection {
   /**
    * onFrame(events) gets each frame's events as an array; onState(state, detail) gets
    * "connecting", "live", "reconnecting" ({seconds}) and "offline" ({reason}).
-   * resumeParams() returns {nick, since, token} for the next connect.
+   * resumeParams() returns {nick, token, rooms, since} for the next connect.
    */
   constructor({ onFrame, onState, resumeParams }) {
     this.onFrame = onFrame;
@@ -50,9 +50,11 @@ export class Connection {
 
   url() {
     const params = new URLSearchParams();
-    const { nick, since, token } = this.resumeParams();
+    const { nick, token, rooms, since } = this.resumeParams();
     if (nick) params.set("nick", nick);
     if (token) params.set("token", token);
+    if (rooms) params.set("rooms", rooms);
+    this.askedRooms = Boolean(rooms); // the welcome then lists the rooms asked for, not the default one
     if (since) params.set("since", String(since));
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = params.toString();
@@ -86,9 +88,10 @@ export class Connection {
     this.onFrame(events);
   }
 
-  send(text) {
+  /** Say a line (or a command) in `room` (the server's current room for the page when not given). */
+  send(text, room) {
     if (!this.live || this.socket?.readyState !== WebSocket.OPEN) return false;
-    this.socket.send(JSON.stringify({ type: "say", text }));
+    this.socket.send(JSON.stringify(room ? { type: "say", text, room } : { type: "say", text }));
     return true;
   }
 

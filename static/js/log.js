@@ -163,7 +163,7 @@ export class MessageLog {
   fold(item) {
     const last = this.list.lastElementChild;
     if (!last?.dataset.presence) return false;
-    const stick = this.atBottom();
+    const stick = this.atBottom() && !this.scroller.hidden;
     const run = last.classList.contains("presence-run") ? last : this.startRun(last);
     run.querySelector(".run-list").append(item);
     const count = (kind) => run.querySelectorAll(`.run-list > [data-presence="${kind}"]`).length;
@@ -215,6 +215,7 @@ export class MessageLog {
     const stick = own || this.atBottom();
     this.list.append(item);
     while (this.list.childElementCount > MAX_ITEMS) this.list.firstElementChild.remove();
+    if (this.scroller.hidden) return; // another room is shown: this one keeps its place for later
     if (stick) this.scrollToEnd();
     else if (counts) {
       this.unseen += 1;
@@ -230,6 +231,22 @@ export class MessageLog {
 
   clearUnseen() {
     this.unseen = 0;
+    if (!this.scroller.hidden) this.jump.hidden = true; // the jump button belongs to the room shown
+  }
+
+  /** Another room is shown instead: remember where the reader was. */
+  hide() {
+    this.wasAtBottom = this.atBottom();
+    this.savedTop = this.scroller.scrollTop;
+    this.scroller.hidden = true;
+  }
+
+  /** Shown again: back where the reader left it (at the end if they were following it). */
+  show() {
+    this.scroller.hidden = false;
     this.jump.hidden = true;
+    this.unseen = 0;
+    if (this.wasAtBottom === false) this.scroller.scrollTop = this.savedTop;
+    else this.scrollToEnd();
   }
 }

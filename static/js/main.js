@@ -1,14 +1,14 @@
-// Wires the page together: connection, log, users panel, nick editor, composer, title and layout.
+// Wires the page together: connection, rooms (each with its log and people), nick editor,
+// composer, title and layout.
 import { Composer } from "./composer.js";
 import { Connection } from "./connection.js";
 import { $ } from "./dom.js";
-import { MessageLog } from "./log.js";
-import { UsersPanel } from "./users.js";
+import { linkedRoom, Rooms, storedRooms } from "./rooms.js";
 
 const NICK_KEY = "chat.nick";
 const TOKEN_KEY = "chat.token."; // + the nick's lower case: the token that proves a registered nick
 const TITLE = document.title;
-const PUBLIC = new Set(["message", "action", "join", "leave", "nick"]);
+const PUBLIC = new Set(["message", "action", "join", "leave", "nick", "enter", "part", "topic"]);
 const NOTEWORTHY = new Set(["message", "action", "private"]);
 const SEEN_LIMIT = 5000; // ids remembered for de-duplication, far more than any replay
 
@@ -20,8 +20,8 @@ const state = {
   seen: new Set(),
   checkSequence: false,
   welcomes: 0,
-  historyMarked: false,
-  liveMarked: false, // the divider between history and now is shown once, not after every reconnect
+  linked: linkedRoom(location), // the room the address asked for: shown once the server has us in it
+  home: "", // the room the server puts everyone in (from the first welcome that asked for no room)
   unread: 0,
   reclaim: "", // our nick, still held by our previous connection until the server notices it is gone
 };
@@ -59,21 +59,41 @@ function storeNick(nick) {
   }
 }
 
-const log = new MessageLog($("log-scroll"), $("log"), $("jump"));
-const users = new UsersPanel({
-  list: $("user-list"),
-  counts: [$("users-count"), $("users-toggle-count")],
-  onPick: (nick) => {
-    setUsersOpen(false); // first: the input cannot take focus while the drawer makes it inert
-    composer.prefill(`/msg ${nick} `);
+const rooms = new Rooms({
+  first: { scroller: $("log-scroll"), list: $("log") },
+  jump: $("jump"),
+  list: $("room-list"),
+  form: $("room-join"),
+  input: $("room-input"),
+  topic: $("topic"),
+  usersOptions: {
+    list: $("user-list"),
+    counts: [$("users-count"), $("users-toggle-count")],
+    onPick: (nick) => {
+      setUsersOpen(false); // first: the input cannot take focus while the drawer makes it inert
+      composer.prefill(`/msg ${nick} `);
+    },
   },
+  onSwitch: () => setUsersOpen(false),
+  onLeave: (name) => connection.send(`/part ${name}`, name),
 });
+rooms.onJoin = (name) => {
+  if (rooms.get(name)) rooms.show(name);
+  else connection.send(`/join ${name}`, rooms.current?.name);
+};
+/** The room an event belongs to: its own, else the one shown (replies, private messages). */
+const roomOf = (event) => (event.room ? rooms.ensure(event.room) : rooms.current);
 const connection = new Connection({
   onFrame: (events) => events.forEach(handle),
   onState: showState,
   resumeParams: () => {
     const nick = state.me || state.stored;
-    return { nick, since: state.lastId, token: readToken(nick) };
+    const token = readToken(nick);
+    // Only in the room everyone starts in: the URL of a page that knows nothing of rooms.
+    if (rooms.rooms.size === 1 && rooms.current?.name === state.home) return { nick, token, since: state.lastId };
+    if (rooms.current) return { nick, token, ...rooms.resumeParams() };
+    const wanted = [...new Set([state.linked, ...storedRooms()].filter(Boolean))];
+    return { nick, token, rooms: wanted.map((name) => name.slice(1)).join(","), since: "" };
   },
 });
 const composer = new Composer({
@@ -84,8 +104,8 @@ const composer = new Composer({
   maxLength: Number(shell.dataset.maxMessage) || 2000,
   paste: { lines: Number(shell.dataset.pasteLines) || 0, size: Number(shell.dataset.pasteSize) || 0 },
   hint: $("composer-hint"),
-  nicks: () => users.nicks().filter((nick) => nick !== state.me),
-  onSend: (text) => connection.send(text),
+  nicks: () => (rooms.current ? rooms.current.users.nicks() : []).filter((nick) => nick !== state.me),
+  onSend: (text) => connection.send(text, rooms.current?.name),
 });
 
 // -- events ---------------------------------------------------------------------------------
@@ -107,6 +127,10 @@ function isNew(event) {
   if (state.seen.has(event.id)) return false;
   state.seen.add(event.id);
   state.lastId = Math.max(state.lastId, event.id);
+  if (event.room) {
+    const room = rooms.ensure(event.room);
+    room.lastId = Math.max(room.lastId, event.id);
+  }
   if (state.seen.size > SEEN_LIMIT) {
     for (const id of state.seen) {
       state.seen.delete(id); // oldest first: ids arrive in increasing order
@@ -118,25 +142,46 @@ function isNew(event) {
 
 function handle(event) {
   if (!isNew(event)) return;
+  if (event.type === "welcome") {
+    welcome(event);
+    return;
+  }
   const live = !event.history;
+  const room = roomOf(event);
+  if (!room) return;
+  const { log, users } = room;
   switch (event.type) {
-    case "welcome":
-      welcome(event);
-      return;
     case "gap":
       log.divider(event.text || `${event.missed} earlier messages are no longer available`, "gap");
       return;
     case "join":
+    case "enter":
       if (live) users.join(event.nick, event.gateway);
-      if (event.self) return; // the welcome already said so
+      if (event.self) return; // the welcome, or the room frame, already said so
       break;
     case "leave":
       if (live) users.leave(event.nick);
       if (live && event.nick === state.reclaim) connection.send(`/nick ${state.reclaim}`);
       break;
+    case "part":
+      if (live && event.self) {
+        rooms.remove(room.name);
+        return;
+      }
+      if (live) users.leave(event.nick);
+      break;
     case "nick":
       if (live) renamed(event);
       break;
+    case "topic":
+      if (live) rooms.setTopic(room.name, event.text);
+      break;
+    case "room":
+      enteredRoom(event);
+      return;
+    case "rooms":
+      log.add({ type: "system", text: roomsText(event) }, state.me);
+      return;
     case "users":
       users.reset(event.users, state.me, event.total);
       break;
@@ -156,24 +201,41 @@ function handle(event) {
       break;
     case "system":
       if (event.code === "live") {
-        markLive();
+        markLive(room);
         return;
       }
       break;
   }
-  if (event.history && PUBLIC.has(event.type) && !state.historyMarked) {
-    state.historyMarked = true;
+  if (event.history && PUBLIC.has(event.type) && !room.historyMarked) {
+    room.historyMarked = true;
     log.divider(state.welcomes > 1 ? "Missed while you were away" : "Earlier messages", "history");
   }
   log.add(event, state.me);
-  if (live && !event.self && NOTEWORTHY.has(event.type)) countUnread();
+  if (live && !event.self && NOTEWORTHY.has(event.type)) {
+    countUnread();
+    const mention = event.type === "message" && log.list.lastElementChild?.classList.contains("mention");
+    rooms.noteUnread(room.name, Boolean(mention));
+  }
 }
 
-/** The end of the replay on first arrival: a plain divider (times on the page are local ones). */
-function markLive() {
-  if (state.liveMarked || state.welcomes > 1) return;
-  state.liveMarked = true;
-  log.divider("Live", "live");
+/** The end of a room's replay on first arrival: a plain divider (times on the page are local ones). */
+function markLive(room) {
+  if (room.liveMarked || state.welcomes > 1) return;
+  room.liveMarked = true;
+  room.log.divider("Live", "live");
+}
+
+/** We are in a room (just joined, or the server made it current): its people, topic, and it is shown. */
+function enteredRoom(event) {
+  const room = rooms.ensure(event.room);
+  room.users.reset(event.users, state.me, event.total);
+  rooms.setTopic(event.room, event.topic || "");
+  rooms.show(event.room);
+}
+
+function roomsText(event) {
+  const listed = event.rooms.map((r) => `${r.name} (${r.members})${r.topic ? ` — ${r.topic}` : ""}`);
+  return [`${event.total} rooms${event.rooms.length < event.total ? `, the ${event.rooms.length} biggest` : ""}:`, ...listed].join("\n");
 }
 
 function welcome(event) {
@@ -184,20 +246,35 @@ function welcome(event) {
   setMe(event.nick);
   shell.classList.add("joined");
   $("unreachable").hidden = true;
-  users.reset(event.users, event.nick, event.total);
-  if (state.welcomes === 1) log.add(event, state.me);
-  else log.divider(connection.fellBehind ? "You fell behind for a moment; caught up" : "Reconnected", "reconnected");
+  const names = (event.rooms ?? []).map((info) => info.name);
+  const here = event.room || names.at(-1) || "#main";
+  if (state.welcomes === 1 && !connection.askedRooms) state.home = here;
+  for (const info of event.rooms ?? []) {
+    rooms.ensure(info.name);
+    rooms.setTopic(info.name, info.topic || "");
+  }
+  for (const name of [...rooms.rooms.keys()]) if (!names.includes(name) && names.length) rooms.remove(name);
+  const shown = rooms.current && names.includes(rooms.current.name) ? rooms.current.name : here;
+  rooms.show(shown);
+  const room = rooms.ensure(here);
+  room.users.reset(event.users, event.nick, event.total);
+  for (const name of names) if (name !== here) connection.send(`/who ${name}`, name); // their people, for the list
+  if (state.welcomes === 1) room.log.add(event, state.me);
+  else rooms.current.log.divider(connection.fellBehind ? "You fell behind for a moment; caught up" : "Reconnected", "reconnected");
   // Back after a blip, the server may not have noticed our old connection go yet, so our nick
   // still looks taken: ask for it again as soon as that connection leaves.
   state.reclaim = had && event.nick !== had ? had : "";
   if (state.reclaim) {
-    log.add({ type: "system", text: `You will get ${had} back as soon as your previous connection times out.` });
+    rooms.current.log.add({ type: "system", text: `You will get ${had} back as soon as your previous connection times out.` });
   }
 }
 
 function renamed(event) {
   const isMe = Boolean(event.self) || event.old === state.me;
-  users.rename(event.old, event.nick, isMe);
+  // Shown once, in one room; the people lists of every room we share with them change.
+  for (const room of rooms.rooms.values()) {
+    if (room.users.users.has(event.old.toLowerCase())) room.users.rename(event.old, event.nick, isMe);
+  }
   if (!isMe) return;
   setMe(event.nick);
   storeNick(event.nick);
@@ -382,7 +459,8 @@ document.addEventListener("keydown", (event) => {
 if (window.visualViewport) {
   const fit = () => {
     if (Math.abs(window.visualViewport.scale - 1) > 0.01) return; // pinch-zoom, not a keyboard
-    const stick = log.atBottom();
+    const log = rooms.current?.log;
+    const stick = log?.atBottom();
     document.documentElement.style.setProperty("--app-height", `${window.visualViewport.height}px`);
     if (stick) requestAnimationFrame(() => log.scrollToEnd());
   };
@@ -392,6 +470,12 @@ if (window.visualViewport) {
 
 const tcpHost = $("tcp-host");
 if (tcpHost) tcpHost.textContent = location.hostname;
+
+// A link to another room while the page is open: join it (or show it, if we are in it).
+window.addEventListener("hashchange", () => {
+  const name = linkedRoom(location);
+  if (name && name !== rooms.current?.name) rooms.onJoin(name);
+});
 
 connection.connectNow();
 $("input").focus();

@@ -12,6 +12,7 @@ export class UsersPanel {
     this.users = new Map(); // lower-cased nick -> {nick, gateway, op}
     this.me = "";
     this.total = 0; // the server's count when it listed only a sample
+    this.active = true; // false while another room's people are shown in the shared list
   }
 
   reset(users, me, total = 0) {
@@ -63,6 +64,7 @@ export class UsersPanel {
   }
 
   render() {
+    if (this.active === false) return; // another room's people are shown
     const sorted = [...this.users.values()].sort((a, b) => a.nick.localeCompare(b.nick, undefined, { sensitivity: "base" }));
     const items = sorted.map((user) => {
       const isMe = user.nick === this.me;

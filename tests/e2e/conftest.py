@@ -52,9 +52,11 @@ def open_chat(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
         server: ServerProcess,
         nick: str | None = None,
         on_page: Callable[[Page], object] | None = None,
+        path: str = "",
         **context_options: Any,
     ) -> ChatPage:
-        """``on_page`` runs before the page loads (e.g. to route its WebSocket)."""
+        """``on_page`` runs before the page loads (e.g. to route its WebSocket); ``path`` is
+        where the page is opened (e.g. a room's link, ``/r/dev``)."""
         context = browser.new_context(**{"viewport": DESKTOP, "color_scheme": "light", **context_options})
         if nick:
             context.add_init_script(f"localStorage.setItem('chat.nick', {json.dumps(nick)})")
@@ -62,7 +64,7 @@ def open_chat(browser: Browser) -> Iterator[Callable[..., ChatPage]]:
         opened.append(chat)
         if on_page:
             on_page(chat.page)
-        chat.page.goto(server.http_url)
+        chat.page.goto(server.http_url + path)
         chat.expect_live()
         if nick:
             expect(chat.page.locator("#nick-current")).to_have_text(nick)

@@ -151,7 +151,7 @@ def test_phone_people_drawer_has_big_rows_a_close_button_and_keeps_focus(
     page = alice.page
     toggle = page.locator("#users-toggle")
     toggle.click()
-    close = page.get_by_role("button", name="Close the list of people")
+    close = page.get_by_role("button", name="Close the list of rooms and people")
     expect(close).to_be_visible()
     expect(close).to_be_focused()
     alice.expect_user("erin", "telnet")

@@ -8,12 +8,12 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from chatpage import ChatPage
-from playwright.sync_api import WebSocketRoute, expect
+from playwright.sync_api import expect
+from socketcontrol import SocketControl
 from support import ServerProcess
 
 from app.domain.goodbye import Goodbye
@@ -24,63 +24,6 @@ OpenChat = Callable[..., ChatPage]
 WS_URL = re.compile(r"/ws(\?.*)?$")
 REFUSED_SOCKET = r"WebSocket connection to .* failed"
 RECONNECT_TIMEOUT_MS = 20_000
-
-
-def events_in(frame: str | bytes) -> list[dict[str, Any]]:
-    decoded = json.loads(frame)
-    return decoded if isinstance(decoded, list) else [decoded]
-
-
-class SocketControl:
-    """Sits between the page and the server: records URLs and frames, cuts the socket, and can
-    keep the page out (refusing new sockets) or add frames of its own after the welcome."""
-
-    # Playwright forwards a close from one side to the other unless on_close handlers are set;
-    # they are, so that a cut can leave the server side open, as a silent network failure does.
-
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-        self.received: list[dict[str, Any]] = []
-        self.current: WebSocketRoute | None = None
-        self.server_side: WebSocketRoute | None = None
-        self.ghost: WebSocketRoute | None = None  # a server side left open by a cut
-        self.refuse = False
-        self.after_welcome: list[dict[str, Any]] = []
-
-    def route(self, ws: WebSocketRoute) -> None:
-        self.urls.append(ws.url)
-        if self.refuse:
-            ws.close(code=4999, reason="test: refused")
-            return
-        server = ws.connect_to_server()
-        self.current, self.server_side = ws, server
-        ws.on_close(lambda code, reason: server is self.ghost or server.close(code=code, reason=reason or ""))
-        server.on_close(lambda code, reason: ws.close(code=code, reason=reason or ""))
-
-        def from_server(frame: str | bytes) -> None:
-            ws.send(frame)
-            events = events_in(frame)
-            self.received.extend(events)
-            if self.after_welcome and any(event["type"] == "welcome" for event in events):
-                ws.send(json.dumps(self.after_welcome))
-                self.after_welcome = []
-
-        server.on_message(from_server)
-
-    def cut(self, server_notices: bool = True) -> WebSocketRoute:
-        """Drop the page's socket as a network failure would; unless ``server_notices``, the
-        server keeps its side open (it has not noticed yet). Returns the server side."""
-        assert self.current is not None and self.server_side is not None
-        if not server_notices:
-            self.ghost = self.server_side
-        self.current.close(code=4999, reason="test: cut")
-        if server_notices:
-            self.server_side.close(code=4999, reason="test: cut")
-        self.current = None
-        return self.server_side
-
-    def max_id(self) -> int:
-        return max(event["id"] for event in self.received if "id" in event)
 
 
 def test_page_reconnects_by_itself_after_a_server_restart(server: ServerProcess, open_chat: OpenChat) -> None:

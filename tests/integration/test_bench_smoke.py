@@ -13,7 +13,7 @@ from support import ROOT, ServerProcess
 REPORT_FIELDS = {
     "target", "mode", "procs", "clients", "connect_time_s", "msgs_sent", "deliveries_expected",
     "deliveries_received", "deliveries_per_s", "latency_ms", "loss", "loss_pct", "duplicates",
-    "out_of_order", "self_echo", "disconnects", "generator_lag_max_ms", "errors", "server",
+    "out_of_order", "self_echo", "disconnects", "generator_lag_max_ms", "errors", "server", "rooms",
 }  # fmt: skip
 
 
@@ -77,3 +77,19 @@ def test_the_history_benchmark_reports_store_rate_and_resume_time(start_server: 
     assert report["store_events_per_s"] > 0
     assert report["resume_events"] == 50
     assert 0 < report["resume_ms"]["p50"] <= report["resume_ms"]["max"]
+
+
+def test_a_run_spread_over_rooms_delivers_each_message_to_its_room_only(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(CHAT_RATE="0")
+    report = bench(
+        server, "--tcp", "6", "--ws", "6", "--rooms", "3", "--publishers", "3", "--rate", "30", "--duration", "1",
+        "--settle", "0.2", "--procs", "2",
+    )  # fmt: skip
+    assert report["rooms"] == 3
+    assert report["clients"]["ready_tcp"] + report["clients"]["ready_ws"] == 12
+    assert report["msgs_sent"] == 30
+    assert report["deliveries_expected"] == 30 * 3, "four clients a room: three readers besides the sender"
+    assert report["deliveries_received"] == report["deliveries_expected"], "nothing lost, nothing from other rooms"
+    assert (report["loss"], report["duplicates"], report["out_of_order"]) == (0, 0, 0)

@@ -8,16 +8,22 @@ from support import ServerProcess
 HELP_LINES = [
     "* Commands:",
     "  /nick NAME      change your nick (letters, digits, _ and -, up to 24)",
-    "  /who            list everyone here",
+    "  /who [#ROOM]    list everyone in your current room (or in #ROOM)",
     "  /me ACTION      say what you are doing (* nick waves)",
-    "  /msg NICK TEXT  send a private message that only NICK sees",
-    "  /history [N]    show the last N messages (default 20)",
+    "  /msg NICK TEXT  send a private message that only NICK sees, whatever room they are in",
+    "  /join #ROOM     join a room (made if new) and make it your current room",
+    "  /part [#ROOM] [REASON]  leave a room (your current one by default)",
+    "  /rooms          list the rooms, biggest first",
+    "  /topic [TEXT]   show or set your current room's topic",
+    "  /history [N]    show the last N messages of your current room (default 20)",
     "  /help           this list",
-    "  /quit [REASON]  leave the room",
+    "  /quit [REASON]  leave the server",
     "  /ignore NICK    hide someone's lines from you this session (/unignore NICK)",
     "  /register PASS  protect your nick from others (/identify [NICK] PASS proves it)",
-    "  /oper PASS      become an operator: /kick /ban /unban /bans /mute /slow /redact /op /deop /modlog",
-    "  Anything else you type is said to everyone. Start a line with // to say something beginning with /.",
+    "  /oper PASS      become a server operator; operators have /kick /remove /ban /unban /bans",
+    "                  /mute /unmute /slow /lock /invite /topic lock /redact /op /deop /modlog",
+    "  Anything else you type is said to your current room; lines from your other rooms start with",
+    "  their name, like [#dev]. Start a line with // to say something beginning with /.",
     "  Limits: 2000 characters a message; 5 lines at once, then 2 a second;"
     " a paste of up to 20 lines (4096 characters) goes through whole.",
 ]
@@ -41,6 +47,7 @@ def test_who_from_web_lists_everyone_with_gateway(server: ServerProcess) -> None
     alice.say("/who")
     assert alice.expect(type="users") == {
         "type": "users",
+        "room": "#main",
         "users": [{"nick": "alice", "gateway": "web"}, {"nick": bob.nick, "gateway": "telnet"}],
         "total": 2,
     }
@@ -91,9 +98,20 @@ def test_me_is_an_action_on_both_sides(server: ServerProcess) -> None:
     bob = server.tcp(nick="bob")
     alice.say("/me waves")
     assert bob.expect(lambda line: "waves" in line) == "* alice waves"
-    assert unstamped(alice.expect(type="action")) == {"type": "action", "nick": "alice", "text": "waves", "self": True}
+    assert unstamped(alice.expect(type="action")) == {
+        "type": "action",
+        "room": "#main",
+        "nick": "alice",
+        "text": "waves",
+        "self": True,
+    }
     bob.send("/me nods")
-    assert unstamped(alice.expect(type="action", nick="bob")) == {"type": "action", "nick": "bob", "text": "nods"}
+    assert unstamped(alice.expect(type="action", nick="bob")) == {
+        "type": "action",
+        "room": "#main",
+        "nick": "bob",
+        "text": "nods",
+    }
     assert bob.expect(lambda line: "nods" in line) == "* bob nods"  # an action is shown to its sender too
 
 
@@ -120,6 +138,7 @@ def test_tcp_quit_says_goodbye_closes_and_others_see_the_reason(server: ServerPr
     assert bob.closed()
     assert unstamped(alice.expect(type="leave")) == {
         "type": "leave",
+        "room": "#main",
         "nick": "bob",
         "text": "off to lunch",
         "gateway": "telnet",
@@ -168,6 +187,7 @@ def test_nick_change_to_own_nick_in_other_case_is_seen_by_everyone(server: Serve
     bob.send("/nick Bob")
     assert unstamped(alice.expect(type="nick", old="bob")) == {
         "type": "nick",
+        "room": "#main",
         "nick": "Bob",
         "old": "bob",
         "gateway": "telnet",

@@ -24,7 +24,7 @@ def test_tcp_message_reaches_web_user_with_nick(server: ServerProcess) -> None:
     tcp = server.tcp(nick="bob")
     tcp.send("hi alice")
     event = web.expect(type="message", nick="bob")
-    assert unstamped(event) == {"type": "message", "nick": "bob", "text": "hi alice"}
+    assert unstamped(event) == {"type": "message", "room": "#main", "nick": "bob", "text": "hi alice"}
 
 
 def test_tcp_message_reaches_other_tcp_user_but_is_not_echoed_to_sender(server: ServerProcess) -> None:
@@ -91,7 +91,7 @@ def test_join_notices_on_both_sides(server: ServerProcess) -> None:
     web = server.web("alice")
     tcp = server.tcp()
     joined = web.expect(type="join", nick=tcp.nick)
-    assert unstamped(joined) == {"type": "join", "nick": tcp.nick, "gateway": "telnet"}
+    assert unstamped(joined) == {"type": "join", "room": "#main", "nick": tcp.nick, "gateway": "telnet"}
     carol = server.web("carol")
     assert carol.welcome["users"][-1] == {"nick": "carol", "gateway": "web"}
     assert tcp.expect(lambda line: "carol" in line) == "* carol joined (web)"
@@ -105,9 +105,10 @@ def test_welcome_tells_the_newcomer_who_is_here(server: ServerProcess) -> None:
     bob = server.tcp(nick="bob")
     guest = bob.lines[1].removeprefix("* You are ").removesuffix(" — change it with /nick NAME")
     assert re.fullmatch(r"guest\d{4,8}", guest)
-    assert bob.lines[:4] == [
+    assert bob.lines[:5] == [
         "You're connected to the chat server — /help for commands",
         f"* You are {guest} — change it with /nick NAME",
+        "* You are in #main — /rooms lists the rooms, /join #ROOM joins one",
         "* Here now: alice",
         f"* {guest} is now known as bob",
     ]
@@ -136,6 +137,7 @@ def test_nick_change_seen_on_both_sides(server: ServerProcess) -> None:
     bob.send("/nick bob")
     assert unstamped(web.expect(type="nick", nick="bob")) == {
         "type": "nick",
+        "room": "#main",
         "nick": "bob",
         "old": guest,
         "gateway": "telnet",
@@ -145,6 +147,7 @@ def test_nick_change_seen_on_both_sides(server: ServerProcess) -> None:
     web.say("/nick alicia")
     assert unstamped(web.expect(type="nick")) == {
         "type": "nick",
+        "room": "#main",
         "nick": "alicia",
         "old": "alice",
         "gateway": "web",
@@ -158,7 +161,12 @@ def test_tcp_user_closing_socket_leaves(server: ServerProcess) -> None:
     watcher = server.tcp(nick="carol")
     bob = server.tcp(nick="bob")
     bob.close()
-    assert unstamped(web.expect(type="leave", nick="bob")) == {"type": "leave", "nick": "bob", "gateway": "telnet"}
+    assert unstamped(web.expect(type="leave", nick="bob")) == {
+        "type": "leave",
+        "room": "#main",
+        "nick": "bob",
+        "gateway": "telnet",
+    }
     assert watcher.expect(lambda line: "left" in line) == "* bob left"
 
 
@@ -169,7 +177,13 @@ def test_tcp_user_reset_connection_leaves(server: ServerProcess) -> None:
     bob.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     bob.close()  # linger 0: the kernel sends RST instead of FIN
     leave = web.expect(type="leave", nick="bob")
-    assert unstamped(leave) == {"type": "leave", "nick": "bob", "text": "connection lost", "gateway": "telnet"}
+    assert unstamped(leave) == {
+        "type": "leave",
+        "room": "#main",
+        "nick": "bob",
+        "text": "connection lost",
+        "gateway": "telnet",
+    }
     assert watcher.expect(lambda line: "left" in line) == "* bob left (connection lost)"
     assert server.health()["clients"] == {"web": 1, "telnet": 1, "total": 2}
 
@@ -180,7 +194,12 @@ def test_web_user_closing_leaves(server: ServerProcess) -> None:
     alice = server.web("alice")
     alice.close()
     assert watcher.expect(lambda line: "left" in line) == "* alice left"
-    assert unstamped(other.expect(type="leave")) == {"type": "leave", "nick": "alice", "gateway": "web"}
+    assert unstamped(other.expect(type="leave")) == {
+        "type": "leave",
+        "room": "#main",
+        "nick": "alice",
+        "gateway": "web",
+    }
 
 
 def test_web_user_dropping_the_socket_leaves(server: ServerProcess) -> None:

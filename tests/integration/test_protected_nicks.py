@@ -159,7 +159,7 @@ def test_a_registered_nick_made_room_operator_moderates_whenever_its_owner_ident
     assert helper.expect(type="error")["text"] == "Only server operators may /ban"
     helper.close()
     back = server.web("helper", query=f"token={token}")
-    boss.expect("* helper is a room operator of #main (identified)")
+    boss.expect("* helper is an operator of #main (identified)")
     assert {u["nick"]: u.get("op", False) for u in back.welcome["users"]}["boss"] is True
     back.say("/kick troll enough")
     assert troll.expect(lambda line: line.startswith("!")) == "! Disconnected: you were kicked (enough)"

@@ -61,7 +61,7 @@ def test_server_logs_joins_messages_and_leaves(server: ServerProcess) -> None:
         time.sleep(0.02)
     log = server.output()
     for entry in (
-        "#1 join alice (web)",
+        "#1 #main join alice (web)",
         "join guest",
         "nick guest",
         "-> bob",

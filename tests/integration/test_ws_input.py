@@ -47,6 +47,7 @@ def test_text_frame_that_is_not_a_json_object_is_a_line(server: ServerProcess) -
     assert bob.expect(lambda line: line.startswith("[alice]")) == "[alice] typed by hand"
     assert unstamped(alice.expect(type="message")) == {
         "type": "message",
+        "room": "#main",
         "nick": "alice",
         "text": "typed by hand",
         "self": True,

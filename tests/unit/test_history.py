@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from app.bus.history import Gap, History, Loss
 from app.domain.events import Event, Gateway, Kind
 
@@ -107,3 +109,29 @@ def test_a_resume_from_before_what_a_store_put_back_is_told_of_a_gap() -> None:
     fresh = History(capacity=3)
     fresh.restore([message(1), message(2)])
     assert fresh.after(0) == (Gap(), [message(1), message(2)])
+
+
+def in_room(event: Event, room: str) -> Event:
+    return replace(event, room=room)
+
+
+def test_each_room_keeps_its_own_window_and_counts_only_its_own_gap() -> None:
+    history = History(capacity=10, room_capacity=3)
+    for i in range(1, 21):  # odd ids in #main, even ids in #dev
+        history.append(in_room(message(i), "#main" if i % 2 else "#dev"))
+    assert [e.id for e in history.recent(100, "#dev")] == [16, 18, 20], "a busy room's window is its own"
+    assert [e.id for e in history.recent(3, "#main")] == [15, 17, 19]
+    gap, events = history.after(10, "#dev")
+    assert gap == Gap(evicted=2) and [e.id for e in events] == [16, 18, 20]  # 12 and 14: #dev's own
+    assert history.after(14, "#dev") == (Gap(), [in_room(message(i), "#dev") for i in (16, 18, 20)])
+    assert history.after(13, "#main")[0] == Gap(), "#main keeps ten: nothing after 13 was lost"
+    assert history.messages == 13
+
+
+def test_a_forgotten_room_has_no_history_left() -> None:
+    history = History()
+    history.append(in_room(message(1), "#old"))
+    history.append(in_room(message(2), "#main"))
+    assert history.rooms() == ["#old", "#main"]
+    history.forget("#old")
+    assert history.recent(10, "#old") == [] and history.rooms() == ["#main"]

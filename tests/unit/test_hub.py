@@ -9,8 +9,9 @@ from hubfakes import REMOTE, Clock, FakeClient, JsonCodec, LineCodec, join, kind
 from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye, Refusal
 from app.fanout import Channel, Flusher, Outbox
-from app.hub import HISTORY_PART, Admission
+from app.hub import Admission
 from app.laggards import Laggards, OutboxLimits
+from app.replay import HISTORY_PART
 
 # -- fan-out -------------------------------------------------------------------------------------
 

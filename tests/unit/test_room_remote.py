@@ -72,7 +72,7 @@ def test_a_join_refused_by_the_shared_room_falls_back_to_a_guest_nick() -> None:
     assert guest.startswith("guest")
     assert errors(outcomes) == ["Nick refused: 'alice' is already taken"]
     assert outcomes[1] == Tell(1, Event(Kind.NICK, nick=guest, old="alice", gateway=Gateway.WEB, origin=1))
-    assert outcomes[2] == Publish(Event(Kind.JOIN, nick=guest, gateway=Gateway.WEB, origin=1))
+    assert outcomes[2] == Publish(Event(Kind.JOIN, nick=guest, gateway=Gateway.WEB, origin=1, room="#main"))
 
 
 def test_a_nick_change_refused_by_the_shared_room_is_undone() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -48,11 +49,11 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
         Event(Kind.JOIN, nick="bob", id=2, ts=5.5, gateway=Gateway.TELNET),
         Event(Kind.NICK, nick="bobby", old="bob", id=3, ts=6.0, gateway=Gateway.TELNET),
         Event(Kind.ACTION, nick="bobby", text="waves", id=4, ts=7.0),
-        Event(Kind.LEAVE, nick="bobby", text="bye", id=5, ts=8.0, gateway=Gateway.WEB),
+        Event(Kind.LEAVE, nick="bobby", text="bye", id=5, ts=8.0, gateway=Gateway.WEB, room="#dev"),
     ]
     assert written(tmp_path / "chat.db", events).persisted_id == 5
     reopened = SqliteStore(tmp_path / "chat.db", capacity=100)
-    assert reopened.load() == events
+    assert reopened.load() == [e if e.room else replace(e, room="#main") for e in events], "no room: the default one"
     assert reopened.floor == 5 and reopened.losses == [], "a clean stop loses nothing and skips no id"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.codecs import wire
-from app.codecs.wire import FrameError, batch, decode_frame, encode_event, event_to_dict, iso_time
+from app.codecs.wire import FrameError, Said, batch, decode_frame, encode_event, event_to_dict, iso_time
 from app.domain.events import Event, Gateway, Kind, User
 
 TS = 1_795_701_785.123  # 2026-11-26T14:03:05.123Z
@@ -136,7 +136,19 @@ def test_batch_of_one_is_the_object_itself_and_of_several_an_array() -> None:
     ],
 )
 def test_decode_frame_to_line(frame: str, line: str) -> None:
-    assert decode_frame(frame) == line
+    assert decode_frame(frame) == Said(line, None)
+
+
+@pytest.mark.parametrize(
+    ("frame", "said"),
+    [
+        ('{"type":"say","text":"hi","room":"#dev"}', Said("hi", "#dev")),
+        ('{"type":"say","text":"hi","room":"dev"}', Said("hi", "dev")),
+        ('{"type":"say","text":"hi","room":""}', Said("hi", None)),
+    ],
+)
+def test_a_say_frame_carries_the_room_it_was_typed_for(frame: str, said: Said) -> None:
+    assert decode_frame(frame) == said
 
 
 @pytest.mark.parametrize(
@@ -152,6 +164,7 @@ def test_decode_frame_to_line(frame: str, line: str) -> None:
         ('{"type":"say","text":["a"]}', '"text" as a string'),
         ('{"type":"say","text":' + "[" * 50_000, "JSON nested too deeply"),
         ('{"a":' * 10_000 + "1" + "}" * 10_000, "JSON nested too deeply"),
+        ('{"type":"say","text":"hi","room":7}', '"room" is a room name'),
     ],
 )
 def test_bad_frames_raise_frame_error_saying_why(frame: str, message: str) -> None:

@@ -1,0 +1,64 @@
+"""Rooms across two real processes sharing a real Redis: membership, topics, one order per room,
+and a departure from several rooms that frees the nick once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from support import RedisServer, ServerProcess, WebUser
+
+
+def listed(user: WebUser, room: str, nick: str) -> bool:
+    """Whether /who ROOM, asked on ``user``'s process, lists ``nick``."""
+    user.say(f"/who {room}")
+    reply = user.expect(lambda e: e["type"] in ("users", "error"))
+    return nick in {u["nick"] for u in reply.get("users", [])}
+
+
+@pytest.fixture
+def pair(redis_server: RedisServer, start_server: Callable[..., ServerProcess]) -> tuple[ServerProcess, ServerProcess]:
+    env = {"REDIS_URL": redis_server.url, "CHAT_RATE": "0", "CHAT_REDIS_HEARTBEAT": "0.3"}
+    return start_server(**env), start_server(**env)
+
+
+def test_a_room_spans_processes_with_its_members_topic_and_order(pair: tuple[ServerProcess, ServerProcess]) -> None:
+    one, two = pair
+    alice, bob, carol = one.web("alice"), two.tcp(nick="bob"), two.web("carol")
+    alice.say("/join #dev")
+    alice.expect(type="room", room="#dev")
+    alice.expect(type="enter", nick="alice")  # back from Redis: the other process has it too, or soon will
+    deadline = time.monotonic() + 5
+    while not listed(carol, "#dev", "alice"):
+        assert time.monotonic() < deadline, "the other process never learned that alice is in #dev"
+    bob.send("/join #dev")
+    entered = bob.expect(lambda line: line.startswith("* You are now in #dev"))
+    assert "alice" in entered, "alice is in #dev on the other process"
+    alice.expect(type="enter", nick="bob")
+    bob.send("/topic across processes")
+    assert alice.expect(type="topic")["text"] == "across processes"
+    for i in range(5):
+        (alice.say if i % 2 else bob.send)(f"line {i}")
+    got = [alice.expect(type="message") for _ in range(5)]
+    assert sorted(e["text"] for e in got) == [f"line {i}" for i in range(5)]
+    assert [e["id"] for e in got] == sorted(e["id"] for e in got), "one order for the room"
+    assert all(e["room"] == "#dev" for e in got)
+    assert [e for e in carol.silent(0.5) if e.get("room") == "#dev"] == [], "carol is not in #dev"
+    carol.say("/rooms")
+    listing = {r["name"]: (r["members"], r["topic"]) for r in carol.expect(type="rooms")["rooms"]}
+    assert listing["#dev"] == (2, "across processes")
+
+
+def test_leaving_several_rooms_frees_the_nick_on_every_process(pair: tuple[ServerProcess, ServerProcess]) -> None:
+    one, two = pair
+    alice, watcher = one.web("alice"), two.web("watcher")
+    alice.say("/join #dev")
+    alice.expect(type="room", room="#dev")
+    watcher.say("/join #dev")
+    watcher.expect(type="room", room="#dev")
+    alice.close()
+    left = {watcher.expect(type="leave", nick="alice")["room"], watcher.expect(type="leave", nick="alice")["room"]}
+    assert left == {"#main", "#dev"}, "one leave in each room, each with its own id"
+    again = two.web("alice")
+    assert again.nick == "alice", "the nick was freed once the last leave went through"
