@@ -100,7 +100,9 @@ export class Connection {
     const goodbye = GOODBYES[code];
     if (goodbye?.retry === "never") {
       this.left = code === QUIT_CLOSE_CODE;
-      this.goOffline(goodbye.why || reason);
+      // The close reason's detail after its short reason, e.g. a ban's "spamming; 2 hours left".
+      const detail = reason.includes(": ") ? reason.slice(reason.indexOf(": ") + 2) : "";
+      this.goOffline(goodbye.why && detail ? `${goodbye.why} (${detail})` : goodbye.why || reason);
     } else if (!navigator.onLine) this.goOffline("Your device is offline");
     else if (goodbye?.retry === "now" && Date.now() - this.atOnceAt > AT_ONCE_AGAIN_MS) {
       this.atOnceAt = Date.now();
