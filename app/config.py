@@ -69,6 +69,20 @@ class Settings:
     """Bearer token that opens /metrics from anywhere."""
     metrics_allow: Networks = field(default_factory=lambda: Networks.parse("127.0.0.1,::1"))
     """Where /metrics is served without a token (to direct requests only)."""
+    tls_port: int | None = None
+    """The TLS door: the TCP door's line protocol inside TLS (off unless a port is given)."""
+    tls_cert: str = ""
+    """PEM certificate chain for the TLS door (read again on SIGHUP)."""
+    tls_key: str = ""
+    """PEM private key for the TLS door (read again on SIGHUP)."""
+    ssh_port: int | None = None
+    """The SSH door (off unless a port is given)."""
+    ssh_host_key: str = "ssh_host_ed25519_key"
+    """Where the SSH host key is kept; made on first start, so clients see the same key after a restart."""
+    ssh_login_grace: float = 20.0
+    """Seconds an SSH connection has from its first byte to a finished login."""
+    ssh_max_handshakes: int = 32
+    """SSH connections not yet logged in, at most, at once: a flood of half-open ones waits outside."""
     operator_password: str | None = None
     """What /oper takes: the password, or its hashed form from ``python -m app.passwords`` (None: no operators)."""
     nick_expiry: float = 90.0
@@ -92,10 +106,13 @@ class Settings:
                 raise SettingsError(f"{name}={raw!r} must be a number from 0 up")
             return value
 
-        tcp_raw = env.get("CHAT_TCP_PORT")
-        tcp_port: int | None = d.tcp_port
-        if tcp_raw is not None:
-            tcp_port = None if tcp_raw.strip().lower() in OFF else int(number("CHAT_TCP_PORT", 0))
+        def port(name: str, default: int | None) -> int | None:
+            raw = env.get(name)
+            if raw is None:
+                return default
+            return None if raw.strip().lower() in OFF else int(number(name, 0))
+
+        tcp_port = port("CHAT_TCP_PORT", d.tcp_port)
         reuse_raw = env.get("CHAT_TCP_REUSE_PORT")
         redis_url = env.get("REDIS_URL") or None
 
@@ -117,6 +134,10 @@ class Settings:
             default_room = room_name(default_room)
         except RoomError as problem:
             raise SettingsError(f"CHAT_DEFAULT_ROOM={default_room!r}: {problem}") from None
+        tls_port = port("CHAT_TLS_PORT", d.tls_port)
+        tls_cert, tls_key = env.get("CHAT_TLS_CERT", "").strip(), env.get("CHAT_TLS_KEY", "").strip()
+        if tls_port is not None and not (tls_cert and tls_key):
+            raise SettingsError("CHAT_TLS_PORT needs CHAT_TLS_CERT and CHAT_TLS_KEY (PEM files)")
         origins = tuple(o.strip().rstrip("/") for o in env.get("CHAT_ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
             host=env.get("HOST", d.host),
@@ -160,6 +181,13 @@ class Settings:
             tcp_idle_line=flag("CHAT_TCP_IDLE_LINE"),
             metrics_token=env.get("CHAT_METRICS_TOKEN", "").strip() or None,
             metrics_allow=metrics_allow,
+            tls_port=tls_port,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            ssh_port=port("CHAT_SSH_PORT", d.ssh_port),
+            ssh_host_key=env.get("CHAT_SSH_HOST_KEY", "").strip() or d.ssh_host_key,
+            ssh_login_grace=number("CHAT_SSH_LOGIN_GRACE", d.ssh_login_grace, float) or d.ssh_login_grace,
+            ssh_max_handshakes=int(number("CHAT_SSH_MAX_HANDSHAKES", d.ssh_max_handshakes)) or 1,
             operator_password=env.get("CHAT_OPERATOR_PASSWORD", "").strip() or None,
             nick_expiry=number("CHAT_NICK_EXPIRY", d.nick_expiry, float),
         )

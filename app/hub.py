@@ -65,6 +65,8 @@ class Client(Protocol):
     address: str
     budget: str | None
     """The address its per-address limits count (see ``app.domain.addresses``); None: exempt."""
+    key_fingerprint: str | None
+    """The SHA256 fingerprint of the SSH key its user logged in with; None on other doors, or without a key."""
     codec: Codec  # type: ignore[type-arg]
     outbox: Outbox  # type: ignore[type-arg]
 
@@ -198,7 +200,7 @@ class Hub:
         self.tally.connections[client.gateway] += 1
         self.tally.open[client.gateway] += 1
         self.flood.open(client.id, client.budget, self.clock())
-        self.moderation.identities.identify_by_token(client, nick, token)
+        self.moderation.identities.prove_on_arrival(client, nick, token)
         welcome, *rest = self.room.join(client.id, client.gateway, nick, self.moderation.admitted(client, nick, rooms))
         self._apply([welcome])
         if self.bus.degraded:

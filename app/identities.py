@@ -69,13 +69,18 @@ class Identities:
             return f"'{ban.label}' is banned"
         return None
 
-    def lacks_password(self, name: str, rest: str) -> bool:
-        """``/register`` or ``/identify [NICK]`` typed without the password (asked for on its own line)."""
-        return not rest or (name == "identify" and " " not in rest and nick_key(rest) in self.nicks)
+    def lacks_password(self, client: Client, name: str, rest: str) -> bool:
+        """``/register`` or ``/identify [NICK]`` typed without the password (asked for on its own
+        line), unless the client's SSH key is what registers it."""
+        if name == "register":
+            return not rest and client.key_fingerprint is None
+        return not rest or (" " not in rest and nick_key(rest) in self.nicks)
 
     # -- commands ----------------------------------------------------------------------------
 
     async def register(self, client: Client, password: str) -> None:
+        """Protect the client's nick with a password, or (over SSH, with none given) with its key; the
+        owner of a registration adds the other the same way."""
         if client.id not in self.hub.room:
             return
         nick = self.hub.room.nick_of(client.id)
@@ -84,18 +89,22 @@ class Identities:
         if held is not None and self.identified.get(client.id) != key:
             self.hub.error(client, f"{nick} is already registered: /identify PASSWORD if it is yours", "refused")
             return
-        if len(password) < MIN_PASSWORD:
+        fingerprint = client.key_fingerprint if not password else None
+        if fingerprint is None and len(password) < MIN_PASSWORD:
             usage = f"Usage: /register PASSWORD ({MIN_PASSWORD} characters at least): protects your nick"
             self.hub.error(client, usage, "usage")
             return
-        hashed = await asyncio.get_running_loop().run_in_executor(None, passwords.hash_password, password)
+        hashed = None
+        if password:
+            hashed = await asyncio.get_running_loop().run_in_executor(None, passwords.hash_password, password)
         now = self.desk.clock()
         token = passwords.new_token()
+        keys = held.fingerprints if held else ()
         registration = Registration(
             nick,
             key,
-            hashed,
-            held.fingerprints if held else (),
+            hashed or (held.password if held else None),
+            (*keys, fingerprint) if fingerprint and fingerprint not in keys else keys,
             passwords.token_digest(token),
             registered=held.registered if held else now,
             last_used=now,
@@ -104,7 +113,12 @@ class Identities:
         self.identified[client.id] = key
         self.desk.audit(f"{nick} registered")
         lapses = f" It lapses if unused for {self.expiry_days:g} days." if self.expiry_days else ""
-        self._tell_owner(client, registration, token, f"{nick} is registered to you: nobody else can use it.{lapses}")
+        proof = f" Your key {fingerprint} proves it." if fingerprint else " Your password proves it."
+        self._tell_owner(
+            client, registration, token, f"{nick} is registered to you: nobody else can use it.{proof}{lapses}"
+        )
+        if fingerprint:
+            self._tell_token(client, registration, token)
 
     async def identify(self, client: Client, rest: str) -> None:
         # "/identify ann pass word" names the nick when its first word is a registered one; else the
@@ -114,29 +128,32 @@ class Identities:
         key = nick_key(first) if named else self.asked.get(client.id) or self._own_key(client)
         password = second.strip() if named else rest
         registration = self.nicks.get(key)
-        if registration is None or registration.password is None:
+        if registration is None:
             usage = "No registered nick to prove: /identify NICK PASSWORD, or /register PASSWORD"
             self.hub.error(client, usage, "usage")
             return
-        stored = registration.password
         # A guesser is limited by its address, and a nick by itself, whoever guesses it.
         keys = (f"identify {client.budget}", f"identify {key}")
-        refused = await self.verifier.verify(keys, lambda: passwords.check_password(password, stored))
+        refused = await self.verifier.verify(keys, lambda: _proves(registration, password))
         if refused is not None:
             self.hub.error(client, *refused)
             return
         await self._proven(client, registration)
 
-    def identify_by_token(self, client: Client, nick: str | None, token: str | None) -> None:
-        """``?nick=ann&token=...``: a token the page kept proves the nick before the client joins."""
-        if not nick or not token:
+    def prove_on_arrival(self, client: Client, nick: str | None, token: str | None) -> None:
+        """A client asking for a registered nick proves it before it joins: with the token the page
+        kept (``?nick=ann&token=...``), or over SSH with a key the nick is registered to."""
+        if not nick:
             return
         try:
             key = nick_key(normalize_nick(nick))
         except NickError:
             return
         registration = self.nicks.get(key)
-        if registration is not None and registration.token and passwords.check_token(token, registration.token):
+        if registration is None:
+            return
+        by_token = bool(token and registration.token and passwords.check_token(token, registration.token))
+        if by_token or (client.key_fingerprint is not None and client.key_fingerprint in registration.fingerprints):
             self.identified[client.id] = key
             self.nicks[key] = registration.used(self.desk.clock())
             self.spawn(self.store.put(Table.NICKS, key, self.nicks[key].record()))
@@ -159,9 +176,33 @@ class Identities:
         await self.store.put(Table.NICKS, registration.mask, registration.record())
         self.nicks[registration.mask] = registration
 
+    async def token(self, client: Client, rest: str) -> None:
+        """``/token``: a fresh token for the nick one has proved, to identify with from another
+        door (``/identify NICK TOKEN``, or the page's ``?token=``); the one before stops working."""
+        key = self.identified.get(client.id)
+        registration = self.nicks.get(key) if key is not None else None
+        if registration is None:
+            self.hub.error(client, "No registered nick proved: /register or /identify first", "usage")
+            return
+        token = passwords.new_token()
+        registration = replace(registration, token=passwords.token_digest(token))
+        await self._keep(registration)
+        self._tell_token(client, registration, token)
+
+    def _tell_token(self, client: Client, registration: Registration, token: str) -> None:
+        text = f"Your token for {registration.nick}: {token} — /identify {registration.nick} TOKEN proves it elsewhere"
+        self._tell_owner(client, registration, token, text)
+
     def _tell_owner(self, client: Client, registration: Registration, token: str, text: str) -> None:
         """The owner is told, with the token the page keeps to prove the nick next time."""
         self.hub.tell(client, Event(Kind.IDENTIFIED, nick=registration.nick, text=text, to=token))
 
     def _own_key(self, client: Client) -> str:
         return nick_key(self.hub.room.nick_of(client.id)) if client.id in self.hub.room else ""
+
+
+def _proves(registration: Registration, secret: str) -> bool:
+    """The password, or the current token (a key-only registration has only the token)."""
+    if registration.token and passwords.check_token(secret, registration.token):
+        return True
+    return registration.password is not None and passwords.check_password(secret, registration.password)

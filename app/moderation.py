@@ -211,13 +211,13 @@ class Moderation:
         return name in COMMANDS and (name != "topic" or rest in ("lock", "unlock"))
 
     def command(self, client: Client, name: str, rest: str) -> None:
-        if name in SECRET_COMMANDS and self._lacks_password(name, rest):
+        if name in SECRET_COMMANDS and self._lacks_password(client, name, rest):
             self._ask_password(client, name, rest)
             return
         self.spawn(COMMANDS[name](self, client, rest))
 
-    def _lacks_password(self, name: str, rest: str) -> bool:
-        return not rest if name == "oper" else self.identities.lacks_password(name, rest)
+    def _lacks_password(self, client: Client, name: str, rest: str) -> bool:
+        return not rest if name == "oper" else self.identities.lacks_password(client, name, rest)
 
     def _ask_password(self, client: Client, name: str, rest: str) -> None:
         """Take the password on a line of its own, hidden where the client can hide it: the telnet
@@ -825,4 +825,5 @@ COMMANDS: dict[str, Handler] = {
     "unignore": Moderation._unignore,
     "register": lambda desk, client, rest: desk.identities.register(client, rest),
     "identify": lambda desk, client, rest: desk.identities.identify(client, rest),
+    "token": lambda desk, client, rest: desk.identities.token(client, rest),
 }

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
+import signal
 import time
 
 from app import open_files
@@ -17,11 +19,15 @@ from app.bus.redis import RedisBus
 from app.bus.sqlite import SqliteStore, StoreError
 from app.config import Settings
 from app.domain.churn import ChurnGate
+from app.domain.events import Gateway
 from app.domain.flood import FloodPolicy
 from app.domain.room import Room
 from app.domain.rooms import Rooms
 from app.fanout import Flusher
+from app.gateways.host_key import HostKeyError
+from app.gateways.ssh import SshGateway
 from app.gateways.tcp import TcpGateway
+from app.gateways.tls import CertificateError, TlsGateway
 from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub
 from app.laggards import Laggards, OutboxLimits
@@ -61,6 +67,15 @@ class ChatService:
         flusher = Flusher(timed=self.metrics.fanout.observe, after=laggards.turn_over)
         self.tcp = TcpGateway(self.hub, flusher, laggards, settings)
         self.websocket = WebSocketGateway(self.hub, flusher, laggards, settings)
+        self.tls = None if settings.tls_port is None else TlsGateway(self.hub, self.tcp.channel, settings)
+        self.ssh = (
+            None if settings.ssh_port is None else SshGateway(self.hub, flusher, laggards, self.tcp.channel, settings)
+        )
+        self.doors = [Gateway.WEB, Gateway.TELNET]
+        self.doors += [
+            door for door, gateway in ((Gateway.TLS, self.tls), (Gateway.SSH, self.ssh)) if gateway is not None
+        ]
+        """The doors this server has (the web and telnet ones are always counted, open or not)."""
         self.claim = _claim(settings)
         self.started = time.monotonic()
         self.running = False
@@ -105,8 +120,40 @@ class ChatService:
                     f"{os.strerror(problem.errno) if problem.errno else problem}"
                     " (set CHAT_TCP_PORT to another port, or to 'off')"
                 ) from None
+        if self.tls is not None:
+            await self._start_tls(self.tls, open_files.backlog(ceiling))
+        if self.ssh is not None:
+            await self._start_ssh(self.ssh, open_files.backlog(ceiling))
         log.info("WebSocket path: %s", self.websocket.path.value)
         self.started = time.monotonic()
+
+    async def _start_tls(self, tls: TlsGateway, backlog: int) -> None:
+        settings = self.settings
+        try:
+            await tls.start(settings.host, settings.tls_port or 0, backlog)
+        except CertificateError as problem:
+            raise StartupRefused(f"cannot start the TLS door: {problem}") from None
+        except OSError as problem:
+            raise StartupRefused(
+                f"cannot listen for TLS chat on {settings.host}:{settings.tls_port}: {problem.strerror or problem}"
+                " (set CHAT_TLS_PORT to another port, or to 'off')"
+            ) from None
+        try:  # a renewed certificate is read on SIGHUP, as web servers do
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, tls.reload)
+        except (RuntimeError, ValueError, NotImplementedError):
+            log.warning("SIGHUP cannot reload the TLS certificate here (not the main thread)")
+
+    async def _start_ssh(self, ssh: SshGateway, backlog: int) -> None:
+        settings = self.settings
+        try:
+            await ssh.start(settings.host, settings.ssh_port or 0, backlog)
+        except HostKeyError as problem:
+            raise StartupRefused(str(problem)) from None
+        except OSError as problem:
+            raise StartupRefused(
+                f"cannot listen for SSH chat on {settings.host}:{settings.ssh_port}: {problem.strerror or problem}"
+                " (set CHAT_SSH_PORT to another port, or to 'off')"
+            ) from None
 
     def _open_files(self) -> int:
         """Raise the open-file limit as far as allowed, and admit no more clients than it holds."""
@@ -131,6 +178,9 @@ class ChatService:
             return
         log.info("shutting down: closing %d chat connections", len(self.hub.clients))
         self.tcp.stop_accepting()
+        for door in (self.tls, self.ssh):
+            if door is not None:
+                door.stop_accepting()
         self.hub.shutdown()
 
     async def stop(self) -> None:
@@ -141,7 +191,7 @@ class ChatService:
             self.claim.release()
 
     def health(self) -> dict[str, object]:
-        counts = self.hub.gateway_counts()
+        counts = {door: count for door, count in self.hub.gateway_counts().items() if door in self.doors}
         problem = self.bus.problem
         history = self.bus.history
         return {

@@ -13,6 +13,8 @@ class Gateway(StrEnum):
 
     WEB = "web"
     TELNET = "telnet"
+    TLS = "tls"
+    SSH = "ssh"
 
 
 class Kind(StrEnum):

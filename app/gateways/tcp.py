@@ -23,7 +23,7 @@ from app.fanout import Channel, Flusher, Outbox, runs
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
 from app.gateways.idle_ping import IdlePing
-from app.hub import Hub
+from app.hub import Client, Hub
 from app.laggards import Laggards
 
 log = logging.getLogger("app.tcp")
@@ -70,6 +70,7 @@ class TcpClient(BufferedProtocol):
 
     gateway = Gateway.TELNET
     codec = TELNET
+    key_fingerprint: str | None = None  # only the SSH door knows its users by key
 
     def __init__(self, hub: Hub, channel: Channel[bytes], max_line: int) -> None:
         self.hub = hub
@@ -123,8 +124,7 @@ class TcpClient(BufferedProtocol):
 
     def _signal(self, signal: telnet.Signal) -> None:
         if signal is telnet.Signal.OVERLONG:
-            limit = self.decoder.max_line
-            self.hub.error(self, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
+            line_too_long(self.hub, self, self.decoder.max_line)
         elif signal is telnet.Signal.ARE_YOU_THERE:
             self.send(telnet.ARE_YOU_THERE_ANSWER)
         else:
@@ -234,6 +234,11 @@ class ProxyPreamble(asyncio.Protocol):
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
+
+
+def line_too_long(hub: Hub, client: Client, limit: int) -> None:
+    """Tell a line-mode client its line was skipped as too long (any door that reads lines)."""
+    hub.error(client, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
 
 
 def tune(transport: asyncio.Transport) -> None:

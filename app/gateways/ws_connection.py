@@ -62,6 +62,7 @@ class WebConnection(BufferedProtocol):
     )
 
     gateway = Gateway.WEB
+    key_fingerprint: str | None = None  # only the SSH door knows its users by key
 
     def __init__(
         self, hub: Hub, channel: Channel[str], address: str, budget: str | None, keepalive: Keepalive, max_size: int

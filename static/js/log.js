@@ -2,6 +2,7 @@
 // offers a "N new messages" jump instead of yanking the view while they read older lines. Runs of
 // joins and leaves (and the renames among them) fold into one expandable line ("5 people joined,
 // 2 left"), so the conversation stands out.
+import { badge } from "./badge.js";
 import { el } from "./dom.js";
 import { nickSpan } from "./nickcolor.js";
 
@@ -41,10 +42,6 @@ function richText(text) {
 
 function removed() {
   return el("span", "text removed", "message removed");
-}
-
-function badge(gateway) {
-  return el("span", `badge badge-${gateway === "telnet" ? "telnet" : "web"}`, gateway === "telnet" ? "telnet" : "web");
 }
 
 function mentions(text, nick) {

@@ -1,6 +1,7 @@
-// The "Here now" panel: everyone in the room with a web/telnet badge, kept current from
+// The "Here now" panel: everyone in the room with their door's badge, kept current from
 // welcome, join, leave, nick, presence and /who events. In a room of thousands the server
 // lists a sample and the total; the count shown is then the total.
+import { badge as doorBadge } from "./badge.js";
 import { el } from "./dom.js";
 import { nickSpan } from "./nickcolor.js";
 
@@ -70,8 +71,7 @@ export class UsersPanel {
       const isMe = user.nick === this.me;
       const item = el("li", isMe ? "user me" : "user");
       item.dataset.nick = user.nick;
-      const gateway = user.gateway === "telnet" ? "telnet" : "web";
-      const badges = [el("span", `badge badge-${gateway}`, gateway)];
+      const badges = [doorBadge(user.gateway)];
       if (user.op) badges.unshift(el("span", "badge badge-op", "op"));
       if (isMe) {
         item.append(nickSpan(user.nick), el("span", "you", "you"), ...badges);

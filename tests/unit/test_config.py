@@ -88,6 +88,21 @@ def test_allowed_origins_are_a_trimmed_comma_separated_list(raw: str, origins: t
     assert Settings.from_env({"CHAT_ALLOWED_ORIGINS": raw}).allowed_origins == origins
 
 
+def test_the_tls_and_ssh_doors_are_off_unless_given_a_port() -> None:
+    settings = Settings.from_env({})
+    assert settings.tls_port is None and settings.ssh_port is None
+    doors = Settings.from_env(
+        {"CHAT_TLS_PORT": "2627", "CHAT_TLS_CERT": "c.pem", "CHAT_TLS_KEY": "k.pem", "CHAT_SSH_PORT": "2222"}
+    )
+    assert (doors.tls_port, doors.tls_cert, doors.tls_key, doors.ssh_port) == (2627, "c.pem", "k.pem", 2222)
+    assert Settings.from_env({"CHAT_SSH_PORT": "off"}).ssh_port is None
+
+
+def test_a_tls_port_without_its_certificate_is_named() -> None:
+    with pytest.raises(SettingsError, match="CHAT_TLS_PORT needs CHAT_TLS_CERT and CHAT_TLS_KEY"):
+        Settings.from_env({"CHAT_TLS_PORT": "2627", "CHAT_TLS_CERT": "c.pem"})
+
+
 def test_processes_of_a_redis_room_share_the_tcp_port_unless_told_otherwise() -> None:
     assert Settings.from_env({}).tcp_reuse_port is False
     assert Settings.from_env({"REDIS_URL": "redis://localhost"}).tcp_reuse_port is True

@@ -264,7 +264,7 @@ def test_gateway_counts() -> None:
     join(hub, JsonCodec(), "a")
     join(hub, JsonCodec(), "b")
     join(hub, LineCodec(), "c")
-    assert hub.gateway_counts() == {"web": 2, "telnet": 1}
+    assert hub.gateway_counts() == {"web": 2, "telnet": 1, "tls": 0, "ssh": 0}
 
 
 def test_a_long_history_is_shown_in_notices_small_enough_for_any_frame() -> None:

@@ -31,6 +31,8 @@ PAIRS = [
     ("private-text", "private-bg"),
     ("web-text", "web-bg"),
     ("telnet-text", "telnet-bg"),
+    ("tls-text", "tls-bg"),
+    ("ssh-text", "ssh-bg"),
     ("warn", "surface"),
     ("live", "surface"),
 ] + [(f"n{i}", bg) for i in range(12) for bg in ("surface", "surface-2", "bg", "own-bg", "mention-bg", "private-bg")]
