@@ -19,7 +19,7 @@ from typing import Protocol
 from app.bus.base import Bus
 from app.bus.moderation import MemoryStore, ModerationStore
 from app.domain.addresses import Networks, budget_key
-from app.domain.churn import ChurnGate
+from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import (
     Disconnect,
     Event,
@@ -333,7 +333,7 @@ class Hub:
         elif event.kind is Kind.LEAVE:
             self._reaped(event)
         room = event.room or self.switchboard.default
-        if not self.presence.admit(event, room):
+        if event.kind in PRESENCE_KINDS and not self.presence.admit(event, room):
             return
         sender = self.clients.get(event.origin) if event.origin and event.process == self.bus.process else None
         exclude = sender.outbox if sender is not None else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from app.domain.churn import PRESENCE_KINDS, ChurnGate
+from app.domain.churn import ChurnGate
 from app.domain.events import Event
 
 
@@ -30,9 +30,7 @@ class Presence:
         self._summary_due = False
 
     def admit(self, event: Event, room: str) -> bool:
-        """True to announce this event now; False when it was folded into the room's summary."""
-        if event.kind not in PRESENCE_KINDS:
-            return True
+        """True to announce this join or leave now; False when it was folded into the room's summary."""
         gate = self._gates.get(room)
         if gate is None:
             gate = self._gates[room] = replace(self.gate, _changes={})

@@ -143,6 +143,8 @@ class SqliteStore:
         """Every id up to this is in the file (or was recorded as lost when an earlier run crashed)."""
         self.queued_id = 0
         """The newest id given to the writer: ``lag`` is how far the file is behind it."""
+        self._untrimmed: dict[str, int] = {}
+        """Events written per room since its old rows were last deleted (the writer thread's)."""
         self.worst_lag = 0
         """The most ids the writer has found waiting at once since start-up."""
         self.losses: list[Loss] = []
@@ -279,10 +281,10 @@ class SqliteStore:
             db.execute("BEGIN")
             if events:
                 db.executemany(_INSERT, map(self._to_row, events))
-                for room in {event.room or self.default_room for event in events}:
-                    capacity = self.capacity if room == self.default_room else self.room_capacity
-                    db.execute(_TRIM.format("NOT"), (room, room, capacity))
-                    db.execute(_TRIM.format(""), (room, room, self.presence_capacity))
+            for room in self._due_for_trim(events, closing is not None):
+                capacity = self.capacity if room == self.default_room else self.room_capacity
+                db.execute(_TRIM.format("NOT"), (room, room, capacity))
+                db.execute(_TRIM.format(""), (room, room, self.presence_capacity))
             db.executemany("DELETE FROM events WHERE room = ?", [(room,) for room in forgotten])
             db.executemany(_SET_MARK, [("written", written), ("reserved", max(reserve, written))])
             db.execute("COMMIT")
@@ -305,6 +307,23 @@ class SqliteStore:
                 self._mark_moved.notify_all()
             self._on_reserved(reserve)
         return True
+
+    def _due_for_trim(self, events: list[Event], closing: bool) -> list[str]:
+        """The rooms whose old rows to delete with this commit: each once a quarter of its
+        capacity has been written since its last trim (one trim per event would cost two
+        deletes per room per commit: with many rooms, more than the writes), and all at a stop."""
+        untrimmed = self._untrimmed
+        for event in events:
+            room = event.room or self.default_room
+            untrimmed[room] = untrimmed.get(room, 0) + 1
+        due = [
+            room
+            for room, count in untrimmed.items()
+            if closing or count >= max(1, (self.capacity if room == self.default_room else self.room_capacity) // 4)
+        ]
+        for room in due:
+            del untrimmed[room]
+        return due
 
     def _to_row(self, event: Event) -> tuple[object, ...]:
         gateway = event.gateway.value if event.gateway else None

@@ -63,6 +63,8 @@ _STYLES = {
     Kind.JOIN: Style.QUIET,
     Kind.LEAVE: Style.QUIET,
     Kind.NICK: Style.QUIET,
+    Kind.ENTER: Style.QUIET,
+    Kind.PART: Style.QUIET,
     Kind.PRESENCE: Style.QUIET,
     Kind.SYSTEM: Style.NOTICE,
     Kind.WELCOME: Style.NOTICE,
@@ -98,8 +100,8 @@ class TerminalCodec:
         self.colour = colour
 
     def encode(self, event: Event, own: bool) -> bytes | None:
-        if own and event.kind is Kind.JOIN:
-            return None  # the welcome already says who they are
+        if own and (event.kind is Kind.JOIN or event.kind is Kind.ENTER):
+            return None  # the welcome (or the room's own notice) already says so
         lines = format_lines(event, own)
         if self.colour:
             lines = [self._paint(event, line, own) for line in lines]

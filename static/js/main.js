@@ -22,6 +22,7 @@ const state = {
   welcomes: 0,
   linked: linkedRoom(location), // the room the address asked for: shown once the server has us in it
   home: "", // the room the server puts everyone in (from the first welcome that asked for no room)
+  asked: new Set(), // rooms whose people the page asked for itself, after a welcome
   unread: 0,
   reclaim: "", // our nick, still held by our previous connection until the server notices it is gone
 };
@@ -184,6 +185,7 @@ function handle(event) {
       return;
     case "users":
       users.reset(event.users, state.me, event.total);
+      if (state.asked.delete(room.name)) return;
       break;
     case "presence":
       users.apply(event.users, event.left, event.total);
@@ -258,7 +260,11 @@ function welcome(event) {
   rooms.show(shown);
   const room = rooms.ensure(here);
   room.users.reset(event.users, event.nick, event.total);
-  for (const name of names) if (name !== here) connection.send(`/who ${name}`, name); // their people, for the list
+  for (const name of names) {
+    if (name === here) continue;
+    state.asked.add(name); // their people, for the list (the reply is not shown in the log)
+    connection.send(`/who ${name}`, name);
+  }
   if (state.welcomes === 1) room.log.add(event, state.me);
   else rooms.current.log.divider(connection.fellBehind ? "You fell behind for a moment; caught up" : "Reconnected", "reconnected");
   // Back after a blip, the server may not have noticed our old connection go yet, so our nick

@@ -146,6 +146,8 @@ def test_a_reconnect_resumes_every_room_with_nothing_lost_or_doubled(
     for text in ("main one", "main two"):
         expect(shown_message(chat, text)).to_have_count(1)
     expect(chat.page.locator("li.item-message", has_text="dev two")).to_have_count(1)
+    expect(chat.page.locator("li.item-users")).to_have_count(0)  # the page asked who is where: not shown
+    expect(chat.page.locator("#user-list > li[data-nick='bob']")).to_have_count(1)
 
 
 def test_on_a_phone_the_room_list_is_in_the_drawer(server: ServerProcess, open_chat: OpenChat) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hubfakes import JsonCodec, LineCodec, join, make_hub
+from hubfakes import FakeClient, JsonCodec, LineCodec, join, make_hub
 
 
 def test_a_room_event_reaches_its_room_only_encoded_once_per_kind() -> None:
@@ -139,9 +139,6 @@ def test_a_web_client_resumes_each_room_after_its_own_id() -> None:
     hub.receive(alice, "m2")
     hub.receive(alice, "/join #dev")
     hub.receive(alice, "d2")
-
-    from hubfakes import FakeClient
-
     back = FakeClient(hub, web)
     hub.connect(back, "alice2", {"#main": seen["#main"], "#dev": seen["#dev"]}, ("#dev", "#main"))
     replayed = [(f["room"], f["text"]) for f in back.frames() if f["type"] == "message" and f.get("history")]

@@ -147,3 +147,23 @@ def test_another_programs_database_is_refused(tmp_path: Path) -> None:
         db.execute("CREATE TABLE invoices (id INTEGER)")
     with pytest.raises(StoreError, match="database of another program"):
         SqliteStore(path, 100).load()
+
+
+def test_each_room_keeps_its_own_bounded_history_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    store = SqliteStore(path, capacity=6, presence=2, room_capacity=3)
+    store.load()
+    store.start()
+    events = [replace(message(i), room="#main" if i % 3 == 0 else f"#r{i % 3}") for i in range(1, 61)]
+    for event in events:
+        store.append(event)
+    store.close()
+    loaded = SqliteStore(path, capacity=100, presence=100, room_capacity=100).load()
+    by_room = {room: [e.id for e in loaded if e.room == room] for room in ("#main", "#r1", "#r2")}
+    assert by_room == {"#main": [45, 48, 51, 54, 57, 60], "#r1": [52, 55, 58], "#r2": [53, 56, 59]}
+    store = SqliteStore(path, capacity=6, presence=2, room_capacity=3)
+    store.load()
+    store.start()
+    store.forget("#r1")
+    store.close()
+    assert {e.room for e in SqliteStore(path, capacity=100).load()} == {"#main", "#r2"}, "a forgotten room is deleted"
