@@ -28,7 +28,7 @@ from app.domain.events import (
 )
 from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye
-from app.domain.nicks import NickError, nick_key, normalize_nick
+from app.domain.nicks import NickError, NickIndex, nick_key, normalize_nick
 from app.domain.rooms import MAX_TOPIC, RoomError, Rooms, room_name
 from app.domain.text import clean_text
 
@@ -41,7 +41,7 @@ WELCOME = "You're connected to the chat server — /help for commands"
 HELP = """Commands:
 /nick NAME      change your nick (letters, digits, _ and -, up to 24)
 /who [#ROOM]    list everyone in your current room (or in #ROOM)
-/me ACTION      say what you are doing (* nick waves)
+/me ACTION      say what you are doing (* [nick] waves)
 /msg NICK TEXT  send a private message that only NICK sees, whatever room they are in
 /join #ROOM     join a room (made if new) and make it your current room
 /part [#ROOM] [REASON]  leave a room (your current one by default)
@@ -111,10 +111,10 @@ class Room:
         self.rooms = rooms or Rooms()
         self._rng = rng or random.Random()
         self._members: dict[int, Member] = {}
-        self._by_key: dict[str, Member] = {}
-        self._remote: dict[str, RemoteMember] = {}
-        self.guard: Callable[[str, int], str | None] = lambda key, member_id: None
-        """Why a member may not take the nick with a key (registered to someone else, banned); None: it may."""
+        self._by_nick: NickIndex[Member] = NickIndex()
+        self._remote: NickIndex[RemoteMember] = NickIndex()
+        self.guard: Callable[[str, int], str | None] = lambda nick, member_id: None
+        """Why a member may not take a nick (registered to someone else, banned); None: it may."""
         self.badged: set[str] = set()
         """Keys of the nicks shown with an operator's badge."""
 
@@ -138,10 +138,10 @@ class Room:
         everyone: Iterable[Member | RemoteMember]
         state = self.rooms.get(room) if room is not None else None
         if state is None:
-            everyone = itertools.chain(self._members.values(), self._remote.values())
+            everyone = itertools.chain(self._members.values(), self._remote)
         else:
             local = (self._members[m] for m in state.members if m in self._members)
-            remote = (self._remote[k] for k in state.remote if k in self._remote)
+            remote = (held for held in map(self._remote.get, state.remote) if held is not None)
             everyone = itertools.chain(local, remote)
         listed: list[Member | RemoteMember] = list(itertools.islice(everyone, limit))
         if include is not None and include not in listed:
@@ -151,9 +151,8 @@ class Room:
         return tuple(m.user for m in listed)
 
     def find(self, nick: str) -> Member | RemoteMember | None:
-        """Whoever uses ``nick`` (by its key), here or in another process."""
-        key = nick_key(nick)
-        return self._by_key.get(key) or self._remote.get(key)
+        """Whoever uses ``nick`` (or a nick that looks like it), here or in another process."""
+        return self._by_nick.get(nick) or self._remote.get(nick)
 
     def population_of(self, room: str) -> int:
         state = self.rooms.get(room)
@@ -173,25 +172,26 @@ class Room:
 
     def set_remote(self, members: Iterable[RemoteMember]) -> None:
         """Replace the replica of other processes' members (from a snapshot of the shared room)."""
-        self._remote = {nick_key(m.nick): m for m in members}
-        self.rooms.reset_remote(set(self._remote))
+        self._remote = NickIndex()
+        for member in members:
+            self._remote.add(member.nick, member)
+        self.rooms.reset_remote({nick_key(m.nick) for m in members})
 
     def track_remote(self, event: Event) -> None:
         """Update the replica from a public event another process published."""
         kind = event.kind
         room = event.room or self.rooms.default
         if kind in (Kind.LEAVE, Kind.NICK, Kind.PART):
-            key = nick_key(event.old if kind is Kind.NICK else event.nick)
-            self.rooms.remote_exit(room, key)
-            held = self._remote.get(key)
+            nick = event.old if kind is Kind.NICK else event.nick
+            self.rooms.remote_exit(room, nick_key(nick))
+            held = self._remote.get(nick)
             last = kind is not Kind.PART and (not event.spans or room == event.spans[-1])
             if last and held is not None and (held.process, held.conn) == (event.process, event.origin):
-                del self._remote[key]
+                self._remote.remove(held.nick, held)
         if kind in (Kind.JOIN, Kind.NICK, Kind.ENTER):
             self.rooms.remote_enter(room, nick_key(event.nick), event.nick)
             if event.gateway is not None:
-                member = RemoteMember(event.nick, event.gateway, event.process, event.origin)
-                self._remote[nick_key(event.nick)] = member
+                self._remote.add(event.nick, RemoteMember(event.nick, event.gateway, event.process, event.origin))
         elif kind is Kind.TOPIC:
             self.restore_topic(event)
         self.rooms.touch(room)
@@ -235,7 +235,7 @@ class Room:
                 outcomes.append(Tell(member_id, _error(f"Nick refused: {refusal}", "nick_refused")))
         member = Member(member_id, nick or self._guest_nick(), gateway)
         self._members[member_id] = member
-        self._by_key[nick_key(member.nick)] = member
+        self._by_nick.add(member.nick, member)
         for typed in rooms:
             try:
                 _, forgotten = self.rooms.enter(member_id, room_name(typed), member.nick)
@@ -273,7 +273,7 @@ class Room:
         member = self._members.pop(member_id, None)
         if member is None:
             return []
-        del self._by_key[nick_key(member.nick)]
+        self._by_nick.remove(member.nick, member)
         text = clean_text(reason)[:200]
         rooms = tuple(self.rooms.remove(member_id))
         left = Event(Kind.LEAVE, nick=member.nick, text=text, gateway=member.gateway, origin=member_id, spans=rooms)
@@ -340,9 +340,9 @@ class Room:
         return [Publish(replace(renamed, room=name)) for name in rooms]
 
     def _rename(self, member: Member, nick: str) -> None:
-        del self._by_key[nick_key(member.nick)]
+        self._by_nick.remove(member.nick, member)
         member.nick = nick
-        self._by_key[nick_key(nick)] = member
+        self._by_nick.add(nick, member)
 
     def _who(self, member: Member, rest: str, room: str) -> list[Outcome]:
         if rest.startswith("#"):  # anything else after /who is ignored, as it always was
@@ -468,11 +468,11 @@ class Room:
     def _claimable(self, requested: str, member_id: int) -> str:
         """The normalized nick if this member may take it; NickError with the reason if not."""
         nick = normalize_nick(requested)
-        key = nick_key(nick)
-        holder = self._by_key.get(key)
-        if (holder is not None and holder.id != member_id) or key in self._remote:
-            raise NickError(f"'{nick}' is already taken")
-        reason = self.guard(key, member_id)
+        holder = self._by_nick.get(nick) or self._remote.get(nick)
+        if holder is not None and holder is not self._members.get(member_id):
+            taken = "already taken" if holder.nick.casefold() == nick.casefold() else f"too like '{holder.nick}'"
+            raise NickError(f"'{nick}' is {taken}")
+        reason = self.guard(nick, member_id)
         if reason is not None:
             raise NickError(reason)
         return nick
@@ -480,8 +480,7 @@ class Room:
     def _guest_nick(self) -> str:
         for digits in (4, 4, 4, 5, 6, 7, 8):
             nick = f"guest{self._rng.randrange(10 ** (digits - 1), 10**digits)}"
-            key = nick_key(nick)
-            if key not in self._by_key and key not in self._remote:
+            if self._by_nick.get(nick) is None and self._remote.get(nick) is None:
                 return nick
         raise RuntimeError("no free guest nick")  # 10^8 guests: unreachable with connection limits
 

@@ -34,7 +34,7 @@ def test_lines_from_another_room_carry_its_name_on_terminals() -> None:
     dave.clear()
     hub.receive(alice, "hi main")
     hub.receive(alice, "/me waves")
-    assert dave.text() == "[#main] [alice] hi main\r\n[#main] * alice waves\r\n"
+    assert dave.text() == "[#main] [alice] hi main\r\n[#main] * [alice] waves\r\n"
 
 
 def test_a_client_in_many_busy_rooms_gets_one_write_per_turn() -> None:
