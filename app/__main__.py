@@ -22,7 +22,7 @@ def build_server(settings: Settings) -> ChatServer:
     service.websocket.path = WebSocketPath.LEAN
     door = WebSocketDoorFactory(lambda connections: WebSocketDoor(service.websocket, connections))
     ceiling, _ = open_files.raise_ceiling()  # before listening: the accept queue is sized by it
-    config = server_config(app, settings, door, open_files.backlog(ceiling))
+    config = server_config(app, settings, door, open_files.backlog(ceiling), service.hub)
     return ChatServer(config, start=service.start, goodbye=service.begin_shutdown)
 
 

@@ -39,6 +39,7 @@ class Settings:
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
     graceful_timeout: int = 10
+    http_head_timeout: float = 10.0
     log_level: str = "info"
     history: int = 500
     presence_history: int = 100
@@ -149,6 +150,7 @@ class Settings:
             ws_ping_interval=number("CHAT_WS_PING", d.ws_ping_interval, float),
             ws_ping_timeout=number("CHAT_WS_PING_TIMEOUT", d.ws_ping_timeout, float),
             graceful_timeout=int(number("CHAT_GRACEFUL_TIMEOUT", d.graceful_timeout)),
+            http_head_timeout=number("CHAT_HTTP_HEAD_TIMEOUT", d.http_head_timeout, float) or d.http_head_timeout,
             log_level=env.get("CHAT_LOG_LEVEL", d.log_level).lower(),
             history=int(number("CHAT_HISTORY", d.history)),
             presence_history=int(number("CHAT_PRESENCE_HISTORY", d.presence_history)),

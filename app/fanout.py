@@ -236,6 +236,20 @@ class Outbox(Generic[Chunk]):
             self._dirty = True
             self.channel.flusher.mark_outbox(self)
 
+    def push_control(self, frame: bytes) -> None:
+        """A control frame for the peer (a pong): written at once unless back-pressured. Then it
+        waits with the rest of this client's backlog and counts toward its limit, so a peer that
+        pings and never reads is dropped as too slow, as one that never reads the room is."""
+        if self._closed:
+            return
+        if not self._blocked:
+            self.write(frame)
+            return
+        self._packed.append(frame)
+        self._size += len(frame)
+        if self._size > self.channel.laggards.limits.max_bytes:
+            self.too_slow()
+
     def fall_out_of_step(self) -> None:
         """Leave the channel's shared writes, taking a copy of what it has pending this turn."""
         if not self._in_step or self._closed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -122,6 +123,9 @@ class Hub:
         store, policy = moderation or (MemoryStore(), Policy())
         self.moderation = Moderation(self, store, policy)
         room.guard = self.moderation.identities.protects
+        self._unfinished: Counter[str] = Counter()
+        """HTTP connections whose request head has not all arrived, per address (loopback under
+        ""): they hold a socket as a chat client does, so they count toward the same caps."""
 
     def next_id(self) -> int:
         """A connection id, unique within this process."""
@@ -145,13 +149,43 @@ class Hub:
             return refusal
         if self.closing:
             refusal = Refusal(Goodbye.RESTARTING)
-        elif len(self.clients) >= self.admission.max_connections:
+        elif len(self.clients) + self._unfinished.total() >= self.admission.max_connections:
             refusal = Refusal(Goodbye.FULL)
-        elif budget is not None and self.flood.connections_from(budget) >= self.admission.max_per_address:
+        elif (
+            budget is not None
+            and self.flood.connections_from(budget) + self._unfinished[budget] >= self.admission.max_per_address
+        ):
             refusal = Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
         if refusal is not None:
             self.tally.refusals[refusal.goodbye] += 1
         return refusal
+
+    def request_started(self, address: str) -> Refusal | None:
+        """An HTTP connection opened: why it must be refused, or None, and it is counted in the
+        caps on chat connections until ``request_ended``: a connection that never finishes its
+        request (slowloris) holds a socket as surely as a chat client does. It is refused only
+        when unfinished requests alone reach a cap: a full room still answers the page, its
+        health check, and a WebSocket (which then hears why it is refused, in its own terms).
+        ``address`` is the socket's own peer: no header has been read yet."""
+        key = self.budget(address)
+        refusal = None
+        if self._unfinished.total() >= self.admission.max_connections:
+            refusal = Refusal(Goodbye.FULL)
+        elif key is not None and self._unfinished[key] >= self.admission.max_per_address:
+            refusal = Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
+        if refusal is not None:
+            self.tally.refusals[refusal.goodbye] += 1
+            return refusal
+        self._unfinished[key or ""] += 1
+        return None
+
+    def request_ended(self, address: str) -> None:
+        """The request head of a connection counted by ``request_started`` has arrived (or the
+        connection is gone)."""
+        key = self.budget(address) or ""
+        self._unfinished[key] -= 1
+        if self._unfinished[key] <= 0:
+            del self._unfinished[key]
 
     def connect(
         self, client: Client, nick: str | None = None, since: int | None = None, token: str | None = None
@@ -231,6 +265,33 @@ class Hub:
                 self.error(client, *held)
                 return
         self._apply(self.room.handle(client.id, line))
+
+    def refuse(self, client: Client, text: str = "", code: str = "") -> None:
+        """Input from a client that cannot be accepted (``text`` says why; none: nothing is said).
+        It costs the sender a strike, and the answer is rate limited like lines: a flood of bad
+        input gets a few answers, then a goodbye."""
+        if client.id not in self.clients:
+            return
+        self.tally.refused_input += 1
+        verdict = self.flood.refused(client.id, client.budget, self.clock())
+        if verdict is Verdict.ALLOW and text:
+            self.error(client, text, code)
+        elif verdict is Verdict.KICK:
+            self.drop(client, Goodbye.BAD_INPUT)
+
+    def control(self, client: Client) -> bool:
+        """A control message a WebSocket client chose to send (a ping, an unasked-for pong): True
+        to act on it. They share the sender's line budget; one beyond it is ignored and is a
+        strike, like a line sent too fast."""
+        if client.id not in self.clients:
+            return False
+        verdict = self.flood.control(client.id, client.budget, self.clock())
+        if verdict is Verdict.ALLOW:
+            return True
+        self.tally.refused_input += 1
+        if verdict is Verdict.KICK:
+            self.drop(client, Goodbye.BAD_INPUT)
+        return False
 
     def tell(self, client: Client, event: Event) -> None:
         """Send one event to one client."""

@@ -127,6 +127,10 @@ class Laggards:
         if self._held and not self.congested:
             self._release()
 
+    def holding(self, connection: Holdable) -> bool:
+        """Is this connection's input being left unread until the readers catch up?"""
+        return connection.id in self._held
+
     def forget(self, connection: Holdable) -> None:
         self._held.pop(connection.id, None)
 

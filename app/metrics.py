@@ -82,6 +82,9 @@ class ChatCollector(Collector):
             sum(c.delivered for c in hub.channels),
         )
         yield CounterMetricFamily("chat_rate_limited", "Lines refused by flood control", tally.rate_limited)
+        yield CounterMetricFamily(
+            "chat_refused_input", "Input refused outright (bad frames, over-long lines, ...)", tally.refused_input
+        )
         behind = [outbox.backlog for channel in hub.channels for outbox in channel.out_of_step]
         yield GaugeMetricFamily("chat_clients_out_of_step", "Clients with a backlog of their own", len(behind))
         yield GaugeMetricFamily(

@@ -29,3 +29,6 @@ class Tally:
     """Connections the server ended, per reason."""
     rate_limited: int = 0
     """Lines refused by flood control (a flooder cut for it counts as a goodbye too)."""
+    refused_input: int = 0
+    """Input refused outright: bad frames, over-long lines, surplus telnet negotiation, pings
+    beyond the line budget (a client cut for it counts as a goodbye too)."""

@@ -1,10 +1,21 @@
-"""Events as plain text lines: what telnet/netcat users and ``/ws?mode=text`` users read."""
+"""Events as plain text lines: what telnet/netcat users and ``/ws?mode=text`` users read.
+
+What people write and what the server says cannot be mistaken for one another, by construction:
+every line a person wrote starts with their nick in brackets (``[ann] hi``, ``* [ann] waves``,
+``[ann → you] psst``), and no line the server writes does (``* ann is now known as bob``: nicks
+cannot contain brackets). And none of it can start a line of its own: user text never holds a
+line break of any kind (``clean_text`` turns them into spaces; here again, for history stored
+before that was so), so only the server's own line breaks end a line.
+"""
 
 from __future__ import annotations
 
 import time
 
 from app.domain.events import REDACTED, Event, Kind
+from app.domain.text import LINE_BREAKS
+
+_FLAT = str.maketrans(dict.fromkeys(LINE_BREAKS, " "))
 
 LIVE = "live"
 """The code of the system notice that ends a replay: what follows happens now."""
@@ -28,19 +39,19 @@ def _lines(event: Event, own: bool) -> list[str]:
     if event.code == REDACTED:
         return [f"[{event.nick}] (message removed)"]
     if kind is Kind.MESSAGE:
-        return [f"[{event.nick}] {event.text}"]
+        return [f"[{event.nick}] {_flat(event.text)}"]
     if kind is Kind.ACTION:
-        return [f"* {event.nick} {event.text}"]
+        return [f"* [{event.nick}] {_flat(event.text)}"]
     if kind is Kind.JOIN:
         return [f"* {event.nick} joined ({event.gateway.value if event.gateway else 'unknown'})"]
     if kind is Kind.LEAVE:
-        return [f"* {event.nick} left" + (f" ({event.text})" if event.text else "")]
+        return [f"* {event.nick} left" + (f" ({_flat(event.text)})" if event.text else "")]
     if kind is Kind.NICK:
         return [f"* {event.old} is now known as {event.nick}"]
     if kind is Kind.PRIVATE:
         if own:
-            return [f"[you → {event.to}] {event.text}"]
-        return [f"[{event.nick} → you] {event.text}"]
+            return [f"[you → {event.to}] {_flat(event.text)}"]
+        return [f"[{event.nick} → you] {_flat(event.text)}"]
     if kind is Kind.WELCOME:
         others = [u.nick for u in event.users if u.nick != event.nick]
         more = event.total - len(event.users)
@@ -53,7 +64,17 @@ def _lines(event: Event, own: bool) -> list[str]:
     if kind is Kind.GAP:
         return [f"* {event.text}"]
     if kind is Kind.ERROR:
-        return [f"! {line}" for line in event.text.splitlines()]
+        return [f"! {line}" for line in _server_lines(event.text)]
     if event.code == LIVE:  # a text reader saw history stamped in UTC; a JSON client shows its own times
         return [f"* {event.text} (times above are UTC)"]
-    return [f"* {line}" if i == 0 else f"  {line}" for i, line in enumerate(event.text.splitlines())]
+    return [f"* {line}" if i == 0 else f"  {line}" for i, line in enumerate(_server_lines(event.text))]
+
+
+def _flat(text: str) -> str:
+    """User text on one line (the check is the cheap case: printable text has no line break)."""
+    return text if text.isprintable() else text.translate(_FLAT)
+
+
+def _server_lines(text: str) -> list[str]:
+    """A notice's lines: split at the server's own newlines only."""
+    return [_flat(line) for line in text.split("\n")]

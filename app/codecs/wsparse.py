@@ -22,6 +22,11 @@ _OPCODES = {opcode.value: opcode for opcode in Opcode}
 
 PROTOCOL_ERROR, INVALID_DATA, TOO_BIG = CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_DATA, CloseCode.MESSAGE_TOO_BIG
 
+MAX_FRAGMENTS = 1024
+"""Frames in one fragmented message. Bytes alone do not bound one: empty continuation frames add
+nothing to its size but a list entry each (millions of them: tens of megabytes and seconds of
+parsing). Clients fragment a message into a handful of frames, if at all."""
+
 _SENDABLE_CLOSE_CODES = frozenset(CloseCode) - {
     CloseCode.NO_STATUS_RCVD,
     CloseCode.ABNORMAL_CLOSURE,
@@ -44,7 +49,7 @@ class MessageReader:
     control frames ``(PING | PONG | CLOSE, payload)``, in order.
 
     ``max_size`` bounds a whole message, fragments included: a frame that would pass it fails at
-    its header, before its payload is buffered.
+    its header, before its payload is buffered; ``MAX_FRAGMENTS`` bounds its number of frames.
     """
 
     __slots__ = ("_kind", "_parts", "_pending", "_size", "max_size")
@@ -118,6 +123,8 @@ class MessageReader:
             raise ProtocolError(PROTOCOL_ERROR, "continuation frame without a message to continue")
         elif opcode != CONTINUATION and self._kind:
             raise ProtocolError(PROTOCOL_ERROR, "new message before the fragmented one is finished")
+        elif opcode == CONTINUATION and len(self._parts) >= MAX_FRAGMENTS:  # type: ignore[arg-type]
+            raise ProtocolError(TOO_BIG, f"message in over {MAX_FRAGMENTS} frames")
 
     def _message(self, fin: int, opcode: int, payload: bytes) -> tuple[Opcode, bytes | str] | None:
         if opcode >= CLOSE:

@@ -4,6 +4,9 @@ A paste is not a flood: lines arriving close together (a paste, however TCP cut 
 past an empty bucket, up to the paste allowance, borrowing against the next seconds' tokens.
 A flood keeps its lines close together for longer than any paste and is refused as before.
 
+A strike is a line refused for coming too fast, or input refused outright (bad frames, over-long
+lines, ...): a client whose input is mostly refused runs out of strikes within seconds.
+
 Pure and clock-driven (the caller passes ``now``), so it is tested without sleeping.
 """
 
@@ -145,21 +148,53 @@ class FloodControl:
                 self._addresses[address] = (bucket, users - 1)
 
     def check(self, conn: int, address: str | None, now: float, size: int = 1) -> Verdict:
-        """May a line of ``size`` characters pass now?"""
+        """May a line of ``size`` characters pass now? REFUSE: not now (a strike); KICK: too many
+        strikes."""
         if not self.policy.enabled or conn not in self._connections:
             return Verdict.ALLOW
+        floor = 1.0 if not self._pasting(conn, now, size) else self.policy.floor + 1.0
+        return self._spend(conn, address, now, floor)
+
+    def control(self, conn: int, address: str | None, now: float) -> Verdict:
+        """May a control message (a WebSocket ping) be answered? It costs what a line does, but is
+        never part of a paste."""
+        if not self.policy.enabled or conn not in self._connections:
+            return Verdict.ALLOW
+        return self._spend(conn, address, now, 1.0)
+
+    def refused(self, conn: int, address: str | None, now: float) -> Verdict:
+        """Input that could not be accepted (a bad frame, an over-long line, ...) is always a strike,
+        and telling its sender why costs a token, as a line would. ALLOW: tell them; REFUSE: say
+        nothing (a flood of bad input gets a few answers, not one each); KICK: too many strikes."""
+        entry = self._connections.get(conn)
+        if entry is None:
+            return Verdict.ALLOW
+        bucket, strikes = entry
+        if strikes.add(now):
+            return Verdict.KICK
+        if not self.policy.enabled or self._take(bucket, address, now, 1.0):
+            return Verdict.ALLOW
+        return Verdict.REFUSE
+
+    def _spend(self, conn: int, address: str | None, now: float, floor: float) -> Verdict:
         bucket, strikes = self._connections[conn]
+        if self._take(bucket, address, now, floor):
+            return Verdict.ALLOW
+        return Verdict.KICK if strikes.add(now) else Verdict.REFUSE
+
+    def _take(self, bucket: TokenBucket, address: str | None, now: float, floor: float) -> bool:
+        """Take a token from the connection's bucket and its address's, if both hold ``floor``
+        (a paste may overdraw them: its floor is below one)."""
         shared = self._addresses.get(address) if address is not None else None
         if shared is not None:
             shared[0].refill(now)
         bucket.refill(now)
-        floor = 1.0 if not self._pasting(conn, now, size) else self.policy.floor + 1.0
         if bucket.tokens >= floor and (shared is None or shared[0].tokens >= floor):
             bucket.tokens -= 1.0
             if shared is not None:
                 shared[0].tokens -= 1.0
-            return Verdict.ALLOW
-        return Verdict.KICK if strikes.add(now) else Verdict.REFUSE
+            return True
+        return False
 
     def _pasting(self, conn: int, now: float, size: int) -> bool:
         """Add the line to its connection's run; True while the run is within the paste allowance."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from app.domain.events import Disconnect, Event, Forward, Gateway, Kind, Outcome, Publish, ShowHistory, Tell, User
 from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye
-from app.domain.nicks import NickError, nick_key, normalize_nick
+from app.domain.nicks import NickError, NickIndex, nick_key, normalize_nick
 from app.domain.text import clean_text
 
 DEFAULT_HISTORY = 20
@@ -26,7 +26,7 @@ WELCOME = "You're connected to the chat server — /help for commands"
 HELP = """Commands:
 /nick NAME      change your nick (letters, digits, _ and -, up to 24)
 /who            list everyone here
-/me ACTION      say what you are doing (* nick waves)
+/me ACTION      say what you are doing (* [nick] waves)
 /msg NICK TEXT  send a private message that only NICK sees
 /history [N]    show the last N messages (default 20)
 /help           this list
@@ -84,10 +84,10 @@ class Room:
         self.help = f"{HELP}\n{limits_help(flood or FloodPolicy(), max_message)}"
         self._rng = rng or random.Random()
         self._members: dict[int, Member] = {}
-        self._by_key: dict[str, Member] = {}
-        self._remote: dict[str, RemoteMember] = {}
-        self.guard: Callable[[str, int], str | None] = lambda key, member_id: None
-        """Why a member may not take the nick with a key (registered to someone else, banned); None: it may."""
+        self._by_nick: NickIndex[Member] = NickIndex()
+        self._remote: NickIndex[RemoteMember] = NickIndex()
+        self.guard: Callable[[str, int], str | None] = lambda nick, member_id: None
+        """Why a member may not take a nick (registered to someone else, banned); None: it may."""
         self.badged: set[str] = set()
         """Keys of the nicks shown with an operator's badge."""
 
@@ -105,7 +105,7 @@ class Room:
     def users(self, limit: int | None = None, include: Member | None = None) -> tuple[User, ...]:
         """Who is here, in this process and others, at most ``limit`` of them (always with
         ``include``): a welcome or a /who in a room of thousands lists a sample and the total."""
-        everyone = itertools.chain(self._members.values(), self._remote.values())
+        everyone = itertools.chain(self._members.values(), self._remote)
         listed: list[Member | RemoteMember] = list(itertools.islice(everyone, limit))
         if include is not None and include not in listed:
             listed[-1:] = [include]
@@ -114,9 +114,8 @@ class Room:
         return tuple(m.user for m in listed)
 
     def find(self, nick: str) -> Member | RemoteMember | None:
-        """Whoever uses ``nick`` (by its key), here or in another process."""
-        key = nick_key(nick)
-        return self._by_key.get(key) or self._remote.get(key)
+        """Whoever uses ``nick`` (or a nick that looks like it), here or in another process."""
+        return self._by_nick.get(nick) or self._remote.get(nick)
 
     def nick_of(self, member_id: int) -> str:
         return self._members[member_id].nick
@@ -128,19 +127,21 @@ class Room:
 
     def set_remote(self, members: Iterable[RemoteMember]) -> None:
         """Replace the replica of other processes' members (from a snapshot of the shared room)."""
-        self._remote = {nick_key(m.nick): m for m in members}
+        self._remote = NickIndex()
+        for member in members:
+            self._remote.add(member.nick, member)
 
     def track_remote(self, event: Event) -> None:
         """Update the replica from a public event another process published."""
         kind = event.kind
         if kind is Kind.LEAVE or kind is Kind.NICK:
-            key = nick_key(event.old if kind is Kind.NICK else event.nick)
-            held = self._remote.get(key)
+            nick = event.old if kind is Kind.NICK else event.nick
+            held = self._remote.get(nick)
             if held is not None and (held.process, held.conn) == (event.process, event.origin):
-                del self._remote[key]
+                self._remote.remove(held.nick, held)
         if (kind is Kind.JOIN or kind is Kind.NICK) and event.gateway is not None:
             member = RemoteMember(event.nick, event.gateway, event.process, event.origin)
-            self._remote[nick_key(event.nick)] = member
+            self._remote.add(event.nick, member)
 
     def refused(self, event: Event) -> list[Outcome]:
         """The shared room turned down an event this process published: a nick taken on another
@@ -173,7 +174,7 @@ class Room:
                 outcomes.append(Tell(member_id, _error(f"Nick refused: {refusal}", "nick_refused")))
         member = Member(member_id, nick or self._guest_nick(), gateway)
         self._members[member_id] = member
-        self._by_key[nick_key(member.nick)] = member
+        self._by_nick.add(member.nick, member)
         welcome = Event(
             Kind.WELCOME,
             nick=member.nick,
@@ -191,7 +192,7 @@ class Room:
         member = self._members.pop(member_id, None)
         if member is None:
             return []
-        del self._by_key[nick_key(member.nick)]
+        self._by_nick.remove(member.nick, member)
         text = clean_text(reason)[:200]
         return [Publish(Event(Kind.LEAVE, nick=member.nick, text=text, gateway=member.gateway, origin=member_id))]
 
@@ -242,9 +243,9 @@ class Room:
         return [Publish(Event(Kind.NICK, nick=nick, old=old, gateway=member.gateway, origin=member.id))]
 
     def _rename(self, member: Member, nick: str) -> None:
-        del self._by_key[nick_key(member.nick)]
+        self._by_nick.remove(member.nick, member)
         member.nick = nick
-        self._by_key[nick_key(nick)] = member
+        self._by_nick.add(nick, member)
 
     def _who(self, member: Member, rest: str) -> list[Outcome]:
         users = self.users(USERS_LISTED, include=member)
@@ -286,11 +287,11 @@ class Room:
     def _claimable(self, requested: str, member_id: int) -> str:
         """The normalized nick if this member may take it; NickError with the reason if not."""
         nick = normalize_nick(requested)
-        key = nick_key(nick)
-        holder = self._by_key.get(key)
-        if (holder is not None and holder.id != member_id) or key in self._remote:
-            raise NickError(f"'{nick}' is already taken")
-        reason = self.guard(key, member_id)
+        holder = self._by_nick.get(nick) or self._remote.get(nick)
+        if holder is not None and holder is not self._members.get(member_id):
+            taken = "already taken" if holder.nick.casefold() == nick.casefold() else f"too like '{holder.nick}'"
+            raise NickError(f"'{nick}' is {taken}")
+        reason = self.guard(nick, member_id)
         if reason is not None:
             raise NickError(reason)
         return nick
@@ -298,8 +299,7 @@ class Room:
     def _guest_nick(self) -> str:
         for digits in (4, 4, 4, 5, 6, 7, 8):
             nick = f"guest{self._rng.randrange(10 ** (digits - 1), 10**digits)}"
-            key = nick_key(nick)
-            if key not in self._by_key and key not in self._remote:
+            if self._by_nick.get(nick) is None and self._remote.get(nick) is None:
                 return nick
         raise RuntimeError("no free guest nick")  # 10^8 guests: unreachable with connection limits
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Iterator
 from typing import cast
 
 from app.codecs import telnet
@@ -23,6 +24,7 @@ from app.fanout import Channel, Flusher, Outbox, runs
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly
 from app.gateways.idle_ping import IdlePing
+from app.gateways.pacing import PacedInput, sliced
 from app.hub import Client, Hub
 from app.laggards import Laggards
 
@@ -37,6 +39,13 @@ PROXY_HEADER_TIMEOUT = 5.0
 """Seconds a connection to a PROXY-protocol port has to send its header (a proxy sends it at once)."""
 
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
+NOT_TLS = "This port speaks plain text lines (telnet, netcat), not TLS: connect with telnet or nc, without TLS"
+
+
+def is_tls_hello(data: bytes) -> bool:
+    """True when a connection opens with a TLS record header: a handshake record (0x16) of TLS
+    or SSL 3 (version 3.0 to 3.4). A TLS client pointed at the plain port sends this first."""
+    return len(data) >= 3 and data[0] == 0x16 and data[1] == 0x03 and data[2] <= 0x04
 
 
 MAX_WRITE = 64 * 1024
@@ -63,10 +72,23 @@ NOP = bytes((telnet.IAC, 241))
 """Telnet's no-operation command: traffic for an idle-cutting proxy, invisible in a telnet client."""
 
 
-class TcpClient(BufferedProtocol):
+class TcpClient(PacedInput, BufferedProtocol):
     """One telnet/netcat connection (slotted: thousands of idle ones must stay small)."""
 
-    __slots__ = ("address", "budget", "closing", "decoder", "first_line", "hub", "id", "lost", "outbox", "transport")
+    __slots__ = (
+        "address",
+        "budget",
+        "closing",
+        "decoder",
+        "first_line",
+        "hub",
+        "id",
+        "input_after_close",
+        "lost",
+        "outbox",
+        "transport",
+        "waiting",
+    )
 
     gateway = Gateway.TELNET
     codec = TELNET
@@ -83,6 +105,8 @@ class TcpClient(BufferedProtocol):
         self.closing = False
         self.lost = False
         self.first_line = True
+        self.waiting = None
+        self.input_after_close = 0
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -105,22 +129,34 @@ class TcpClient(BufferedProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
-            return  # until the peer lets go, what it still sends is not even decoded
-        hub = self.hub
-        for item in self.decoder.feed(data):
-            if self.closing:
-                return
-            if type(item) is str:
-                if self.first_line and telnet.is_http_request(item):
-                    hub.error(self, NOT_HTTP, "refused")
-                    hub.drop(self, Goodbye.REFUSED, "HTTP request on the chat port")
-                    return
-                self.first_line = False
-                hub.receive(self, item)
-            elif type(item) is bytes:
-                self.send(item)  # a telnet answer, queued behind the output of the lines before it
-            else:
-                self._signal(item)  # type: ignore[arg-type]
+            self.cut_if_still_sending(data)  # until the peer lets go, what it sends is not even decoded
+            return
+        if self.first_line and is_tls_hello(data):
+            self._refuse_first(NOT_TLS, "TLS on the plain chat port")
+            return
+        self.take_input(sliced(self.decoder.feed, data))
+
+    def take_input(self, items: Iterator[object]) -> None:
+        super().take_input(items)
+        surplus, self.decoder.surplus = self.decoder.surplus, 0
+        while surplus and not self.closing:  # each is a strike: a flood of them ends in a goodbye
+            self.hub.refuse(self)
+            surplus -= 1
+
+    def handle(self, item: object) -> bool:
+        if self.closing:
+            return False
+        if type(item) is str:
+            if self.first_line and telnet.is_http_request(item):
+                self._refuse_first(NOT_HTTP, "HTTP request on the chat port")
+                return False
+            self.first_line = False
+            self.hub.receive(self, item)
+        elif type(item) is bytes:
+            self.send(item)  # a telnet answer, queued behind the output of the lines before it
+        else:
+            self._signal(item)  # type: ignore[arg-type]
+        return not self.closing
 
     def _signal(self, signal: telnet.Signal) -> None:
         if signal is telnet.Signal.OVERLONG:
@@ -129,6 +165,11 @@ class TcpClient(BufferedProtocol):
             self.send(telnet.ARE_YOU_THERE_ANSWER)
         else:
             self.outbox.skip()  # abort output: what was queued is not written
+
+    def _refuse_first(self, answer: str, reason: str) -> None:
+        """Someone spoke another protocol to this port: say so in plain text, and hang up."""
+        self.hub.error(self, answer, "refused")
+        self.hub.drop(self, Goodbye.REFUSED, reason)
 
     def eof_received(self) -> bool:
         """The peer is done sending (``nc -N``, the end of a piped file): answer what it sent,
@@ -237,8 +278,9 @@ class ProxyPreamble(asyncio.Protocol):
 
 
 def line_too_long(hub: Hub, client: Client, limit: int) -> None:
-    """Tell a line-mode client its line was skipped as too long (any door that reads lines)."""
-    hub.error(client, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
+    """Tell a line-mode client its line was skipped as too long (any door that reads lines): refused
+    input, which costs its sender (see ``Hub.refuse``)."""
+    hub.refuse(client, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
 
 
 def tune(transport: asyncio.Transport) -> None:

@@ -11,25 +11,49 @@ What it does not document, and we rely on for ``python -m app``:
   waits to see emptied, so a protocol of ours joins it while open;
 - ``Server.startup(sockets)`` and ``Server.shutdown(sockets)`` are the steps of ``serve``: we
   extend them to freeze what start-up built, and to say goodbye to chat clients before uvicorn
-  closes connections.
+  closes connections;
+- the ``http`` setting is called the same way, and ``GuardedHttp`` subclasses the protocol its
+  ``"auto"`` value names (``uvicorn.protocols.http.auto.AutoHTTPProtocol``: httptools, or h11
+  without it), relying on its ``transport`` attribute (set in ``connection_made``) and on
+  ``data_received`` and ``connection_lost`` being where bytes and the end arrive.
 
 tests/unit/test_uvicorn_contact.py (the canary) checks each of these against the installed
-uvicorn and names what changed when one breaks. Other guards on uvicorn's connections (on
-HTTP connections that never finish their request, for example) belong in this module too:
-``server_config`` is the one place the uvicorn configuration is built.
+uvicorn and names what changed when one breaks. ``server_config`` is the one place the uvicorn
+configuration is built.
+
+**What uvicorn does not bound before a request head has arrived.** It waits for a head as long
+as the client cares to take (one byte a second holds a socket forever: slowloris), reads
+headers of any size with its fast parser (httptools), and counts no connection against any cap
+until it is a WebSocket. ``GuardedHttp`` adds the three bounds:
+
+- a request head must arrive within ``CHAT_HTTP_HEAD_TIMEOUT`` seconds of its first byte (of the
+  connection, for the first request): otherwise ``408`` and the connection is closed;
+- a head over ``MAX_HEAD`` bytes is answered ``431`` and the connection closed, never buffered
+  (uvicorn's h11 gets the same bound through its documented ``h11_max_incomplete_event_size``);
+- while its first head is unfinished, a connection counts toward the server's total and the
+  per-address cap as a chat client does (``Hub.request_started``); beyond them it gets ``503``.
+
+The WebSocket door answers the handshake as soon as its head is in, so the head deadline is the
+handshake's too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
+import re
 import socket
 from collections.abc import Callable, MutableSet
-from typing import Any
+from http import HTTPStatus
+from typing import Any, Protocol
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from app.config import Settings
+from app.domain.goodbye import Refusal
+from app.gateways.closing import close_softly
 
 Connections = MutableSet[Any]
 """uvicorn's set of open connections (``server_state.connections``)."""
@@ -72,13 +96,119 @@ class ChatServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def server_config(app: Any, settings: Settings, ws: WebSocketDoorFactory, backlog: int) -> uvicorn.Config:
-    """uvicorn's settings for ``python -m app``: our WebSocket door, proxy headers, a graceful
-    shutdown bounded by CHAT_GRACEFUL_TIMEOUT, and an accept queue sized by the open-file limit."""
+MAX_HEAD = 16 * 1024
+"""Request line and headers: a browser's are a few KiB, cookies included."""
+
+_HEAD_END = re.compile(rb"\n\r?\n")
+
+
+class RequestAdmission(Protocol):
+    """Where unfinished requests are counted (the hub)."""
+
+    def request_started(self, address: str) -> Refusal | None: ...
+
+    def request_ended(self, address: str) -> None: ...
+
+
+class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+    """uvicorn's HTTP protocol (httptools, or h11 without it) with a deadline, a size cap and a
+    place in the connection caps for each request head."""
+
+    def __init__(self, *args: Any, requests: RequestAdmission, head_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requests = requests
+        self.head_timeout = head_timeout
+        self.peer = ""  # the socket's own peer: headers cannot be read, let alone trusted, yet
+        self.counted = False  # this connection's first head is unfinished and counted in the caps
+        self.head_size = 0  # bytes of the head in progress
+        self.deadline: asyncio.TimerHandle | None = None  # set while a head is in progress
+        self.tail = b""  # the end of what came so far, for a blank line split between two reads
+        self.answered = False  # the guard has answered and is closing: what still comes is not read
+        self.gone = False  # the connection is lost (a late reset must not touch a reused socket)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if isinstance(peer, tuple) else ""
+        refusal = self.requests.request_started(self.peer)
+        if refusal is not None:
+            self._answer(HTTPStatus.SERVICE_UNAVAILABLE, refusal.line())
+            return
+        self.counted = True
+        self._start_head()
+
+    def data_received(self, data: bytes) -> None:
+        if self.answered:
+            return
+        if self.deadline is None:
+            self._start_head()  # the next request on a kept-alive connection
+        window = self.tail + data
+        end = _HEAD_END.search(window)
+        if end is None:
+            self.head_size += len(data)
+            self.tail = window[-2:]
+            if self.head_size > MAX_HEAD:
+                self._answer(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"Request head over {MAX_HEAD} bytes")
+                return
+        elif self.head_size + end.end() - len(self.tail) > MAX_HEAD:
+            self._answer(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"Request head over {MAX_HEAD} bytes")
+            return
+        else:
+            self._head_arrived()
+        super().data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gone = True
+        self._head_arrived()
+        super().connection_lost(exc)
+
+    def _start_head(self) -> None:
+        self.head_size, self.tail = 0, b""
+        self.deadline = asyncio.get_running_loop().call_later(self.head_timeout, self._too_slow)
+
+    def _head_arrived(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+        if self.counted:
+            self.counted = False
+            self.requests.request_ended(self.peer)
+
+    def _too_slow(self) -> None:
+        self.deadline = None
+        self._answer(HTTPStatus.REQUEST_TIMEOUT, f"Request head not complete within {self.head_timeout:g} s")
+
+    def _answer(self, status: HTTPStatus, text: str) -> None:
+        """Answer with an error of our own (uvicorn has not parsed a request to answer) and close:
+        softly, so that the answer is not lost to a reset while the client is still sending, and
+        reading no more of what it sends meanwhile."""
+        self._head_arrived()
+        transport = self.transport
+        if self.answered or transport is None or transport.is_closing():
+            return
+        self.answered = True
+        body = f"{text}\n".encode()
+        transport.write(
+            f"HTTP/1.1 {status.value} {status.phrase}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        transport.pause_reading()
+        close_softly(transport, lambda: self.gone)
+
+
+def server_config(
+    app: Any, settings: Settings, ws: WebSocketDoorFactory, backlog: int, requests: RequestAdmission
+) -> uvicorn.Config:
+    """uvicorn's settings for ``python -m app``: our WebSocket door, request heads guarded (their
+    unfinished ones counted by ``requests``), proxy headers, a graceful shutdown bounded by
+    CHAT_GRACEFUL_TIMEOUT, and an accept queue sized by the open-file limit."""
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http=functools.partial(GuardedHttp, requests=requests, head_timeout=settings.http_head_timeout),  # type: ignore[arg-type]
+        h11_max_incomplete_event_size=MAX_HEAD,
         ws=ws,  # type: ignore[arg-type]  # a factory called like a class; see the module docstring
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,

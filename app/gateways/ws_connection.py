@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from typing import cast
 
 from websockets.frames import CloseCode
@@ -24,6 +25,7 @@ from app.fanout import Channel, Codec, Outbox
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import CLOSE_TIMEOUT, SHUTDOWN_GRACE, close_softly, reset
 from app.gateways.keepalive import Keepalive
+from app.gateways.pacing import PacedInput, sliced
 from app.gateways.uvicorn_contact import Connections
 from app.hub import Client, Hub
 
@@ -31,19 +33,20 @@ log = logging.getLogger("app.websocket")
 
 
 def take_message(hub: Hub, client: Client, data: bytes | str) -> None:
-    """One whole message from a WebSocket client, whichever path it came by."""
+    """One whole message from a WebSocket client, whichever path it came by. Input that cannot be
+    used is refused: it costs its sender (see ``Hub.refuse``)."""
     if isinstance(data, str):
         try:
             line = wire.decode_frame(data)
         except wire.FrameError as problem:
-            hub.error(client, str(problem), "bad_frame")
+            hub.refuse(client, str(problem), "bad_frame")
         else:
             hub.receive(client, line)
     else:
-        hub.error(client, "Binary frames are not supported: send text", "bad_frame")
+        hub.refuse(client, "Binary frames are not supported: send text", "bad_frame")
 
 
-class WebConnection(BufferedProtocol):
+class WebConnection(PacedInput, BufferedProtocol):
     """One WebSocket connection, as the hub sees it and as its transport's protocol."""
 
     __slots__ = (
@@ -53,12 +56,14 @@ class WebConnection(BufferedProtocol):
         "connections",
         "hub",
         "id",
+        "input_after_close",
         "keepalive",
         "lost",
         "outbox",
         "pong_due",
         "reader",
         "transport",
+        "waiting",
     )
 
     gateway = Gateway.WEB
@@ -79,6 +84,8 @@ class WebConnection(BufferedProtocol):
         self.closing = False  # our close frame is sent (or the connection is failing): send nothing more
         self.lost = False
         self.pong_due = 0.0
+        self.waiting = None
+        self.input_after_close = 0
 
     @property
     def codec(self) -> Codec[str]:
@@ -98,24 +105,38 @@ class WebConnection(BufferedProtocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self.lost:
+        if self.lost or (self.closing and self.cut_if_still_sending(data)):
             return
+        self.take_input(self._frames(data))
+
+    def _frames(self, data: bytes) -> Iterator[object]:
+        """The messages in ``data``, then the protocol error that ends them, if any."""
         try:
-            for kind, payload in self.reader.feed(data):
-                if kind in (TEXT, BINARY):
-                    if not self.closing:
-                        take_message(self.hub, self, payload)
-                elif kind == PING:
-                    if not self.closing:
-                        self._write(control_frame(PONG, cast(bytes, payload)))
-                elif kind == PONG:
-                    self.pong_due = 0.0
-                elif kind == CLOSE:
-                    self._close_received(cast(bytes, payload))
-                    return
+            yield from sliced(self.reader.feed, data)
         except ProtocolError as problem:
-            log.info("closing a WebSocket that broke the protocol (%d %s)", problem.code, problem.reason)
-            self._fail(problem.code, problem.reason)
+            yield problem
+
+    def handle(self, item: object) -> bool:
+        if isinstance(item, ProtocolError):
+            log.info("closing a WebSocket that broke the protocol (%d %s)", item.code, item.reason)
+            self._fail(item.code, item.reason)
+            return False
+        kind, payload = cast(tuple[int, bytes | str], item)
+        if kind in (TEXT, BINARY):
+            if not self.closing:
+                take_message(self.hub, self, payload)
+        elif kind == PING:
+            if not self.closing and self.hub.control(self):
+                self.outbox.push_control(control_frame(PONG, cast(bytes, payload)))
+        elif kind == PONG:
+            if self.pong_due:
+                self.pong_due = 0.0
+            else:
+                self.hub.control(self)  # unasked for: it costs what a ping does
+        elif kind == CLOSE:
+            self._close_received(cast(bytes, payload))
+            return False
+        return not self.lost
 
     def eof_received(self) -> None:
         return None  # the peer is gone without a close frame: close our side too

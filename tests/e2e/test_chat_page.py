@@ -30,7 +30,7 @@ def test_two_pages_and_a_terminal_chat_in_all_directions(server: ServerProcess, 
 
     bob.say("/me waves at everyone")
     expect(alice.page.locator("#log > li.item-action", has_text="waves at everyone")).to_have_count(1)
-    carol.expect("* bob waves at everyone")
+    carol.expect("* [bob] waves at everyone")
 
     carol.send("greetings from the terminal")
     for page in (alice, bob):

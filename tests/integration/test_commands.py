@@ -9,7 +9,7 @@ HELP_LINES = [
     "* Commands:",
     "  /nick NAME      change your nick (letters, digits, _ and -, up to 24)",
     "  /who            list everyone here",
-    "  /me ACTION      say what you are doing (* nick waves)",
+    "  /me ACTION      say what you are doing (* [nick] waves)",
     "  /msg NICK TEXT  send a private message that only NICK sees",
     "  /history [N]    show the last N messages (default 20)",
     "  /help           this list",
@@ -57,7 +57,7 @@ def test_private_message_from_web_only_reaches_its_target(server: ServerProcess)
     assert mine == {"type": "private", "nick": "alice", "to": "bob", "text": "the secret", "self": True}
     dave.send("/me syncs")
     carol.expect(type="action")
-    dave.expect("* dave syncs")
+    dave.expect("* [dave] syncs")
     assert "private" not in [e["type"] for e in carol.events]
     assert not any("secret" in line for line in dave.lines)
 
@@ -72,7 +72,7 @@ def test_private_message_from_tcp_only_reaches_its_target(server: ServerProcess)
     assert bob.expect(lambda line: "psst" in line) == "[you → alice] psst"
     dave.send("/me syncs")
     carol.expect(type="action")
-    dave.expect("* dave syncs")
+    dave.expect("* [dave] syncs")
     assert "private" not in [e["type"] for e in carol.events]
     assert not any("psst" in line for line in dave.lines)
 
@@ -90,11 +90,11 @@ def test_me_is_an_action_on_both_sides(server: ServerProcess) -> None:
     alice = server.web("alice")
     bob = server.tcp(nick="bob")
     alice.say("/me waves")
-    assert bob.expect(lambda line: "waves" in line) == "* alice waves"
+    assert bob.expect(lambda line: "waves" in line) == "* [alice] waves"
     assert unstamped(alice.expect(type="action")) == {"type": "action", "nick": "alice", "text": "waves", "self": True}
     bob.send("/me nods")
     assert unstamped(alice.expect(type="action", nick="bob")) == {"type": "action", "nick": "bob", "text": "nods"}
-    assert bob.expect(lambda line: "nods" in line) == "* bob nods"  # an action is shown to its sender too
+    assert bob.expect(lambda line: "nods" in line) == "* [bob] nods"  # an action is shown to its sender too
 
 
 def test_help_lists_the_commands_on_both_sides(server: ServerProcess) -> None:
@@ -107,7 +107,7 @@ def test_help_lists_the_commands_on_both_sides(server: ServerProcess) -> None:
     help_event = alice.expect(type="system")
     assert help_event["text"].splitlines() == [line[2:] for line in HELP_LINES]
     alice.say("/me syncs")
-    bob.expect("* alice syncs")
+    bob.expect("* [alice] syncs")
     assert bob.lines.count("* Commands:") == 1
 
 
@@ -202,7 +202,7 @@ def test_unknown_command_is_an_error_and_not_broadcast(server: ServerProcess) ->
         "code": "unknown_command",
     }
     alice.say("/me syncs")
-    bob.expect("* alice syncs")
+    bob.expect("* [alice] syncs")
     alice.expect(type="action")
     assert not any("dance" in e.get("text", "") for e in alice.events)
     assert not any("Dance" in line for line in bob.lines)

@@ -34,7 +34,7 @@ def test_tcp_message_reaches_other_tcp_user_but_is_not_echoed_to_sender(server: 
     bob.send("no echo please")
     assert carol.expect(lambda line: "echo" in line) == "[bob] no echo please"
     carol.send("/me syncs")  # delivered after anything the room sent bob before it
-    assert bob.read_line() == "* carol syncs"
+    assert bob.read_line() == "* [carol] syncs"
 
 
 def test_web_sender_gets_own_message_marked_self_in_server_order(start_server: Callable[..., ServerProcess]) -> None:
@@ -72,9 +72,8 @@ def test_ids_increase_across_gateways_and_everyone_sees_one_order(start_server: 
         return [user.expect(lambda e: e["type"] in ("message", "action")) for _ in range(12)]
 
     def as_line(event: dict[str, Any]) -> str:
-        return (
-            f"[{event['nick']}] {event['text']}" if event["type"] == "message" else f"* {event['nick']} {event['text']}"
-        )
+        line = f"[{event['nick']}] {event['text']}"
+        return line if event["type"] == "message" else f"* {line}"
 
     at_alice, at_carol = public(alice), public(carol)
     ids = [e["id"] for e in at_carol]
@@ -83,7 +82,7 @@ def test_ids_increase_across_gateways_and_everyone_sees_one_order(start_server: 
     order = [as_line(e) for e in at_carol]
     assert [as_line(e) for e in at_alice] == order
     # bob sees everything except his own messages, in the same order
-    at_bob = [bob.expect(lambda line: line.startswith(("[alice]", "* dave d"))) for _ in range(8)]
+    at_bob = [bob.expect(lambda line: line.startswith(("[alice]", "* [dave] d"))) for _ in range(8)]
     assert at_bob == [line for line in order if not line.startswith("[bob]")]
 
 
@@ -204,7 +203,7 @@ def test_text_mode_websocket_gets_the_same_lines_as_tcp(server: ServerProcess) -
     script = [
         "* alice joined (web)",
         "[alice] hello there",
-        "* alice waves",
+        "* [alice] waves",
         "* alice is now known as alicia",
         "* alicia left",
     ]
@@ -215,4 +214,4 @@ def test_text_mode_websocket_gets_the_same_lines_as_tcp(server: ServerProcess) -
     plain.send_raw("from websocat")
     assert tcp.expect(lambda line: "websocat" in line) == f"[{plain.nick}] from websocat"
     tcp.send("/me syncs")
-    assert plain.next() == f"* {tcp.nick} syncs"
+    assert plain.next() == f"* [{tcp.nick}] syncs"

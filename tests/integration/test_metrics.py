@@ -31,23 +31,29 @@ def test_metrics_follow_the_room(start_server: Callable[..., ServerProcess]) -> 
     bob.expect("[alice] hello")
     bob.send("too fast")
     bob.expect(lambda line: line.startswith("! Slow down"))
+    garbler = server.web("garbler")
+    garbler.send_raw("{not json")
+    garbler.expect(type="error", code="bad_frame")
+    garbler.close()
+    alice.expect(type="leave", nick="garbler")
     quitter = server.web("quitter")
     quitter.say("/quit")
     alice.expect(type="leave", nick="quitter")
     after = scrape(server)
     assert after[("chat_clients", (("door", "web"),))] == 1
     assert after[("chat_clients", (("door", "telnet"),))] == 1
-    assert after[("chat_connections_total", (("door", "web"),))] == 2
+    assert after[("chat_connections_total", (("door", "web"),))] == 3
     assert after[("chat_events_total", (("kind", "message"),))] == 1
-    assert after[("chat_events_total", (("kind", "join"),))] == 3
-    assert after[("chat_events_total", (("kind", "leave"),))] == 1
+    assert after[("chat_events_total", (("kind", "join"),))] == 4
+    assert after[("chat_events_total", (("kind", "leave"),))] == 2
     assert after[("chat_rate_limited_total", ())] == 1
+    assert after[("chat_refused_input_total", ())] == 1
     assert after[("chat_goodbyes_total", (("reason", "quit"),))] == 1
     assert after[("chat_deliveries_total", ())] > before[("chat_deliveries_total", ())]
     assert after[("chat_fanout_seconds_count", ())] > 0
-    assert after[("chat_history_last_id", ())] == 6  # 3 joins, a nick, a message, a leave
+    assert after[("chat_history_last_id", ())] == 8  # 4 joins, a nick, a message, 2 leaves
     assert after[("chat_history_events", (("kind", "messages"),))] == 1
-    assert after[("chat_history_events", (("kind", "presence"),))] == 5
+    assert after[("chat_history_events", (("kind", "presence"),))] == 7
     assert after[("chat_degraded", ())] == after[("chat_bus_degraded", ())] == 0
     assert after[("chat_bus_unsent_events", ())] == 0
     assert after[("chat_outbox_backlog_events", ())] == 0

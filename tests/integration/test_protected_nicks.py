@@ -34,6 +34,8 @@ def test_a_registered_nick_is_refused_to_others_on_both_doors_until_its_owner_id
         "Nick refused: 'ann' is a registered nick: /identify PASSWORD if it is yours"
     )
     other = server.tcp()
+    other.send("/nick ɑnn")  # with a Latin alpha: a look-alike is no way round a registration
+    assert refusal(other) == "! Nick refused: 'ann' is a registered nick: /identify PASSWORD if it is yours"
     other.send("/nick ANN")
     assert refusal(other) == "! Nick refused: 'ann' is a registered nick: /identify PASSWORD if it is yours"
     other.send("/identify wrong password")

@@ -29,8 +29,10 @@ markers = count()
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server for every example: flood control off, small limits so random input reaches them."""
-    env = {"CHAT_RATE": "0", "CHAT_MAX_MESSAGE": str(MAX_MESSAGE), "CHAT_TCP_MAX_LINE": "1024"}
+    """One server for every example: flood control off (no rate limit, and no cut however much
+    input is refused), small limits so random input reaches them."""
+    env = {"CHAT_RATE": "0", "CHAT_KICK_AFTER": "1000000", "CHAT_MAX_MESSAGE": str(MAX_MESSAGE)}
+    env["CHAT_TCP_MAX_LINE"] = "1024"
     server = ServerProcess(tmp_path_factory.mktemp("fuzz"), env).start()
     yield server
     server.stop()

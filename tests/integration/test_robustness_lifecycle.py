@@ -94,7 +94,7 @@ def test_clients_that_stopped_reading_do_not_hold_up_the_exit(start_server) -> N
     publisher = server.tcp(nick="publisher")
     publisher.send_raw(b"".join(f"m{n} {'x' * 1900}\r\n".encode() for n in range(3000)))  # ~6 MB each
     publisher.send("/me is done")
-    publisher.expect("* publisher is done")  # every message has been handed to the stuck ones
+    publisher.expect("* [publisher] is done")  # every message has been handed to the stuck ones
     server.signal(signal.SIGTERM)
     assert server.wait(3) == -signal.SIGTERM  # not held up until the graceful timeout runs out
     log = server.output()

@@ -54,7 +54,7 @@ def test_text_frame_that_is_not_a_json_object_is_a_line(server: ServerProcess) -
     alice.send_raw("[1, 2, 3]")
     assert bob.expect(lambda line: line.startswith("[alice]")) == "[alice] [1, 2, 3]"
     alice.send_raw("/me waves by hand")
-    assert bob.expect(lambda line: line.startswith("* alice")) == "* alice waves by hand"
+    assert bob.expect(lambda line: line.startswith("* [alice]")) == "* [alice] waves by hand"
 
 
 def test_binary_frame_gets_bad_frame_error(server: ServerProcess) -> None:

@@ -246,6 +246,34 @@ def test_pieces_of_a_large_turn_reach_everyone_in_order_and_a_client_blocked_mid
     assert channel.codec.packed == 3  # once per turn for the channel, once for alice's own backlog
 
 
+def test_a_control_frame_is_written_at_once_while_the_transport_takes_it() -> None:
+    _, _, [client] = setup(clients=1)
+    client.outbox.push_control(b"pong")
+    assert client.writes == [b"pong"]
+
+
+def test_while_back_pressured_control_frames_wait_in_the_backlog_in_order() -> None:
+    flusher, channel, [client] = setup(clients=1, max_bytes=1000)
+    client.outbox.blocked()
+    client.outbox.push_control(b"pong1")
+    channel.broadcast(said("a"))
+    flusher.flush()
+    client.outbox.push_control(b"pong2")
+    assert client.writes == []
+    client.outbox.writable()
+    flusher.flush()
+    assert client.writes == [b"pong1", b"pong2", b"a"]
+
+
+def test_unread_control_frames_count_toward_the_limit_and_overflow() -> None:
+    _, channel, [client] = setup(clients=1, max_bytes=100)
+    client.outbox.blocked()
+    for _ in range(20):
+        client.outbox.push_control(b"p" * 10)
+    assert client.overflows == 1
+    assert not channel.in_step and not channel.out_of_step
+
+
 def test_skip_drops_what_is_queued_for_one_client_and_later_output_flows() -> None:
     flusher, channel, (ann, bob, _) = setup()
     channel.broadcast(said("shared"))

@@ -105,6 +105,35 @@ def test_closed_connection_is_forgotten() -> None:
     assert checks(flood, 2, ADDRESS, 0.0, 2) == [ALLOW, REFUSE]
 
 
+def test_refused_input_is_always_a_strike_and_only_the_first_answers_are_allowed() -> None:
+    flood = control(burst=2, rate=1.0, kick_after=5)
+    flood.open(1, None, now=0.0)
+    assert [flood.refused(1, None, 0.0) for _ in range(5)] == [ALLOW, ALLOW, REFUSE, REFUSE, KICK]
+
+
+def test_answers_to_refused_input_come_back_with_the_budget() -> None:
+    flood = control(burst=1, rate=1.0, kick_after=100)
+    flood.open(1, None, now=0.0)
+    assert [flood.refused(1, None, 0.0) for _ in range(3)] == [ALLOW, REFUSE, REFUSE]
+    assert flood.refused(1, None, 1.0) is ALLOW  # one answer a second, however much is refused
+
+
+def test_refused_input_and_lines_too_fast_share_the_strikes() -> None:
+    flood = control(burst=1, rate=0.001, kick_after=3)
+    flood.open(1, None, now=0.0)
+    assert flood.check(1, None, 0.0) is ALLOW
+    assert flood.check(1, None, 0.0) is REFUSE  # strike 1
+    assert flood.refused(1, None, 0.0) is REFUSE  # strike 2
+    assert flood.refused(1, None, 0.0) is KICK
+
+
+def test_with_the_rate_limit_off_refused_input_is_answered_but_still_cut() -> None:
+    flood = control(rate=0, kick_after=3)
+    flood.open(1, None, now=0.0)
+    assert [flood.refused(1, None, 0.0) for _ in range(3)] == [ALLOW, ALLOW, KICK]
+    assert flood.check(2, None, 0.0) is ALLOW
+
+
 # -- pastes ---------------------------------------------------------------------------------------
 
 

@@ -45,8 +45,8 @@ def test_line_codec_skipping_own_message_sends_nothing_to_the_sender() -> None:
     erin.clear()
     hub.receive(dave, "hi")
     hub.receive(dave, "/me waves")
-    assert dave.text() == "* dave waves\r\n"
-    assert erin.text() == "[dave] hi\r\n* dave waves\r\n"
+    assert dave.text() == "* [dave] waves\r\n"
+    assert erin.text() == "[dave] hi\r\n* [dave] waves\r\n"
 
 
 def test_join_reaches_everyone_and_welcome_only_the_newcomer() -> None:
@@ -139,6 +139,23 @@ def test_refuses_too_many_from_one_address_but_not_from_loopback() -> None:
     assert hub.refusal(hub.budget("203.0.113.5")) is None
 
 
+def test_unfinished_http_requests_count_toward_the_caps_until_their_head_arrives() -> None:
+    hub = make_hub(admission=Admission(max_connections=4, max_per_address=2))
+    join(hub, JsonCodec(), "a1", "203.0.113.5")
+    assert hub.request_started("203.0.113.5") is None
+    assert hub.refusal("203.0.113.5") == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")  # no more chat from there
+    assert hub.request_started("203.0.113.5") is None  # a page or a handshake may still start
+    assert hub.request_started("203.0.113.5") == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")  # unfinished alone
+    assert hub.request_started("127.0.0.1") is None  # loopback: exempt per address, counted in the total
+    assert hub.refusal("198.51.100.9") == Refusal(Goodbye.FULL)  # 1 chat client + 3 unfinished
+    assert hub.request_started("198.51.100.9") is None
+    assert hub.request_started("198.51.100.10") == Refusal(Goodbye.FULL)  # 4 unfinished
+    for address in ("203.0.113.5", "203.0.113.5", "127.0.0.1", "198.51.100.9"):
+        hub.request_ended(address)
+    assert hub.refusal("203.0.113.5") is None
+    assert hub.request_started("198.51.100.10") is None
+
+
 # -- flood control -------------------------------------------------------------------------------
 
 
@@ -195,6 +212,32 @@ def test_flooding_client_is_kicked_with_a_notice_and_others_see_it_leave() -> No
     assert json.loads(notice) == {"type": "error", "text": Goodbye.FLOODING.text, "code": "disconnected"}
     assert [(f["type"], f.get("text")) for f in bob.frames()] == [("message", "spam 0"), ("leave", "flooding")]
     assert flooder.id not in hub.clients
+
+
+def test_refused_input_gets_a_few_answers_then_a_bad_input_goodbye() -> None:
+    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=5))
+    web = JsonCodec()
+    garbler, bob = join(hub, web, "garbler"), join(hub, web, "bob")
+    garbler.clear()
+    bob.clear()
+    for _ in range(10):
+        hub.refuse(garbler, "Malformed JSON", "bad_frame")
+    assert [f["code"] for f in garbler.frames() if f["type"] == "error"] == ["bad_frame"] * 2
+    [(goodbye, notice)] = garbler.closed
+    assert goodbye is Goodbye.BAD_INPUT
+    assert json.loads(notice) == {"type": "error", "text": Goodbye.BAD_INPUT.text, "code": "disconnected"}  # type: ignore[arg-type]
+    assert [(f["type"], f.get("text")) for f in bob.frames()] == [("leave", "bad input")]
+
+
+def test_pings_share_the_line_budget_and_a_ping_flood_is_cut() -> None:
+    clock = Clock()
+    hub = make_hub(flood=FloodPolicy(burst=2, rate=1.0, kick_after=3), clock=clock)
+    pinger = join(hub, JsonCodec(), "pinger")
+    assert [hub.control(pinger) for _ in range(4)] == [True, True, False, False]
+    clock.now = 1.0
+    assert hub.control(pinger)  # the budget refills
+    assert not hub.control(pinger)
+    assert [goodbye for goodbye, _ in pinger.closed] == [Goodbye.BAD_INPUT]
 
 
 # -- leaving -------------------------------------------------------------------------------------

@@ -37,9 +37,17 @@ def test_accepted_nicks_are_normalized(raw: str, nick: str) -> None:
         ("al ice", "letters, digits, '_' and '-'"),
         ("al.ice", "letters, digits, '_' and '-'"),
         ("alice!", "letters, digits, '_' and '-'"),
-        ("bob\u202eecila", "letters, digits, '_' and '-'"),  # right-to-left override
-        ("\u2067bob", "letters, digits, '_' and '-'"),  # right-to-left isolate
-        ("bob\u200b", "letters, digits, '_' and '-'"),  # zero-width space
+        ("bob\u202eecila", "reorder text (U+202E RIGHT-TO-LEFT OVERRIDE)"),
+        ("\u2067bob", "reorder text (U+2067 RIGHT-TO-LEFT ISOLATE)"),
+        ("bob\u200fx", "reorder text (U+200F RIGHT-TO-LEFT MARK)"),
+        ("bob\u200b", "invisible characters (U+200B ZERO WIDTH SPACE)"),
+        ("bob\u3164", "invisible characters (U+3164 HANGUL FILLER)"),
+        ("\u115fbob", "invisible characters (U+115F HANGUL CHOSEONG FILLER)"),
+        ("\u3164", "invisible characters (U+3164 HANGUL FILLER)"),  # a nick that shows as nothing
+        ("\u2800", "letters, digits, '_' and '-'"),  # braille blank
+        ("аlicе", "look-alike scripts (Cyrillic, Latin)"),
+        ("paypaӏ", "look-alike scripts (Cyrillic, Latin)"),
+        ("r00t", "'r00t' is reserved"),  # reserved by its look, too
         ("bob\x1b[31m", "letters, digits, '_' and '-'"),
         ("😀", "letters, digits, '_' and '-'"),
         ("admin", "'admin' is reserved"),

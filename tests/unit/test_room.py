@@ -59,8 +59,8 @@ def test_join_with_free_nick_welcomes_and_announces() -> None:
     [
         ("ALICE", "'ALICE' is already taken"),
         ("bad nick", "letters, digits"),
-        ("bob\u202eecila", "letters, digits"),
-        ("\u2066eve\u2069", "letters, digits"),
+        ("bob\u202eecila", "reorder text (U+202E RIGHT-TO-LEFT OVERRIDE)"),
+        ("\u2066eve\u2069", "reorder text (U+2066 LEFT-TO-RIGHT ISOLATE)"),
         ("admin", "'admin' is reserved"),
         ("x" * (MAX_NICK_LENGTH + 1), f"at most {MAX_NICK_LENGTH} characters"),
     ],
@@ -346,3 +346,30 @@ def test_quit_says_goodbye_announces_leave_and_disconnects() -> None:
     assert outcomes[-1] == Disconnect(BOB, Goodbye.QUIT, "off to bed")
     assert BOB not in room
     assert room.handle(BOB, "/quit") == []
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("/nick aIice", "'aIice' is too like 'alice'"),  # capital I for l
+        ("/nick a1ice", "'a1ice' is too like 'alice'"),  # digit one for l
+        ("/nick ALICE", "'ALICE' is already taken"),
+        ("/nick ｂоb", "look-alike scripts (Cyrillic, Latin)"),  # fullwidth b, Cyrillic o
+        ("/nick ЬоЬ", "'ЬоЬ' is too like 'bob'"),  # all Cyrillic: one script, same skeleton
+    ],
+)
+def test_look_alikes_of_a_nick_in_use_are_refused(line: str, reason: str) -> None:
+    room = make_room()
+    room.join(CAROL, Gateway.TELNET, "carol")
+    error = only_error(room.handle(CAROL, line), CAROL, "nick_refused")
+    assert reason in error.text
+    assert room.nick_of(CAROL) == "carol"
+
+
+def test_a_look_alike_is_free_again_once_its_holder_leaves() -> None:
+    room = make_room()
+    room.join(CAROL, Gateway.TELNET, "carol")
+    room.leave(ALICE)
+    [event] = published(room.handle(BOB, "/nick aIice"))
+    assert event.nick == "aIice"
+    assert "too like 'aIice'" in only_error(room.handle(CAROL, "/nick alice"), CAROL, "nick_refused").text

@@ -33,7 +33,7 @@ FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udf
         ("nul\x00l", "null"),
         ("back\x08space", "backspace"),
         ("del\x7fete", "delete"),
-        ("c1\x85\x90\x9c\x9fend", "c1end"),
+        ("c1\x85\x90\x9c\x9fend", "c1 end"),
         # whitespace
         ("tab\there", "tab here"),
         ("two\nlines", "two lines"),

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from raw import client_frame
 
-from app.codecs.wsparse import BINARY, CLOSE, PING, PONG, TEXT, MessageReader, ProtocolError
+from app.codecs.wsparse import BINARY, CLOSE, MAX_FRAGMENTS, PING, PONG, TEXT, MessageReader, ProtocolError
 
 CONT = 0x0
 LIMIT = 100_000
@@ -133,3 +133,13 @@ def test_any_split_of_the_stream_parses_to_the_same_messages(stream, cuts: list[
     points = sorted({min(cut, len(wire)) for cut in cuts})
     chunks = [wire[a:b] for a, b in zip([0, *points], [*points, len(wire)], strict=True)]
     assert [message for chunk in chunks for message in reader.feed(chunk)] == messages
+
+
+def test_a_fragmented_message_is_bounded_in_frames_as_well_as_bytes() -> None:
+    start = client_frame(b"a", TEXT, fin=False)
+    empty = client_frame(b"", CONT, fin=False)
+    last = client_frame(b"z", CONT, fin=True)
+    assert parse(start + empty * (MAX_FRAGMENTS - 2) + last) == [(TEXT, "az")]
+    with pytest.raises(ProtocolError) as problem:
+        parse(start + empty * MAX_FRAGMENTS + last)
+    assert (problem.value.code, problem.value.reason) == (1009, f"message in over {MAX_FRAGMENTS} frames")
