@@ -449,9 +449,9 @@ def test_a_nick_registered_to_a_key_is_proved_by_it_and_by_a_token_elsewhere(
     again = SshTerminal(port, "alice", known_hosts, key)  # the key proves it
     terminals.append(again)
     assert "* You are alice" in again.text()
-    again.close()
-
     telnet = ssh_server.tcp()
+    again.close()
+    telnet.expect(lambda line: line.startswith("* alice left"))  # the nick is free again
     telnet.send(f"/identify alice {token}")
     telnet.expect("* You are identified as alice")
     telnet.expect(lambda line: line.endswith("is now known as alice"))
