@@ -255,7 +255,7 @@ class Hub:
         if stripped.startswith("/") and not stripped.startswith("//"):
             name, _, rest = stripped[1:].partition(" ")
             name = name.lower()
-            if self.moderation.handles(name):
+            if self.moderation.handles(name, rest.strip()):
                 self.moderation.command(client, name, rest.strip())
                 return
             speech = SPEECH.get(name, Speech.NONE)

@@ -194,8 +194,9 @@ class Moderation:
 
     # -- input --------------------------------------------------------------------------------
 
-    def handles(self, name: str) -> bool:
-        return name in COMMANDS
+    def handles(self, name: str, rest: str) -> bool:
+        """Whether the desk takes this command (``/topic lock`` is the desk's, ``/topic TEXT`` the room's)."""
+        return name in COMMANDS and (name != "topic" or rest in ("lock", "unlock"))
 
     def command(self, client: Client, name: str, rest: str) -> None:
         if name in SECRET_COMMANDS and self._lacks_password(client, name, rest):
@@ -359,7 +360,7 @@ class Moderation:
         if may(self.role(client), action):
             return True
         who = "server operators" if action.needs is Role.SERVER_OPERATOR else "operators"
-        self._refuse(client, f"Only {who} may /{action.value}", "not_operator")
+        self._refuse(client, f"Only {who} may /{action.value.replace('_', ' ')}", "not_operator")
         return False
 
     # -- commands -------------------------------------------------------------------------------
@@ -503,6 +504,43 @@ class Moderation:
         else:
             self.slow.discard(rules.room)
 
+    async def _lock(self, client: Client, rest: str) -> None:
+        await self._invite_only(client, Action.LOCK, True)
+
+    async def _unlock(self, client: Client, rest: str) -> None:
+        await self._invite_only(client, Action.UNLOCK, False)
+
+    async def _invite_only(self, client: Client, action: Action, locked: bool) -> None:
+        if not self._allowed(client, action):
+            return
+        room = MAIN_ROOM
+        await self._set_rules(replace(self._rules_of(room), invite_only=locked, invited=()))
+        self._announce(client, action, room, "/invite NICK lets someone in" if locked else "")
+
+    async def _invite(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.INVITE):
+            return
+        room = MAIN_ROOM
+        try:
+            nick = normalize_nick(rest)
+        except NickError as problem:
+            self._refuse(client, f"Usage: /invite NICK ({problem})", "usage")
+            return
+        rules = self._rules_of(room)
+        if not rules.invite_only:
+            self._refuse(client, f"{room} is open to all: /lock makes it invite-only", "usage")
+            return
+        await self._set_rules(replace(rules, invited=(*rules.invited, nick_key(nick))))
+        self._announce(client, Action.INVITE, nick, f"/join {room}")
+
+    async def _topic_lock(self, client: Client, rest: str) -> None:
+        action = Action.TOPIC_LOCK if rest == "lock" else Action.TOPIC_UNLOCK
+        if not self._allowed(client, action):
+            return
+        room = MAIN_ROOM
+        await self._set_rules(replace(self._rules_of(room), topic_locked=action is Action.TOPIC_LOCK))
+        self._announce(client, action, room)
+
     async def _redact(self, client: Client, rest: str) -> None:
         if not self._allowed(client, Action.REDACT):
             return
@@ -611,6 +649,11 @@ _RELOADS = frozenset(
         Action.OP,
         Action.DEOP,
         Action.SLOW,
+        Action.LOCK,
+        Action.UNLOCK,
+        Action.INVITE,
+        Action.TOPIC_LOCK,
+        Action.TOPIC_UNLOCK,
     }
 )
 """Announcements after which another process re-reads the store."""
@@ -624,6 +667,10 @@ COMMANDS: dict[str, Handler] = {
     "mute": Moderation._mute,
     "unmute": Moderation._unmute,
     "slow": Moderation._slow,
+    "lock": Moderation._lock,
+    "unlock": Moderation._unlock,
+    "invite": Moderation._invite,
+    "topic": Moderation._topic_lock,
     "redact": Moderation._redact,
     "op": Moderation._op,
     "deop": Moderation._deop,

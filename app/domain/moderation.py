@@ -50,6 +50,11 @@ class Action(StrEnum):
     MUTE = "mute"
     UNMUTE = "unmute"
     SLOW = "slow"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    INVITE = "invite"
+    TOPIC_LOCK = "topic_lock"
+    TOPIC_UNLOCK = "topic_unlock"
     REDACT = "redact"
 
     @property
@@ -275,6 +280,19 @@ class RoomRules(Stored):
     room: str
     slow: float = 0.0
     """Seconds a member waits between lines to the room (0: no slow mode); operators never wait."""
+    invite_only: bool = False
+    """Only the invited (and operators) may /join."""
+    invited: tuple[str, ...] = ()
+    """Keys of the nicks invited (kept while the room is invite-only)."""
+    topic_locked: bool = False
+    """Only operators may set the topic."""
+
+    @classmethod
+    def decoded(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "invited": tuple(data.get("invited", ()))}
+
+    def admits(self, key: str) -> bool:
+        return not self.invite_only or key in self.invited
 
 
 def slow_wait(rules: RoomRules | None, last_said: float | None, now: float) -> float:
@@ -300,6 +318,11 @@ def announcement(action: Action, target: str, by: str, detail: str = "") -> str:
         Action.MUTE: f"was muted by {by}",
         Action.UNMUTE: f"was unmuted by {by}",
         Action.SLOW: f"slow mode set by {by}",
+        Action.LOCK: f"is invite-only now ({by})",
+        Action.UNLOCK: f"is open to all again ({by})",
+        Action.INVITE: f"was invited by {by}",
+        Action.TOPIC_LOCK: f"topic locked by {by}: only operators may change it",
+        Action.TOPIC_UNLOCK: f"topic unlocked by {by}",
         Action.REDACT: f"was removed by {by}",
     }[action]
     return f"{target} {done}" + (f": {detail}" if detail else "")
