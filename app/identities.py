@@ -18,7 +18,7 @@ from app.bus.moderation import ModerationStore, Table
 from app.domain.events import Event, Kind
 from app.domain.identity import Registration
 from app.domain.moderation import BanKind
-from app.domain.nicks import NickError, nick_key, normalize_nick
+from app.domain.nicks import NickError, NickIndex, nick_key, normalize_nick
 from app.passwords import Verifier
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ class Identities:
         self.expiry_days = expiry_days
         self.nicks: dict[str, Registration] = {}
         """Registrations by nick key (read from the store)."""
+        self.index: NickIndex[Registration] = NickIndex()
+        """The same, found by either identity of a nick (its key, or its look-alike skeleton)."""
         self.identified: dict[int, str] = {}
         """Connection id to the key of the registered nick it proved."""
         self.asked: dict[int, str] = {}
@@ -53,17 +55,19 @@ class Identities:
         self.identified.pop(client.id, None)
         self.asked.pop(client.id, None)
 
-    def protects(self, key: str, member_id: int) -> str | None:
-        """Why ``member_id`` may not use the nick with key ``key`` (None: it may)."""
-        registration = self.nicks.get(key)
+    def protects(self, nick: str, member_id: int) -> str | None:
+        """Why ``member_id`` may not use ``nick`` (None: it may): it is registered to someone else
+        (or looks like a nick that is: ``aIice`` is as much ``alice``'s as ``ALICE``), or banned."""
+        registration = self.index.get(nick)
         if registration is not None and registration.lapsed(self.desk.clock(), self.expiry_days):
-            del self.nicks[key]
-            self.spawn(self.store.delete(Table.NICKS, key))
+            self.forget(registration)
+            self.spawn(self.store.delete(Table.NICKS, registration.mask))
             log.info("registration of %s lapsed (unused too long)", registration.nick)
             registration = None
-        if registration is not None and self.identified.get(member_id) != key:
-            self.asked[member_id] = key
+        if registration is not None and self.identified.get(member_id) != registration.mask:
+            self.asked[member_id] = registration.mask
             return f"'{registration.nick}' is a registered nick: /identify PASSWORD if it is yours"
+        key = nick_key(nick)
         ban = next((b for b in self.desk.bans.values() if b.kind is BanKind.NICK and b.mask == key), None)
         if ban is not None and ban.active(self.desk.clock()):
             return f"'{ban.label}' is banned"
@@ -155,7 +159,7 @@ class Identities:
         by_token = bool(token and registration.token and passwords.check_token(token, registration.token))
         if by_token or (client.key_fingerprint is not None and client.key_fingerprint in registration.fingerprints):
             self.identified[client.id] = key
-            self.nicks[key] = registration.used(self.desk.clock())
+            self.keep(registration.used(self.desk.clock()))
             self.spawn(self.store.put(Table.NICKS, key, self.nicks[key].record()))
 
     # -- proving -----------------------------------------------------------------------------
@@ -174,7 +178,25 @@ class Identities:
 
     async def _keep(self, registration: Registration) -> None:
         await self.store.put(Table.NICKS, registration.mask, registration.record())
+        self.keep(registration)
+
+    def keep(self, registration: Registration) -> None:
+        """Hold a registration (new, changed, or read from the store)."""
+        held = self.nicks.get(registration.mask)
+        if held is not None:
+            self.index.remove(held.nick, held)
         self.nicks[registration.mask] = registration
+        self.index.add(registration.nick, registration)
+
+    def forget(self, registration: Registration) -> None:
+        self.nicks.pop(registration.mask, None)
+        self.index.remove(registration.nick, registration)
+
+    def replace_all(self, registrations: dict[str, Registration]) -> None:
+        """Hold exactly these (the store read again)."""
+        self.nicks, self.index = {}, NickIndex()
+        for registration in registrations.values():
+            self.keep(registration)
 
     async def token(self, client: Client, rest: str) -> None:
         """``/token``: a fresh token for the nick one has proved, to identify with from another

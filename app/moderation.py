@@ -128,7 +128,9 @@ class Moderation:
         self.room_ops = set(await self.store.read(Table.OPS))
         self.founders = await self.store.read(Table.FOUNDERS)
         days = self.policy.nick_expiry_days
-        self.identities.nicks = await self._records(Table.NICKS, Registration.read, lambda r: not r.lapsed(now, days))
+        self.identities.replace_all(
+            await self._records(Table.NICKS, Registration.read, lambda r: not r.lapsed(now, days))
+        )
 
     async def _records(self, table: Table, read: Callable[[str], T], current: Callable[[T], bool]) -> dict[str, T]:
         """A table's records that still hold; the ones that have run out are deleted, and one that
