@@ -84,6 +84,10 @@ class Settings:
     """Seconds an SSH connection has from its first byte to a finished login."""
     ssh_max_handshakes: int = 32
     """SSH connections not yet logged in, at most, at once: a flood of half-open ones waits outside."""
+    operator_password: str | None = None
+    """What /oper takes: the password, or its hashed form from ``python -m app.passwords`` (None: no operators)."""
+    nick_expiry: float = 90.0
+    """Days a registered nick stays protected without being used (0: for ever)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -186,4 +190,6 @@ class Settings:
             ssh_host_key=env.get("CHAT_SSH_HOST_KEY", "").strip() or d.ssh_host_key,
             ssh_login_grace=number("CHAT_SSH_LOGIN_GRACE", d.ssh_login_grace, float) or d.ssh_login_grace,
             ssh_max_handshakes=int(number("CHAT_SSH_MAX_HANDSHAKES", d.ssh_max_handshakes)) or 1,
+            operator_password=env.get("CHAT_OPERATOR_PASSWORD", "").strip() or None,
+            nick_expiry=number("CHAT_NICK_EXPIRY", d.nick_expiry, float),
         )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from app.bus.base import Bus
+from app.bus.moderation import MemoryStore, ModerationStore
 from app.domain.addresses import Networks, budget_key
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import (
@@ -35,15 +36,19 @@ from app.domain.events import (
 )
 from app.domain.flood import FloodControl, FloodPolicy, Verdict
 from app.domain.goodbye import Goodbye, Refusal
+from app.domain.moderation import Role
+from app.domain.nicks import nick_key
 from app.domain.room import Member, RemoteMember, Room
 from app.fanout import Codec, Outbox
 from app.laggards import Laggards
+from app.moderation import Moderation, Policy
 from app.presence import Presence
 from app.replay import Replayer
 from app.switchboard import Switchboard
 from app.tally import Tally
 
 log = logging.getLogger("app.chat")
+
 
 DEGRADED = (
     "The room is degraded: the server cannot reach the shared message store. You stay connected;"
@@ -69,8 +74,12 @@ class Client(Protocol):
     def send(self, chunk: bytes | str) -> None:
         """Queue an encoded chunk in the client's outbox."""
 
-    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
-        """Flush what is queued, send the notice if any, and close the connection."""
+    def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
+        """Flush what is queued, send the notice if any, and close the connection (the WebSocket
+        close reason carries ``detail``: a kick's reason, a ban's reason and expiry)."""
+
+    def hide_input(self, hidden: bool) -> None:
+        """Ask the client's terminal not to show what is typed (a password), or to show it again."""
 
     def pause_input(self) -> None:
         """Leave what it sends unread until ``resume_input``."""
@@ -99,9 +108,11 @@ class Hub:
         churn: ChurnGate | None = None,
         later: Callable[[float, Callable[[], None]], object] | None = None,
         laggards: Laggards | None = None,
+        moderation: tuple[ModerationStore, Policy] | None = None,
     ) -> None:
         """``later(delay, callback)`` schedules the churn summary (default: the running loop);
-        ``laggards`` are the channels' slow readers, for which the hub holds back senders."""
+        ``laggards`` are the channels' slow readers, for which the hub holds back senders;
+        ``moderation`` is where its records live and its policy (default: in memory, no operator password)."""
         self.room = room
         self.bus = bus
         self.flood = FloodControl(flood or FloodPolicy())
@@ -124,6 +135,9 @@ class Hub:
         self.tally = Tally()
         self._next_id = 0
         self.closing = False
+        store, policy = moderation or (MemoryStore(), Policy())
+        self.moderation = Moderation(self, store, policy)
+        room.guard = self.moderation.identities.protects
         self._unfinished: Counter[str] = Counter()
         """HTTP connections whose request head has not all arrived, per address (loopback under
         ""): they hold a socket as a chat client does, so they count toward the same caps."""
@@ -152,9 +166,14 @@ class Hub:
         ``forwarded``: a proxy's header named the address; else it is the socket's own peer."""
         return budget_key(address, not forwarded, not forwarded and self.admission.proxies.lists(address))
 
-    def refusal(self, budget: str | None) -> Refusal | None:
-        """Why a new connection counted against ``budget`` (None: exempt) must be refused, or None to admit it."""
-        refusal = None
+    def refusal(self, budget: str | None, nick: str | None = None) -> Refusal | None:
+        """Why a new connection counted against ``budget`` (None: exempt), asking for ``nick``, must be
+        refused, or None to admit it. A banned address is refused whatever the nick, since a ban
+        that came second to a full server would leave the banned retrying."""
+        refusal = self.moderation.refusal(budget, nick)
+        if refusal is not None:
+            self.tally.refusals[refusal.goodbye] += 1
+            return refusal
         if self.closing:
             refusal = Refusal(Goodbye.RESTARTING)
         elif len(self.clients) + self._unfinished.total() >= self.admission.max_connections:
@@ -201,9 +220,10 @@ class Hub:
         nick: str | None = None,
         since: int | Mapping[str, int] | None = None,
         rooms: tuple[str, ...] = (),
+        token: str | None = None,
     ) -> None:
         """Add an admitted client (call ``refusal`` first), in ``rooms`` (as typed; the last is
-        current) or else the default room.
+        current) or else the default room; ``token`` proves a registered ``nick``.
 
         It gets its welcome, then each room's history (the last events its channel replays, or
         everything after ``since``: one id for every room, or an id per room), then its own
@@ -214,7 +234,8 @@ class Hub:
         self.tally.connections[client.gateway] += 1
         self.tally.open[client.gateway] += 1
         self.flood.open(client.id, client.budget, self.clock())
-        welcome, *rest = self.room.join(client.id, client.gateway, nick, rooms)
+        self.moderation.identities.prove_on_arrival(client, nick, token)
+        welcome, *rest = self.room.join(client.id, client.gateway, nick, self.moderation.admitted(client, nick, rooms))
         self._apply([welcome])
         if self.bus.degraded:
             self.tell(client, Event(Kind.SYSTEM, text=DEGRADED, code="degraded"))
@@ -225,6 +246,7 @@ class Hub:
         self._seat(client)
         client.outbox.open()
         self._apply(rest)
+        self.moderation.joined(client)
 
     def _replay(self, client: Client, room: str, since: int | None, aside: bool = False) -> None:
         self.replayer.replay(
@@ -252,13 +274,34 @@ class Hub:
         self.laggards.hold(client, len(line))  # read no more from it while the readers are behind
         verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
         if verdict is Verdict.ALLOW:
-            self._apply(self.room.handle(client.id, line, room))
+            self.interpret(client, line, room)
         elif verdict is Verdict.REFUSE:
             self.tally.rate_limited += 1
             text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
             self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
         else:
             self.drop(client, Goodbye.FLOODING)
+
+    def interpret(self, client: Client, line: str, room: str | None = None) -> None:
+        """A moderation command goes to the desk; what the room's rules hold back (a mute, slow
+        mode, a locked room or topic) is refused; the rest is the room's. ``room``: the room the
+        line was typed for, if the client said (else its current room)."""
+        if self.moderation.awaiting and self.moderation.takes(client):
+            self.moderation.password(client, line)
+            return
+        stripped = line.lstrip()
+        name = rest = ""
+        if stripped.startswith("/") and not stripped.startswith("//"):
+            name, _, rest = stripped[1:].partition(" ")
+            name, rest = name.lower(), rest.strip()
+            if self.moderation.handles(name, rest):
+                self.moderation.command(client, name, rest)
+                return
+        held = self.moderation.held_back(client, name, rest, room or self.room.current(client.id))
+        if held is not None:
+            self.error(client, *held)
+            return
+        self._apply(self.room.handle(client.id, line, room))
 
     def refuse(self, client: Client, text: str = "", code: str = "") -> None:
         """Input from a client that cannot be accepted (``text`` says why; none: nothing is said).
@@ -306,6 +349,7 @@ class Hub:
         self.tally.open[client.gateway] -= 1
         self.flood.close(client.id, client.budget)
         self.laggards.forget(client)
+        self.moderation.left(client)
         outcomes = self.room.leave(client.id, reason)
         if not self.closing or self.bus.process:  # a shared room must hear who left with this process
             self._apply(outcomes)
@@ -317,7 +361,7 @@ class Hub:
         notice = None
         if goodbye is not Goodbye.QUIT:  # a quitting user has had the room's own goodbye
             notice = client.codec.encode(Event(Kind.ERROR, text=goodbye.line(reason), code="disconnected"), False)
-        client.close(goodbye, notice)
+        client.close(goodbye, notice, reason)
         self.disconnect(client, reason or goodbye.reason)
 
     def shutdown(self) -> None:
@@ -355,10 +399,27 @@ class Hub:
         sender = self.clients.get(event.origin) if event.origin and event.process == self.bus.process else None
         exclude = sender.outbox if sender is not None else None
         skip = self._shown_elsewhere(event, room) if event.kind is Kind.NICK and len(event.spans) > 1 else ()
+        unwanted = skip
+        if self.moderation.ignoring and (ignoring := self.moderation.ignored_by(event)):
+            unwanted = {*skip, *(client.outbox for client in ignoring)}
         for channel in self.switchboard.of(room):
-            channel.broadcast(event, exclude, skip)
+            channel.broadcast(event, exclude, unwanted)
         if sender is not None and not (skip and room != event.spans[0]):
             self.tell(sender, event)
+        if event.kind is Kind.MODERATION:
+            self.moderation.delivered(event)
+        elif event.kind is Kind.ENTER:
+            self.moderation.entered(event)
+        elif self.room.badged and event.kind in (Kind.LEAVE, Kind.NICK):
+            self._move_badge(event)
+
+    def _move_badge(self, event: Event) -> None:
+        """An operator's badge goes with their nick, and away when they leave."""
+        old = nick_key(event.old if event.kind is Kind.NICK else event.nick)
+        if old in self.room.badged:
+            self.room.badged.discard(old)
+            if event.kind is Kind.NICK:
+                self.room.badged.add(nick_key(event.nick))
 
     def _shown_elsewhere(self, event: Event, room: str) -> set[Outbox]:  # type: ignore[type-arg]
         """A nick change is published in every room of the one who changed it, each with its
@@ -404,6 +465,9 @@ class Hub:
             self._apply(self.room.refused(event))
 
     def forwarded(self, member: int, event: Event) -> None:
+        if event.kind is Kind.MODERATION:
+            self.moderation.forwarded(member, event)
+            return
         target = self.clients.get(member)
         if target is not None:
             self.tell(target, event)
@@ -433,7 +497,8 @@ class Hub:
             elif isinstance(outcome, ShowHistory):
                 target = self.clients.get(outcome.member)
                 if target is not None:
-                    for part in self.replayer.show(outcome.room, outcome.count):
+                    ids = self.moderation.role(target, outcome.room) >= Role.ROOM_OPERATOR  # what /redact takes
+                    for part in self.replayer.show(outcome.room, outcome.count, ids):
                         self.tell(target, part)
             elif isinstance(outcome, Seat):
                 target = self.clients.get(outcome.member)

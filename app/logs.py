@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import sys
 from logging.handlers import QueueHandler, QueueListener
 
@@ -20,3 +21,21 @@ def log_from_a_thread(level: str) -> QueueListener:
     root.setLevel(level)
     root.addHandler(QueueHandler(records))
     return listener
+
+
+class HideTokens(logging.Filter):
+    """Keeps the token a page proves its nick with (``/ws?nick=ann&token=...``) out of the access
+    log, where a web server writes every request's query string."""
+
+    TOKEN = re.compile(r"(token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact in place, argument by argument: a formatter may expect the arguments it was given."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._hidden(arg) if isinstance(arg, str) else arg for arg in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self._hidden(record.msg)
+        return True
+
+    def _hidden(self, text: str) -> str:
+        return self.TOKEN.sub(r"\1…", text) if "token=" in text else text

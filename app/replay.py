@@ -58,14 +58,14 @@ class Replayer:
         if events or gap:
             tell(Event(Kind.SYSTEM, text="— live —", code=LIVE, room=room, aside=aside))
 
-    def show(self, room: str, count: int) -> list[Event]:
+    def show(self, room: str, count: int, ids: bool = False) -> list[Event]:
         """The /history reply: the room's last ``count`` events (bounded), in notices of at most
-        ``HISTORY_PART`` characters."""
+        ``HISTORY_PART`` characters; with ``ids``, each line starts with its event's id."""
         events = self.history.recent(min(count, self.history.capacity_of(room)), room)
         if not events:
             return [Event(Kind.SYSTEM, text="No messages yet", room=room)]
         shown = [f"Last {len(events)} events (UTC):"]
-        shown += (line for event in events for line in format_lines(event.replayed()))
+        shown += (f"#{e.id} {line}" if ids else line for e in events for line in format_lines(e.replayed()))
         return [Event(Kind.SYSTEM, text="\n".join(part), room=room) for part in _parts(shown, HISTORY_PART)]
 
 

@@ -14,6 +14,7 @@ from app.bus.base import Bus
 from app.bus.claim import RoomClaim, RoomTaken
 from app.bus.history import History
 from app.bus.memory import InProcessBus
+from app.bus.moderation import MemoryStore, ModerationStore, RedisModeration, SqliteModeration
 from app.bus.redis import RedisBus
 from app.bus.sqlite import SqliteStore, StoreError
 from app.config import Settings
@@ -31,6 +32,7 @@ from app.gateways.websocket import WebSocketGateway
 from app.hub import Admission, Hub
 from app.laggards import Laggards, OutboxLimits
 from app.metrics import Metrics, MetricsAccess
+from app.moderation import Policy
 
 log = logging.getLogger("app")
 
@@ -58,6 +60,7 @@ class ChatService:
             Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
             churn=ChurnGate(calm=settings.churn_calm),
             laggards=laggards,
+            moderation=(_moderation_store(settings), Policy(settings.operator_password, settings.nick_expiry)),
         )
         self.metrics = Metrics()
         self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
@@ -101,6 +104,8 @@ class ChatService:
         except StoreError as problem:
             raise StartupRefused(f"cannot use CHAT_DB={self.settings.db}: {problem}") from None
         self.hub.restore_rooms()
+        await self.hub.moderation.load()
+        self.hub.moderation.start_watching()
         if self.settings.tcp_port is not None:
             try:
                 await self.tcp.start(
@@ -181,6 +186,7 @@ class ChatService:
     async def stop(self) -> None:
         self.begin_shutdown()
         await self.bus.stop()
+        await self.hub.moderation.close()
         if self.claim is not None:
             self.claim.release()
 
@@ -215,6 +221,16 @@ def _bus(settings: Settings) -> Bus:
             queue_limit=settings.redis_queue,
         )
     return InProcessBus(_history(settings), _store(settings))
+
+
+def _moderation_store(settings: Settings) -> ModerationStore:
+    """Bans and registrations live where the room does: Redis when shared, else the history's file
+    (in memory when history is)."""
+    if settings.redis_url:
+        return RedisModeration(settings.redis_url, settings.room)
+    if _store(settings) is None:
+        return MemoryStore()
+    return SqliteModeration(settings.db)
 
 
 def _history(settings: Settings) -> History:

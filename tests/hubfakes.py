@@ -88,13 +88,16 @@ class FakeClient:
     def send(self, chunk: bytes | str) -> None:
         self.outbox.push(chunk)  # type: ignore[arg-type]
 
+    def hide_input(self, hidden: bool) -> None:
+        self.hidden = hidden
+
     def pause_input(self) -> None:
         self.paused = True
 
     def resume_input(self) -> None:
         self.paused = False
 
-    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
+    def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
         self.closed.append((goodbye, notice))
 
     def frames(self) -> list[dict[str, Any]]:

@@ -198,12 +198,22 @@ class RedisServer:
 class TcpUser:
     """A telnet/netcat user: sends lines, reads CRLF lines."""
 
-    def __init__(self, port: int, nick: str | None = None, rcvbuf: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int,
+        nick: str | None = None,
+        rcvbuf: int | None = None,
+        host: str = "127.0.0.1",
+        preamble: bytes = b"",
+    ) -> None:
+        """``preamble``: bytes sent first (a PROXY protocol header, naming the client a proxy speaks for)."""
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(DEFAULT_TIMEOUT)
         self.sock.connect((host, port))
+        if preamble:
+            self.sock.sendall(preamble)
         self.buffer = b""
         self.lines: list[str] = []
         self.nick = self.expect(lambda line: line.startswith("* You are ")).split()[3]

@@ -8,6 +8,7 @@ import select
 import shutil
 import signal
 import subprocess
+import termios
 import time
 
 from support import DEFAULT_TIMEOUT, missing
@@ -56,6 +57,20 @@ class Telnet:
                 self.screen += os.read(self.master, 65536).decode(errors="replace")
         shown, _, self.screen = self.screen.partition(text)
         return shown + text
+
+    def echoing(self) -> bool:
+        """Whether the terminal shows what is typed (telnet turns this off when the server offers to echo)."""
+        return bool(termios.tcgetattr(self.master)[3] & termios.ECHO)
+
+    def wait_echo(self, on: bool, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Wait until telnet has set the terminal's echo as the server asked, as a person would see it happen."""
+        deadline = time.monotonic() + timeout
+        while self.echoing() != on:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"telnet never turned echo {'on' if on else 'off'}; screen ends: {self.screen[-200:]!r}"
+                )
+            time.sleep(0.01)
 
     def close(self) -> None:
         self.process.send_signal(signal.SIGKILL)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import attrgetter
 
-from app.domain.events import Event, Kind
+from app.domain.events import REDACTED, Event, Kind
 
 PRESENCE_KINDS = frozenset({Kind.JOIN, Kind.LEAVE, Kind.NICK, Kind.ENTER, Kind.PART})
 """Kept in the smaller window: notices of who is here, not what was said."""
@@ -93,6 +93,23 @@ class RoomHistory:
             self._evicted.append(window[0].id)
         window.append(event)
         self.last_id = event.id
+
+    def find(self, id: int) -> Event | None:
+        """Message ``id`` as held (None when it is not held, is not a message, or was removed)."""
+        event = next((e for e in self._said if e.id == id), None)
+        if event is None or event.kind not in (Kind.MESSAGE, Kind.ACTION) or event.code == REDACTED:
+            return None
+        return event
+
+    def redact(self, id: int) -> Event | None:
+        """Replace message ``id`` with its redacted self (kept in place, so ids and gaps still count
+        right); the message as it was, or None when it is not held (or not a message)."""
+        said = self._said
+        event = self.find(id)
+        if event is None:
+            return None
+        said[said.index(event)] = replace(event, text="", code=REDACTED)
+        return event
 
     def events(self) -> Iterator[Event]:
         """Everything kept, in id order."""
@@ -190,6 +207,16 @@ class History:
     def append(self, event: Event) -> None:
         self.room(event.room).append(event)
         self.last_id = event.id
+
+    def find(self, id: int) -> Event | None:
+        """Message ``id``, in whichever room it was said (None: not held, or removed)."""
+        return next((event for kept in self._rooms.values() if (event := kept.find(id)) is not None), None)
+
+    def redact(self, id: int, room: str) -> None:
+        """Remove message ``id`` of ``room`` (see ``RoomHistory.redact``)."""
+        kept = self._rooms.get(room or self.default)
+        if kept is not None:
+            kept.redact(id)
 
     def recent(self, limit: int, room: str | None = None) -> list[Event]:
         """The room's last ``limit`` events, oldest first (see ``RoomHistory.recent``)."""

@@ -22,7 +22,7 @@ class RecordError(ValueError):
 def event_record(event: Event) -> str:
     """The event as compact JSON, leaving out empty fields."""
     record: dict[str, Any] = {"kind": event.kind.value}
-    for name in ("nick", "text", "old", "to", "origin", "process"):
+    for name in ("nick", "text", "old", "to", "code", "origin", "process"):
         value = getattr(event, name)
         if value:
             record[name] = value
@@ -46,6 +46,7 @@ def read_event(record: str, id: int = 0, ts: float = 0.0) -> Event:
             text=str(data.get("text", "")),
             old=str(data.get("old", "")),
             to=str(data.get("to", "")),
+            code=str(data.get("code", "")),
             origin=int(data.get("origin", 0)),
             process=str(data.get("process", "")),
             gateway=Gateway(gateway) if gateway else None,

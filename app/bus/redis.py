@@ -166,7 +166,7 @@ class RedisBus:
         # Beyond that our loops retry, with backoff and a degraded notice.
         self._redis = _client(url, retries=1, block_ms=block_ms)
         self._tail = _client(url, retries=0, block_ms=block_ms)
-        prefix = f"chat:{{{room}}}:"  # a hash tag: every key of a room lives in one cluster slot
+        prefix = room_prefix(room)
         self._prefix = prefix
         self._counter, self._stream, self._presence = prefix + "counter", prefix + "stream", prefix + "presence"
         self._said = prefix + "said"
@@ -469,6 +469,11 @@ class RedisBus:
 
     def _dedup_key(self, uid: str) -> str:
         return f"{self._prefix}dedup:{uid}"
+
+
+def room_prefix(room: str) -> str:
+    """The start of every key of a room: a hash tag, so they all live in one cluster slot."""
+    return f"chat:{{{room}}}:"
 
 
 def _client(url: str, retries: int, block_ms: int) -> Redis:

@@ -39,10 +39,12 @@ from app.domain.events import Event, Gateway, Kind
 
 log = logging.getLogger("app.history")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the events table alone (releases before versioning left ``user_version`` at 0).
 2: adds the id marks and the record of losses.
-3: adds each event's room ('' for events saved before rooms: the default room's)."""
+3: adds each event's room ('' for events saved before rooms: the default room's).
+4: adds moderation: its records by table (bans, mutes, room rules and operators, registered nicks)
+and the audit log (read and written by ``app.bus.moderation``)."""
 
 RUNWAY = 1000
 LAG_LIMIT = RUNWAY + RUNWAY // 2
@@ -61,6 +63,13 @@ _SCHEMA = (
 )""",
     "CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, id INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS losses (first INTEGER NOT NULL, last INTEGER NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS moderation (
+    tbl TEXT NOT NULL,
+    key TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (tbl, key)
+)""",
+    "CREATE TABLE IF NOT EXISTS modlog (id INTEGER PRIMARY KEY, ts REAL NOT NULL, entry TEXT NOT NULL)",
 )
 _ROOM_INDEX = "CREATE INDEX IF NOT EXISTS events_by_room ON events (room, id)"
 _COLUMNS = "id, ts, kind, nick, text, old, gateway, room"
@@ -153,7 +162,7 @@ class SqliteStore:
         """Open the file (creating or migrating it), record what an unclean stop may have lost,
         reserve the first ids, and read back the newest events. Raises ``StoreError``."""
         try:
-            with contextlib.closing(_connect(self.path)) as db:
+            with contextlib.closing(connect(self.path)) as db:
                 return self._open(db)
         except sqlite3.Error as problem:
             raise StoreError(_explain(problem)) from None
@@ -233,7 +242,7 @@ class SqliteStore:
         reserve = self.reserved_id
         closing: _Close | None = None
         retry = RETRY_FIRST
-        with contextlib.closing(_connect(self.path)) as db:
+        with contextlib.closing(connect(self.path)) as db:
             while True:
                 items = []
                 with contextlib.suppress(queue.Empty):  # while writes fail, wake up to retry
@@ -322,7 +331,7 @@ class SqliteStore:
         return (event.id, event.ts, event.kind.value, event.nick, event.text, event.old, gateway, room)
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def connect(path: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)  # transactions are ours
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from app.domain.events import Event, Kind
+from app.domain.events import REDACTED, Event, Kind
 from app.domain.text import LINE_BREAKS
 
 _FLAT = str.maketrans(dict.fromkeys(LINE_BREAKS, " "))
@@ -39,6 +39,8 @@ def format_lines(event: Event, own: bool = False) -> list[str]:
 
 def _lines(event: Event, own: bool) -> list[str]:
     kind = event.kind
+    if event.code == REDACTED:
+        return [f"[{event.nick}] (message removed)"]
     if kind is Kind.MESSAGE:
         return [f"[{event.nick}] {_flat(event.text)}"]
     if kind is Kind.ACTION:
@@ -74,7 +76,7 @@ def _lines(event: Event, own: bool) -> list[str]:
             lines.append(f"{where} — /rooms lists the rooms, /join #ROOM joins one")
         return [*lines, f"* Here now: {here}"]
     if kind is Kind.USERS:
-        listing = ", ".join(f"{u.nick} ({u.gateway.value})" for u in event.users)
+        listing = ", ".join(f"{u.nick} ({u.gateway.value}{', op' if u.op else ''})" for u in event.users)
         more = event.total - len(event.users)
         return [f"* {max(event.total, len(event.users))} here: {listing}" + (f" and {more} more" if more > 0 else "")]
     if kind is Kind.GAP:

@@ -18,6 +18,8 @@ Telnet commands (RFC 854) are obeyed, not just stripped:
   lines: the gateway queues it behind the output those lines caused.
 - ``SUPPRESS-GO-AHEAD`` (RFC 858) is agreed to when asked, either way: we never send GA anyway,
   so agreeing is simply true, and it is what lets telnet's ``mode character`` send each key.
+- ``ECHO`` is offered only around a password prompt (``offer_echo``/``withdraw_echo``), and the
+  client's ``DO``/``DONT ECHO`` taken as its answer then; unasked, it is refused like the rest.
 - Every other option is refused: ``WILL x`` gets ``DONT x`` and ``DO x`` gets ``WONT x``.
 - Negotiation cannot loop (RFC 1143): a refused option stays "NO", so ``WONT``/``DONT`` (a
   refusal, or the echo of ours) are never answered; SGA's state on each side is kept, and only
@@ -48,7 +50,7 @@ from app.domain.events import Event
 
 IAC, DONT, DO, WONT, WILL, SB = 255, 254, 253, 252, 251, 250
 EL, EC, AYT, AO, IP, BRK, SE = 248, 247, 246, 245, 244, 243, 240
-TIMING_MARK, SUPPRESS_GO_AHEAD = 6, 3
+TIMING_MARK, SUPPRESS_GO_AHEAD, ECHO = 6, 3, 1
 NUL, INTERRUPT, BACKSPACE, LF, CR, KILL_LINE, DEL = 0x00, 0x03, 0x08, 0x0A, 0x0D, 0x15, 0x7F
 MAX_SUBNEGOTIATION = 256
 
@@ -88,6 +90,7 @@ class LineDecoder:
         "_agreed",
         "_buffer",
         "_discarding",
+        "_echoing",
         "_seen",
         "_state",
         "_sub_length",
@@ -106,6 +109,7 @@ class LineDecoder:
         self._sub_length = 0  # bytes of the current subnegotiation so far (counted up to the cap)
         self._discarding = False  # the current line went over the limit: drop it up to its end
         self._agreed = 0  # SGA in force: bit 1 the peer's side (its WILL), bit 2 ours (its DO)
+        self._echoing = False  # we offered to echo (WILL ECHO, around a password): its DO ECHO agrees
         self._seen: set[tuple[int, int]] | None = None  # negotiation kinds seen once (made at the first)
         self.surplus = 0  # negotiation beyond the first of each kind, for flood control
 
@@ -182,8 +186,20 @@ class LineDecoder:
         elif command == AO:
             out.append(Signal.ABORT_OUTPUT)
 
+    def offer_echo(self) -> bytes:
+        """``IAC WILL ECHO``: a telnet client stops echoing what is typed (we echo nothing either)."""
+        self._echoing = True
+        return bytes((IAC, WILL, ECHO))
+
+    def withdraw_echo(self) -> bytes:
+        """``IAC WONT ECHO``: the client echoes locally again."""
+        self._echoing = False
+        return bytes((IAC, WONT, ECHO))
+
     def _negotiate(self, verb: int, option: int, out: list[str | bytes | Signal]) -> None:
         self._count((verb, option))
+        if option == ECHO and self._echoing and verb in (DO, DONT):
+            return  # the answer to our offer (or to its withdrawal): agreed, nothing to say
         if option == SUPPRESS_GO_AHEAD:
             self._suppress_go_ahead(verb, out)
         elif verb == DO:

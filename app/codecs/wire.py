@@ -14,7 +14,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from app.domain.events import Event, Kind, RoomInfo
+from app.domain.events import Event, Kind, RoomInfo, User
 from app.domain.rooms import RoomError, room_name
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -43,6 +43,10 @@ def event_to_dict(event: Event, own: bool = False) -> dict[str, Any]:
         obj["old"] = event.old
     if kind is Kind.PRIVATE:
         obj["to"] = event.to
+    elif kind is Kind.MODERATION:
+        obj["target"] = event.to
+    elif kind is Kind.IDENTIFIED:
+        obj["token"] = event.to
     if event.room:
         obj["room"] = event.room
     if kind is Kind.ROOM:
@@ -54,7 +58,7 @@ def event_to_dict(event: Event, own: bool = False) -> dict[str, Any]:
     if event.rooms or kind is Kind.ROOMS:
         obj["rooms"] = [_room_info(info) for info in event.rooms]
     if event.users or kind in (Kind.USERS, Kind.WELCOME, Kind.PRESENCE, Kind.ROOM):
-        obj["users"] = [{"nick": u.nick, "gateway": u.gateway.value} for u in event.users]
+        obj["users"] = [_user(u) for u in event.users]
     if kind is Kind.PRESENCE:
         obj["left"] = [{"nick": u.nick, "gateway": u.gateway.value} for u in event.left]
     if event.total:
@@ -68,6 +72,13 @@ def event_to_dict(event: Event, own: bool = False) -> dict[str, Any]:
     if own:
         obj["self"] = True
     return obj
+
+
+def _user(user: User) -> dict[str, Any]:
+    entry: dict[str, Any] = {"nick": user.nick, "gateway": user.gateway.value}
+    if user.op:
+        entry["op"] = True
+    return entry
 
 
 def _room_info(info: RoomInfo) -> dict[str, Any]:

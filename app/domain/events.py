@@ -41,6 +41,12 @@ class Kind(StrEnum):
     """To one client: the room it is now in (or now current), with its topic and members."""
     ROOMS = "rooms"
     """To one client: the rooms there are, biggest first (reply to /rooms)."""
+    MODERATION = "moderation"  # an operator's action, announced to the room (``code`` names it)
+    IDENTIFIED = "identified"  # to one user: they own a registered nick (``to`` carries the page's token)
+
+
+REDACTED = "redacted"
+"""The code of a message an operator removed: it keeps its place (and id), without its text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,8 @@ class User:
 
     nick: str
     gateway: Gateway
+    op: bool = False
+    """An operator here: shown as a badge."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from app.domain.events import (
@@ -50,6 +50,10 @@ HELP = """Commands:
 /history [N]    show the last N messages of your current room (default 20)
 /help           this list
 /quit [REASON]  leave the server
+/ignore NICK    hide someone's lines from you this session (/unignore NICK)
+/register PASS  protect your nick from others (/identify [NICK] PASS proves it)
+/oper PASS      become a server operator; operators have /kick /remove /ban /unban /bans
+                /mute /unmute /slow /lock /invite /topic lock /redact /op /deop /modlog
 Anything else you type is said to your current room; lines from your other rooms start with
 their name, like [#dev]. Start a line with // to say something beginning with /."""
 
@@ -109,6 +113,10 @@ class Room:
         self._members: dict[int, Member] = {}
         self._by_nick: NickIndex[Member] = NickIndex()
         self._remote: NickIndex[RemoteMember] = NickIndex()
+        self.guard: Callable[[str, int], str | None] = lambda nick, member_id: None
+        """Why a member may not take a nick (registered to someone else, banned); None: it may."""
+        self.badged: set[str] = set()
+        """Keys of the nicks shown with an operator's badge."""
 
     def __len__(self) -> int:
         return len(self._members)
@@ -138,7 +146,13 @@ class Room:
         listed: list[Member | RemoteMember] = list(itertools.islice(everyone, limit))
         if include is not None and include not in listed:
             listed[-1:] = [include]
+        if self.badged:
+            return tuple(User(m.nick, m.gateway, nick_key(m.nick) in self.badged) for m in listed)
         return tuple(m.user for m in listed)
+
+    def find(self, nick: str) -> Member | RemoteMember | None:
+        """Whoever uses ``nick`` (or a nick that looks like it), here or in another process."""
+        return self._by_nick.get(nick) or self._remote.get(nick)
 
     def population_of(self, room: str) -> int:
         state = self.rooms.get(room)
@@ -350,7 +364,7 @@ class Room:
         text = text.strip()
         if not target_nick or not text:
             return [Tell(member.id, _error("Usage: /msg NICK TEXT", "usage"))]
-        target = self._by_nick.get(target_nick) or self._remote.get(target_nick)
+        target = self.find(target_nick)
         if target is None:
             return [Tell(member.id, _error(f"No one here is called {target_nick}", "no_such_nick"))]
         if len(text) > self.max_message:
@@ -458,6 +472,9 @@ class Room:
         if holder is not None and holder is not self._members.get(member_id):
             taken = "already taken" if holder.nick.casefold() == nick.casefold() else f"too like '{holder.nick}'"
             raise NickError(f"'{nick}' is {taken}")
+        reason = self.guard(nick, member_id)
+        if reason is not None:
+            raise NickError(reason)
         return nick
 
     def _guest_nick(self) -> str:

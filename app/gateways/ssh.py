@@ -235,13 +235,14 @@ class SshClient(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         channel = self.connection.gateway.channel_for(self.chan.get_terminal_type() or "")
         self.codec = channel.codec
         self.outbox = Outbox(channel, self.write, self._overflow)
-        refusal = self.hub.refusal(self.budget)  # checked at login too; others may have come since
+        nick = self.connection.username or None
+        refusal = self.hub.refusal(self.budget, nick)  # checked at login too; others may have come since
         if refusal is not None:
             self.chan.write(f"! {refusal.line()}\r\n")
             self.chan.exit(1)
             return
         self.stage = Stage.OPEN
-        self.hub.connect(self, self.connection.username or None)
+        self.hub.connect(self, nick)
         if self.key_fingerprint is not None:
             log.info("SSH session from %s with key %s", self.address, self.key_fingerprint)
             text = f"You logged in with the key {self.key_fingerprint}"
@@ -314,7 +315,12 @@ class SshClient(asyncssh.SSHServerSession):  # type: ignore[type-arg]
     def ping(self, visible: bool) -> None:
         """Idle pings are not needed here: SSH keepalives already carry traffic."""
 
-    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
+    def hide_input(self, hidden: bool) -> None:
+        """The line editor stops showing what is typed (a password), or shows it again."""
+        if self.chan is not None:
+            self.chan.set_echo(not hidden)
+
+    def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
         chan, outbox = self.chan, self.outbox
         if self.stage is not Stage.OPEN or chan is None or outbox is None:
             return

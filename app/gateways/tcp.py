@@ -199,7 +199,12 @@ class TcpClient(PacedInput, BufferedProtocol):
 
     # -- hub.Client --------------------------------------------------------------------------
 
-    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
+    def hide_input(self, hidden: bool) -> None:
+        """Offer to echo (IAC WILL ECHO), which makes a telnet client stop echoing locally, and
+        withdraw the offer after; the prompt before it told a netcat user what they will see."""
+        self.send(self.decoder.offer_echo() if hidden else self.decoder.withdraw_echo())
+
+    def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
         transport = self.transport
         if transport is None or self.closing or transport.is_closing():
             return

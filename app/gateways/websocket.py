@@ -78,20 +78,23 @@ class WebSocketPath(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Ask:
-    """What a client asks for in its query string: its kind of client, a nick, where to resume."""
+    """What a client asks for in its query string: its kind of client, a nick (and the token that
+    proves it, when registered), where to resume."""
 
     codec: Codec[str]
     nick: str | None
     resume: int | dict[str, int] | None
     rooms: tuple[str, ...] = ()
+    token: str | None = None
 
     @classmethod
     def parse(cls, query: str, json: Codec[str], text: Codec[str]) -> Ask:
-        """``mode=text``, ``nick=NAME``, ``rooms=dev,ops``, ``since=ID`` or ``since=dev:120,ops:7``
-        (the last of repeated parameters counts; see ``wire.resume_params``)."""
+        """``mode=text``, ``nick=NAME``, ``token=...``, ``rooms=dev,ops``, ``since=ID`` or
+        ``since=dev:120,ops:7`` (the last of repeated parameters counts; see ``wire.resume_params``)."""
         params = dict(parse_qsl(query, keep_blank_values=True))
         rooms, resume = wire.resume_params(params.get("rooms", ""), params.get("since", ""))
-        return cls(text if params.get("mode") == "text" else json, params.get("nick"), resume, rooms)
+        codec = text if params.get("mode") == "text" else json
+        return cls(codec, params.get("nick"), resume, rooms, params.get("token"))
 
 
 class WebSocketGateway:
@@ -147,10 +150,10 @@ class WebSocketGateway:
         # counted as it is, never exempt as a socket's own loopback or proxy peer would be.
         budget = self.hub.budget(address, forwarded="x-forwarded-for" in websocket.headers)
         await websocket.accept()
-        refusal = self.hub.refusal(budget)
+        refusal = self.hub.refusal(budget, ask.nick)
         client = AsgiWebConnection(self.hub, self.channels[ask.codec], address, budget, websocket, self.max_frame)
         if refusal is not None:
             await client.refuse(self.refusal_frames(ask.codec, refusal))
             return
-        self.hub.connect(client, ask.nick, ask.resume, ask.rooms)
+        self.hub.connect(client, ask.nick, ask.resume, ask.rooms, ask.token)
         await client.run()

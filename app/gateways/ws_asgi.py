@@ -52,11 +52,14 @@ class AsgiWebConnection:
     def send(self, chunk: bytes | str) -> None:
         self.outbox.push(chunk)  # type: ignore[arg-type]
 
-    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
+    def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
         last = self.outbox.take()
         if isinstance(notice, str):
             last += b"".join(self.codec.pack([notice]))
-        self._goodbye(last + close_frame(goodbye.code, goodbye.close_reason()))
+        self._goodbye(last + close_frame(goodbye.code, goodbye.close_reason(detail)))
+
+    def hide_input(self, hidden: bool) -> None:
+        """The page's input is its own: nothing to ask of it."""
 
     def pause_input(self) -> None:
         """Take no more messages from the client until ``resume_input``."""

@@ -151,7 +151,10 @@ class WebConnection(PacedInput, BufferedProtocol):
 
     # -- hub.Client --------------------------------------------------------------------------
 
-    def close(self, goodbye: Goodbye, notice: bytes | str | None) -> None:
+    def hide_input(self, hidden: bool) -> None:
+        """The page's input is its own: nothing to ask of it."""
+
+    def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
         """Write what is queued and the notice, then a close frame; cut the peer if it does not
         drain it (see ``close_softly``)."""
         last = self.outbox.take()
@@ -160,7 +163,7 @@ class WebConnection(PacedInput, BufferedProtocol):
             last += b"".join(self.codec.pack([notice]))
         if self.closing or self.lost or self.transport is None:
             return
-        self._write(last + close_frame(goodbye.code, goodbye.close_reason()))
+        self._write(last + close_frame(goodbye.code, goodbye.close_reason(detail)))
         self.closing = True
         self.keepalive.discard(self)
         close_softly(self.transport, lambda: self.lost)

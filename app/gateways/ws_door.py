@@ -132,7 +132,7 @@ class WebSocketDoor(asyncio.Protocol):
         named = forwarded_client(self.gateway.proxies, peer_address, request.headers.get("X-Forwarded-For"))
         address = named or peer_address
         budget = self.gateway.hub.budget(address, forwarded=named is not None)
-        refusal = self.gateway.hub.refusal(budget)
+        refusal = self.gateway.hub.refusal(budget, ask.nick)
         if refusal is not None:
             transport.write(self.gateway.refusal_frames(ask.codec, refusal))
             close_softly(transport, lambda: self.lost)
@@ -142,7 +142,7 @@ class WebSocketDoor(asyncio.Protocol):
         connection.adopt(transport, self.connections)
         # uvicorn makes this door the transport's protocol again once this call returns.
         asyncio.get_running_loop().call_soon(self._step_aside)
-        self.gateway.hub.connect(connection, ask.nick, ask.resume, ask.rooms)
+        self.gateway.hub.connect(connection, ask.nick, ask.resume, ask.rooms, ask.token)
         if rest:
             connection.data_received(rest)
 

@@ -30,7 +30,7 @@ export class Connection {
   /**
    * onFrame(events) gets each frame's events as an array; onState(state, detail) gets
    * "connecting", "live", "reconnecting" ({seconds}) and "offline" ({reason}).
-   * resumeParams() returns {nick, rooms, since} for the next connect.
+   * resumeParams() returns {nick, token, rooms, since} for the next connect.
    */
   constructor({ onFrame, onState, resumeParams }) {
     this.onFrame = onFrame;
@@ -50,8 +50,9 @@ export class Connection {
 
   url() {
     const params = new URLSearchParams();
-    const { nick, rooms, since } = this.resumeParams();
+    const { nick, token, rooms, since } = this.resumeParams();
     if (nick) params.set("nick", nick);
+    if (token) params.set("token", token);
     if (rooms) params.set("rooms", rooms);
     this.askedRooms = Boolean(rooms); // the welcome then lists the rooms asked for, not the default one
     if (since) params.set("since", String(since));
@@ -102,7 +103,9 @@ export class Connection {
     const goodbye = GOODBYES[code];
     if (goodbye?.retry === "never") {
       this.left = code === QUIT_CLOSE_CODE;
-      this.goOffline(goodbye.why || reason);
+      // The close reason's detail after its short reason, e.g. a ban's "spamming; 2 hours left".
+      const detail = reason.includes(": ") ? reason.slice(reason.indexOf(": ") + 2) : "";
+      this.goOffline(goodbye.why && detail ? `${goodbye.why} (${detail})` : goodbye.why || reason);
     } else if (!navigator.onLine) this.goOffline("Your device is offline");
     else if (goodbye?.retry === "now" && Date.now() - this.atOnceAt > AT_ONCE_AGAIN_MS) {
       this.atOnceAt = Date.now();

@@ -40,6 +40,10 @@ function richText(text) {
   return span;
 }
 
+function removed() {
+  return el("span", "text removed", "message removed");
+}
+
 function mentions(text, nick) {
   if (!nick) return false;
   const escaped = nick.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
@@ -53,14 +57,21 @@ export function renderEvent(event, myNick) {
   if (event.history) item.classList.add("from-history");
   if (event.self && (kind === "message" || kind === "action")) item.classList.add("own");
   const body = el("div", "body");
+  if (event.id) item.dataset.id = String(event.id);
 
   switch (kind) {
     case "message":
+    case "action":
+      if (event.code === "redacted") {
+        body.append(nickSpan(event.nick), removed());
+        break;
+      }
+      if (kind === "action") {
+        body.append(el("span", "star", "*"), nickSpan(event.nick), " ", richText(event.text));
+        break;
+      }
       body.append(nickSpan(event.nick), richText(event.text));
       if (!event.self && mentions(event.text, myNick)) item.classList.add("mention");
-      break;
-    case "action":
-      body.append(el("span", "star", "*"), nickSpan(event.nick), " ", richText(event.text));
       break;
     case "private": {
       const label = el("span", "private-label", "private");
@@ -87,6 +98,8 @@ export function renderEvent(event, myNick) {
     case "system":
     case "welcome":
     case "presence":
+    case "moderation":
+    case "identified":
       body.append(el("span", "text", event.text ?? ""));
       break;
     case "error":
@@ -95,7 +108,9 @@ export function renderEvent(event, myNick) {
     default:
       return null;
   }
-  item.append(timeElement(event.ts ? new Date(event.ts) : new Date()), body);
+  const time = timeElement(event.ts ? new Date(event.ts) : new Date());
+  if (event.id) time.title += ` · #${event.id}`; // what an operator types to /redact it
+  item.append(time, body);
   return item;
 }
 
@@ -166,6 +181,15 @@ export class MessageLog {
     first.replaceWith(run);
     details.lastElementChild.append(first);
     return run;
+  }
+
+  /** An operator removed message ``id``: whoever has it on screen sees only that it was removed. */
+  redact(id) {
+    const item = this.list.querySelector(`li[data-id="${id}"]`);
+    if (!item || !item.matches(".item-message, .item-action")) return;
+    const body = item.querySelector(".body");
+    body.replaceChildren(body.querySelector(".nick") ?? "", removed());
+    item.classList.remove("mention");
   }
 
   /** A centred divider line (history, gaps, reconnects, days). */

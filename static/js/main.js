@@ -6,6 +6,7 @@ import { $ } from "./dom.js";
 import { linkedRoom, Rooms, storedRooms } from "./rooms.js";
 
 const NICK_KEY = "chat.nick";
+const TOKEN_KEY = "chat.token."; // + the nick's lower case: the token that proves a registered nick
 const TITLE = document.title;
 const PUBLIC = new Set(["message", "action", "join", "leave", "nick", "enter", "part", "topic"]);
 const NOTEWORTHY = new Set(["message", "action", "private"]);
@@ -31,6 +32,23 @@ function readStoredNick() {
     return localStorage.getItem(NICK_KEY) || "";
   } catch {
     return ""; // storage disabled: just start as a guest
+  }
+}
+
+/** The token the server gave for a registered nick (never its password), or "". */
+function readToken(nick) {
+  try {
+    return (nick && localStorage.getItem(TOKEN_KEY + nick.toLowerCase())) || "";
+  } catch {
+    return "";
+  }
+}
+
+function storeToken(nick, token) {
+  try {
+    localStorage.setItem(TOKEN_KEY + nick.toLowerCase(), token);
+  } catch {
+    /* storage disabled: identify again next time */
   }
 }
 
@@ -71,11 +89,12 @@ const connection = new Connection({
   onState: showState,
   resumeParams: () => {
     const nick = state.me || state.stored;
+    const token = readToken(nick);
     // Only in the room everyone starts in: the URL of a page that knows nothing of rooms.
-    if (rooms.rooms.size === 1 && rooms.current?.name === state.home) return { nick, since: state.lastId };
-    if (rooms.current) return { nick, ...rooms.resumeParams() };
+    if (rooms.rooms.size === 1 && rooms.current?.name === state.home) return { nick, token, since: state.lastId };
+    if (rooms.current) return { nick, token, ...rooms.resumeParams() };
     const wanted = [...new Set([state.linked, ...storedRooms()].filter(Boolean))];
-    return { nick, rooms: wanted.map((name) => name.slice(1)).join(","), since: "" };
+    return { nick, token, rooms: wanted.map((name) => name.slice(1)).join(","), since: "" };
   },
 });
 const composer = new Composer({
@@ -173,6 +192,14 @@ function handle(event) {
       break;
     case "error":
       if (event.code === "nick_refused") showNickError(event.text);
+      break;
+    case "moderation":
+      if (live && (event.code === "oper" || event.code === "op")) users.setOp(event.target, true);
+      if (live && event.code === "deop") users.setOp(event.target, false);
+      if (event.code === "redact") log.redact(Number(event.target));
+      break;
+    case "identified":
+      storeToken(event.nick, event.token);
       break;
     case "system":
       if (event.code === "live") {

@@ -10,7 +10,7 @@ export class UsersPanel {
     this.list = list;
     this.counts = counts;
     this.onPick = onPick;
-    this.users = new Map(); // lower-cased nick -> {nick, gateway}
+    this.users = new Map(); // lower-cased nick -> {nick, gateway, op}
     this.me = "";
     this.total = 0; // the server's count when it listed only a sample
     this.active = true; // false while another room's people are shown in the shared list
@@ -47,8 +47,16 @@ export class UsersPanel {
   rename(old, nick, isMe) {
     const user = this.users.get(old.toLowerCase());
     this.users.delete(old.toLowerCase());
-    this.users.set(nick.toLowerCase(), { nick, gateway: user?.gateway ?? "web" });
+    this.users.set(nick.toLowerCase(), { nick, gateway: user?.gateway ?? "web", op: user?.op ?? false });
     if (isMe) this.me = nick;
+    this.render();
+  }
+
+  /** An operator gained or lost their badge. */
+  setOp(nick, op) {
+    const user = this.users.get(nick.toLowerCase());
+    if (!user) return;
+    user.op = op;
     this.render();
   }
 
@@ -63,15 +71,16 @@ export class UsersPanel {
       const isMe = user.nick === this.me;
       const item = el("li", isMe ? "user me" : "user");
       item.dataset.nick = user.nick;
-      const badge = doorBadge(user.gateway);
+      const badges = [doorBadge(user.gateway)];
+      if (user.op) badges.unshift(el("span", "badge badge-op", "op"));
       if (isMe) {
-        item.append(nickSpan(user.nick), el("span", "you", "you"), badge);
+        item.append(nickSpan(user.nick), el("span", "you", "you"), ...badges);
       } else {
         // The whole row is the button, so a thumb finds it on a phone.
         const button = el("button", "user-button");
         button.type = "button";
         button.title = `Send ${user.nick} a private message`;
-        button.append(nickSpan(user.nick), badge);
+        button.append(nickSpan(user.nick), ...badges);
         button.addEventListener("click", () => this.onPick(user.nick));
         item.append(button);
       }

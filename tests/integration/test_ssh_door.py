@@ -154,7 +154,7 @@ def test_a_narrower_window_is_honoured(
     alice.type("a" * 40)
     alice.press("C-a")  # to the start of the input: two rows up-and-left, at the new width
     alice.type("Z")
-    rows = [row for row in alice.screen() if row.strip()]
+    rows = [row for row in alice.wait_for("Z" + "a" * 29) if row.strip()]  # the echo takes its time under load
     assert rows[-2:] == ["Z" + "a" * 29, "a" * 11], rows
 
 
@@ -419,3 +419,61 @@ def test_a_crowd_of_ssh_users_leaving_at_once_disturbs_nobody(
     telnet.send("still here")
     assert web.expect(type="message", nick="tina")["text"] == "still here"
     assert "Traceback" not in ssh_server.output()
+
+
+# -- keys as identities ------------------------------------------------------------------------
+
+KEY_OWNERS_PASSWORD = "the other way in"
+
+
+def test_a_nick_registered_to_a_key_is_proved_by_it_and_by_a_token_elsewhere(
+    ssh_server: ServerProcess, key: Path, known_hosts: Path, tmp_path: Path, terminals: list[SshTerminal]
+) -> None:
+    """Over SSH, /register with no password protects the nick for the client's key; the key proves
+    it at every login, and a token from it proves it from the other doors."""
+    port, other_key = ssh_port(ssh_server), make_key(tmp_path, "id_other")
+    alice = SshTerminal(port, "alice", known_hosts, key)
+    terminals.append(alice)
+    alice.say("/register")
+    alice.wait_for("Your token for alice:")
+    shown = "".join(alice.screen())  # the rows joined again where the terminal wrapped them
+    assert f"Your key {fingerprint(key)} proves it" in shown
+    token = shown.split("Your token for alice: ", 1)[1].split(" ")[0]
+    alice.close()
+
+    impostor = SshTerminal(port, "alice", known_hosts, other_key)  # another key: a guest
+    terminals.append(impostor)
+    impostor.wait_for("'alice' is a registered nick")
+    impostor.close()
+
+    again = SshTerminal(port, "alice", known_hosts, key)  # the key proves it
+    terminals.append(again)
+    assert "* You are alice" in again.text()
+    telnet = ssh_server.tcp()
+    again.close()
+    telnet.expect(lambda line: line.startswith("* alice left"))  # the nick is free again
+    telnet.send(f"/identify alice {token}")
+    telnet.expect("* You are identified as alice")
+    telnet.expect(lambda line: line.endswith("is now known as alice"))
+
+
+def test_the_owner_adds_a_password_over_ssh_without_it_showing(
+    ssh_server: ServerProcess, key: Path, known_hosts: Path, terminals: list[SshTerminal]
+) -> None:
+    bob = SshTerminal(ssh_port(ssh_server), "bob", known_hosts, key)
+    terminals.append(bob)
+    bob.say("/register")
+    bob.wait_for("Your key")
+    bob.say("/register " + KEY_OWNERS_PASSWORD)  # the owner adds a password
+    bob.wait_for("Your password proves it")
+    bob.say("/oper")  # a password asked for on its own line is not shown as it is typed
+    bob.wait_for("Type the password on the next line")
+    bob.type("hidden words")
+    assert "hidden words" not in bob.text()
+    bob.press("Enter")
+    bob.wait_for("No operator password is set")
+    bob.close()
+    web = ssh_server.web()
+    web.say(f"/identify bob {KEY_OWNERS_PASSWORD}")
+    got = web.expect(lambda e: e["type"] in ("identified", "error"))
+    assert got.get("nick") == "bob", got

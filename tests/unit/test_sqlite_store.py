@@ -1,8 +1,9 @@
 """The SQLite history store: round trip, bounds, reserved ids across crashes, start-up checks and
-the migration of a file written by the release before schema versions."""
+the migration of files written by earlier releases (before schema versions, schema 2 and 3)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.bus.history import Loss
+from app.bus.moderation import SqliteModeration, Table
 from app.bus.sqlite import RUNWAY, SCHEMA_VERSION, SqliteStore, StoreError
 from app.domain.events import Event, Gateway, Kind
 
@@ -115,6 +117,54 @@ def test_a_file_from_before_schema_versions_is_migrated_in_place(tmp_path: Path)
     store.append(message(7, "said after the upgrade"))
     store.close()
     assert [e.text for e in SqliteStore(path, 100).load()][-1] == "said after the upgrade"
+
+
+_EARLIER_SCHEMAS = {
+    2: """
+        CREATE TABLE events (id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, nick TEXT NOT NULL,
+            text TEXT NOT NULL, old TEXT NOT NULL, gateway TEXT);
+        CREATE TABLE marks (name TEXT PRIMARY KEY, id INTEGER NOT NULL);
+        CREATE TABLE losses (first INTEGER NOT NULL, last INTEGER NOT NULL);
+        INSERT INTO events VALUES (1, 1700000001.0, 'message', 'ann', 'said in schema 2', '', NULL);
+        INSERT INTO marks VALUES ('written', 1), ('reserved', 1);
+        PRAGMA user_version = 2;
+    """,
+    3: """
+        CREATE TABLE events (id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, nick TEXT NOT NULL,
+            text TEXT NOT NULL, old TEXT NOT NULL, gateway TEXT, room TEXT NOT NULL DEFAULT '');
+        CREATE TABLE marks (name TEXT PRIMARY KEY, id INTEGER NOT NULL);
+        CREATE TABLE losses (first INTEGER NOT NULL, last INTEGER NOT NULL);
+        CREATE INDEX events_by_room ON events (room, id);
+        INSERT INTO events VALUES (1, 1700000001.0, 'message', 'ann', 'said in schema 3', '', NULL, '#dev');
+        INSERT INTO marks VALUES ('written', 1), ('reserved', 1);
+        PRAGMA user_version = 3;
+    """,
+}
+
+
+@pytest.mark.parametrize("version", sorted(_EARLIER_SCHEMAS))
+def test_a_file_from_an_earlier_schema_keeps_its_history_and_gains_moderation(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "chat.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(_EARLIER_SCHEMAS[version])
+    store = SqliteStore(path, 100)
+    [event] = store.load()
+    assert (event.nick, event.text) == ("ann", f"said in schema {version}")
+    assert event.room == ("#dev" if version == 3 else store.default_room)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+    async def ban_and_read_back() -> dict[str, str]:
+        moderation = SqliteModeration(str(path))
+        try:
+            await moderation.put(Table.BANS, "nick:mallory", "{}")
+            await moderation.append_log("op banned mallory")
+            assert await moderation.log(5) == ["op banned mallory"]
+            return await moderation.read(Table.BANS)
+        finally:
+            await moderation.close()
+
+    assert asyncio.run(ban_and_read_back()) == {"nick:mallory": "{}"}
 
 
 def test_a_file_from_a_newer_release_is_refused(tmp_path: Path) -> None:

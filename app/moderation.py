@@ -1,0 +1,831 @@
+"""The hub's moderation desk: operators, kicks, bans, mutes, slow mode, redaction and ignores.
+
+The rules (who may, how long, whom a ban covers) are the domain's (``app.domain.moderation``);
+the records are the store's (``app.bus.moderation``); protected nicks have a desk of their own
+(``app.identities``), to which /register and /identify are routed. This desk reads commands,
+checks the rules, writes the records, and announces each action to the room as a public
+``moderation`` event. Every process acts on those announcements as they are delivered, in the
+room's one order: the process holding a kicked or banned nick closes its connection, and the
+others re-read what changed from the shared store, so a ban applies in every process at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from redis.exceptions import RedisError
+
+from app import passwords
+from app.bus.moderation import ModerationStore, Table
+from app.domain.events import Event, Kind
+from app.domain.goodbye import Goodbye, Refusal
+from app.domain.identity import Attempts, Registration
+from app.domain.moderation import (
+    Action,
+    ArgumentError,
+    Ban,
+    BanKind,
+    BanRequest,
+    Mute,
+    Role,
+    RoomRules,
+    Speech,
+    address_ban,
+    announcement,
+    describe_duration,
+    describe_remaining,
+    find_ban,
+    lifted,
+    may,
+    mute_key,
+    op_key,
+    slow_wait,
+    take_duration,
+)
+from app.domain.nicks import NickError, nick_key, normalize_nick
+from app.domain.room import Member, RemoteMember
+from app.domain.rooms import RoomError, room_name
+from app.identities import Identities
+from app.passwords import Verifier
+
+if TYPE_CHECKING:
+    from app.hub import Client, Hub
+
+log = logging.getLogger("app.moderation")
+audit = logging.getLogger("app.audit")
+
+MODLOG_SHOWN = 20
+MAX_SLOW = 3600
+WATCH_INTERVAL = 1.0
+"""Seconds between looks at a shared store's version: how soon another process's change is seen here."""
+STORE_WAIT = 5.0
+PASSWORD_PROMPT = "Type the password on the next line (a telnet client hides it; netcat shows what you type)"
+SPEECH = {"me": Speech.ROOM, "msg": Speech.PRIVATE}
+"""Commands that say something: held back from a muted member (and in slow mode) like plain lines."""
+SECRET_COMMANDS = frozenset({"oper", "register", "identify"})
+"""Commands whose password, when left out, is asked for on a line of its own."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    operator_password: str | None = None
+    """``CHAT_OPERATOR_PASSWORD``: plain, or the hashed form ``python -m app.passwords`` prints."""
+    nick_expiry_days: float = 90.0
+
+
+Handler = Callable[["Moderation", "Client", str], Awaitable[None]]
+T = TypeVar("T")
+
+
+class Moderation:
+    """Moderation state for this process, kept in step with the store and the room's announcements."""
+
+    def __init__(self, hub: Hub, store: ModerationStore, policy: Policy, clock: Callable[[], float] = time.time):
+        self.hub = hub
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.bans: dict[str, Ban] = {}
+        self.mutes: dict[str, Mute] = {}
+        self.rules: dict[str, RoomRules] = {}
+        """Each room's standing rules, by name (rooms without any have none here)."""
+        self.slow: set[str] = set()
+        """Rooms in slow mode (empty: no room is, and lines are not even timed)."""
+        self.last_said: dict[int, dict[str, float]] = {}
+        """When each connection last said something to each room in slow mode."""
+        self.founders: dict[str, str] = {}
+        """Each room's founder (the key of the nick that made it): an operator there once identified."""
+        self.founding: dict[int, set[str]] = {}
+        """Rooms each connection made this session: it is their operator even before registering."""
+        self.room_ops: set[str] = set()
+        """``op_key(room, nick)`` of every room operator grant (always to a registered nick)."""
+        self.operators: set[int] = set()
+        """Connections here that proved the server's operator password (for their session only)."""
+        self.verifier = Verifier(Attempts(), clock)
+        self.identities = Identities(self, store, self.verifier, policy.nick_expiry_days)
+        self.ignoring: dict[int, set[str]] = {}
+        """Connection id to the nick keys whose lines it does not want to see (for its session)."""
+        self.awaiting: dict[int, tuple[str, str]] = {}
+        """A connection asked for a password on its next line: the command and what was typed with it."""
+        self.work: set[asyncio.Task[None]] = set()
+        """Commands and writes under way: waited for at shutdown."""
+        self.watcher: asyncio.Task[None] | None = None
+
+    # -- life --------------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read every record (at start, and when another process announced a change)."""
+        now = self.clock()
+        self.rules = await self._records(Table.ROOMS, RoomRules.read, lambda rules: True)
+        self.slow = {name for name, rules in self.rules.items() if rules.slow}
+        self.bans = await self._records(Table.BANS, Ban.read, lambda ban: ban.active(now))
+        self.mutes = await self._records(Table.MUTES, Mute.read, lambda mute: mute.active(now))
+        self.room_ops = set(await self.store.read(Table.OPS))
+        self.founders = await self.store.read(Table.FOUNDERS)
+        days = self.policy.nick_expiry_days
+        self.identities.replace_all(
+            await self._records(Table.NICKS, Registration.read, lambda r: not r.lapsed(now, days))
+        )
+
+    async def _records(self, table: Table, read: Callable[[str], T], current: Callable[[T], bool]) -> dict[str, T]:
+        """A table's records that still hold; the ones that have run out are deleted, and one that
+        cannot be read (written by hand, or by another program) is skipped with a warning."""
+        records = {}
+        for key, record in (await self.store.read(table)).items():
+            try:
+                value = read(record)
+            except (ValueError, TypeError, KeyError):
+                log.warning("skipped an unreadable %s record %r", table.value, key)
+                continue
+            if current(value):
+                records[key] = value
+            else:
+                await self.store.delete(table, key)
+                log.info("%s record %r ran out", table.value, key)
+        return records
+
+    def start_watching(self) -> None:
+        """Follow a shared store's changes (see ``watch``); a store no one else writes needs no watching."""
+        if self.store.shared:
+            self.watcher = asyncio.create_task(self.watch(), name="moderation-watch")
+
+    async def watch(self, every: float = WATCH_INTERVAL) -> None:
+        """With a shared store, read it again whenever another process changed it (a registration,
+        a new token, the address a nick's ban covers), and close what a new ban covers."""
+        seen = await self.store.version()
+        while True:
+            await asyncio.sleep(every)
+            try:
+                version = await self.store.version()
+                if version != seen:
+                    seen = version
+                    await self.load()
+                    self._close_banned()
+            except (OSError, RedisError) as problem:  # Redis away: the bus says so; keep what we have
+                log.debug("cannot read moderation records: %s", problem)
+
+    async def close(self) -> None:
+        """Stop watching, let what is being written finish, and close the store."""
+        if self.watcher is not None:
+            self.watcher.cancel()
+        await asyncio.gather(*self.work, *([self.watcher] if self.watcher else []), return_exceptions=True)
+        await self.store.close()
+
+    def spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        """Run ``job`` on the event loop; it is waited for at shutdown. (A hub driven without a
+        loop, as unit tests of the room's logic drive it, has nowhere to run it: it is dropped.)"""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            job.close()
+            return
+        task = loop.create_task(job)
+        self.work.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.work.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("moderation job failed", exc_info=task.exception())
+
+    # -- admission ----------------------------------------------------------------------------
+
+    def refusal(self, address: str | None, nick: str | None = None) -> Refusal | None:
+        """A ban covering a client at ``address`` (None: exempt) asking for ``nick``, as a refusal."""
+        ban = find_ban(self.bans, address, nick, self.clock()) if self.bans else None
+        return None if ban is None else Refusal(Goodbye.BANNED, ban.notice(self.clock()))
+
+    def left(self, client: Client) -> None:
+        self.operators.discard(client.id)
+        for state in (self.ignoring, self.awaiting, self.last_said, self.founding):
+            state.pop(client.id, None)
+        self.identities.left(client)
+
+    # -- input --------------------------------------------------------------------------------
+
+    def handles(self, name: str, rest: str) -> bool:
+        """Whether the desk takes this command (``/topic lock`` is the desk's, ``/topic TEXT`` the room's)."""
+        return name in COMMANDS and (name != "topic" or rest in ("lock", "unlock"))
+
+    def command(self, client: Client, name: str, rest: str) -> None:
+        if name in SECRET_COMMANDS and self._lacks_password(client, name, rest):
+            self._ask_password(client, name, rest)
+            return
+        self.spawn(COMMANDS[name](self, client, rest))
+
+    def _lacks_password(self, client: Client, name: str, rest: str) -> bool:
+        return not rest if name == "oper" else self.identities.lacks_password(client, name, rest)
+
+    def _ask_password(self, client: Client, name: str, rest: str) -> None:
+        """Take the password on a line of its own, hidden where the client can hide it: the telnet
+        door asks the client not to echo it (and says first that a netcat user will see it)."""
+        self.awaiting[client.id] = (name, rest)
+        self._reply(client, PASSWORD_PROMPT)
+        client.hide_input(True)
+
+    def takes(self, client: Client) -> bool:
+        """Whether this client's next line is a password it was asked for (never said to the room)."""
+        return client.id in self.awaiting
+
+    def password(self, client: Client, line: str) -> None:
+        name, rest = self.awaiting.pop(client.id)
+        client.hide_input(False)
+        self.spawn(COMMANDS[name](self, client, f"{rest} {line.strip()}".strip()))
+
+    def held_back(self, client: Client, command: str, rest: str, room: str) -> tuple[str, str] | None:
+        """Why a line this client typed for ``room`` is not sent (a mute, slow mode, an invite-only
+        room, a locked topic), with its error code; None: the room takes it. ``command``: the
+        command's name ("" for something said)."""
+        if not self.mutes and not self.rules:
+            return None
+        speech = SPEECH.get(command, Speech.NONE) if command else Speech.ROOM
+        if speech is not Speech.NONE:
+            return self._silenced(client, speech, room)
+        if command == "join" and rest:
+            return self._shut_out(client, rest.split(" ", 1)[0])
+        if (
+            command == "topic"
+            and rest
+            and self._rules_of(room).topic_locked
+            and self.role(client, room) < Role.ROOM_OPERATOR
+        ):
+            return f"The topic of {room} is locked: only its operators may change it", "topic_locked"
+        return None
+
+    def _silenced(self, client: Client, speech: Speech, room: str) -> tuple[str, str] | None:
+        now = self.clock()
+        mute = self.mutes.get(mute_key(room, self.hub.room.nick_of(client.id))) if self.mutes else None
+        if mute is not None and mute.active(now):
+            left = "until unmuted" if mute.until is None else f"{describe_remaining(mute.until - now)} more"
+            return f"Not sent: you are muted in {room} ({left}); you can still read", "muted"
+        rules = self.rules.get(room)
+        if (
+            speech is not Speech.ROOM
+            or rules is None
+            or not rules.slow
+            or self.role(client, room) >= Role.ROOM_OPERATOR
+        ):
+            return None
+        last = self.last_said.setdefault(client.id, {})
+        wait = slow_wait(rules, last.get(room), now)
+        if wait:
+            every, left = describe_duration(rules.slow), describe_remaining(wait)
+            return f"Not sent: {room} is in slow mode, one line every {every}: wait {left}", "slow"
+        last[room] = now
+        return None
+
+    def _shut_out(self, client: Client, typed: str) -> tuple[str, str] | None:
+        """Why this client may not join the room named ``typed`` (invite-only), or None."""
+        try:
+            room = room_name(typed)
+        except RoomError:
+            return None  # the room says what is wrong with the name
+        rules = self.rules.get(room)
+        if rules is None or room in self.hub.room.rooms.of(client.id) or self._admits(client, rules):
+            return None
+        return f"Not joined: {room} is invite-only — ask one of its operators to /invite you", "invite_only"
+
+    def _admits(self, client: Client, rules: RoomRules) -> bool:
+        nick = self.hub.room.nick_of(client.id) if client.id in self.hub.room else ""
+        return rules.admits(nick_key(nick)) or self.role(client, rules.room) >= Role.ROOM_OPERATOR
+
+    def admitted(self, client: Client, nick: str | None, rooms: tuple[str, ...]) -> tuple[str, ...]:
+        """The rooms a connecting client asked for that it may enter (not an invite-only one it was
+        not invited to: a page reconnecting after /remove does not walk back in)."""
+        if not self.rules or not rooms:
+            return rooms
+        kept = []
+        for typed in rooms:
+            try:
+                rules = self.rules.get(room_name(typed))
+            except RoomError:
+                rules = None
+            key = nick_key(nick) if nick else ""
+            if rules is None or rules.admits(key) or self.role(client, rules.room) >= Role.ROOM_OPERATOR:
+                kept.append(typed)
+        return tuple(kept)
+
+    def ignored_by(self, event: Event) -> list[Client]:
+        """Local clients who ignore the sender of this message."""
+        if not self.ignoring or event.kind not in (Kind.MESSAGE, Kind.ACTION):
+            return []
+        key = nick_key(event.nick)
+        return [self.hub.clients[i] for i, keys in self.ignoring.items() if key in keys and i in self.hub.clients]
+
+    def role(self, client: Client, room: str) -> Role:
+        """Server operators are operators everywhere; a room's founder and the registered nicks
+        made operators there are its operators (once identified; a founder also for the session
+        in which they made the room)."""
+        if client.id in self.operators:
+            return Role.SERVER_OPERATOR
+        key = self.identities.identified.get(client.id)
+        if key is not None and (op_key(room, key) in self.room_ops or self.founders.get(room) == key):
+            return Role.ROOM_OPERATOR
+        if room in self.founding.get(client.id, ()):
+            return Role.ROOM_OPERATOR
+        return Role.MEMBER
+
+    def here(self, client: Client) -> str:
+        """The room a client's command acts on: its current room."""
+        return self.hub.room.current(client.id)
+
+    # -- announcements ---------------------------------------------------------------------------
+
+    def delivered(self, event: Event) -> None:
+        """A moderation announcement in its place in the room's order: carry it out here."""
+        try:
+            action = Action(event.code)
+        except ValueError:  # from a newer release sharing the room: nothing this one knows to do
+            return
+        if event.process != self.hub.bus.process and action in _RELOADS:
+            self.spawn(self._reload_then_enforce(action, event))
+        else:
+            self._enforce(action, event)
+
+    async def _reload_then_enforce(self, action: Action, event: Event) -> None:
+        await self.load()
+        self._enforce(action, event)
+
+    def _enforce(self, action: Action, event: Event) -> None:
+        if action in (Action.OPER, Action.OP):
+            self.hub.room.badged.add(nick_key(event.to))
+        elif action is Action.DEOP:
+            self.hub.room.badged.discard(nick_key(event.to))
+        elif action is Action.KICK:
+            target = self._local(event.to)
+            if target is not None:
+                self.hub.drop(target, Goodbye.KICKED, _detail(event))
+        elif action is Action.BAN:
+            self._close_banned()
+        elif action is Action.REDACT and event.to.isdigit():
+            self.hub.bus.history.redact(int(event.to), event.room)
+        elif action is Action.REMOVE:
+            self._move_out(event)
+
+    def _close_banned(self) -> None:
+        """Close every connection here that a ban now covers."""
+        now = self.clock()
+        for client in list(self.hub.clients.values()):
+            if client.id not in self.hub.room:
+                continue
+            ban = find_ban(self.bans, client.budget, self.hub.room.nick_of(client.id), now)
+            if ban is not None:
+                self.hub.drop(client, Goodbye.BANNED, ban.notice(now))
+
+    async def _cover_address(self, client: Client, ban: Ban) -> None:
+        """A nick's ban also covers the address its holder came from (never an exempt one: loopback,
+        a trusted proxy), stored before the ban is announced so every process reads both."""
+        if client.budget is None or client.id not in self.hub.room:
+            return
+        nick = self.hub.room.nick_of(client.id)
+        covering = address_ban(client.budget, nick, ban)
+        await self._put_ban(covering)
+        self.audit(f"{ban.by} banned {covering.label} ({covering.expiry(self.clock())}) with the nick")
+
+    async def _put_ban(self, ban: Ban) -> None:
+        key = f"{ban.kind}:{ban.mask}"
+        await self.store.put(Table.BANS, key, ban.record())
+        self.bans[key] = ban
+
+    def forwarded(self, member: int, event: Event) -> None:
+        """Another process banned the nick of a member here: cover its address, then announce the ban."""
+        client = self.hub.clients.get(member)
+        if client is not None and event.code == Action.BAN.value:
+            self.spawn(self._ban_here(client, event))
+
+    async def _ban_here(self, client: Client, event: Event) -> None:
+        await self.load()
+        ban = find_ban(self.bans, None, event.to, self.clock())
+        if ban is not None:
+            await self._cover_address(client, ban)
+        self._publish(client, Action.BAN, event.to, event.text)
+
+    def _local(self, nick: str) -> Client | None:
+        member = self.hub.room.find(nick)
+        return self.hub.clients.get(member.id) if member is not None and hasattr(member, "id") else None
+
+    def _announce(self, client: Client, action: Action, target: str, detail: str = "", room: str = "") -> None:
+        by = self.hub.room.nick_of(client.id) if client.id in self.hub.room else "server"
+        text = announcement(action, target, by, detail)
+        self.audit(text if not room or room in text else f"{room}: {text}")
+        self._publish(client, action, target, text, room)
+
+    def _publish(self, client: Client, action: Action, target: str, text: str, room: str = "") -> None:
+        """Put an announcement in ``room``'s order (by default the client's current room), as
+        ``client``'s (a shared room takes events only from its members: a ban carried out for
+        another process goes out as its target's)."""
+        if client.id in self.hub.room:
+            nick = self.hub.room.nick_of(client.id)
+            room = room or self.here(client)
+            event = Event(Kind.MODERATION, nick=nick, to=target, text=text, code=action, origin=client.id, room=room)
+            self.hub.bus.publish(event)
+
+    def audit(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.clock()))
+        audit.info("%s", text)
+        self.spawn(self.store.append_log(f"{stamp} {text}"))
+
+    def _reply(self, client: Client, text: str) -> None:
+        self.hub.tell(client, Event(Kind.SYSTEM, text=text))
+
+    def _refuse(self, client: Client, text: str, code: str = "refused") -> None:
+        self.hub.error(client, text, code)
+
+    def _allowed(self, client: Client, action: Action, room: str = "") -> bool:
+        """Whether the client may take ``action`` in ``room`` (by default its current room); if not, say so."""
+        if may(self.role(client, room or self.here(client)), action):
+            return True
+        who = "server operators" if action.needs is Role.SERVER_OPERATOR else "operators"
+        self._refuse(client, f"Only {who} may /{action.value.replace('_', ' ')}", "not_operator")
+        return False
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def _oper(self, client: Client, rest: str) -> None:
+        stored = self.policy.operator_password
+        if stored is None:
+            self._refuse(client, "No operator password is set on this server (CHAT_OPERATOR_PASSWORD)", "not_operator")
+            return
+        refused = await self.verifier.verify((f"oper {client.budget}",), lambda: passwords.check_password(rest, stored))
+        if refused is not None:
+            self.hub.error(client, *refused)
+            return
+        if client.id in self.hub.room:
+            self.operators.add(client.id)
+            self._announce(client, Action.OPER, self.hub.room.nick_of(client.id))
+
+    async def _kick(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.KICK):
+            return
+        nick, _, reason = rest.partition(" ")
+        target = self._present(client, nick, "Usage: /kick NICK [reason]")
+        if target is not None:
+            self._announce(client, Action.KICK, target, reason.strip())
+
+    def _present(self, client: Client, nick: str, usage: str, room: str = "") -> str | None:
+        """The nick as the server spells it, if someone uses it (in ``room``, if given); else say why not."""
+        if not nick:
+            self._refuse(client, usage, "usage")
+            return None
+        member = self.hub.room.find(nick)
+        if member is None:
+            self._refuse(client, f"No one here is called {nick}", "no_such_nick")
+            return None
+        if room and not self._in(member, room):
+            self._refuse(client, f"{member.nick} is not in {room}", "not_in_room")
+            return None
+        return member.nick
+
+    def _in(self, member: Member | RemoteMember, room: str) -> bool:
+        state = self.hub.room.rooms.get(room)
+        if state is None:
+            return False
+        if isinstance(member, RemoteMember):
+            return nick_key(member.nick) in state.remote
+        return member.id in state.members
+
+    async def _remove(self, client: Client, rest: str) -> None:
+        room = self.here(client)
+        if not self._allowed(client, Action.REMOVE, room):
+            return
+        nick, _, reason = rest.partition(" ")
+        target = self._present(client, nick, "Usage: /remove NICK [reason]", room)
+        if target is None:
+            return
+        if room == self.hub.room.rooms.default:
+            self._refuse(client, f"{room} is where everyone arrives: /kick disconnects someone instead", "usage")
+            return
+        rules = self.rules.get(room)
+        if rules is not None and nick_key(target) in rules.invited:  # an invitation is not for coming back
+            await self._set_rules(replace(rules, invited=tuple(k for k in rules.invited if k != nick_key(target))))
+        self._announce(client, Action.REMOVE, target, reason.strip(), room)
+
+    def _move_out(self, event: Event) -> None:
+        """The process holding a removed member takes it out of the room (into the default room if
+        it was its only one), as if it had typed /part."""
+        target = self._local(event.to)
+        if target is None or event.room not in self.hub.room.rooms.of(target.id):
+            return
+        default = self.hub.room.rooms.default
+        if self.hub.room.rooms.of(target.id) == [event.room]:
+            self.hub.interpret(target, f"/join {default}")
+        by = f"removed by {event.nick}" + (f": {_detail(event)}" if _detail(event) else "")
+        self.hub.interpret(target, f"/part {event.room} {by}")
+
+    async def _ban(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.BAN):
+            return
+        try:
+            request = BanRequest.parse(rest)
+        except ArgumentError as problem:
+            self._refuse(client, str(problem), "usage")
+            return
+        if request.kind is BanKind.ADDRESS and self.hub.budget(request.mask.split("/")[0]) is None:
+            self._refuse(client, f"{request.label} is loopback or a trusted proxy: a ban would shut out all behind it")
+            return
+        by = self.hub.room.nick_of(client.id)
+        ban = request.ban(by, self.clock())
+        await self._put_ban(ban)
+        detail = f"{describe_duration(request.duration)}" + (f", {request.reason}" if request.reason else "")
+        holder = self.hub.room.find(request.label) if ban.kind is BanKind.NICK else None
+        if isinstance(holder, RemoteMember):  # its process knows the address: it covers it, then announces
+            text = announcement(Action.BAN, holder.nick, by, detail)
+            self.audit(text)
+            event = Event(Kind.MODERATION, nick=by, to=holder.nick, text=text, code=Action.BAN)
+            self.hub.bus.forward(holder.process, holder.conn, event)
+            return
+        if holder is not None and holder.id in self.hub.clients:
+            await self._cover_address(self.hub.clients[holder.id], ban)
+        self._announce(client, Action.BAN, holder.nick if holder else request.label, detail)
+
+    async def _unban(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.UNBAN):
+            return
+        target = rest.strip()
+        matching = lifted(self.bans, target)
+        if not matching:
+            usage = f"No ban on {target!r}: /bans lists them" if target else "Usage: /unban NICK|ADDRESS|CIDR"
+            self._refuse(client, usage, "usage")
+            return
+        for key in matching:
+            await self.store.delete(Table.BANS, key)
+            self.bans.pop(key, None)
+        self._announce(client, Action.UNBAN, target)
+
+    async def _bans(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.BAN):
+            return
+        now = self.clock()
+        active = [ban for ban in self.bans.values() if ban.active(now)]
+        if not active:
+            self._reply(client, "No bans")
+            return
+        lines = [f"{b.label} ({b.kind}) by {b.by}, {b.expiry(now)}{_colon(b.reason)}" for b in active]
+        self._reply(client, "\n".join([f"{len(active)} bans:", *lines]))
+
+    async def _mute(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.MUTE):
+            return
+        nick, _, tail = rest.partition(" ")
+        try:
+            duration, extra = take_duration(tail, default=None)
+        except ArgumentError as problem:
+            self._refuse(client, str(problem), "usage")
+            return
+        target = self._present(client, nick, "Usage: /mute NICK [DURATION]")
+        if target is None:
+            return
+        if extra:
+            self._refuse(client, f"{extra!r} is not a duration (30s, 10m, 2h, 7d or perm)", "usage")
+            return
+        now = self.clock()
+        by = self.hub.room.nick_of(client.id)
+        mute = Mute(self.here(client), nick_key(target), target, by, None if duration is None else now + duration)
+        await self.store.put(Table.MUTES, mute.key, mute.record())
+        self.mutes[mute.key] = mute
+        self._announce(client, Action.MUTE, target, describe_duration(duration))
+
+    async def _unmute(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.UNMUTE):
+            return
+        key = mute_key(self.here(client), rest.strip()) if rest.strip() else ""
+        if key not in self.mutes:
+            self._refuse(client, f"{rest.strip()} is not muted" if key else "Usage: /unmute NICK", "usage")
+            return
+        mute = self.mutes.pop(key)
+        await self.store.delete(Table.MUTES, key)
+        self._announce(client, Action.UNMUTE, mute.nick)
+
+    async def _slow(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.SLOW):
+            return
+        text = rest.strip().lower()
+        seconds = 0 if text in ("0", "off") else int(text) if text.isascii() and text.isdigit() else -1
+        if not 0 <= seconds <= MAX_SLOW:
+            self._refuse(client, f"Usage: /slow SECONDS — 1 to {MAX_SLOW}, or off", "usage")
+            return
+        room = self.here(client)
+        await self._set_rules(replace(self._rules_of(room), slow=float(seconds)))
+        detail = f"one line every {describe_duration(seconds)}" if seconds else "off"
+        self._announce(client, Action.SLOW, room, detail)
+
+    def _rules_of(self, room: str) -> RoomRules:
+        return self.rules.get(room) or RoomRules(room)
+
+    async def _set_rules(self, rules: RoomRules) -> None:
+        await self.store.put(Table.ROOMS, rules.room, rules.record())
+        self.rules[rules.room] = rules
+        if rules.slow:
+            self.slow.add(rules.room)
+        else:
+            self.slow.discard(rules.room)
+
+    async def _lock(self, client: Client, rest: str) -> None:
+        await self._invite_only(client, Action.LOCK, True)
+
+    async def _unlock(self, client: Client, rest: str) -> None:
+        await self._invite_only(client, Action.UNLOCK, False)
+
+    async def _invite_only(self, client: Client, action: Action, locked: bool) -> None:
+        if not self._allowed(client, action):
+            return
+        room = self.here(client)
+        if locked and room == self.hub.room.rooms.default:
+            self._refuse(client, f"{room} is where everyone arrives: it cannot be invite-only", "usage")
+            return
+        await self._set_rules(replace(self._rules_of(room), invite_only=locked, invited=()))
+        self._announce(client, action, room, "/invite NICK lets someone in" if locked else "")
+
+    async def _invite(self, client: Client, rest: str) -> None:
+        if not self._allowed(client, Action.INVITE):
+            return
+        room = self.here(client)
+        try:
+            nick = normalize_nick(rest)
+        except NickError as problem:
+            self._refuse(client, f"Usage: /invite NICK ({problem})", "usage")
+            return
+        rules = self._rules_of(room)
+        if not rules.invite_only:
+            self._refuse(client, f"{room} is open to all: /lock makes it invite-only", "usage")
+            return
+        await self._set_rules(replace(rules, invited=(*rules.invited, nick_key(nick))))
+        self._announce(client, Action.INVITE, nick, f"/join {room}")
+
+    async def _topic_lock(self, client: Client, rest: str) -> None:
+        action = Action.TOPIC_LOCK if rest == "lock" else Action.TOPIC_UNLOCK
+        if not self._allowed(client, action):
+            return
+        room = self.here(client)
+        await self._set_rules(replace(self._rules_of(room), topic_locked=action is Action.TOPIC_LOCK))
+        self._announce(client, action, room)
+
+    async def _redact(self, client: Client, rest: str) -> None:
+        text = rest.strip().lstrip("#")
+        said = self.hub.bus.history.find(int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
+        if said is None:
+            self._refuse(client, f"No message #{text} in the history kept: /redact ID" if text else "Usage: /redact ID")
+            return
+        room = said.room or self.hub.room.rooms.default
+        if not self._allowed(client, Action.REDACT, room):
+            return
+        await self._stored(said.id)
+        await self.store.redact(said.id)
+        by = self.hub.room.nick_of(client.id)
+        announced = announcement(Action.REDACT, f"a message from {said.nick}", by)
+        self.audit(f"{announced}: #{said.id} [{said.nick}] {said.text}")
+        self._publish(client, Action.REDACT, str(said.id), announced, room)
+
+    async def _stored(self, id: int) -> None:
+        """Wait (a moment at most: the history writer's lag is bounded) until event ``id`` is saved,
+        so deleting it cannot come before the writer adds it."""
+        deadline = self.clock() + STORE_WAIT
+        while (self.hub.bus.persisted_id or id) < id and self.clock() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def _op(self, client: Client, rest: str) -> None:
+        await self._grant(client, rest, Action.OP)
+
+    async def _deop(self, client: Client, rest: str) -> None:
+        await self._grant(client, rest, Action.DEOP)
+
+    async def _grant(self, client: Client, rest: str, action: Action) -> None:
+        if not self._allowed(client, action):
+            return
+        try:
+            nick = normalize_nick(rest) if rest.strip() else ""
+        except NickError as problem:
+            self._refuse(client, f"Usage: /{action.value} NICK ({problem})", "usage")
+            return
+        registration = self.identities.nicks.get(nick_key(nick)) if nick else None
+        if registration is None:
+            self._refuse(client, f"Usage: /{action.value} NICK — a registered nick: they /register first", "usage")
+            return
+        room = self.here(client)
+        key = op_key(room, registration.nick)
+        if action is Action.OP:
+            await self.store.put(Table.OPS, key, registration.nick)
+            self.room_ops.add(key)
+        elif not await self.store.delete(Table.OPS, key):
+            self._refuse(client, f"{registration.nick} is not a room operator", "usage")
+            return
+        else:
+            self.room_ops.discard(key)
+        self._announce(client, action, registration.nick, room)
+
+    async def _modlog(self, client: Client, rest: str) -> None:
+        if self.role(client, self.here(client)) < Role.ROOM_OPERATOR:
+            self._refuse(client, "Only operators may read /modlog", "not_operator")
+            return
+        entries = await self.store.log(MODLOG_SHOWN)
+        heading = f"Last {len(entries)} moderation actions (UTC):"
+        self._reply(client, "\n".join([heading, *entries]) if entries else "No moderation actions yet")
+
+    async def _ignore(self, client: Client, rest: str) -> None:
+        nick = rest.strip()
+        if not nick:
+            listed = sorted(self.ignoring.get(client.id, ()))
+            self._reply(client, f"Ignoring: {', '.join(listed)}" if listed else "Usage: /ignore NICK (you ignore none)")
+            return
+        self.ignoring.setdefault(client.id, set()).add(nick_key(nick))
+        self._reply(client, f"Ignoring {nick}: you will not see their lines this session (/unignore {nick} to undo)")
+
+    async def _unignore(self, client: Client, rest: str) -> None:
+        keys = self.ignoring.get(client.id, set())
+        nick = rest.strip()
+        key = nick_key(nick)
+        if key not in keys:
+            self._refuse(client, f"You are not ignoring {nick}" if nick else "Usage: /unignore NICK", "usage")
+            return
+        keys.discard(key)
+        if not keys:
+            del self.ignoring[client.id]
+        self._reply(client, f"No longer ignoring {nick}")
+
+    def joined(self, client: Client) -> None:
+        """A room operator who has proved their nick is one again: each of their rooms is told (and
+        shows the badge)."""
+        key = self.identities.identified.get(client.id)
+        if key is None or client.id not in self.hub.room or nick_key(self.hub.room.nick_of(client.id)) != key:
+            return
+        nick = self.hub.room.nick_of(client.id)
+        for room in self.hub.room.rooms.of(client.id):
+            if op_key(room, key) in self.room_ops or self.founders.get(room) == key:
+                self._publish(client, Action.OP, nick, f"{nick} is an operator of {room} (identified)", room)
+
+    def entered(self, event: Event) -> None:
+        """Someone here joined a room: if they made it, they are its founder, kept in the store so
+        an emptied room or a restart hands it to nobody else. The default room has none."""
+        room = event.room
+        state = self.hub.room.rooms.get(room)
+        if (
+            event.process != self.hub.bus.process
+            or room == self.hub.room.rooms.default
+            or room in self.founders
+            or state is None
+            or state.founder != event.nick
+        ):
+            return
+        self.founders[room] = nick_key(event.nick)
+        self.founding.setdefault(event.origin, set()).add(room)
+        self.spawn(self.store.put(Table.FOUNDERS, room, self.founders[room]))
+        self.audit(f"{event.nick} founded {room}")
+
+
+def _colon(reason: str) -> str:
+    return f": {reason}" if reason else ""
+
+
+def _detail(event: Event) -> str:
+    """The reason part of an announcement ("ann was kicked by op: flooding" → "flooding")."""
+    _, _, reason = event.text.partition(": ")
+    return reason
+
+
+_RELOADS = frozenset(
+    {
+        Action.BAN,
+        Action.UNBAN,
+        Action.MUTE,
+        Action.UNMUTE,
+        Action.OP,
+        Action.DEOP,
+        Action.SLOW,
+        Action.LOCK,
+        Action.UNLOCK,
+        Action.INVITE,
+        Action.TOPIC_LOCK,
+        Action.TOPIC_UNLOCK,
+    }
+)
+"""Announcements after which another process re-reads the store."""
+
+COMMANDS: dict[str, Handler] = {
+    "oper": Moderation._oper,
+    "kick": Moderation._kick,
+    "remove": Moderation._remove,
+    "ban": Moderation._ban,
+    "unban": Moderation._unban,
+    "bans": Moderation._bans,
+    "mute": Moderation._mute,
+    "unmute": Moderation._unmute,
+    "slow": Moderation._slow,
+    "lock": Moderation._lock,
+    "unlock": Moderation._unlock,
+    "invite": Moderation._invite,
+    "topic": Moderation._topic_lock,
+    "redact": Moderation._redact,
+    "op": Moderation._op,
+    "deop": Moderation._deop,
+    "modlog": Moderation._modlog,
+    "ignore": Moderation._ignore,
+    "unignore": Moderation._unignore,
+    "register": lambda desk, client, rest: desk.identities.register(client, rest),
+    "identify": lambda desk, client, rest: desk.identities.identify(client, rest),
+    "token": lambda desk, client, rest: desk.identities.token(client, rest),
+}

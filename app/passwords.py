@@ -1,0 +1,98 @@
+"""Passwords and tokens: a memory-hard hash for what people choose, a plain digest for what we generate.
+
+``hashlib.scrypt`` (RFC 7914) costs 16 MiB and tens of milliseconds per guess, which is the point:
+callers run it off the event loop (``run_in_executor``). Tokens are 192 random bits, so a fast
+SHA-256 digest stores them safely. Comparisons are constant-time.
+
+``python -m app.passwords`` prints the hashed form of a password read from the terminal, for
+``CHAT_OPERATOR_PASSWORD`` (so the server's environment need not hold the password itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import getpass
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+
+from app.domain.identity import Attempts
+from app.domain.moderation import describe_duration
+
+SCHEME = "scrypt"
+N, R, P = 2**14, 8, 1
+
+
+def hash_password(password: str) -> str:
+    """``scrypt$N$R$P$salt$hash`` (base64): everything needed to check the password later."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, N, R, P)
+    return "$".join((SCHEME, str(N), str(R), str(P), _b64(salt), _b64(digest)))
+
+
+def is_hashed(stored: str) -> bool:
+    return stored.startswith(SCHEME + "$")
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored``: a ``hash_password`` result, or a plain password from
+    a setting (compared in constant time as well)."""
+    if not is_hashed(stored):
+        return hmac.compare_digest(_sha(password), _sha(stored))
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        computed = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(computed, base64.b64decode(digest))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def token_digest(token: str) -> str:
+    return _sha(token).hex()
+
+
+def check_token(token: str, digest: str) -> bool:
+    return hmac.compare_digest(token_digest(token), digest)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
+
+
+def _sha(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class Verifier:
+    """Password checks run off the event loop, with a limit on wrong guesses per key (an address,
+    a nick): past the limit the check is not even run."""
+
+    def __init__(self, attempts: Attempts, clock: Callable[[], float]) -> None:
+        self.attempts = attempts
+        self.clock = clock
+
+    async def verify(self, keys: tuple[str, ...], check: Callable[[], bool]) -> tuple[str, str] | None:
+        """None if ``check`` passes; else why not, and its error code. A failure counts against every key."""
+        wait = max(self.attempts.wait(key, self.clock()) for key in keys)
+        if wait:
+            minutes = describe_duration(max(60, round(wait / 60) * 60))
+            return f"Too many wrong passwords: try again in {minutes}", "rate_limited"
+        if await asyncio.get_running_loop().run_in_executor(None, check):
+            return None
+        for key in keys:
+            self.attempts.failed(key, self.clock())
+        return "Wrong password", "wrong_password"
+
+
+if __name__ == "__main__":
+    print(hash_password(getpass.getpass("Operator password: ")))
