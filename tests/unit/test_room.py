@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from outcomes import published, told
 
-from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Publish, Tell, User
+from app.domain.events import Disconnect, Event, Gateway, Kind, Outcome, Tell, User
 from app.domain.goodbye import Goodbye
 from app.domain.nicks import MAX_NICK_LENGTH
 from app.domain.room import HELP, Room
@@ -19,14 +20,6 @@ def make_room(max_message: int = 100) -> Room:
     room.join(ALICE, Gateway.WEB, "alice")
     room.join(BOB, Gateway.TELNET, "bob")
     return room
-
-
-def told(outcomes: list[Outcome], member: int) -> list[Event]:
-    return [o.event for o in outcomes if isinstance(o, Tell) and o.member == member]
-
-
-def published(outcomes: list[Outcome]) -> list[Event]:
-    return [o.event for o in outcomes if isinstance(o, Publish)]
 
 
 def only_error(outcomes: list[Outcome], member: int, code: str) -> Event:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from outcomes import published, told
 
-from app.domain.events import Event, Forget, Gateway, Kind, Outcome, Publish, Seat, ShowHistory, Tell
+from app.domain.events import Event, Forget, Gateway, Kind, Outcome, Seat, ShowHistory
 from app.domain.room import Room
 from app.domain.rooms import MAX_TOPIC, RoomError, Rooms, room_name
 
@@ -18,14 +19,6 @@ def make_room(max_rooms: int = 100, per_client: int = 20) -> Room:
     room.join(ALICE, Gateway.WEB, "alice")
     room.join(BOB, Gateway.TELNET, "bob")
     return room
-
-
-def told(outcomes: list[Outcome], member: int) -> list[Event]:
-    return [o.event for o in outcomes if isinstance(o, Tell) and o.member == member]
-
-
-def published(outcomes: list[Outcome]) -> list[Event]:
-    return [o.event for o in outcomes if isinstance(o, Publish)]
 
 
 def error_code(outcomes: list[Outcome], member: int) -> str:
