@@ -48,13 +48,13 @@ def _lines(event: Event, own: bool) -> list[str]:
     if kind is Kind.JOIN:
         return [f"* {event.nick} joined ({event.gateway.value if event.gateway else 'unknown'})"]
     if kind is Kind.LEAVE:
-        return [f"* {event.nick} left" + (f" ({_flat(event.text)})" if event.text else "")]
+        return [f"* {event.nick} left{_because(event.text)}"]
     if kind is Kind.NICK:
         return [f"* {event.old} is now known as {event.nick}"]
     if kind is Kind.ENTER:
         return [f"* {event.nick} joined {event.room}"]
     if kind is Kind.PART:
-        return [f"* {event.nick} left {event.room}" + (f" ({_flat(event.text)})" if event.text else "")]
+        return [f"* {event.nick} left {event.room}{_because(event.text)}"]
     if kind is Kind.TOPIC:
         return [f"* {event.nick} set the topic of {event.room}: {_flat(event.text)}"]
     if kind is Kind.ROOM:
@@ -120,3 +120,8 @@ def _rooms_lines(event: Event) -> list[str]:
     for info in event.rooms:
         lines.append(f"  {info.name} ({info.members})" + (f" — {_flat(info.topic)}" if info.topic else ""))
     return lines
+
+
+def _because(reason: str) -> str:
+    """A leave's or a part's reason, in brackets after the notice (nothing without one)."""
+    return f" ({_flat(reason)})" if reason else ""
