@@ -472,11 +472,14 @@ class Hub:
         if target is not None:
             self.tell(target, event)
 
-    def remote_members(self, members: list[RemoteMember]) -> None:
-        self.room.set_remote(members)
+    def remote_members(self, members: list[RemoteMember], rooms: dict[str, set[str]]) -> None:
+        self.room.set_remote(members, rooms)
 
     def local_members(self) -> list[Member]:
         return self.room.local_members()
+
+    def rooms_of(self, member: int) -> list[str]:
+        return self.room.rooms.of(member)
 
     def _notify(self, event: Event) -> None:
         """Tell every client here something the server says, once each (through the channel

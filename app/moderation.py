@@ -667,15 +667,16 @@ class Moderation:
 
     async def _redact(self, client: Client, rest: str) -> None:
         text = rest.strip().lstrip("#")
-        said = self.hub.bus.history.find(int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
+        room = self.here(client)
+        wanted = text.isascii() and text.isdigit() and len(text) < 19
+        said = self.hub.bus.history.find(int(text), room) if wanted else None
         if said is None:
             self._refuse(client, f"No message #{text} in the history kept: /redact ID" if text else "Usage: /redact ID")
             return
-        room = said.room or self.hub.room.rooms.default
         if not self._allowed(client, Action.REDACT, room):
             return
         await self._stored(said.id)
-        await self.store.redact(said.id)
+        await self.store.redact(said.id, room)
         by = self.hub.room.nick_of(client.id)
         announced = announcement(Action.REDACT, f"a message from {said.nick}", by)
         self.audit(f"{announced}: #{said.id} [{said.nick}] {said.text}")

@@ -22,7 +22,7 @@ WebSocket message's 64 KiB even when every character takes 4 bytes of UTF-8 (or 
 class Replayer:
     def __init__(self, history: History) -> None:
         self.history = history
-        self._encoded: dict[tuple[Codec, int, float, bool], bytes | str | None] = {}  # type: ignore[type-arg]
+        self._encoded: dict[tuple[Codec, str, int, float, bool], bytes | str | None] = {}  # type: ignore[type-arg]
         """Replayed events, encoded once per codec (and once more as aside, for a room that is
         not the reader's current one)."""
 
@@ -46,7 +46,9 @@ class Replayer:
             tell(Event(Kind.GAP, text=gap_text(gap, since), missed=gap.missed, room=room, aside=aside))
         cache = self._encoded
         for event in events:
-            key = (codec, event.id, event.ts, aside)  # the time too: after a Redis data loss an id can recur
+            # The room (rooms shared through Redis number their own events) and the time (after a
+            # Redis data loss an id can recur) as well as the id.
+            key = (codec, event.room, event.id, event.ts, aside)
             chunk = cache.get(key)
             if chunk is None:
                 if len(cache) >= 4 * self.history.capacity:

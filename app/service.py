@@ -12,7 +12,7 @@ import time
 from app import open_files
 from app.bus.base import Bus
 from app.bus.claim import RoomClaim, RoomTaken
-from app.bus.history import History
+from app.bus.history import History, Ids
 from app.bus.memory import InProcessBus
 from app.bus.moderation import MemoryStore, ModerationStore, RedisModeration, SqliteModeration
 from app.bus.redis import RedisBus
@@ -215,10 +215,11 @@ def _bus(settings: Settings) -> Bus:
     if settings.redis_url:
         return RedisBus(
             settings.redis_url,
-            room=settings.room,
-            history=_history(settings),
+            namespace=settings.room,
+            history=_history(settings, Ids.ROOM),
             heartbeat=settings.redis_heartbeat,
             queue_limit=settings.redis_queue,
+            max_rooms=settings.max_rooms,
         )
     return InProcessBus(_history(settings), _store(settings))
 
@@ -233,8 +234,8 @@ def _moderation_store(settings: Settings) -> ModerationStore:
     return SqliteModeration(settings.db)
 
 
-def _history(settings: Settings) -> History:
-    return History(settings.history, settings.presence_history, settings.room_history, settings.default_room)
+def _history(settings: Settings, ids: Ids = Ids.SERVER) -> History:
+    return History(settings.history, settings.presence_history, settings.room_history, settings.default_room, ids)
 
 
 def _claim(settings: Settings) -> RoomClaim | None:

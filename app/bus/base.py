@@ -28,11 +28,16 @@ class Listener(Protocol):
     def forwarded(self, member: int, event: Event) -> None:
         """A private event for this process's member ``member``, sent by another process."""
 
-    def remote_members(self, members: list[RemoteMember]) -> None:
-        """Who is connected to the other processes, from a snapshot of the shared room."""
+    def remote_members(self, members: list[RemoteMember], rooms: dict[str, set[str]]) -> None:
+        """Who is connected to the other processes, and which rooms they are in (room name -> nick
+        keys), from a snapshot of the shared server."""
 
     def local_members(self) -> list[Member]:
-        """This process's members, to register again after the shared room lost its data."""
+        """This process's members, to register again after the shared server lost its data."""
+        ...
+
+    def rooms_of(self, member: int) -> list[str]:
+        """The rooms this process's member ``member`` is in."""
         ...
 
 

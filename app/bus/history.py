@@ -1,8 +1,9 @@
 """Recent public events, in memory, room by room: what every read (join replay, ``since=`` resume,
 ``/history``) is answered from, without touching the disk.
 
-Ids are one sequence for the whole server, so they increase within each room and a room's ids
-have holes (the other rooms' events): each room keeps its own windows and counts its own gaps.
+Ids increase within each room. In one process they are one sequence for the whole server, so a
+room's ids have holes (the other rooms' events); rooms shared through Redis number their own.
+Either way each room keeps its own windows and counts its own gaps.
 
 What people said and who came and went are kept in two windows: the last ``capacity`` messages
 (and actions), and a smaller window of presence events (join, leave, nick). A storm of
@@ -16,6 +17,7 @@ import heapq
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from enum import Enum
 from operator import attrgetter
 
 from app.domain.events import REDACTED, Event, Kind
@@ -24,6 +26,13 @@ PRESENCE_KINDS = frozenset({Kind.JOIN, Kind.LEAVE, Kind.NICK, Kind.ENTER, Kind.P
 """Kept in the smaller window: notices of who is here, not what was said."""
 
 _by_id = attrgetter("id")
+
+
+class Ids(Enum):
+    """How events are numbered."""
+
+    SERVER = "one sequence for the whole server"  # a lost id may have been any room's
+    ROOM = "each room its own sequence"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +159,15 @@ class History:
     empty room's history to make space for a new one)."""
 
     def __init__(
-        self, capacity: int = 500, presence: int = 100, room_capacity: int | None = None, default: str = "#main"
+        self,
+        capacity: int = 500,
+        presence: int = 100,
+        room_capacity: int | None = None,
+        default: str = "#main",
+        ids: Ids = Ids.SERVER,
     ) -> None:
         self.capacity = capacity
+        self.ids = ids
         self.presence_capacity = min(presence, capacity)
         self.room_capacity = capacity if room_capacity is None else min(room_capacity, capacity)
         self.default = default
@@ -160,6 +175,7 @@ class History:
         self._losses: list[Loss] = []
         """Ids lost when the server last stopped unexpectedly: a resume from before them is told."""
         self.last_id = 0
+        """The highest id held in any room."""
 
     def __len__(self) -> int:
         return sum(len(room) for room in self._rooms.values())
@@ -206,11 +222,12 @@ class History:
 
     def append(self, event: Event) -> None:
         self.room(event.room).append(event)
-        self.last_id = event.id
+        self.last_id = max(self.last_id, event.id)
 
-    def find(self, id: int) -> Event | None:
-        """Message ``id``, in whichever room it was said (None: not held, or removed)."""
-        return next((event for kept in self._rooms.values() if (event := kept.find(id)) is not None), None)
+    def find(self, id: int, room: str) -> Event | None:
+        """Message ``id`` of ``room`` (None: not held, or removed)."""
+        kept = self._rooms.get(room or self.default)
+        return kept.find(id) if kept is not None else None
 
     def redact(self, id: int, room: str) -> None:
         """Remove message ``id`` of ``room`` (see ``RoomHistory.redact``)."""
@@ -226,4 +243,7 @@ class History:
     def after(self, since: int, room: str | None = None) -> tuple[Gap, list[Event]]:
         """The room's events with an id above ``since``, and what a client that saw ``since`` in
         that room cannot get back."""
-        return self.room(room).after(since, self.last_id, self._losses)
+        kept = self.room(room)
+        if self.ids is Ids.ROOM:
+            return kept.after(since, kept.last_id, self._losses)
+        return kept.after(since, self.last_id, self._losses)

@@ -2,7 +2,7 @@
 
 Three engines behind one small async interface of named tables (key to JSON record) and an
 append-only log: in memory (history kept in memory only), the history's SQLite file (tables of
-its own, added by a schema migration in ``app.bus.sqlite``), and Redis when the room is shared,
+its own, added by a schema migration in ``app.bus.sqlite``), and Redis when rooms are shared,
 so a ban written by one process is read by every other. SQLite calls run on a worker thread:
 the event loop never waits for the disk.
 """
@@ -16,9 +16,9 @@ import time
 from enum import StrEnum
 from typing import Protocol
 
-from redis.asyncio import Redis
-
-from app.bus.redis import room_prefix
+from app.bus import redis_connect
+from app.bus.redis_connect import Client
+from app.bus.redis_keys import Keys
 from app.bus.sqlite import connect
 
 LOG_KEPT = 1000
@@ -51,8 +51,8 @@ class ModerationStore(Protocol):
         """The newest ``count`` audit entries, oldest first."""
         ...
 
-    async def redact(self, id: int) -> None:
-        """Remove message ``id`` from the stored history (the caller waits until it is stored)."""
+    async def redact(self, id: int, room: str) -> None:
+        """Remove message ``id`` of ``room`` from the stored history (the caller waits until it is stored)."""
 
     async def version(self) -> int:
         """A number that changes whenever a record does (0 for ever when no other process writes)."""
@@ -89,7 +89,7 @@ class MemoryStore:
     async def log(self, count: int) -> list[str]:
         return self.entries[-count:]
 
-    async def redact(self, id: int) -> None:
+    async def redact(self, id: int, room: str) -> None:
         pass  # history lives in memory only: the bus's own copy is all there is
 
     async def version(self) -> int:
@@ -143,8 +143,8 @@ class SqliteModeration:
         rows = await self._query("SELECT entry FROM modlog ORDER BY id DESC LIMIT ?", count)
         return [entry for (entry,) in reversed(rows)]
 
-    async def redact(self, id: int) -> None:
-        await self._change("DELETE FROM events WHERE id = ?", id)
+    async def redact(self, id: int, room: str) -> None:
+        await self._change("DELETE FROM events WHERE id = ?", id)  # one sequence for the server: ids are unique
 
     async def version(self) -> int:
         return 0
@@ -157,50 +157,61 @@ class SqliteModeration:
 
 
 class RedisModeration:
-    """Hashes and a list next to the shared room's stream: every process reads the same bans.
-    Each write moves a version number, which the other processes watch."""
+    """Hashes and a list beside the shared server's presence (in its slot): every process reads the
+    same bans. Each write moves a version number, which the other processes watch."""
 
     shared = True
 
-    def __init__(self, url: str, room: str) -> None:
-        self._redis = Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
-        self._room = room_prefix(room)
-        self._prefix = self._room + "mod:"
+    def __init__(self, url: str, namespace: str) -> None:
+        self._url = url
+        self._redis: Client | None = None
+        self._connecting = asyncio.Lock()
+        self._keys = Keys(namespace)
+        self._prefix = self._keys.moderation
+
+    async def _client(self) -> Client:
+        """Connected on first use: whether it is a cluster client is only known once Redis answers."""
+        async with self._connecting:
+            if self._redis is None:
+                self._redis = await redis_connect.connect(self._url)
+        return self._redis
 
     async def read(self, table: Table) -> dict[str, str]:
-        return await self._redis.hgetall(self._prefix + table.value)  # type: ignore[no-any-return, misc]
+        return await (await self._client()).hgetall(self._prefix + table.value)  # type: ignore[no-any-return, misc]
 
     async def put(self, table: Table, key: str, record: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with (await self._client()).pipeline(transaction=True) as pipe:
             pipe.hset(self._prefix + table.value, key, record)
             pipe.incr(self._prefix + "version")
             await pipe.execute()
 
     async def delete(self, table: Table, key: str) -> bool:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with (await self._client()).pipeline(transaction=True) as pipe:
             pipe.hdel(self._prefix + table.value, key)
             pipe.incr(self._prefix + "version")
             removed, _ = await pipe.execute()
         return bool(removed)
 
     async def version(self) -> int:
-        return int(await self._redis.get(self._prefix + "version") or 0)
+        return int(await (await self._client()).get(self._prefix + "version") or 0)
 
     async def append_log(self, entry: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with (await self._client()).pipeline(transaction=True) as pipe:
             pipe.rpush(self._prefix + "log", entry)
             pipe.ltrim(self._prefix + "log", -LOG_KEPT, -1)
             await pipe.execute()
 
     async def log(self, count: int) -> list[str]:
-        return await self._redis.lrange(self._prefix + "log", -count, -1)  # type: ignore[no-any-return, misc]
+        return await (await self._client()).lrange(self._prefix + "log", -count, -1)  # type: ignore[no-any-return, misc]
 
-    async def redact(self, id: int) -> None:
+    async def redact(self, id: int, room: str) -> None:
         """Out of both streams the room's history is read from (a process starting later never sees it)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for stream in ("stream", "said"):
-                pipe.xdel(self._room + stream, f"{id}-0")
+        keys = self._keys.room(room)
+        async with (await self._client()).pipeline(transaction=True) as pipe:
+            for stream in (keys.stream, keys.said):
+                pipe.xdel(stream, f"{id}-0")
             await pipe.execute()
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        if self._redis is not None:
+            await self._redis.aclose()

@@ -1,15 +1,20 @@
-"""The shared bus: one room, one order, one history and one presence list across processes.
+"""The shared bus: every room, its order, history and members, across processes, through Redis.
 
-Every public event goes through one Lua script that gives it the room's next id and Redis's
-time and appends it to a Redis Stream under that id, so ids are one increasing integer whichever
-process published. Every process tails the stream with ``XREAD BLOCK`` from the last id it
-delivered: a process whose connection blips catches up instead of losing events (pub/sub would
-lose them). The same script keeps the presence hash (nick key -> member) that makes nicks
-unique across processes, and a dedup key per event makes a retried publish exactly-once.
+Each room is a Redis Stream of its own under the room's hash tag (``app.bus.redis_keys``), with
+its own counter: one script gives an event the room's next id and Redis's time and appends it,
+so a room's ids are one increasing integer whichever process published. Server-wide state (who
+holds which nick, heartbeats, private inboxes, the room registry) lives under the namespace's own
+tag and changes in steps of its own (``app.bus.redis_scripts``). Rooms therefore spread over the
+shards of a Redis Cluster, and on a single Redis nothing changes but the key names.
 
-When Redis cannot be reached the room is *degraded*: local users stay connected, publishing
+Every process follows every room: a room's script rings a doorbell (pub/sub, which a cluster
+carries to every node) naming the room, and the process reads that stream from the last entry it
+delivered. Doorbells are only hints: a missed one is caught by reading every room again whenever
+the subscription comes back and at every heartbeat, so nothing is lost while a connection blips.
+
+When Redis cannot be reached the server is *degraded*: local users stay connected, publishing
 queues locally (chat messages up to a bound), and the tasks retry with backoff; on recovery the
-queue is sent and tailing resumes from the last delivered id.
+queue is sent, in order within each room, and reading resumes from each room's last entry.
 """
 
 from __future__ import annotations
@@ -21,19 +26,23 @@ import logging
 import os
 import random
 import secrets
+import time
 from collections import deque
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 from uuid import uuid4
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.asyncio import RedisCluster
+from redis.asyncio.client import PubSub
+from redis.exceptions import NoScriptError, RedisError
 
 from app.bus.base import Deliver, Listener
-from app.bus.history import History
+from app.bus.history import History, Ids
 from app.bus.records import RecordError, event_record, member_record, read_entry, read_event, read_member
+from app.bus.redis_connect import Client, bell_urls, connect, listener
+from app.bus.redis_keys import Keys
+from app.bus.redis_scripts import CLAIM, FORWARD, PUBLISH, RELEASE, RESTORE, Published
 from app.domain.events import Event, Kind
 from app.domain.nicks import nick_key
 from app.domain.room import RemoteMember
@@ -41,77 +50,25 @@ from app.domain.room import RemoteMember
 log = logging.getLogger("app.redis")
 
 UNREACHABLE = (RedisError, OSError)
-"""Redis not answering, or answering with an error for a whole batch: either way the room is
+"""Redis not answering, or answering with an error for a whole batch: either way the server is
 degraded and the loops retry with backoff, rather than a task dying or spinning."""
 
 QUEUED_KINDS = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.PRIVATE})
 """What is refused beyond the bound while degraded; join, leave and nick always queue (one per
 connection at most, so connections bound them), since dropping them would corrupt presence."""
 
+CLAIMING = frozenset({Kind.JOIN, Kind.NICK})
+"""Events that take a nick on the server before they go into their room."""
+
+ARRIVING = frozenset({Kind.JOIN, Kind.ENTER})
+EXITING = frozenset({Kind.LEAVE, Kind.PART})
+
 BATCH = 500
+READ = 1000
+"""Stream entries read per room in one go; a room with more is read again at once."""
 
-# Dedup keys live 300 s: far longer than any retry, short enough to cost little memory.
-# Messages and actions also go into the "said" stream, trimmed on its own: however many joins and
-# leaves fill the room's stream, a process starting later still finds the last messages there.
-# KEYS: counter, stream, presence, dedup, said.
-# ARGV: kind, record, floor, maxlen, process, conn, nick key, old nick key, member record, and
-# "1" when a leave is the last of its member's rooms (a departure is one leave per room, each
-# with its id: only the last one frees the nick).
-# Returns {0, id} published, {1, id} already published (a retry), {2, reason} refused.
-PUBLISH = """
-local done = redis.call('GET', KEYS[4])
-if done then return {1, tonumber(done)} end
-local kind, proc, conn, key, oldkey = ARGV[1], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local function holder(k)
-  local v = redis.call('HGET', KEYS[3], k)
-  if not v then return nil end
-  local m = cjson.decode(v)
-  return m.proc == proc and tostring(m.conn) == conn
-end
-if kind == 'join' or kind == 'nick' then
-  if holder(key) == false then return {2, 'taken'} end
-elseif not holder(key) then
-  return {2, 'absent'}
-end
-local id = redis.call('INCR', KEYS[1])
-local floor = tonumber(ARGV[3])
-if id <= floor then
-  id = floor + 1
-  redis.call('SET', KEYS[1], id)
-end
-local t = redis.call('TIME')
-local ts = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], id .. '-0', 'e', ARGV[2], 'ts', ts)
-if kind == 'message' or kind == 'action' or kind == 'topic' then
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], id .. '-0', 'e', ARGV[2], 'ts', ts)
-end
-if kind == 'nick' and holder(oldkey) then redis.call('HDEL', KEYS[3], oldkey) end
-if kind == 'join' or kind == 'nick' then redis.call('HSET', KEYS[3], key, ARGV[9]) end
-if kind == 'leave' and ARGV[10] == '1' then redis.call('HDEL', KEYS[3], key) end
-redis.call('SET', KEYS[4], id, 'EX', 300)
-return {0, id}
-"""
-
-# A private event for another process's member, into that process's inbox stream (which
-# expires an hour after its last use, so a dead process's inbox does not linger).
-# KEYS: dedup, inbox. ARGV: record, member.
-FORWARD = """
-if redis.call('SET', KEYS[1], 1, 'NX', 'EX', 300) then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'e', ARGV[1], 'to', ARGV[2])
-  redis.call('EXPIRE', KEYS[2], 3600)
-end
-return 1
-"""
-
-# After Redis lost its data (a restart without persistence, a failover to a lagging replica):
-# put this process's members back, and never let the counter go below an id already delivered.
-# KEYS: presence, counter. ARGV: floor, then pairs of nick key and member record.
-RESTORE = """
-local c = tonumber(redis.call('GET', KEYS[2]) or '0')
-if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1]) end
-for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return 1
-"""
+INBOX = "@"
+"""What a doorbell names for a process's inbox (a room's name starts with "#")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +80,37 @@ class Outgoing:
     uid: str
     member: int | None = None
     target: str = ""
+
+    @property
+    def claims(self) -> bool:
+        return self.member is None and self.event.kind in CLAIMING
+
+    @property
+    def releases(self) -> bool:
+        """The last leave of a departure (one leave per room, each with its id) frees the nick."""
+        event = self.event
+        return self.member is None and event.kind is Kind.LEAVE and (not event.spans or event.room == event.spans[-1])
+
+
+@dataclass(slots=True)
+class Cursor:
+    """How far this process has read a room: the last stream entry and the last id delivered,
+    and the highest id Redis gave an event of ours (the floor if Redis loses its counter)."""
+
+    entry: str = "0-0"
+    last_id: int = 0
+    assigned: int = 0
+
+    @property
+    def floor(self) -> int:
+        return max(self.last_id, self.assigned)
+
+
+@dataclass(slots=True)
+class Sent:
+    """What a batch's steps said, acted on once the whole batch went through."""
+
+    refusals: list[tuple[Event, str]] = field(default_factory=list)
 
 
 class Backoff:
@@ -141,39 +129,30 @@ class Backoff:
 
 
 class RedisBus:
-    """The bus for a room shared by several processes through Redis (``REDIS_URL``)."""
+    """The bus for rooms shared by several processes through Redis or a Redis Cluster (``REDIS_URL``)."""
 
     engine = "redis"
 
     def __init__(
         self,
         url: str,
-        room: str = "main",
+        namespace: str = "main",
         history: History | None = None,
         heartbeat: float = 3.0,
         queue_limit: int = 200,
-        block_ms: int = 5000,
+        max_rooms: int = 1000,
     ) -> None:
-        self.history = history if history is not None else History()
+        self.history = history if history is not None else History(ids=Ids.ROOM)
         self.process = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.heartbeat = heartbeat
         self.expiry_ms = int(heartbeat * 3000 + 1000)
         self.queue_limit = queue_limit
-        self.block_ms = block_ms
+        self.max_rooms = max_rooms
+        self.url = url
         self.where = _redacted(url)
-        # Commands get one immediate retry on a fresh connection (a pooled one may be stale after
-        # a Redis restart); the tail gets none, so stopping can cut its blocking read short.
-        # Beyond that our loops retry, with backoff and a degraded notice.
-        self._redis = _client(url, retries=1, block_ms=block_ms)
-        self._tail = _client(url, retries=0, block_ms=block_ms)
-        prefix = room_prefix(room)
-        self._prefix = prefix
-        self._counter, self._stream, self._presence = prefix + "counter", prefix + "stream", prefix + "presence"
-        self._said = prefix + "said"
-        self._inbox = self._inbox_of(self.process)
-        self._publish = self._redis.register_script(PUBLISH)
-        self._forward = self._redis.register_script(FORWARD)
-        self._restore = self._redis.register_script(RESTORE)
+        self.keys = Keys(namespace)
+        self._redis: Client | None = None
+        self._scripts = {script: _Script(script) for script in (CLAIM, RELEASE, PUBLISH, FORWARD, RESTORE)}
         self._deliver: Deliver | None = None
         self._listener: Listener | None = None
         self._queue: deque[Outgoing] = deque()
@@ -183,21 +162,27 @@ class RedisBus:
         self._tasks: list[asyncio.Task[None]] = []
         self._degraded = False
         self._stopping = False  # the client may turn a cancellation into an error: loops check this
-        self._last_id = 0
-        self._assigned = 0
-        self._stream_from = "0-0"
+        self._rooms: dict[str, Cursor] = {}
+        self._dirty: set[str] = set()
+        """Rooms (and ``INBOX``) whose streams may hold entries not read yet."""
+        self._ring = asyncio.Event()
         self._inbox_from = "0-0"
+        self._subscription: PubSub | None = None
+        self._where: dict[tuple[str, int], set[str]] = {}
+        """The rooms each member of another process is in: where to publish its leaves if its
+        process dies."""
 
     # -- Bus -----------------------------------------------------------------------------------
 
     @property
     def last_id(self) -> int:
-        return self._last_id
+        """The highest id delivered in any room (each room numbers its own events)."""
+        return max((cursor.last_id for cursor in self._rooms.values()), default=0)
 
     @property
     def persisted_id(self) -> int | None:
         """Delivered events are in Redis; how safely depends on Redis's persistence settings."""
-        return self._last_id
+        return self.last_id
 
     @property
     def degraded(self) -> bool:
@@ -212,29 +197,21 @@ class RedisBus:
         return f"cannot reach Redis at {self.where}" if self._degraded else None
 
     async def start(self, deliver: Deliver, listener: Listener | None = None) -> None:
-        """Read a consistent snapshot (recent history and presence), then tail from its end."""
+        """Subscribe to the doorbells, then read a snapshot of every known room (recent history,
+        members) and of the server's presence, then follow each room from its snapshot's end."""
         self._deliver, self._listener = deliver, listener
         try:
-            await self._redis.set(self._proc_key(self.process), 1, px=self.expiry_ms)
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.xrevrange(self._stream, count=max(1, self.history.capacity))
-                pipe.xrevrange(self._said, count=max(1, self.history.capacity))
-                pipe.hgetall(self._presence)
-                entries, said, presence = await pipe.execute()
+            self._redis = await connect(self.url)
+            await self._load_scripts()
+            self._subscription = await self._subscribe()
+            await self._redis.set(self.keys.heartbeat(self.process), 1, px=self.expiry_ms)
+            await self._snapshot()
         except UNREACHABLE as problem:
             raise SystemExit(f"cannot reach Redis at {self.where}: {problem}") from None
-        events: dict[int, Event] = {}
-        for entry_id, fields in [*said, *entries]:
-            with _skipping_unreadable():
-                event = read_entry(entry_id, fields)
-                events[event.id] = event
-        self.history.restore(sorted(events.values(), key=lambda event: event.id))
-        self._stream_from = entries[0][0] if entries else "0-0"
-        self._last_id = self.history.last_id
-        if listener is not None:
-            listener.remote_members([m for m in _members(presence.values()) if m.process != self.process])
-        log.info("room shared through Redis at %s as process %s, from id %d", self.where, self.process, self._last_id)
-        for job in (self._publish_forever, self._tail_forever, self._beat_forever):
+        kind = "a Redis Cluster" if isinstance(self._redis, RedisCluster) else "Redis"
+        rooms = len(self._rooms)
+        log.info("rooms shared through %s at %s as process %s, %d rooms", kind, self.where, self.process, rooms)
+        for job in (self._publish_forever, self._tail_forever, self._listen_forever, self._beat_forever):
             task = asyncio.create_task(job(), name=f"redis-{job.__name__}")
             task.add_done_callback(_report_crash)
             self._tasks.append(task)
@@ -245,7 +222,7 @@ class RedisBus:
         self._enqueue(Outgoing(event, uuid4().hex))
 
     def forget(self, room: str) -> None:
-        """Only this process's copy: the shared stream is trimmed by length, not by room."""
+        """Only this process's copy: each room's stream is trimmed by length in Redis."""
         self.history.forget(room)
 
     def forward(self, process: str, member: int, event: Event) -> None:
@@ -256,21 +233,57 @@ class RedisBus:
         answers quickly, and drop this process's heartbeat so others reap what remains."""
         self._stopping = True
         self._wake.set()
+        self._ring.set()
         for task in self._tasks:
             task.cancel()
-        blocked = (await asyncio.wait(self._tasks, timeout=0.5))[1] if self._tasks else set()
-        if blocked:  # a cancelled XREAD BLOCK can go on blocking inside redis-py: cut its connection
-            await self._tail.connection_pool.disconnect()
-            await asyncio.wait(blocked, timeout=1)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=1)
         running = any(not task.done() for task in self._tasks)  # then it still owns the queue
         self._tasks.clear()
+        if self._subscription is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._subscription.aclose()
+        if self._redis is None:
+            return
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(2):
                 while self._queue and not self._degraded and not running:
                     await self._send_batch()
-                await self._redis.delete(self._proc_key(self.process))
+                await self._redis.delete(self.keys.heartbeat(self.process))
         await self._redis.aclose()
-        await self._tail.aclose()
+
+    # -- start-up ---------------------------------------------------------------------------------
+
+    async def _snapshot(self) -> None:
+        """The default room and the most recently entered others, each read stream first, members
+        second (a member whose join is read later again is simply known twice)."""
+        assert self._redis is not None
+        default = self.history.default
+        names = await self._redis.zrevrange(self.keys.rooms, 0, self.max_rooms - 1)
+        rooms = [default, *(name for name in names if name != default)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in rooms:
+                keys, count = self.keys.room(name), max(1, self.history.capacity_of(name))
+                pipe.xrevrange(keys.stream, count=count)
+                pipe.xrevrange(keys.said, count=count)
+                pipe.hgetall(keys.members)
+            pipe.hgetall(self.keys.presence)
+            replies = await pipe.execute()
+        restored: list[Event] = []
+        others: dict[str, set[str]] = {}
+        for index, name in enumerate(rooms):
+            entries, said, members = replies[3 * index : 3 * index + 3]
+            events = {event.id: event for event in _events([*said, *entries])}
+            restored += sorted(events.values(), key=lambda event: event.id)
+            self._rooms[name] = Cursor(entries[0][0] if entries else "0-0", max(events, default=0))
+            for member in _members(members.values()):
+                if member.process != self.process:
+                    self._where.setdefault((member.process, member.conn), set()).add(name)
+                    others.setdefault(name, set()).add(nick_key(member.nick))
+        self.history.restore(restored)
+        if self._listener is not None:
+            present = [m for m in _members(replies[-1].values()) if m.process != self.process]
+            self._listener.remote_members(present, others)
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -285,7 +298,7 @@ class RedisBus:
         self._wake.set()
 
     async def _publish_forever(self) -> None:
-        """Send queued events in order, one pipeline per batch; owns recovery after an outage."""
+        """Send queued events in order, a batch at a time; owns recovery after an outage."""
         backoff = Backoff()
         while not self._stopping:
             if self._degraded:
@@ -305,97 +318,244 @@ class RedisBus:
             except UNREACHABLE as problem:
                 self._set_degraded(True, problem)
 
+    def _batch(self) -> list[Outgoing]:
+        """The next items to send together: up to ``BATCH``, ending before a claim that follows a
+        release (a nick freed by one departure may be what the next arrival asks for)."""
+        batch: list[Outgoing] = []
+        released = False
+        for item in itertools.islice(self._queue, BATCH):
+            if item.claims and released:
+                break
+            batch.append(item)
+            released = released or item.releases
+        return batch
+
     async def _send_batch(self) -> None:
-        batch = list(itertools.islice(self._queue, BATCH))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for item in batch:
-                if item.member is None:
-                    await self._publish(keys=self._publish_keys(item), args=self._publish_args(item), client=pipe)
-                else:
-                    keys = [self._dedup_key(item.uid), self._inbox_of(item.target)]
-                    await self._forward(keys=keys, args=[event_record(item.event), item.member], client=pipe)
-            results = await pipe.execute(raise_on_error=False)
-        for item, result in zip(batch, results, strict=True):
+        """A batch in three pipelines: server-wide steps that must come first (claims, private
+        events, room registrations), each room's events in order, then the nicks freed. Every step
+        is idempotent: if a pipeline fails, the whole batch is sent again."""
+        batch = self._batch()
+        sent = Sent()
+        before = [item for item in batch if item.member is not None or item.claims or item.event.kind is Kind.ENTER]
+        refused: set[str] = set()
+        for item, result in zip(before, await self._run(before, self._step_before), strict=True):
+            if result == "taken":
+                refused.add(item.uid)
+                sent.refusals.append((item.event, "taken"))
+        in_rooms = [item for item in batch if item.member is None and item.uid not in refused]
+        for item, result in zip(in_rooms, await self._run(in_rooms, self._step_in_room), strict=True):
+            self._published(item.event, result, sent)
+        await self._run([item for item in batch if item.releases], self._step_after)
+        for item in batch:
             self._queue.popleft()
             self._queued_chat -= item.event.kind in QUEUED_KINDS
             self._reaping.discard(item.uid)
+        if self._listener is not None:
+            for event, reason in sent.refusals:
+                if event.process == self.process:
+                    self._listener.refused(event, reason)
+
+    async def _run(self, items: list[Outgoing], step) -> list[object]:  # type: ignore[no-untyped-def]
+        """One pipeline of ``step`` for each item; a step Redis refused is logged and its result
+        is the error. Scripts Redis does not know (it restarted) are loaded and the lot sent again."""
+        if not items:
+            return []
+        assert self._redis is not None
+        for attempt in range(2):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for item in items:
+                    step(item, pipe)
+                results = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(result, NoScriptError) for result in results):
+                await self._load_scripts()
+                continue
+            break
+        for item, result in zip(items, results, strict=True):
             if isinstance(result, Exception):
                 log.error("Redis refused %s event: %s", item.event.kind.value, result)
-            elif item.member is None:
-                self._published(item.event, result)
+        return list(results)
 
-    def _published(self, event: Event, result: list[int | str]) -> None:
-        status, value = result
-        if status == 2:
-            if self._listener is not None and event.process == self.process:
-                self._listener.refused(event, str(value))
-        else:
-            self._assigned = max(self._assigned, int(value))
-
-    def _publish_keys(self, item: Outgoing) -> list[str]:
-        return [self._counter, self._stream, self._presence, self._dedup_key(item.uid), self._said]
-
-    def _publish_args(self, item: Outgoing) -> list[str | int]:
+    def _step_before(self, item: Outgoing, pipe: Client) -> None:
         event = item.event
-        member = ""
-        if event.kind in (Kind.JOIN, Kind.NICK) and event.gateway is not None:
-            member = member_record(event.nick, event.gateway, event.process, event.origin)
-        return [
+        if item.member is not None:
+            record = event_record(event)
+            self._call(pipe, FORWARD, [self.keys.dedup(item.uid), self.keys.inbox(item.target)], [record, item.member])
+        elif item.claims:
+            keys = [self.keys.presence, self.keys.rooms]
+            old = nick_key(event.old) if event.kind is Kind.NICK and event.old else ""
+            room = self._room_of(event) if event.kind is Kind.JOIN else ""
+            args = [nick_key(event.nick), old, self._member(event), event.process, event.origin, room, time.time()]
+            self._call(pipe, CLAIM, keys, args)
+        else:
+            pipe.zadd(self.keys.rooms, {self._room_of(event): time.time()})
+
+    def _step_in_room(self, item: Outgoing, pipe: Client) -> None:
+        event = item.event
+        room = self._room_of(event)
+        keys = self.keys.room(room)
+        cursor = self._rooms.get(room) or Cursor()
+        args = [
             event.kind.value,
             event_record(event),
-            max(self._last_id, self._assigned),
-            max(1, self.history.capacity),
+            cursor.floor,
+            max(1, self.history.capacity_of(room)),
             event.process,
             event.origin,
             nick_key(event.nick),
             nick_key(event.old) if event.old else "",
-            member,
-            "1" if event.kind is Kind.LEAVE and (not event.spans or event.room == event.spans[-1]) else "0",
+            self._member(event) if event.kind in (*ARRIVING, Kind.NICK) else "",
+            room,
+            self.keys.bell,
         ]
+        self._call(pipe, PUBLISH, [keys.counter, keys.stream, keys.said, keys.members, keys.dedup(item.uid)], args)
+
+    def _step_after(self, item: Outgoing, pipe: Client) -> None:
+        event = item.event
+        self._call(pipe, RELEASE, [self.keys.presence], [nick_key(event.nick), event.process, event.origin])
+
+    def _published(self, event: Event, result: object, sent: Sent) -> None:
+        if not isinstance(result, list):
+            return
+        status, value = result
+        if status == Published.REFUSED:
+            sent.refusals.append((event, str(value)))
+        else:
+            cursor = self._rooms.setdefault(self._room_of(event), Cursor())
+            cursor.assigned = max(cursor.assigned, int(value))
 
     async def _rejoin(self) -> None:
-        """Back after an outage: heartbeat, and restore presence and counter if Redis lost them."""
-        await self._redis.set(self._proc_key(self.process), 1, px=self.expiry_ms)
-        args: list[str | int] = [max(self._last_id, self._assigned)]
+        """Back after an outage: heartbeat, and put back this process's members and each room's
+        counter floor if Redis lost them."""
+        assert self._redis is not None
+        await self._load_scripts()
+        await self._redis.set(self.keys.heartbeat(self.process), 1, px=self.expiry_ms)
+        present: list[str | int] = [0]
+        in_room: dict[str, list[str | int]] = {name: [cursor.floor] for name, cursor in self._rooms.items()}
         for member in self._listener.local_members() if self._listener is not None else []:
-            args += [nick_key(member.nick), member_record(member.nick, member.gateway, self.process, member.id)]
-        await self._restore(keys=[self._presence, self._counter], args=args)
+            pair = [nick_key(member.nick), member_record(member.nick, member.gateway, self.process, member.id)]
+            present += pair
+            for name in self._listener.rooms_of(member.id) if self._listener is not None else ():
+                in_room.setdefault(name, [0]).extend(pair)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self._call(pipe, RESTORE, [self.keys.presence], present)
+            for name, args in in_room.items():
+                keys = self.keys.room(name)
+                self._call(pipe, RESTORE, [keys.members, keys.counter], args)
+            await pipe.execute()
 
-    # -- tailing ---------------------------------------------------------------------------------
+    # -- following the rooms ---------------------------------------------------------------------
 
-    async def _tail_forever(self) -> None:
-        """Deliver the room's stream and this process's inbox, from the last entries seen."""
+    async def _subscribe(self) -> PubSub:
+        """A subscription to the doorbells, on the first node that answers."""
+        assert self._redis is not None
+        problem: BaseException | None = None
+        for url in bell_urls(self.url, self._redis):
+            subscription = listener(url).pubsub(ignore_subscribe_messages=True)
+            try:
+                await subscription.subscribe(self.keys.bell)
+                return subscription
+            except UNREACHABLE as refusal:
+                problem = refusal
+                await subscription.aclose()
+        raise problem if problem is not None else RedisError("no node to listen on")
+
+    async def _listen_forever(self) -> None:
+        """Mark each room whose doorbell rings; after the subscription is back, every room."""
         backoff = Backoff()
         while not self._stopping:
             try:
-                streams = {self._stream: self._stream_from, self._inbox: self._inbox_from}
-                reply = await self._tail.xread(streams, count=1000, block=self.block_ms)
+                if self._subscription is None:
+                    self._subscription = await self._subscribe()
+                    self._ring_all()
+                message = await self._subscription.get_message(timeout=1.0)
             except UNREACHABLE as problem:
+                if self._subscription is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._subscription.aclose()
+                self._subscription = None
                 self._set_degraded(True, problem)
                 await backoff.sleep()
                 continue
             backoff.reset()
-            for name, entries in reply or []:
-                if name == self._stream:
-                    self._deliver_entries(entries)
-                else:
-                    self._deliver_private(entries)
+            if message is not None and message.get("type") == "message":
+                self._rang(str(message["data"]))
 
-    def _deliver_entries(self, entries: list[tuple[str, dict[str, str]]]) -> None:
-        for entry_id, fields in entries:
-            self._stream_from = entry_id
-            event = None
-            with _skipping_unreadable():
-                event = read_entry(entry_id, fields)
-            if event is None or event.id <= self._last_id:
+    def _rang(self, name: str) -> None:
+        if name.startswith(INBOX):
+            if name == INBOX + self.process:
+                self._dirty.add(INBOX)
+                self._ring.set()
+            return
+        self._rooms.setdefault(name, Cursor())  # a room new to this process: read it from its start
+        self._dirty.add(name)
+        self._ring.set()
+
+    def _ring_all(self) -> None:
+        self._dirty.update(self._rooms)
+        self._dirty.add(INBOX)
+        self._ring.set()
+
+    async def _tail_forever(self) -> None:
+        """Read every marked room's stream (and this process's inbox) from its last entry read."""
+        backoff = Backoff()
+        while not self._stopping:
+            if not self._dirty:
+                self._ring.clear()
+                await self._ring.wait()
+                continue
+            marked, self._dirty = sorted(self._dirty), set()
+            try:
+                replies = await self._read(marked)
+            except UNREACHABLE as problem:
+                self._dirty.update(marked)
+                self._set_degraded(True, problem)
+                await backoff.sleep()
+                continue
+            backoff.reset()
+            for name, entries in zip(marked, replies, strict=True):
+                if len(entries) >= READ:
+                    self._dirty.add(name)
+                if name == INBOX:
+                    self._deliver_private(entries)
+                else:
+                    self._deliver_entries(name, entries)
+
+    async def _read(self, marked: list[str]) -> list[list[tuple[str, dict[str, str]]]]:
+        assert self._redis is not None
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in marked:
+                if name == INBOX:
+                    pipe.xread({self.keys.inbox(self.process): self._inbox_from}, count=READ)
+                else:
+                    pipe.xread({self.keys.room(name).stream: self._rooms[name].entry}, count=READ)
+            replies = await pipe.execute()
+        return [reply[0][1] if reply else [] for reply in replies]
+
+    def _deliver_entries(self, room: str, entries: list[tuple[str, dict[str, str]]]) -> None:
+        cursor = self._rooms[room]
+        for event in _events(entries, cursor):
+            if event.id <= cursor.last_id:
                 continue  # never deliver an id twice, whatever happened to the stream
-            self._last_id = event.id
+            cursor.last_id = event.id
+            self._track(room, event)
             self.history.append(event)
             if self._deliver is not None:
                 try:
                     self._deliver(event)
                 except Exception:  # a bug in delivery must not stop this process hearing the room
-                    log.exception("delivering #%d failed", event.id)
+                    log.exception("delivering %s #%d failed", room, event.id)
+
+    def _track(self, room: str, event: Event) -> None:
+        """Which rooms other processes' members are in, for reaping them."""
+        if event.process == self.process:
+            return
+        member = (event.process, event.origin)
+        if event.kind in ARRIVING:
+            self._where.setdefault(member, set()).add(room)
+        elif event.kind in EXITING and member in self._where:
+            self._where[member].discard(room)
+            if not self._where[member]:
+                del self._where[member]
 
     def _deliver_private(self, entries: list[tuple[str, dict[str, str]]]) -> None:
         for entry_id, fields in entries:
@@ -409,31 +569,40 @@ class RedisBus:
     # -- heartbeat and janitor ---------------------------------------------------------------------
 
     async def _beat_forever(self) -> None:
-        """Say this process is alive, and reap the members of processes that are not."""
+        """Say this process is alive, reap the members of processes that are not, and read every
+        room once (whatever doorbell went astray)."""
         while not self._stopping:
             await asyncio.sleep(self.heartbeat)
             if self._degraded:
                 continue
+            assert self._redis is not None
             try:
-                await self._redis.set(self._proc_key(self.process), 1, px=self.expiry_ms)
+                await self._redis.set(self.keys.heartbeat(self.process), 1, px=self.expiry_ms)
                 await self._reap()
             except UNREACHABLE as problem:
                 self._set_degraded(True, problem)
+            self._ring_all()
 
     async def _reap(self) -> None:
-        """Publish a leave for each member whose process's heartbeat has expired. Every process
-        does this; the dedup key (and the presence check) lets exactly one leave through."""
-        members = list(_members((await self._redis.hgetall(self._presence)).values()))
+        """Publish a leave in each room of each member whose process's heartbeat has expired.
+        Every process does this; the dedup key (and the member check) lets exactly one through."""
+        assert self._redis is not None
+        members = list(_members((await self._redis.hgetall(self.keys.presence)).values()))
         others = sorted({m.process for m in members if m.process != self.process})
         if not others:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for process in others:
-                pipe.exists(self._proc_key(process))
+                pipe.exists(self.keys.heartbeat(process))
             dead = {p for p, up in zip(others, await pipe.execute(), strict=True) if not up}
         for member in members:
-            uid = f"reap:{member.process}:{member.conn}:{nick_key(member.nick)}"
-            if member.process in dead and uid not in self._reaping:
+            if member.process not in dead:
+                continue
+            rooms = tuple(sorted(self._where.get((member.process, member.conn), ()))) or (self.history.default,)
+            for room in rooms:
+                uid = f"reap:{member.process}:{member.conn}:{nick_key(member.nick)}:{room}"
+                if uid in self._reaping:
+                    continue
                 self._reaping.add(uid)
                 event = Event(
                     Kind.LEAVE,
@@ -442,6 +611,8 @@ class RedisBus:
                     gateway=member.gateway,
                     origin=member.conn,
                     process=member.process,
+                    room=room,
+                    spans=rooms,
                 )
                 self._enqueue(Outgoing(event, uid))
 
@@ -453,42 +624,56 @@ class RedisBus:
         self._degraded = degraded
         self._wake.set()
         if degraded:
-            log.warning("Redis at %s unreachable (%s): room degraded, queueing locally", self.where, problem)
+            log.warning("Redis at %s unreachable (%s): rooms degraded, queueing locally", self.where, problem)
             if self._listener is not None:
                 self._listener.degraded()
         else:
             log.warning("Redis at %s reachable again: sending %d queued events", self.where, len(self._queue))
+            self._ring_all()
             if self._listener is not None:
                 self._listener.recovered()
 
-    def _proc_key(self, process: str) -> str:
-        return f"{self._prefix}proc:{process}"
+    def _room_of(self, event: Event) -> str:
+        return event.room or self.history.default
 
-    def _inbox_of(self, process: str) -> str:
-        return f"{self._prefix}inbox:{process}"
+    def _member(self, event: Event) -> str:
+        if event.gateway is None:
+            return ""
+        return member_record(event.nick, event.gateway, event.process, event.origin)
 
-    def _dedup_key(self, uid: str) -> str:
-        return f"{self._prefix}dedup:{uid}"
+    async def _load_scripts(self) -> None:
+        """Make every node know the scripts, so pipelines can call them by digest."""
+        assert self._redis is not None
+        for script in self._scripts.values():
+            script.sha = await self._redis.script_load(script.source)
 
-
-def room_prefix(room: str) -> str:
-    """The start of every key of a room: a hash tag, so they all live in one cluster slot."""
-    return f"chat:{{{room}}}:"
-
-
-def _client(url: str, retries: int, block_ms: int) -> Redis:
-    return Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=block_ms / 1000 + 5,
-        retry=Retry(NoBackoff(), retries),
-    )
+    def _call(self, pipe: Client, source: str, keys: list[str], args: Iterable[object]) -> None:
+        """Queue a script by digest (redis-py's cluster pipeline takes EVALSHA only as a plain command)."""
+        pipe.execute_command("EVALSHA", self._scripts[source].sha, len(keys), *keys, *args)
 
 
-def _members(records: object) -> list[RemoteMember]:
+class _Script:
+    """A script's text and its digest, as Redis reported it when it was loaded."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = ""
+
+
+def _events(entries: list[tuple[str, dict[str, str]]], cursor: Cursor | None = None) -> list[Event]:
+    """The readable events of stream entries (moving ``cursor`` past every entry)."""
+    events = []
+    for entry_id, fields in entries:
+        if cursor is not None:
+            cursor.entry = entry_id
+        with _skipping_unreadable():
+            events.append(read_entry(entry_id, fields))
+    return events
+
+
+def _members(records: Iterable[str]) -> list[RemoteMember]:
     members = []
-    for record in records:  # type: ignore[attr-defined]
+    for record in records:
         with _skipping_unreadable():
             members.append(read_member(record))
     return members

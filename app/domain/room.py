@@ -170,12 +170,13 @@ class Room:
 
     # -- members of other processes ----------------------------------------------------------
 
-    def set_remote(self, members: Iterable[RemoteMember]) -> None:
-        """Replace the replica of other processes' members (from a snapshot of the shared room)."""
+    def set_remote(self, members: Iterable[RemoteMember], rooms: dict[str, set[str]]) -> None:
+        """Replace the replica of other processes' members and of the rooms they are in (room name
+        -> nick keys), from a snapshot of the shared server."""
         self._remote = NickIndex()
         for member in members:
             self._remote.add(member.nick, member)
-        self.rooms.reset_remote({nick_key(m.nick) for m in members})
+        self.rooms.reset_remote(rooms)
 
     def track_remote(self, event: Event) -> None:
         """Update the replica from a public event another process published."""

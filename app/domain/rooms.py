@@ -168,9 +168,10 @@ class Rooms:
         if room is not None:
             room.remote.discard(key)
 
-    def reset_remote(self, keys: set[str]) -> None:
-        """A fresh snapshot of other processes' members: they are counted in the default room (the
-        snapshot does not say which rooms they are in; their later events do)."""
+    def reset_remote(self, rooms: dict[str, set[str]]) -> None:
+        """A fresh snapshot of which rooms other processes' members are in (room name -> nick keys)."""
         for room in self._rooms.values():
             room.remote.clear()
-        self._rooms[self.default].remote.update(keys)
+        for name, keys in rooms.items():
+            for key in keys:
+                self.remote_enter(name, key, "")

@@ -33,16 +33,19 @@ class Recorder:
 
     def forwarded(self, member: int, event: Event) -> None: ...
 
-    def remote_members(self, members: list[RemoteMember]) -> None:
+    def remote_members(self, members: list[RemoteMember], rooms: dict[str, set[str]]) -> None:
         self.remote = members
 
     def local_members(self) -> list[Member]:
         return []
 
+    def rooms_of(self, member: int) -> list[str]:
+        return []
+
 
 def with_two_buses(redis: RedisServer, scenario: Callable[..., Awaitable[None]]) -> None:
     async def run() -> None:
-        buses = [RedisBus(redis.url, room="test", block_ms=200), RedisBus(redis.url, room="test", block_ms=200)]
+        buses = [RedisBus(redis.url, namespace="test"), RedisBus(redis.url, namespace="test")]
         recorders = [Recorder(), Recorder()]
         for bus, recorder in zip(buses, recorders, strict=True):
             await bus.start(recorder.deliver, recorder)
@@ -114,7 +117,7 @@ def test_a_new_process_starts_from_a_snapshot_of_history_and_presence(redis_serv
         buses[0].publish(join("dave", 4))
         buses[0].publish(Event(Kind.MESSAGE, nick="dave", text="hello", origin=4))
         await until(lambda: len(recorders[0].delivered) == 2)
-        late, recorder = RedisBus(redis_server.url, room="test"), Recorder()
+        late, recorder = RedisBus(redis_server.url, namespace="test"), Recorder()
         await late.start(recorder.deliver, recorder)
         try:
             assert [e.text for e in late.history.recent(10)] == ["", "hello"]

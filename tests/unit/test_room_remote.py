@@ -52,7 +52,7 @@ def test_a_leave_from_someone_else_does_not_remove_the_holder() -> None:
 def test_a_snapshot_replaces_the_replica() -> None:
     room = room_with_alice()
     remote_join(room, "bob")
-    room.set_remote([RemoteMember("carol", Gateway.TELNET, "p2", 3)])
+    room.set_remote([RemoteMember("carol", Gateway.TELNET, "p2", 3)], {"#main": {"carol"}})
     assert [u.nick for u in room.users()] == ["alice", "carol"]
 
 
