@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from support import REDIS_SERVER, ROOT, RedisServer, ServerProcess
+from support import REDIS_CLI, REDIS_SERVER, ROOT, RedisCluster, RedisServer, ServerProcess, missing
 
 
 class Stopper:
@@ -77,17 +77,32 @@ def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
     return start_server()
 
 
+def redis_dir(*binaries: str) -> Path:
+    """A fresh directory for Redis to work in, once the ``binaries`` are known to be installed:
+    otherwise the test is skipped, unless CHAT_TEST_REQUIRE_ALL=1 (CI), where that is a failure."""
+    for binary in binaries:
+        if not os.access(binary, os.X_OK):
+            missing(f"{Path(binary).name} is not installed (apt install redis-server)")
+    return Path(tempfile.mkdtemp(prefix="chat-redis-"))
+
+
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
-    """A real ``redis-server`` on a free port; its directory is removed afterwards. Skipped when
-    Redis is not installed, unless CHAT_TEST_REQUIRE_ALL=1 (CI), where that is a failure."""
-    if not os.access(REDIS_SERVER, os.X_OK):
-        reason = "redis-server is not installed (apt install redis-server)"
-        if os.environ.get("CHAT_TEST_REQUIRE_ALL") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    data_dir = Path(tempfile.mkdtemp(prefix="chat-redis-"))
+    """A real ``redis-server`` on a free port; its directory is removed afterwards."""
+    data_dir = redis_dir(REDIS_SERVER)
     server = RedisServer(data_dir).start()
     yield server
     server.stop()
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A real three-node Redis Cluster on free ports; its directories are removed afterwards."""
+    data_dir = redis_dir(REDIS_SERVER, REDIS_CLI)
+    try:
+        cluster = RedisCluster(data_dir).start()
+        yield cluster
+        cluster.stop()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,6 +158,52 @@ class ServerProcess:
 
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+CLUSTER_SLOTS = 16384
+
+
+def wait_until(ready: Callable[[], bool], timeout: float, failure: Callable[[], str]) -> None:
+    """Poll ``ready`` until it holds; past ``timeout`` seconds, fail with the message ``failure`` builds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(failure())
+        time.sleep(0.05)
+
+
+def answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(data_dir: Path, port: int, *options: str, timeout: float) -> subprocess.Popen[bytes]:
+    """A ``redis-server`` on ``port`` without persistence, working (and logging) in ``data_dir``,
+    once it answers PING."""
+    log_path = data_dir / "redis.log"
+    args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([*args, "--dir", str(data_dir), *options], stdout=log, stderr=subprocess.STDOUT)
+
+    def output() -> str:
+        return log_path.read_text(errors="replace")
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {process.returncode}:\n{output()}")
+        return answers_ping(port)
+
+    wait_until(ready, timeout, lambda: f"redis-server not ready in {timeout}s:\n{output()}")
+    return process
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        process.wait(10)
 
 
 class RedisServer:
@@ -165,7 +212,6 @@ class RedisServer:
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
         self.dir = data_dir
-        self.log_path = data_dir / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -174,25 +220,74 @@ class RedisServer:
 
     def start(self, timeout: float = 5.0) -> RedisServer:
         """Start (or restart, on the same port) and wait until it answers PING."""
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen([*args, "--dir", str(self.dir)], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server not ready in {timeout}s:\n{self.log_path.read_text(errors='replace')}")
+        self.process = start_redis(self.dir, self.port, timeout=timeout)
+        return self
 
     def stop(self) -> None:
         """Terminate it (its data is gone: it runs without persistence)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+        if self.process is not None:
+            stop_process(self.process)
+
+
+class RedisCluster:
+    """Three ``redis-server`` nodes on free ports forming one Redis Cluster without replicas, each
+    serving a third of the hash slots and working in its own directory under ``data_dir``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.ports = [free_port() for _ in range(3)]
+        self.dir = data_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        """One node's address, as a user names a cluster: clients learn the others from it."""
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def start(self, timeout: float = 20.0) -> RedisCluster:
+        """Start the nodes, join them, and wait until every node sees every slot served; on failure
+        nothing is left running."""
+        try:
+            for port in self.ports:
+                node_dir = self.dir / f"node-{port}"
+                node_dir.mkdir(parents=True)
+                cluster_options = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
+                # The bus port is named, not left at port + 10000, which may be taken or past 65535.
+                options = [*cluster_options, "--cluster-port", str(free_port()), "--cluster-node-timeout", "2000"]
+                self.processes.append(start_redis(node_dir, port, *options, timeout=timeout))
+            addresses = [f"127.0.0.1:{port}" for port in self.ports]
+            create = [REDIS_CLI, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
+            created = subprocess.run(create, capture_output=True, text=True, timeout=timeout)
+            if created.returncode != 0:
+                raise RuntimeError(f"redis-cli --cluster create failed:\n{created.stdout}{created.stderr}")
+            wait_until(self.is_ready, timeout, lambda: f"redis cluster not ready in {timeout}s: {self.states()}")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def states(self) -> dict[int, dict[str, str] | str]:
+        """Each node's ``CLUSTER INFO`` (or why it could not be read), by port."""
+        states: dict[int, dict[str, str] | str] = {}
+        for port in self.ports:
+            try:
+                with redis.Redis(port=port, socket_timeout=1, decode_responses=True) as node:
+                    states[port] = node.cluster("INFO")
+            except redis.RedisError as error:
+                states[port] = repr(error)
+        return states
+
+    def is_ready(self) -> bool:
+        return all(
+            isinstance(info, dict)
+            and info.get("cluster_state") == "ok"
+            and info.get("cluster_slots_ok") == str(CLUSTER_SLOTS)
+            for info in self.states().values()
+        )
+
+    def stop(self) -> None:
+        """Terminate the nodes this cluster started (their data is gone: they run without persistence)."""
+        for process in self.processes:
+            stop_process(process)
 
 
 class TcpUser:
