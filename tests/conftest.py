@@ -106,3 +106,9 @@ def redis_cluster() -> Iterator[RedisCluster]:
         cluster.stop()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def shared_redis(request: pytest.FixtureRequest) -> RedisServer | RedisCluster:
+    """What several processes share rooms through: a single Redis, then a Redis Cluster."""
+    return request.getfixturevalue("redis_server" if request.param == "redis" else "redis_cluster")  # type: ignore[no-any-return]

@@ -9,15 +9,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from support import RedisServer, ServerProcess, TcpUser, WebUser, free_port
+from support import RedisCluster, RedisServer, ServerProcess, TcpUser, WebUser, free_port
 
 Start = Callable[..., ServerProcess]
 
 
-def start_pair(start_server: Start, redis_server: RedisServer, **env: str) -> tuple[ServerProcess, ServerProcess]:
+def start_pair(
+    start_server: Start, redis: RedisServer | RedisCluster, **env: str
+) -> tuple[ServerProcess, ServerProcess]:
     """Two processes in one room; a short heartbeat so a dead process is noticed within ~2 s."""
     env = {
-        "REDIS_URL": redis_server.url,
+        "REDIS_URL": redis.url,
         "CHAT_RATE": "0",
         "CHAT_REDIS_HEARTBEAT": "0.3",
         "CHAT_WEB_HISTORY": "100",
@@ -27,8 +29,8 @@ def start_pair(start_server: Start, redis_server: RedisServer, **env: str) -> tu
 
 
 @pytest.fixture
-def pair(redis_server: RedisServer, start_server: Start) -> tuple[ServerProcess, ServerProcess]:
-    return start_pair(start_server, redis_server)
+def pair(shared_redis: RedisServer | RedisCluster, start_server: Start) -> tuple[ServerProcess, ServerProcess]:
+    return start_pair(start_server, shared_redis)
 
 
 def who(user: TcpUser) -> str:

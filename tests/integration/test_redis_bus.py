@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from support import RedisServer
+from support import RedisCluster, RedisServer
 
 from app.bus.redis import Outgoing, RedisBus
 from app.domain.events import Event, Gateway, Kind
@@ -43,7 +43,7 @@ class Recorder:
         return []
 
 
-def with_two_buses(redis: RedisServer, scenario: Callable[..., Awaitable[None]]) -> None:
+def with_two_buses(redis: RedisServer | RedisCluster, scenario: Callable[..., Awaitable[None]]) -> None:
     async def run() -> None:
         buses = [RedisBus(redis.url, namespace="test"), RedisBus(redis.url, namespace="test")]
         recorders = [Recorder(), Recorder()]
@@ -68,7 +68,7 @@ def join(nick: str, origin: int) -> Event:
     return Event(Kind.JOIN, nick=nick, gateway=Gateway.WEB, origin=origin)
 
 
-def test_two_processes_claiming_one_nick_at_once_get_one_winner(redis_server) -> None:
+def test_two_processes_claiming_one_nick_at_once_get_one_winner(shared_redis) -> None:
     async def scenario(buses: list[RedisBus], recorders: list[Recorder]) -> None:
         buses[0].publish(join("alice", 1))
         buses[1].publish(join("Alice", 1))  # neither has seen the other's join
@@ -81,10 +81,10 @@ def test_two_processes_claiming_one_nick_at_once_get_one_winner(redis_server) ->
         assert len(refused) == 1 and refused[0][1] == "taken"
         assert refused[0][0].process != winner.process
 
-    with_two_buses(redis_server, scenario)
+    with_two_buses(shared_redis, scenario)
 
 
-def test_a_retried_publish_is_delivered_once(redis_server) -> None:
+def test_a_retried_publish_is_delivered_once(shared_redis) -> None:
     async def scenario(buses: list[RedisBus], recorders: list[Recorder]) -> None:
         buses[0].publish(join("bob", 7))
         said = Event(Kind.MESSAGE, nick="bob", text="only once", origin=7, process=buses[0].process)
@@ -96,10 +96,10 @@ def test_a_retried_publish_is_delivered_once(redis_server) -> None:
         assert [e.text for e in recorders[1].delivered] == ["", "only once", "next"]
         assert [e.id for e in recorders[1].delivered] == [e.id for e in recorders[0].delivered]
 
-    with_two_buses(redis_server, scenario)
+    with_two_buses(shared_redis, scenario)
 
 
-def test_a_message_from_someone_not_in_the_room_is_refused(redis_server) -> None:
+def test_a_message_from_someone_not_in_the_room_is_refused(shared_redis) -> None:
     async def scenario(buses: list[RedisBus], recorders: list[Recorder]) -> None:
         buses[1].publish(join("carol", 3))
         buses[0].publish(Event(Kind.MESSAGE, nick="carol", text="impostor", origin=3))
@@ -109,15 +109,15 @@ def test_a_message_from_someone_not_in_the_room_is_refused(redis_server) -> None
         await asyncio.sleep(0.3)
         assert [e.kind for e in recorders[1].delivered] == [Kind.JOIN]
 
-    with_two_buses(redis_server, scenario)
+    with_two_buses(shared_redis, scenario)
 
 
-def test_a_new_process_starts_from_a_snapshot_of_history_and_presence(redis_server) -> None:
+def test_a_new_process_starts_from_a_snapshot_of_history_and_presence(shared_redis) -> None:
     async def scenario(buses: list[RedisBus], recorders: list[Recorder]) -> None:
         buses[0].publish(join("dave", 4))
         buses[0].publish(Event(Kind.MESSAGE, nick="dave", text="hello", origin=4))
         await until(lambda: len(recorders[0].delivered) == 2)
-        late, recorder = RedisBus(redis_server.url, namespace="test"), Recorder()
+        late, recorder = RedisBus(shared_redis.url, namespace="test"), Recorder()
         await late.start(recorder.deliver, recorder)
         try:
             assert [e.text for e in late.history.recent(10)] == ["", "hello"]
@@ -126,4 +126,4 @@ def test_a_new_process_starts_from_a_snapshot_of_history_and_presence(redis_serv
         finally:
             await late.stop()
 
-    with_two_buses(redis_server, scenario)
+    with_two_buses(shared_redis, scenario)

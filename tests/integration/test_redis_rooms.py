@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from support import RedisServer, ServerProcess, WebUser
+from support import RedisCluster, RedisServer, ServerProcess, WebUser
 
 
 def listed(user: WebUser, room: str, nick: str) -> bool:
@@ -18,8 +18,10 @@ def listed(user: WebUser, room: str, nick: str) -> bool:
 
 
 @pytest.fixture
-def pair(redis_server: RedisServer, start_server: Callable[..., ServerProcess]) -> tuple[ServerProcess, ServerProcess]:
-    env = {"REDIS_URL": redis_server.url, "CHAT_RATE": "0", "CHAT_REDIS_HEARTBEAT": "0.3"}
+def pair(
+    shared_redis: RedisServer | RedisCluster, start_server: Callable[..., ServerProcess]
+) -> tuple[ServerProcess, ServerProcess]:
+    env = {"REDIS_URL": shared_redis.url, "CHAT_RATE": "0", "CHAT_REDIS_HEARTBEAT": "0.3"}
     return start_server(**env), start_server(**env)
 
 
