@@ -10,15 +10,14 @@ const TOKEN_KEY = "chat.token."; // + the nick's lower case: the token that prov
 const TITLE = document.title;
 const PUBLIC = new Set(["message", "action", "join", "leave", "nick", "enter", "part", "topic"]);
 const NOTEWORTHY = new Set(["message", "action", "private"]);
-const SEEN_LIMIT = 5000; // ids remembered for de-duplication, far more than any replay
+const SEEN_LIMIT = 5000; // events remembered for de-duplication, far more than any replay
 
 const shell = $("app");
 const state = {
   me: "",
   stored: readStoredNick(), // the nick asked for on first connect
-  lastId: 0,
-  seen: new Set(),
-  checkSequence: false,
+  seen: new Set(), // "room id" of each public event shown: each room numbers its own events
+  checkSequence: new Set(), // rooms whose next live event tells whether their sequence started over
   welcomes: 0,
   linked: linkedRoom(location), // the room the address asked for: shown once the server has us in it
   home: "", // the room the server puts everyone in (from the first welcome that asked for no room)
@@ -91,7 +90,7 @@ const connection = new Connection({
     const nick = state.me || state.stored;
     const token = readToken(nick);
     // Only in the room everyone starts in: the URL of a page that knows nothing of rooms.
-    if (rooms.rooms.size === 1 && rooms.current?.name === state.home) return { nick, token, since: state.lastId };
+    if (rooms.rooms.size === 1 && rooms.current?.name === state.home) return { nick, token, since: rooms.current.lastId };
     if (rooms.current) return { nick, token, ...rooms.resumeParams() };
     const wanted = [...new Set([state.linked, ...storedRooms()].filter(Boolean))];
     return { nick, token, rooms: wanted.map((name) => name.slice(1)).join(","), since: "" };
@@ -113,28 +112,28 @@ const composer = new Composer({
 
 /**
  * False for an event already shown (a server resuming from `since` may replay what we have).
- * The first live event after a reconnect also tells whether the server's sequence started over
- * (a restart without stored history): then the ids seen before no longer identify anything.
+ * Ids increase within a room (rooms shared by several servers number their own), so an event is
+ * known by its room and id. The first live event of a room after a reconnect also tells whether
+ * the room's sequence started over (a restart without stored history): then the ids seen there
+ * before no longer identify anything.
  */
 function isNew(event) {
-  if (typeof event.id !== "number") return true;
-  if (state.checkSequence && !event.history) {
-    state.checkSequence = false;
-    if (event.id <= state.lastId) {
-      state.seen.clear();
-      state.lastId = 0;
+  const room = roomOf(event);
+  if (typeof event.id !== "number" || !room) return true;
+  if (state.checkSequence.has(room.name) && !event.history) {
+    state.checkSequence.delete(room.name);
+    if (event.id <= room.lastId) {
+      for (const key of state.seen) if (key.startsWith(`${room.name} `)) state.seen.delete(key);
+      room.lastId = 0;
     }
   }
-  if (state.seen.has(event.id)) return false;
-  state.seen.add(event.id);
-  state.lastId = Math.max(state.lastId, event.id);
-  if (event.room) {
-    const room = rooms.ensure(event.room);
-    room.lastId = Math.max(room.lastId, event.id);
-  }
+  const key = `${room.name} ${event.id}`;
+  if (state.seen.has(key)) return false;
+  state.seen.add(key);
+  room.lastId = Math.max(room.lastId, event.id);
   if (state.seen.size > SEEN_LIMIT) {
-    for (const id of state.seen) {
-      state.seen.delete(id); // oldest first: ids arrive in increasing order
+    for (const old of state.seen) {
+      state.seen.delete(old); // oldest first: events arrive in order
       if (state.seen.size <= SEEN_LIMIT / 2) break;
     }
   }
@@ -244,7 +243,7 @@ function welcome(event) {
   const had = state.me; // before this connection; empty on the first one
   state.welcomes += 1;
   state.historyMarked = false;
-  state.checkSequence = state.welcomes > 1;
+  state.checkSequence = new Set(state.welcomes > 1 ? rooms.rooms.keys() : []);
   setMe(event.nick);
   shell.classList.add("joined");
   $("unreachable").hidden = true;

@@ -114,9 +114,19 @@ def test_leaving_a_room_removes_it_and_shows_another(server: ServerProcess, open
     expect(chat.page.locator("li.item-message", has_text="gone?")).to_have_count(0)
 
 
+@pytest.fixture(params=["one process", "redis"])
+def numbering(request: pytest.FixtureRequest, start_server: Callable[..., ServerProcess]) -> ServerProcess:
+    """A server numbering events once for all rooms, then one sharing rooms through Redis, where
+    each room numbers its own: #dev's ids are also #main's, and the page must tell them apart."""
+    if request.param == "redis":
+        return start_server(REDIS_URL=request.getfixturevalue("redis_server").url)
+    return start_server()
+
+
 def test_a_reconnect_resumes_every_room_with_nothing_lost_or_doubled(
-    server: ServerProcess, open_chat: OpenChat
+    numbering: ServerProcess, open_chat: OpenChat
 ) -> None:
+    server = numbering
     control = SocketControl()
     chat = open_chat(server, "alice", on_page=lambda page: page.route_web_socket(WS_URL, control.route))
     bob, dave = server.tcp(nick="bob"), tcp_in(server, "dave", "#dev")
