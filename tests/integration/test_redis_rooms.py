@@ -1,5 +1,5 @@
-"""Rooms across two real processes sharing a real Redis: membership, topics, one order per room,
-and a departure from several rooms that frees the nick once."""
+"""Rooms across two real processes sharing a real Redis or Redis Cluster: membership, topics, one
+order per room, a departure from several rooms that frees the nick once, and rooms spread over shards."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import redis
 from support import RedisCluster, RedisServer, ServerProcess, WebUser
 
 
@@ -64,3 +65,43 @@ def test_leaving_several_rooms_frees_the_nick_on_every_process(pair: tuple[Serve
     assert left == {"#main", "#dev"}, "one leave in each room, each with its own id"
     again = two.web("alice")
     assert again.nick == "alice", "the nick was freed once the last leave went through"
+
+
+def test_a_process_started_later_knows_who_is_in_which_room(
+    pair: tuple[ServerProcess, ServerProcess], start_server: Callable[..., ServerProcess]
+) -> None:
+    one, _ = pair
+    alice = one.tcp(nick="alice")
+    alice.send("/join #dev")
+    alice.expect(lambda line: line.startswith("* You are now in #dev"))
+    alice.send("/part #main")
+    alice.expect(lambda line: line.endswith("* alice left #main"))
+    late = start_server(REDIS_URL=one.env["REDIS_URL"], CHAT_RATE="0")
+    carol = late.web("carol")
+    assert listed(carol, "#dev", "alice"), "alice's room, from the room's members in Redis"
+    assert not listed(carol, "#main", "alice"), "alice left #main before this process started"
+    carol.say("/rooms")
+    assert {r["name"]: r["members"] for r in carol.expect(type="rooms")["rooms"]}["#dev"] == 1
+
+
+def test_rooms_spread_over_the_shards_of_a_cluster_each_in_one_slot(
+    redis_cluster: RedisCluster, start_server: Callable[..., ServerProcess]
+) -> None:
+    one, two = (start_server(REDIS_URL=redis_cluster.url, CHAT_RATE="0") for _ in range(2))
+    talker, reader = one.tcp(nick="talker"), two.web("reader")
+    rooms = [f"#room{i}" for i in range(8)]
+    for room in rooms:
+        for user in (talker, reader):
+            (user.send if user is talker else user.say)(f"/join {room}")
+        reader.expect(type="enter", nick="talker", room=room)
+        talker.send(f"hello {room}")
+        assert reader.expect(type="message", room=room)["text"] == f"hello {room}"
+    holders: dict[str, set[int]] = {}
+    for port in redis_cluster.ports:
+        node = redis.Redis(port=port, decode_responses=True)
+        for key in node.scan_iter("chat:{main:#room*"):
+            holders.setdefault(key.split("}")[0], set()).add(port)
+        node.close()
+    assert len(holders) == len(rooms), "every room's keys are in the cluster"
+    assert all(len(ports) == 1 for ports in holders.values()), "a room's keys share one slot"
+    assert len(set().union(*holders.values())) >= 2, "the rooms are spread over the shards"
