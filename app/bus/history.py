@@ -220,6 +220,14 @@ class History:
         self._losses = sorted(losses, key=attrgetter("first"))
         self.last_id = max([self.last_id, *(loss.last for loss in self._losses)])
 
+    def restore_room(self, name: str, events: Iterable[Event]) -> None:
+        """Put back the earlier events of a room this process learns of after it started."""
+        kept = self.room(name)
+        for event in events:
+            kept.append(event)
+            self.last_id = max(self.last_id, event.id)
+        kept.restored()
+
     def append(self, event: Event) -> None:
         self.room(event.room).append(event)
         self.last_id = max(self.last_id, event.id)

@@ -43,6 +43,7 @@ from app.bus.records import RecordError, event_record, member_record, read_entry
 from app.bus.redis_connect import Client, bell_urls, connect, listener
 from app.bus.redis_keys import Keys
 from app.bus.redis_scripts import CLAIM, FORWARD, PUBLISH, RELEASE, RESTORE, Published
+from app.bus.redis_upgrade import carry_over
 from app.domain.events import Event, Kind
 from app.domain.nicks import nick_key
 from app.domain.room import RemoteMember
@@ -165,6 +166,8 @@ class RedisBus:
         self._rooms: dict[str, Cursor] = {}
         self._dirty: set[str] = set()
         """Rooms (and ``INBOX``) whose streams may hold entries not read yet."""
+        self._discovered: dict[str, int] = {}
+        """Rooms this process first heard of by a doorbell, with the first id it rang for."""
         self._ring = asyncio.Event()
         self._inbox_from = "0-0"
         self._subscription: PubSub | None = None
@@ -203,6 +206,7 @@ class RedisBus:
         try:
             self._redis = await connect(self.url)
             await self._load_scripts()
+            await carry_over(self._redis, self.keys, self.history.default, self.process)
             self._subscription = await self._subscribe()
             await self._redis.set(self.keys.heartbeat(self.process), 1, px=self.expiry_ms)
             await self._snapshot()
@@ -379,7 +383,8 @@ class RedisBus:
         event = item.event
         if item.member is not None:
             record = event_record(event)
-            self._call(pipe, FORWARD, [self.keys.dedup(item.uid), self.keys.inbox(item.target)], [record, item.member])
+            keys = [self.keys.dedup(item.uid), self.keys.inbox(item.target)]
+            self._call(pipe, FORWARD, keys, [record, item.member, self.keys.bell, INBOX + item.target])
         elif item.claims:
             keys = [self.keys.presence, self.keys.rooms]
             old = nick_key(event.old) if event.kind is Kind.NICK and event.old else ""
@@ -419,8 +424,7 @@ class RedisBus:
         status, value = result
         if status == Published.REFUSED:
             sent.refusals.append((event, str(value)))
-        else:
-            cursor = self._rooms.setdefault(self._room_of(event), Cursor())
+        elif (cursor := self._rooms.get(self._room_of(event))) is not None:  # else its doorbell will say
             cursor.assigned = max(cursor.assigned, int(value))
 
     async def _rejoin(self) -> None:
@@ -480,13 +484,17 @@ class RedisBus:
             if message is not None and message.get("type") == "message":
                 self._rang(str(message["data"]))
 
-    def _rang(self, name: str) -> None:
-        if name.startswith(INBOX):
-            if name == INBOX + self.process:
+    def _rang(self, bell: str) -> None:
+        """A doorbell: ``@process`` for an inbox, ``#room id`` for a room's new event."""
+        if bell.startswith(INBOX):
+            if bell == INBOX + self.process:
                 self._dirty.add(INBOX)
                 self._ring.set()
             return
-        self._rooms.setdefault(name, Cursor())  # a room new to this process: read it from its start
+        name, _, id = bell.partition(" ")
+        if name not in self._rooms:  # a room new to this process: what came before ``id`` is its history
+            first = int(id) if id.isdigit() else 1
+            self._discovered[name] = min(first, self._discovered.get(name, first))
         self._dirty.add(name)
         self._ring.set()
 
@@ -505,6 +513,8 @@ class RedisBus:
                 continue
             marked, self._dirty = sorted(self._dirty), set()
             try:
+                if self._discovered:
+                    await self._load_discovered()
                 replies = await self._read(marked)
             except UNREACHABLE as problem:
                 self._dirty.update(marked)
@@ -519,6 +529,24 @@ class RedisBus:
                     self._deliver_private(entries)
                 else:
                     self._deliver_entries(name, entries)
+
+    async def _load_discovered(self) -> None:
+        """Rooms new to this process: their events before the one that rang are history (kept for
+        replay, not delivered), and reading goes on from there."""
+        assert self._redis is not None
+        rooms = sorted(self._discovered.items())
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name, first in rooms:
+                keys, count = self.keys.room(name), max(1, self.history.capacity_of(name))
+                pipe.xrevrange(keys.stream, max=f"({first}-0", count=count)
+                pipe.xrevrange(keys.said, max=f"({first}-0", count=count)
+            replies = await pipe.execute()
+        for index, (name, first) in enumerate(rooms):
+            entries, said = replies[2 * index : 2 * index + 2]
+            events = {event.id: event for event in _events([*said, *entries])}
+            self.history.restore_room(name, sorted(events.values(), key=lambda event: event.id))
+            self._rooms[name] = Cursor(f"{first - 1}-0", max(events, default=0))
+        self._discovered.clear()
 
     async def _read(self, marked: list[str]) -> list[list[tuple[str, dict[str, str]]]]:
         assert self._redis is not None

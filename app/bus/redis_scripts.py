@@ -82,18 +82,19 @@ if kind == 'nick' then redis.call('HDEL', KEYS[4], oldkey) end
 if kind == 'join' or kind == 'enter' or kind == 'nick' then redis.call('HSET', KEYS[4], key, ARGV[9]) end
 if kind == 'leave' or kind == 'part' then redis.call('HDEL', KEYS[4], key) end
 redis.call('SET', KEYS[5], id, 'EX', 300)
-redis.call('PUBLISH', ARGV[11], ARGV[10])
+redis.call('PUBLISH', ARGV[11], ARGV[10] .. ' ' .. id)
 return {0, id}
 """
 )
 
 # A private event for another process's member, into that process's inbox stream (which
-# expires an hour after its last use, so a dead process's inbox does not linger).
-# KEYS: dedup, inbox. ARGV: record, member.
+# expires an hour after its last use, so a dead process's inbox does not linger), and the
+# doorbell for that inbox. KEYS: dedup, inbox. ARGV: record, member, bell channel, doorbell.
 FORWARD = """
 if redis.call('SET', KEYS[1], 1, 'NX', 'EX', 300) then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'e', ARGV[1], 'to', ARGV[2])
   redis.call('EXPIRE', KEYS[2], 3600)
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
 end
 return 1
 """
