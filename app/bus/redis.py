@@ -511,10 +511,12 @@ class RedisBus:
                 self._ring.clear()
                 await self._ring.wait()
                 continue
-            marked, self._dirty = sorted(self._dirty), set()
+            marked: list[str] = []
             try:
                 if self._discovered:
                     await self._load_discovered()
+                marked = sorted(name for name in self._dirty if name not in self._discovered)
+                self._dirty.difference_update(marked)
                 replies = await self._read(marked)
             except UNREACHABLE as problem:
                 self._dirty.update(marked)
@@ -546,7 +548,8 @@ class RedisBus:
             events = {event.id: event for event in _events([*said, *entries])}
             self.history.restore_room(name, sorted(events.values(), key=lambda event: event.id))
             self._rooms[name] = Cursor(f"{first - 1}-0", max(events, default=0))
-        self._discovered.clear()
+            if self._discovered.get(name) == first:  # else it rang again from an earlier id meanwhile
+                del self._discovered[name]
 
     async def _read(self, marked: list[str]) -> list[list[tuple[str, dict[str, str]]]]:
         assert self._redis is not None

@@ -127,3 +127,21 @@ def test_a_new_process_starts_from_a_snapshot_of_history_and_presence(shared_red
             await late.stop()
 
     with_two_buses(shared_redis, scenario)
+
+
+def test_rooms_made_at_once_on_one_process_are_all_followed_by_the_other(shared_redis) -> None:
+    rooms = [f"#r{i}" for i in range(60)]
+
+    async def scenario(buses: list[RedisBus], recorders: list[Recorder]) -> None:
+        for room in rooms:  # one member arriving in many new rooms at once: doorbells overlap
+            buses[0].publish(
+                Event(Kind.JOIN, nick="erin", gateway=Gateway.WEB, origin=5, room=room, spans=tuple(rooms))
+            )
+        for room in rooms:
+            buses[0].publish(Event(Kind.MESSAGE, nick="erin", text=f"in {room}", origin=5, room=room))
+        await until(lambda: len(recorders[1].delivered) >= 2 * len(rooms), timeout=10)
+        said = {e.room: e.text for e in recorders[1].delivered if e.kind is Kind.MESSAGE}
+        assert said == {room: f"in {room}" for room in rooms}
+        assert all(e.id == 1 for e in recorders[1].delivered if e.kind is Kind.JOIN), "each room numbers its own"
+
+    with_two_buses(shared_redis, scenario)
