@@ -96,9 +96,10 @@ def redis_server() -> Iterator[RedisServer]:
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
-@pytest.fixture
-def redis_cluster() -> Iterator[RedisCluster]:
-    """A real three-node Redis Cluster on free ports; its directories are removed afterwards."""
+@pytest.fixture(scope="session")
+def formed_cluster() -> Iterator[RedisCluster]:
+    """A real three-node Redis Cluster on free ports, formed once (it takes seconds); its
+    directories are removed afterwards."""
     data_dir = redis_dir(REDIS_SERVER, REDIS_CLI)
     try:
         cluster = RedisCluster(data_dir).start()
@@ -106,6 +107,13 @@ def redis_cluster() -> Iterator[RedisCluster]:
         cluster.stop()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_cluster(formed_cluster: RedisCluster) -> RedisCluster:
+    """The cluster, emptied: each test starts from no keys at all."""
+    formed_cluster.flush()
+    return formed_cluster
 
 
 @pytest.fixture(params=["redis", "cluster"])

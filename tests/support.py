@@ -284,6 +284,13 @@ class RedisCluster:
             for info in self.states().values()
         )
 
+    def flush(self) -> None:
+        """Empty every node, leaving the cluster formed: a fresh cluster for the next test, without
+        the seconds it takes to form one."""
+        for port in self.ports:
+            with redis.Redis(port=port, socket_timeout=5) as node:
+                node.flushall()
+
     def stop(self) -> None:
         """Terminate the nodes this cluster started (their data is gone: they run without persistence)."""
         for process in self.processes:
