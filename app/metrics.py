@@ -104,7 +104,7 @@ class ChatCollector(Collector):
         kept.add_metric(["messages"], bus.history.messages)
         kept.add_metric(["presence"], bus.history.presence)
         yield kept
-        yield GaugeMetricFamily("chat_history_last_id", "Id of the newest public event", bus.last_id)
+        yield GaugeMetricFamily("chat_history_last_id", "Highest id of a public event in any room", bus.last_id)
         store = getattr(bus, "store", None)  # the embedded bus's SQLite writer, when history is on disk
         if store is not None:
             yield GaugeMetricFamily("chat_history_writer_lag", "Ids handed out and not yet on disk", store.lag)
