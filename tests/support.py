@@ -237,6 +237,8 @@ class RedisCluster:
         self.ports = [free_port() for _ in range(3)]
         self.dir = data_dir
         self.processes: list[subprocess.Popen[bytes]] = []
+        # The bus port is named, not left at port + 10000, which may be taken or past 65535.
+        self.bus_ports = [free_port() for _ in self.ports]
 
     @property
     def url(self) -> str:
@@ -247,13 +249,8 @@ class RedisCluster:
         """Start the nodes, join them, and wait until every node sees every slot served; on failure
         nothing is left running."""
         try:
-            for port in self.ports:
-                node_dir = self.dir / f"node-{port}"
-                node_dir.mkdir(parents=True)
-                cluster_options = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
-                # The bus port is named, not left at port + 10000, which may be taken or past 65535.
-                options = [*cluster_options, "--cluster-port", str(free_port()), "--cluster-node-timeout", "2000"]
-                self.processes.append(start_redis(node_dir, port, *options, timeout=timeout))
+            for index in range(len(self.ports)):
+                self.processes.append(self._start_node(index, timeout))
             addresses = [f"127.0.0.1:{port}" for port in self.ports]
             create = [REDIS_CLI, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
             created = subprocess.run(create, capture_output=True, text=True, timeout=timeout)
@@ -264,6 +261,26 @@ class RedisCluster:
             self.stop()
             raise
         return self
+
+    def _start_node(self, index: int, timeout: float) -> subprocess.Popen[bytes]:
+        port = self.ports[index]
+        node_dir = self.dir / f"node-{port}"
+        node_dir.mkdir(parents=True, exist_ok=True)  # a restarted node finds its cluster there
+        options = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
+        options += ["--cluster-port", str(self.bus_ports[index]), "--cluster-node-timeout", "2000"]
+        # As README advises: a shard that is down stops its own slots only, not the whole cluster.
+        options += ["--cluster-require-full-coverage", "no"]
+        return start_redis(node_dir, port, *options, timeout=timeout)
+
+    def stop_node(self, port: int) -> None:
+        """Take one shard down (its data is gone: it runs without persistence)."""
+        stop_process(self.processes[self.ports.index(port)])
+
+    def restart_node(self, port: int, timeout: float = 20.0) -> None:
+        """Bring a shard back, empty, and wait until the cluster serves every slot again."""
+        index = self.ports.index(port)
+        self.processes[index] = self._start_node(index, timeout)
+        wait_until(self.is_ready, timeout, lambda: f"redis cluster not ready in {timeout}s: {self.states()}")
 
     def states(self) -> dict[int, dict[str, str] | str]:
         """Each node's ``CLUSTER INFO`` (or why it could not be read), by port."""

@@ -21,21 +21,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from urllib.parse import urlsplit
 from uuid import uuid4
 
 from redis.asyncio import RedisCluster
 from redis.asyncio.client import PubSub
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 
 from app.bus.base import Deliver, Listener
 from app.bus.history import History, Ids
@@ -70,6 +77,15 @@ READ = 1000
 
 INBOX = "@"
 """What a doorbell names for a process's inbox (a room's name starts with "#")."""
+
+
+class Trouble(Enum):
+    """A part of Redis this process cannot use right now: it is degraded while any is, and each
+    part says itself when it works again (so the notices do not flap)."""
+
+    SENDING = "sending"  # publishing and heartbeats: over once this process's state is put back
+    READING = "reading"  # a room's stream did not answer
+    LISTENING = "listening"  # the doorbells' subscription is down
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +125,7 @@ class Cursor:
 
 @dataclass(slots=True)
 class Sent:
-    """What a batch's steps said, acted on once the whole batch went through."""
+    """What a batch's steps said, acted on once they are all known."""
 
     refusals: list[tuple[Event, str]] = field(default_factory=list)
 
@@ -121,9 +137,14 @@ class Backoff:
         self.first, self.most = first, most
         self.delay = first
 
-    async def sleep(self) -> None:
-        await asyncio.sleep(self.delay * random.uniform(0.8, 1.2))
+    def next(self) -> float:
+        """The next delay, jittered."""
+        delay = self.delay * random.uniform(0.8, 1.2)
         self.delay = min(self.delay * 2, self.most)
+        return delay
+
+    async def sleep(self) -> None:
+        await asyncio.sleep(self.next())
 
     def reset(self) -> None:
         self.delay = self.first
@@ -157,15 +178,20 @@ class RedisBus:
         self._deliver: Deliver | None = None
         self._listener: Listener | None = None
         self._queue: deque[Outgoing] = deque()
+        self._stuck: set[str] = set()
+        """Rooms (and ``INBOX``) whose events did not get through lately: passed over until the
+        next retry, so the others go on."""
         self._queued_chat = 0
         self._reaping: set[str] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._degraded = False
+        self._troubles: set[Trouble] = set()
         self._stopping = False  # the client may turn a cancellation into an error: loops check this
         self._rooms: dict[str, Cursor] = {}
         self._dirty: set[str] = set()
         """Rooms (and ``INBOX``) whose streams may hold entries not read yet."""
+        self._unreadable: set[str] = set()
+        """Marked rooms whose shard did not answer: left until the next retry, so the others go on."""
         self._discovered: dict[str, int] = {}
         """Rooms this process first heard of by a doorbell, with the first id it rang for."""
         self._ring = asyncio.Event()
@@ -189,7 +215,7 @@ class RedisBus:
 
     @property
     def degraded(self) -> bool:
-        return self._degraded
+        return bool(self._troubles)
 
     @property
     def unsent(self) -> int:
@@ -197,7 +223,7 @@ class RedisBus:
 
     @property
     def problem(self) -> str | None:
-        return f"cannot reach Redis at {self.where}" if self._degraded else None
+        return f"cannot reach Redis at {self.where}" if self._troubles else None
 
     async def start(self, deliver: Deliver, listener: Listener | None = None) -> None:
         """Subscribe to the doorbells, then read a snapshot of every known room (recent history,
@@ -251,7 +277,7 @@ class RedisBus:
             return
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(2):
-                while self._queue and not self._degraded and not running:
+                while self._queue and Trouble.SENDING not in self._troubles and not running:
                     await self._send_batch()
                 await self._redis.delete(self.keys.heartbeat(self.process))
         await self._redis.aclose()
@@ -293,7 +319,7 @@ class RedisBus:
 
     def _enqueue(self, item: Outgoing) -> None:
         chat = item.event.kind in QUEUED_KINDS
-        if chat and self._degraded and self._queued_chat >= self.queue_limit:
+        if chat and self._troubles and self._queued_chat >= self.queue_limit:
             if self._listener is not None:
                 self._listener.refused(item.event, "full")
             return
@@ -302,17 +328,25 @@ class RedisBus:
         self._wake.set()
 
     async def _publish_forever(self) -> None:
-        """Send queued events in order, a batch at a time; owns recovery after an outage."""
+        """Send queued events in order within each room, a batch at a time; owns recovery after
+        an outage. While part of Redis is unreachable (a shard of a cluster), the rooms that can be
+        reached go on, and the others are tried again with backoff."""
         backoff = Backoff()
+        retry_at = 0.0
         while not self._stopping:
-            if self._degraded:
-                try:
-                    await self._rejoin()
-                except UNREACHABLE:
-                    await backoff.sleep()
+            sending = Trouble.SENDING in self._troubles
+            if sending and time.monotonic() >= retry_at:
+                if await self._rejoin():
+                    backoff.reset()
+                    self._resolved(Trouble.SENDING)
                     continue
-                backoff.reset()
-                self._set_degraded(False)
+                retry_at = time.monotonic() + backoff.next()
+            if sending:
+                await self._send_what_can_go()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, retry_at - time.monotonic()))
+                continue
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
@@ -320,16 +354,32 @@ class RedisBus:
             try:
                 await self._send_batch()
             except UNREACHABLE as problem:
-                self._set_degraded(True, problem)
+                self._trouble(Trouble.SENDING, problem)
+
+    async def _send_what_can_go(self) -> None:
+        """Send batches while they get anywhere: the rooms Redis answers for."""
+        while self._queue and not self._stopping:
+            queued = len(self._queue)
+            with contextlib.suppress(*UNREACHABLE):
+                await self._send_batch()
+            if len(self._queue) >= queued or not self._batch():
+                return
+
+    def _lane(self, item: Outgoing) -> str:
+        """What must stay in order: a room's events, or the private events."""
+        return INBOX if item.member is not None else self._room_of(item.event)
 
     def _batch(self) -> list[Outgoing]:
-        """The next items to send together: up to ``BATCH``, ending before a claim that follows a
-        release (a nick freed by one departure may be what the next arrival asks for)."""
+        """The next items to send together: up to ``BATCH``, passing over the rooms whose events
+        did not get through lately (in their order, they wait), and ending before a claim that
+        follows a release (a nick freed by one departure may be what the next arrival asks for)."""
         batch: list[Outgoing] = []
         released = False
-        for item in itertools.islice(self._queue, BATCH):
-            if item.claims and released:
+        for item in self._queue:
+            if len(batch) == BATCH or (item.claims and released):
                 break
+            if self._stuck and self._lane(item) in self._stuck:
+                continue
             batch.append(item)
             released = released or item.releases
         return batch
@@ -337,47 +387,120 @@ class RedisBus:
     async def _send_batch(self) -> None:
         """A batch in three pipelines: server-wide steps that must come first (claims, private
         events, room registrations), each room's events in order, then the nicks freed. Every step
-        is idempotent: if a pipeline fails, the whole batch is sent again."""
+        is idempotent, so an item one of whose steps did not reach Redis stays queued, whole, with
+        everything after it in its room; the rest is done (then this raises, for the degraded mode)."""
         batch = self._batch()
-        sent = Sent()
+        position = {item.uid: index for index, item in enumerate(batch)}
+        stops: dict[str, int] = {}  # per lane, the first item that did not get through
+        problems: list[BaseException] = []
+
+        def through(item: Outgoing) -> bool:
+            return position[item.uid] < stops.get(self._lane(item), len(batch))
+
+        def note(items: list[Outgoing], results: list[object]) -> None:
+            for item, result in zip(items, results, strict=True):
+                if _unreachable(result):
+                    lane = self._lane(item)
+                    stops[lane] = min(stops.get(lane, len(batch)), position[item.uid])
+                    problems.append(result)  # type: ignore[arg-type]
+
         before = [item for item in batch if item.member is not None or item.claims or item.event.kind is Kind.ENTER]
-        refused: set[str] = set()
-        for item, result in zip(before, await self._run(before, self._step_before), strict=True):
-            if result == "taken":
-                refused.add(item.uid)
-                sent.refusals.append((item.event, "taken"))
-        in_rooms = [item for item in batch if item.member is None and item.uid not in refused]
-        for item, result in zip(in_rooms, await self._run(in_rooms, self._step_in_room), strict=True):
-            self._published(item.event, result, sent)
-        await self._run([item for item in batch if item.releases], self._step_after)
-        for item in batch:
-            self._queue.popleft()
-            self._queued_chat -= item.event.kind in QUEUED_KINDS
-            self._reaping.discard(item.uid)
+        claimed = await self._run(before, self._step_before, self._server_key)
+        note(before, claimed)
+        taken = {item.uid for item, result in zip(before, claimed, strict=True) if result == "taken"}
+        in_rooms = [item for item in batch if item.member is None and item.uid not in taken and through(item)]
+        published = await self._run(in_rooms, self._step_in_room, self._room_key)
+        note(in_rooms, published)
+        leaving = [item for item in batch if item.releases and item.uid not in taken and through(item)]
+        note(leaving, await self._run(leaving, self._step_after, self._server_key))
+
+        done = [item for item in batch if through(item)]
+        sent = Sent([(item.event, "taken") for item in done if item.uid in taken])
+        for item, result in zip(in_rooms, published, strict=True):
+            if through(item):
+                self._published(item.event, result, sent)
+        self._drop(done, prefix=not self._stuck and len(done) == len(batch))
         if self._listener is not None:
             for event, reason in sent.refusals:
                 if event.process == self.process:
                     self._listener.refused(event, reason)
+        if problems:
+            self._stuck.update(stops)
+            raise problems[0]
 
-    async def _run(self, items: list[Outgoing], step) -> list[object]:  # type: ignore[no-untyped-def]
-        """One pipeline of ``step`` for each item; a step Redis refused is logged and its result
-        is the error. Scripts Redis does not know (it restarted) are loaded and the lot sent again."""
-        if not items:
-            return []
-        assert self._redis is not None
-        for attempt in range(2):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for item in items:
-                    step(item, pipe)
-                results = await pipe.execute(raise_on_error=False)
-            if attempt == 0 and any(isinstance(result, NoScriptError) for result in results):
-                await self._load_scripts()
-                continue
-            break
+    def _drop(self, done: list[Outgoing], prefix: bool) -> None:
+        """Take sent items out of the queue (``prefix``: they are its first ones, the usual case)."""
+        if prefix:
+            for _ in done:
+                self._queue.popleft()
+        else:
+            gone = {item.uid for item in done}
+            self._queue = deque(item for item in self._queue if item.uid not in gone)
+        for item in done:
+            self._queued_chat -= item.event.kind in QUEUED_KINDS
+            self._reaping.discard(item.uid)
+
+    async def _run(self, items: list[Outgoing], step, key) -> list[object]:  # type: ignore[no-untyped-def]
+        """``step`` for each item, pipelined per node of ``key(item)``, and each one's result: what
+        Redis answered, its refusal (logged), or why it did not reach Redis. Scripts Redis does
+        not know (a node restarted) are loaded and the lot sent again."""
+        results = await self._scripted([key(item) for item in items], lambda pipe, index: step(items[index], pipe))
         for item, result in zip(items, results, strict=True):
-            if isinstance(result, Exception):
+            if isinstance(result, ResponseError) and not _unreachable(result):
                 log.error("Redis refused %s event: %s", item.event.kind.value, result)
-        return list(results)
+        return results
+
+    async def _scripted(self, keys: list[str], queue: Callable[[Client, int], None]) -> list[object]:
+        """``_each``, loading the scripts and sending again if a node did not know them (it
+        restarted); a node still without them answers "not now"."""
+        results = await self._each(keys, queue)
+        if any(isinstance(result, NoScriptError) for result in results):
+            with contextlib.suppress(*UNREACHABLE):
+                await self._load_scripts()
+            results = await self._each(keys, queue)
+        return results
+
+    async def _each(self, keys: list[str], queue: Callable[[Client, int], None]) -> list[object]:
+        """One pipeline per node of the ``keys`` (``queue(pipe, index)`` adds command ``index``),
+        all at once: the commands of a node that does not answer get the error as their result,
+        and the other nodes' answers still count (redis-py's cluster pipeline fails whole when
+        one node does not answer)."""
+        assert self._redis is not None
+        redis = self._redis
+        groups: dict[str, list[int]] = {}
+        for index, key in enumerate(keys):
+            groups.setdefault(self._node_of(key), []).append(index)
+        results: list[object] = [None] * len(keys)
+
+        async def send(indexes: list[int]) -> None:
+            try:
+                async with redis.pipeline(transaction=False) as pipe:
+                    for index in indexes:
+                        queue(pipe, index)
+                    replies = await pipe.execute(raise_on_error=False)
+            except UNREACHABLE as problem:
+                replies = [problem] * len(indexes)
+            for index, reply in zip(indexes, replies, strict=True):
+                results[index] = reply
+
+        await asyncio.gather(*(send(indexes) for indexes in groups.values()))
+        return results
+
+    def _node_of(self, key: str) -> str:
+        """The name of the node serving ``key`` ("" on a single Redis, or when the cluster does not say)."""
+        if not isinstance(self._redis, RedisCluster):
+            return ""
+        try:
+            node = self._redis.get_node_from_key(key)
+        except RedisError:
+            return ""
+        return node.name if node is not None else ""
+
+    def _server_key(self, item: Outgoing) -> str:
+        return self.keys.presence
+
+    def _room_key(self, item: Outgoing) -> str:
+        return self.keys.room(self._room_of(item.event)).stream
 
     def _step_before(self, item: Outgoing, pipe: Client) -> None:
         event = item.event
@@ -427,25 +550,40 @@ class RedisBus:
         elif (cursor := self._rooms.get(self._room_of(event))) is not None:  # else its doorbell will say
             cursor.assigned = max(cursor.assigned, int(value))
 
-    async def _rejoin(self) -> None:
-        """Back after an outage: heartbeat, and put back this process's members and each room's
-        counter floor if Redis lost them."""
+    async def _rejoin(self) -> bool:
+        """Back after an outage: heartbeat, and put back what Redis may have lost — this process's
+        members (on the server and in each of their rooms), each room's counter floor and its
+        place in the registry. Whether all of Redis answered; rooms whose part went through are
+        sent to again at once."""
         assert self._redis is not None
-        await self._load_scripts()
-        await self._redis.set(self.keys.heartbeat(self.process), 1, px=self.expiry_ms)
+        rooms = {name: [cursor.floor] for name, cursor in self._rooms.items()}
+        for lane in self._stuck - {INBOX}:
+            rooms.setdefault(lane, [0])
         present: list[str | int] = [0]
-        in_room: dict[str, list[str | int]] = {name: [cursor.floor] for name, cursor in self._rooms.items()}
         for member in self._listener.local_members() if self._listener is not None else []:
             pair = [nick_key(member.nick), member_record(member.nick, member.gateway, self.process, member.id)]
             present += pair
             for name in self._listener.rooms_of(member.id) if self._listener is not None else ():
-                in_room.setdefault(name, [0]).extend(pair)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            self._call(pipe, RESTORE, [self.keys.presence], present)
-            for name, args in in_room.items():
-                keys = self.keys.room(name)
-                self._call(pipe, RESTORE, [keys.members, keys.counter], args)
-            await pipe.execute()
+                rooms.setdefault(name, [0]).extend(pair)
+        names, args = ["", *rooms], [present, *rooms.values()]
+        keys = [[self.keys.presence], *([room.members, room.counter] for room in map(self.keys.room, rooms))]
+        restored = await self._scripted(
+            [k[0] for k in keys], lambda pipe, i: self._call(pipe, RESTORE, keys[i], args[i])
+        )
+        back = {name for name, result in zip(names, restored, strict=True) if not isinstance(result, Exception)}
+        server = "" in back
+        if server:
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.set(self.keys.heartbeat(self.process), 1, px=self.expiry_ms)
+                    pipe.zadd(self.keys.rooms, dict.fromkeys(rooms, time.time()), nx=True)
+                    await pipe.execute()
+            except UNREACHABLE:
+                server = False
+        self._stuck -= back
+        if server:
+            self._stuck.discard(INBOX)
+        return server and len(back) == len(names)
 
     # -- following the rooms ---------------------------------------------------------------------
 
@@ -470,6 +608,7 @@ class RedisBus:
             try:
                 if self._subscription is None:
                     self._subscription = await self._subscribe()
+                    self._resolved(Trouble.LISTENING)
                     self._ring_all()
                 message = await self._subscription.get_message(timeout=1.0)
             except UNREACHABLE as problem:
@@ -477,7 +616,7 @@ class RedisBus:
                     with contextlib.suppress(RedisError, OSError):
                         await self._subscription.aclose()
                 self._subscription = None
-                self._set_degraded(True, problem)
+                self._trouble(Trouble.LISTENING, problem)
                 await backoff.sleep()
                 continue
             backoff.reset()
@@ -504,33 +643,55 @@ class RedisBus:
         self._ring.set()
 
     async def _tail_forever(self) -> None:
-        """Read every marked room's stream (and this process's inbox) from its last entry read."""
+        """Read every marked room's stream (and this process's inbox) from its last entry read.
+        A room whose shard does not answer is tried again with backoff; the others go on."""
         backoff = Backoff()
+        retry_at = 0.0
         while not self._stopping:
-            if not self._dirty:
+            if self._unreadable and time.monotonic() >= retry_at:
+                self._unreadable.clear()
+            ready = self._dirty - self._unreadable
+            if not ready:
                 self._ring.clear()
-                await self._ring.wait()
+                wait = max(0.0, retry_at - time.monotonic()) if self._unreadable else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ring.wait(), wait)
                 continue
             marked: list[str] = []
             try:
                 if self._discovered:
                     await self._load_discovered()
-                marked = sorted(name for name in self._dirty if name not in self._discovered)
+                marked = sorted(ready.difference(self._discovered))
                 self._dirty.difference_update(marked)
                 replies = await self._read(marked)
             except UNREACHABLE as problem:
                 self._dirty.update(marked)
-                self._set_degraded(True, problem)
+                self._trouble(Trouble.READING, problem)
                 await backoff.sleep()
                 continue
-            backoff.reset()
-            for name, entries in zip(marked, replies, strict=True):
+            problem = None
+            for name, reply in zip(marked, replies, strict=True):
+                if isinstance(reply, Exception):
+                    if _unreachable(reply):
+                        self._dirty.add(name)
+                        self._unreadable.add(name)
+                        problem = reply
+                    else:  # read again at the next heartbeat, not in a loop
+                        log.error("Redis refused reading %s: %s", name, reply)
+                    continue
+                entries = reply[0][1] if reply else []
                 if len(entries) >= READ:
                     self._dirty.add(name)
                 if name == INBOX:
                     self._deliver_private(entries)
                 else:
                     self._deliver_entries(name, entries)
+            if problem is not None:
+                self._trouble(Trouble.READING, problem)
+                retry_at = time.monotonic() + backoff.next()
+            elif not self._unreadable:
+                backoff.reset()
+                self._resolved(Trouble.READING)
 
     async def _load_discovered(self) -> None:
         """Rooms new to this process: their events before the one that rang are history (kept for
@@ -551,16 +712,20 @@ class RedisBus:
             if self._discovered.get(name) == first:  # else it rang again from an earlier id meanwhile
                 del self._discovered[name]
 
-    async def _read(self, marked: list[str]) -> list[list[tuple[str, dict[str, str]]]]:
-        assert self._redis is not None
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for name in marked:
-                if name == INBOX:
-                    pipe.xread({self.keys.inbox(self.process): self._inbox_from}, count=READ)
-                else:
-                    pipe.xread({self.keys.room(name).stream: self._rooms[name].entry}, count=READ)
-            replies = await pipe.execute()
-        return [reply[0][1] if reply else [] for reply in replies]
+    async def _read(self, marked: list[str]) -> list[object]:
+        """Each marked stream's next entries (as XREAD answers), or why they could not be read."""
+        streams = {
+            name: (self.keys.inbox(self.process), self._inbox_from)
+            if name == INBOX
+            else (self.keys.room(name).stream, self._rooms[name].entry)
+            for name in marked
+        }
+
+        def read(pipe: Client, index: int) -> None:
+            stream, after = streams[marked[index]]
+            pipe.xread({stream: after}, count=READ)
+
+        return await self._each([streams[name][0] for name in marked], read)
 
     def _deliver_entries(self, room: str, entries: list[tuple[str, dict[str, str]]]) -> None:
         cursor = self._rooms[room]
@@ -604,14 +769,14 @@ class RedisBus:
         room once (whatever doorbell went astray)."""
         while not self._stopping:
             await asyncio.sleep(self.heartbeat)
-            if self._degraded:
+            if Trouble.SENDING in self._troubles:
                 continue
             assert self._redis is not None
             try:
                 await self._redis.set(self.keys.heartbeat(self.process), 1, px=self.expiry_ms)
                 await self._reap()
             except UNREACHABLE as problem:
-                self._set_degraded(True, problem)
+                self._trouble(Trouble.SENDING, problem)
             self._ring_all()
 
     async def _reap(self) -> None:
@@ -649,16 +814,24 @@ class RedisBus:
 
     # -- state ---------------------------------------------------------------------------------
 
-    def _set_degraded(self, degraded: bool, problem: BaseException | None = None) -> None:
-        if degraded == self._degraded or self._stopping:
+    def _trouble(self, trouble: Trouble, problem: BaseException) -> None:
+        """Part of Redis failed. Whatever it was, Redis may come back without its data, so the
+        process also puts its state back (``SENDING`` ends only with that) before it is well."""
+        if trouble in self._troubles or self._stopping:
             return
-        self._degraded = degraded
+        well = not self._troubles
+        self._troubles.update((trouble, Trouble.SENDING))
         self._wake.set()
-        if degraded:
+        if well:
             log.warning("Redis at %s unreachable (%s): rooms degraded, queueing locally", self.where, problem)
             if self._listener is not None:
                 self._listener.degraded()
-        else:
+
+    def _resolved(self, trouble: Trouble) -> None:
+        if trouble not in self._troubles or self._stopping:
+            return
+        self._troubles.discard(trouble)
+        if not self._troubles:
             log.warning("Redis at %s reachable again: sending %d queued events", self.where, len(self._queue))
             self._ring_all()
             if self._listener is not None:
@@ -700,6 +873,18 @@ def _events(entries: list[tuple[str, dict[str, str]]], cursor: Cursor | None = N
         with _skipping_unreadable():
             events.append(read_entry(entry_id, fields))
     return events
+
+
+PASSING = (ClusterDownError, TryAgainError, ReadOnlyError, NoScriptError)
+"""Errors Redis answers with that say "not now" rather than "no": a cluster that is still
+forming or failing over, a primary that just became a replica, a node that restarted and does
+not know the scripts yet."""
+
+
+def _unreachable(result: object) -> bool:
+    """A pipelined command's result that says it should be sent again later (a shard down, a
+    connection lost, a cluster not serving every slot), as opposed to Redis's verdict on it."""
+    return isinstance(result, Exception) and (not isinstance(result, ResponseError) or isinstance(result, PASSING))
 
 
 def _members(records: Iterable[str]) -> list[RemoteMember]:
