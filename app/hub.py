@@ -295,7 +295,7 @@ class Hub:
             name, _, rest = stripped[1:].partition(" ")
             name, rest = name.lower(), rest.strip()
             if self.moderation.handles(name, rest):
-                self.moderation.command(client, name, rest)
+                self.moderation.command(client, name, rest, room)
                 return
         held = self.moderation.held_back(client, name, rest, room or self.room.current(client.id))
         if held is not None:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -68,6 +69,8 @@ PASSWORD_PROMPT = "Type the password on the next line (a telnet client hides it;
 SPEECH = {"me": Speech.ROOM, "msg": Speech.PRIVATE}
 """Commands that say something: held back from a muted member (and in slow mode) like plain lines."""
 SECRET_COMMANDS = frozenset({"oper", "register", "identify"})
+TYPED_IN: ContextVar[str | None] = ContextVar("typed_in", default=None)
+"""The room a command was typed in (a page's tab), for the task carrying it out."""
 """Commands whose password, when left out, is asked for on a line of its own."""
 
 
@@ -212,11 +215,17 @@ class Moderation:
         """Whether the desk takes this command (``/topic lock`` is the desk's, ``/topic TEXT`` the room's)."""
         return name in COMMANDS and (name != "topic" or rest in ("lock", "unlock"))
 
-    def command(self, client: Client, name: str, rest: str) -> None:
+    def command(self, client: Client, name: str, rest: str, room: str | None = None) -> None:
+        """Carry out a command; ``room``: the room it was typed in, if the client said (a page's
+        tab), else the client's current room."""
         if name in SECRET_COMMANDS and self._lacks_password(client, name, rest):
             self._ask_password(client, name, rest)
             return
-        self.spawn(COMMANDS[name](self, client, rest))
+        typed_in = TYPED_IN.set(room)
+        try:
+            self.spawn(COMMANDS[name](self, client, rest))  # the task keeps ``room`` in its context
+        finally:
+            TYPED_IN.reset(typed_in)
 
     def _lacks_password(self, client: Client, name: str, rest: str) -> bool:
         return not rest if name == "oper" else self.identities.lacks_password(client, name, rest)
@@ -331,7 +340,15 @@ class Moderation:
         return Role.MEMBER
 
     def here(self, client: Client) -> str:
-        """The room a client's command acts on: its current room."""
+        """The room a client's command acts on: the one it was typed in, else its current room."""
+        typed = TYPED_IN.get()
+        if typed is not None:
+            try:
+                name = room_name(typed)
+            except RoomError:
+                name = ""
+            if name in self.hub.room.rooms.of(client.id):
+                return name
         return self.hub.room.current(client.id)
 
     # -- announcements ---------------------------------------------------------------------------

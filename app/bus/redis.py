@@ -65,8 +65,9 @@ QUEUED_KINDS = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.PRIVATE})
 """What is refused beyond the bound while degraded; join, leave and nick always queue (one per
 connection at most, so connections bound them), since dropping them would corrupt presence."""
 
-CLAIMING = frozenset({Kind.JOIN, Kind.NICK})
-"""Events that take a nick on the server before they go into their room."""
+CLAIMING = frozenset({Kind.JOIN, Kind.NICK, Kind.ENTER})
+"""Events that hold a nick on the server before they go into their room (an entry checks that the
+nick is still the member's: a room's member record must never name someone else's)."""
 
 ARRIVING = frozenset({Kind.JOIN, Kind.ENTER})
 EXITING = frozenset({Kind.LEAVE, Kind.PART})
@@ -404,7 +405,7 @@ class RedisBus:
                     stops[lane] = min(stops.get(lane, len(batch)), position[item.uid])
                     problems.append(result)  # type: ignore[arg-type]
 
-        before = [item for item in batch if item.member is not None or item.claims or item.event.kind is Kind.ENTER]
+        before = [item for item in batch if item.member is not None or item.claims]
         claimed = await self._run(before, self._step_before, self._server_key)
         note(before, claimed)
         taken = {item.uid for item, result in zip(before, claimed, strict=True) if result == "taken"}
@@ -508,14 +509,12 @@ class RedisBus:
             record = event_record(event)
             keys = [self.keys.dedup(item.uid), self.keys.inbox(item.target)]
             self._call(pipe, FORWARD, keys, [record, item.member, self.keys.bell, INBOX + item.target])
-        elif item.claims:
+        else:
             keys = [self.keys.presence, self.keys.rooms]
             old = nick_key(event.old) if event.kind is Kind.NICK and event.old else ""
-            room = self._room_of(event) if event.kind is Kind.JOIN else ""
+            room = self._room_of(event) if event.kind in ARRIVING else ""
             args = [nick_key(event.nick), old, self._member(event), event.process, event.origin, room, time.time()]
             self._call(pipe, CLAIM, keys, args)
-        else:
-            pipe.zadd(self.keys.rooms, {self._room_of(event): time.time()})
 
     def _step_in_room(self, item: Outgoing, pipe: Client) -> None:
         event = item.event

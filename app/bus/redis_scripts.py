@@ -1,9 +1,9 @@
 """The Lua scripts that make each shared step atomic. Each touches the keys of one slot only (see
 ``app.bus.redis_keys``), so they run unchanged on one Redis and on a Redis Cluster.
 
-A public event takes up to three steps, in order: CLAIM its nick on the server (a join or a nick
-change), PUBLISH it in its room, and RELEASE the nick after a departure's last leave. Each is
-idempotent, so a batch retried after a lost reply changes nothing twice.
+A public event takes up to three steps, in order: CLAIM its nick on the server (a join, an entry
+into a room or a nick change), PUBLISH it in its room, and RELEASE the nick after a departure's
+last leave. Each is idempotent, so a batch retried after a lost reply changes nothing twice.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ class Published(IntEnum):
     REFUSED = 2  # the second field says why: "absent" (the sender is not in the room)
 
 
-# KEYS: presence, rooms. ARGV: nick key, old nick key ("" for a join), member record, process,
-# connection, room, now. Returns "ok" or "taken".
+# KEYS: presence, rooms. ARGV: nick key, old nick key (a nick change's; else ""), member record,
+# process, connection, room arrived in ("" for a nick change), now. Returns "ok" or "taken".
 CLAIM = (
     HOLDER
     + """

@@ -93,3 +93,19 @@ def test_rooms_made_at_once_on_one_process_are_all_followed_by_the_other(shared_
         assert all(e.id == 1 for e in recorders[1].delivered if e.kind is Kind.JOIN), "each room numbers its own"
 
     with_two_buses(shared_redis, scenario)
+
+
+def test_entering_a_room_under_a_nick_another_process_holds_is_refused(shared_redis) -> None:
+    async def scenario(buses: list[RedisBus], recorders: list[Recorder]) -> None:
+        buses[0].publish(join("carol", 3))
+        await until(lambda: bool(recorders[1].delivered))
+        impostor = Event(Kind.ENTER, nick="carol", gateway=Gateway.WEB, origin=9, room="#x")
+        buses[1].publish(impostor)  # its replica had not heard of carol yet
+        await until(lambda: bool(recorders[1].refusals))
+        assert recorders[1].refusals[0][1] == "taken"
+        buses[0].publish(Event(Kind.ENTER, nick="carol", gateway=Gateway.WEB, origin=3, room="#x"))
+        buses[0].publish(Event(Kind.MESSAGE, nick="carol", text="the real one", origin=3, room="#x"))
+        await until(lambda: any(e.text == "the real one" for e in recorders[1].delivered))
+        assert not recorders[0].refusals, "the room's member record still names the real carol"
+
+    with_two_buses(shared_redis, scenario)

@@ -3,6 +3,7 @@ order per room, a departure from several rooms that frees the nick once, and roo
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -105,3 +106,24 @@ def test_rooms_spread_over_the_shards_of_a_cluster_each_in_one_slot(
     assert len(holders) == len(rooms), "every room's keys are in the cluster"
     assert all(len(ports) == 1 for ports in holders.values()), "a room's keys share one slot"
     assert len(set().union(*holders.values())) >= 2, "the rooms are spread over the shards"
+
+
+def test_redact_acts_on_the_room_the_page_shows_where_each_room_numbers_its_own(
+    redis_server: RedisServer, start_server: Callable[..., ServerProcess]
+) -> None:
+    server = start_server(REDIS_URL=redis_server.url, CHAT_RATE="0", CHAT_OPERATOR_PASSWORD="s3cret-enough")
+    op = server.web("op", query="rooms=dev,ops")  # #dev is current: the first named
+    op.say("/oper s3cret-enough")
+    op.expect(lambda e: "operator" in e.get("text", ""))
+    ann = server.web("ann", query="rooms=dev,ops")
+    ann.send_raw(json.dumps({"type": "say", "text": "filler", "room": "#ops"}))  # #dev has the /oper notice
+    op.expect(type="message", text="filler")
+    said = {}
+    for room in ("#dev", "#ops"):
+        ann.send_raw(json.dumps({"type": "say", "text": f"plain words in {room}", "room": room}))
+        said[room] = op.expect(type="message", room=room)
+    assert said["#dev"]["id"] == said["#ops"]["id"], "the same id in both rooms"
+    op.send_raw(json.dumps({"type": "say", "text": f"/redact {said['#ops']['id']}", "room": "#ops"}))
+    removal = ann.expect(type="moderation", code="redact")
+    assert removal["room"] == "#ops", "the message of the room the operator was looking at, not its current one"
+    assert [e for e in ann.silent(0.5) if e.get("type") == "moderation"] == [], "the other room's is untouched"
