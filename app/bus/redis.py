@@ -76,6 +76,10 @@ BATCH = 500
 READ = 1000
 """Stream entries read per room in one go; a room with more is read again at once."""
 
+CLOCK_MARGIN = 5.0
+"""Seconds by which clocks may disagree (Redis's nodes, the processes' machines): a room heard of
+late delivers what happened this long before the process started too, rather than miss it."""
+
 INBOX = "@"
 """What a doorbell names for a process's inbox (a room's name starts with "#")."""
 
@@ -193,8 +197,13 @@ class RedisBus:
         """Rooms (and ``INBOX``) whose streams may hold entries not read yet."""
         self._unreadable: set[str] = set()
         """Marked rooms whose shard did not answer: left until the next retry, so the others go on."""
-        self._discovered: dict[str, int] = {}
-        """Rooms this process first heard of by a doorbell, with the first id it rang for."""
+        self._discovered: set[str] = set()
+        """Rooms this process has just heard of (a doorbell, the registry), to load before reading."""
+        self._started = 0.0
+        """Redis's time when this process took its snapshot: a room heard of later delivers what
+        happened since (nobody here saw it), and keeps what came before as history."""
+        self._swept = 0.0
+        """When the registry was last looked through for rooms whose doorbell went astray."""
         self._ring = asyncio.Event()
         self._inbox_from = "0-0"
         self._subscription: PubSub | None = None
@@ -290,6 +299,8 @@ class RedisBus:
         second (a member whose join is read later again is simply known twice)."""
         assert self._redis is not None
         default = self.history.default
+        seconds, micros = await self._redis.time()
+        self._started, self._swept = seconds + micros / 1e6, time.time()
         names = await self._redis.zrevrange(self.keys.rooms, 0, self.max_rooms - 1)
         rooms = [default, *(name for name in names if name != default)]
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -307,10 +318,8 @@ class RedisBus:
             events = {event.id: event for event in _events([*said, *entries])}
             restored += sorted(events.values(), key=lambda event: event.id)
             self._rooms[name] = Cursor(entries[0][0] if entries else "0-0", max(events, default=0))
-            for member in _members(members.values()):
-                if member.process != self.process:
-                    self._where.setdefault((member.process, member.conn), set()).add(name)
-                    others.setdefault(name, set()).add(nick_key(member.nick))
+            if keys := self._note_members(name, members.values()):
+                others[name] = keys
         self.history.restore(restored)
         if self._listener is not None:
             present = [m for m in _members(replies[-1].values()) if m.process != self.process]
@@ -629,10 +638,9 @@ class RedisBus:
                 self._dirty.add(INBOX)
                 self._ring.set()
             return
-        name, _, id = bell.partition(" ")
-        if name not in self._rooms:  # a room new to this process: what came before ``id`` is its history
-            first = int(id) if id.isdigit() else 1
-            self._discovered[name] = min(first, self._discovered.get(name, first))
+        name = bell.partition(" ")[0]
+        if name not in self._rooms:
+            self._discovered.add(name)
         self._dirty.add(name)
         self._ring.set()
 
@@ -693,23 +701,43 @@ class RedisBus:
                 self._resolved(Trouble.READING)
 
     async def _load_discovered(self) -> None:
-        """Rooms new to this process: their events before the one that rang are history (kept for
-        replay, not delivered), and reading goes on from there."""
+        """Rooms new to this process: what happened before it started is history (kept for
+        replay), what happened since is delivered; and who is in them, for reaping."""
         assert self._redis is not None
-        rooms = sorted(self._discovered.items())
+        rooms = sorted(self._discovered)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for name, first in rooms:
+            for name in rooms:
                 keys, count = self.keys.room(name), max(1, self.history.capacity_of(name))
-                pipe.xrevrange(keys.stream, max=f"({first}-0", count=count)
-                pipe.xrevrange(keys.said, max=f"({first}-0", count=count)
+                pipe.xrevrange(keys.stream, count=count)
+                pipe.xrevrange(keys.said, count=count)
+                pipe.hgetall(keys.members)
             replies = await pipe.execute()
-        for index, (name, first) in enumerate(rooms):
-            entries, said = replies[2 * index : 2 * index + 2]
-            events = {event.id: event for event in _events([*said, *entries])}
-            self.history.restore_room(name, sorted(events.values(), key=lambda event: event.id))
-            self._rooms[name] = Cursor(f"{first - 1}-0", max(events, default=0))
-            if self._discovered.get(name) == first:  # else it rang again from an earlier id meanwhile
-                del self._discovered[name]
+        before = self._started - CLOCK_MARGIN
+        for index, name in enumerate(rooms):
+            entries, said, members = replies[3 * index : 3 * index + 3]
+            earlier = {e.id: e for e in _events([*said, *entries]) if e.ts < before}
+            self.history.restore_room(name, sorted(earlier.values(), key=lambda event: event.id))
+            start = next((entry for entry, fields in entries if float(fields.get("ts", 0)) < before), "0-0")
+            self._rooms[name] = Cursor(start, max(earlier, default=0))
+            self._note_members(name, members.values())
+            self._discovered.discard(name)
+
+    def _note_members(self, room: str, records: Iterable[str]) -> set[str]:
+        """Remember which of ``room``'s members belong to other processes; their nick keys."""
+        keys = set()
+        for member in _members(records):
+            if member.process != self.process:
+                self._where.setdefault((member.process, member.conn), set()).add(room)
+                keys.add(nick_key(member.nick))
+        return keys
+
+    async def _sweep(self) -> None:
+        """Rooms entered lately that this process does not follow (their doorbell went astray)."""
+        assert self._redis is not None
+        since, self._swept = self._swept, time.time()
+        for name in await self._redis.zrangebyscore(self.keys.rooms, since - CLOCK_MARGIN, "+inf"):
+            if name not in self._rooms:
+                self._rang(name)
 
     async def _read(self, marked: list[str]) -> list[object]:
         """Each marked stream's next entries (as XREAD answers), or why they could not be read."""
@@ -774,6 +802,7 @@ class RedisBus:
             try:
                 await self._redis.set(self.keys.heartbeat(self.process), 1, px=self.expiry_ms)
                 await self._reap()
+                await self._sweep()
             except UNREACHABLE as problem:
                 self._trouble(Trouble.SENDING, problem)
             self._ring_all()

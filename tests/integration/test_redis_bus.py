@@ -109,3 +109,23 @@ def test_entering_a_room_under_a_nick_another_process_holds_is_refused(shared_re
         assert not recorders[0].refusals, "the room's member record still names the real carol"
 
     with_two_buses(shared_redis, scenario)
+
+
+def test_a_room_whose_first_doorbells_went_astray_is_delivered_from_its_first_event(shared_redis) -> None:
+    async def run() -> None:
+        buses = [RedisBus(shared_redis.url, namespace="test", heartbeat=0.3) for _ in range(2)]
+        recorders = [Recorder(), Recorder()]
+        for bus, recorder in zip(buses, recorders, strict=True):
+            await bus.start(recorder.deliver, recorder)
+        try:
+            await buses[1]._subscription.unsubscribe()  # as if the doorbells were lost on the way
+            buses[0].publish(join("dora", 4))
+            buses[0].publish(Event(Kind.ENTER, nick="dora", gateway=Gateway.WEB, origin=4, room="#new"))
+            buses[0].publish(Event(Kind.MESSAGE, nick="dora", text="first words", origin=4, room="#new"))
+            await until(lambda: any(e.text == "first words" for e in recorders[1].delivered), timeout=10)
+            assert [e.kind for e in recorders[1].delivered if e.room == "#new"] == [Kind.ENTER, Kind.MESSAGE]
+        finally:
+            for bus in buses:
+                await bus.stop()
+
+    asyncio.run(run())
