@@ -20,7 +20,9 @@ from app.bus.redis_keys import Keys
 log = logging.getLogger("app.redis")
 
 LOCK_SECONDS = 60
-WAIT_SECONDS = 30.0
+WAIT_SECONDS = LOCK_SECONDS + 5.0
+"""Longer than the lock lives: a process never starts before the carrying over is done, or its
+carrier has died and the lock expired."""
 
 Entries = list[tuple[str, dict[str, str]]]
 

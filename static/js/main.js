@@ -118,8 +118,9 @@ const composer = new Composer({
  * before no longer identify anything.
  */
 function isNew(event) {
+  if (typeof event.id !== "number") return true; // a welcome, a notice: before any room is made for it
   const room = roomOf(event);
-  if (typeof event.id !== "number" || !room) return true;
+  if (!room) return true;
   if (state.checkSequence.has(room.name) && !event.history) {
     state.checkSequence.delete(room.name);
     if (event.id <= room.lastId) {
