@@ -108,10 +108,18 @@ class Outgoing:
         return self.member is None and self.event.kind in CLAIMING
 
     @property
-    def releases(self) -> bool:
-        """The last leave of a departure (one leave per room, each with its id) frees the nick."""
+    def releases(self) -> str:
+        """The nick key this event frees once it is in its room: a departure's last leave (one
+        leave per room, each with its id) frees the nick, a nick change's last room the old one;
+        else ""."""
         event = self.event
-        return self.member is None and event.kind is Kind.LEAVE and (not event.spans or event.room == event.spans[-1])
+        if self.member is not None or (event.spans and event.room != event.spans[-1]):
+            return ""
+        if event.kind is Kind.LEAVE:
+            return nick_key(event.nick)
+        if event.kind is Kind.NICK and event.old and nick_key(event.old) != nick_key(event.nick):
+            return nick_key(event.old)
+        return ""
 
 
 @dataclass(slots=True)
@@ -391,7 +399,7 @@ class RedisBus:
             if self._stuck and self._lane(item) in self._stuck:
                 continue
             batch.append(item)
-            released = released or item.releases
+            released = released or bool(item.releases)
         return batch
 
     async def _send_batch(self) -> None:
@@ -520,9 +528,8 @@ class RedisBus:
             self._call(pipe, FORWARD, keys, [record, item.member, self.keys.bell, INBOX + item.target])
         else:
             keys = [self.keys.presence, self.keys.rooms]
-            old = nick_key(event.old) if event.kind is Kind.NICK and event.old else ""
             room = self._room_of(event) if event.kind in ARRIVING else ""
-            args = [nick_key(event.nick), old, self._member(event), event.process, event.origin, room, time.time()]
+            args = [nick_key(event.nick), self._member(event), event.process, event.origin, room, time.time()]
             self._call(pipe, CLAIM, keys, args)
 
     def _step_in_room(self, item: Outgoing, pipe: Client) -> None:
@@ -547,7 +554,7 @@ class RedisBus:
 
     def _step_after(self, item: Outgoing, pipe: Client) -> None:
         event = item.event
-        self._call(pipe, RELEASE, [self.keys.presence], [nick_key(event.nick), event.process, event.origin])
+        self._call(pipe, RELEASE, [self.keys.presence], [item.releases, event.process, event.origin])
 
     def _published(self, event: Event, result: object, sent: Sent) -> None:
         if not isinstance(result, list):

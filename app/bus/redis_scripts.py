@@ -3,7 +3,8 @@
 
 A public event takes up to three steps, in order: CLAIM its nick on the server (a join, an entry
 into a room or a nick change), PUBLISH it in its room, and RELEASE the nick after a departure's
-last leave. Each is idempotent, so a batch retried after a lost reply changes nothing twice.
+last leave (or the old one after a nick change's last room). Each is idempotent, so a batch
+retried after a lost reply changes nothing twice.
 """
 
 from __future__ import annotations
@@ -29,21 +30,22 @@ class Published(IntEnum):
     REFUSED = 2  # the second field says why: "absent" (the sender is not in the room)
 
 
-# KEYS: presence, rooms. ARGV: nick key, old nick key (a nick change's; else ""), member record,
-# process, connection, room arrived in ("" for a nick change), now. Returns "ok" or "taken".
+# KEYS: presence, rooms. ARGV: nick key, member record, process, connection, room arrived in ("" for
+# a nick change), now. Returns "ok" or "taken". A nick change keeps the old nick too, until its
+# last room has the change (RELEASE): nobody can take the old nick while a room still shows it.
 CLAIM = (
     HOLDER
     + """
-local key, oldkey, proc, conn = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
+local key, proc, conn = ARGV[1], ARGV[3], ARGV[4]
 if holder(KEYS[1], key, proc, conn) == false then return 'taken' end
-if oldkey ~= '' and oldkey ~= key and holder(KEYS[1], oldkey, proc, conn) then redis.call('HDEL', KEYS[1], oldkey) end
-redis.call('HSET', KEYS[1], key, ARGV[3])
-if ARGV[6] ~= '' then redis.call('ZADD', KEYS[2], ARGV[7], ARGV[6]) end
+redis.call('HSET', KEYS[1], key, ARGV[2])
+if ARGV[5] ~= '' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5]) end
 return 'ok'
 """
 )
 
-# KEYS: presence. ARGV: nick key, process, connection. Frees a departed member's nick.
+# KEYS: presence. ARGV: nick key, process, connection. Frees a departed member's nick, or the one
+# a member changed from.
 RELEASE = (
     HOLDER
     + """

@@ -129,3 +129,25 @@ def test_a_room_whose_first_doorbells_went_astray_is_delivered_from_its_first_ev
                 await bus.stop()
 
     asyncio.run(run())
+
+
+def test_a_nick_change_frees_the_old_nick_once_every_room_has_it_but_not_for_a_change_of_case(
+    shared_redis,
+) -> None:
+    async def scenario(buses: list[RedisBus], recorders: list[Recorder]) -> None:
+        buses[0].publish(join("alice", 1))
+        buses[0].publish(join("bob", 2))
+        buses[0].publish(Event(Kind.ENTER, nick="alice", gateway=Gateway.WEB, origin=1, room="#dev"))
+        rooms = ("#main", "#dev")
+        for room in rooms:
+            change = Event(Kind.NICK, nick="ally", old="alice", gateway=Gateway.WEB, origin=1, room=room, spans=rooms)
+            buses[0].publish(change)
+        buses[0].publish(Event(Kind.NICK, nick="BOB", old="bob", gateway=Gateway.WEB, origin=2, spans=("#main",)))
+        await until(lambda: sum(e.kind is Kind.NICK for e in recorders[1].delivered) == 3)
+        buses[1].publish(join("alice", 7))
+        buses[1].publish(join("bob", 8))
+        await until(lambda: bool(recorders[1].refusals) and len(recorders[1].delivered) >= 7)
+        assert [e.nick for e in recorders[1].delivered if e.kind is Kind.JOIN][-1] == "alice"
+        assert [(e.nick, reason) for e, reason in recorders[1].refusals] == [("bob", "taken")]
+
+    with_two_buses(shared_redis, scenario)
