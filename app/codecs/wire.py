@@ -159,7 +159,8 @@ def _id(text: str) -> int | None:
 def resume_params(rooms: str, since: str) -> tuple[tuple[str, ...], int | dict[str, int] | None]:
     """The rooms a client asks for in its URL (``rooms=dev,ops``: names without ``#``, which
     would start the URL's fragment; the first is current) and where it resumes each one:
-    ``since=120`` (every room after id 120; ids are one sequence) or ``since=dev:120,ops:7``.
+    ``since=120`` (every room after id 120: right where ids are one sequence for the server, or
+    for a client in one room) or ``since=dev:120,ops:7`` (each room after its own).
     Rooms come back in joining order (current last); an unreadable ``since`` entry is left out,
     and that room gets the usual replay."""
     names = tuple(name.strip() for name in rooms.split(",") if name.strip())[:64]
