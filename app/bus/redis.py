@@ -23,11 +23,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from urllib.parse import urlsplit
@@ -36,12 +35,8 @@ from uuid import uuid4
 from redis.asyncio import RedisCluster
 from redis.asyncio.client import PubSub
 from redis.exceptions import (
-    ClusterDownError,
-    NoScriptError,
-    ReadOnlyError,
     RedisError,
     ResponseError,
-    TryAgainError,
 )
 
 from app.bus.base import Deliver, Listener
@@ -49,6 +44,7 @@ from app.bus.history import History, Ids
 from app.bus.records import RecordError, event_record, member_record, read_entry, read_event, read_member
 from app.bus.redis_connect import Client, bell_urls, connect, listener
 from app.bus.redis_keys import Keys
+from app.bus.redis_pipelines import UNREACHABLE, Backoff, Pipelines, unreachable
 from app.bus.redis_scripts import CLAIM, FORWARD, PUBLISH, RELEASE, RESTORE, Published
 from app.bus.redis_upgrade import carry_over
 from app.domain.events import Event, Kind
@@ -56,10 +52,6 @@ from app.domain.nicks import nick_key
 from app.domain.room import RemoteMember
 
 log = logging.getLogger("app.redis")
-
-UNREACHABLE = (RedisError, OSError)
-"""Redis not answering, or answering with an error for a whole batch: either way the server is
-degraded and the loops retry with backoff, rather than a task dying or spinning."""
 
 QUEUED_KINDS = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.PRIVATE})
 """What is refused beyond the bound while degraded; join, leave and nick always queue (one per
@@ -143,26 +135,6 @@ class Sent:
     refusals: list[tuple[Event, str]] = field(default_factory=list)
 
 
-class Backoff:
-    """Exponential delays with jitter, from ``first`` up to ``most`` seconds."""
-
-    def __init__(self, first: float = 0.1, most: float = 2.0) -> None:
-        self.first, self.most = first, most
-        self.delay = first
-
-    def next(self) -> float:
-        """The next delay, jittered."""
-        delay = self.delay * random.uniform(0.8, 1.2)
-        self.delay = min(self.delay * 2, self.most)
-        return delay
-
-    async def sleep(self) -> None:
-        await asyncio.sleep(self.next())
-
-    def reset(self) -> None:
-        self.delay = self.first
-
-
 class RedisBus:
     """The bus for rooms shared by several processes through Redis or a Redis Cluster (``REDIS_URL``)."""
 
@@ -187,7 +159,7 @@ class RedisBus:
         self.where = _redacted(url)
         self.keys = Keys(namespace)
         self._redis: Client | None = None
-        self._scripts = {script: _Script(script) for script in (CLAIM, RELEASE, PUBLISH, FORWARD, RESTORE)}
+        self._pipes: Pipelines  # with the client, once connected
         self._deliver: Deliver | None = None
         self._listener: Listener | None = None
         self._queue: deque[Outgoing] = deque()
@@ -249,7 +221,8 @@ class RedisBus:
         self._deliver, self._listener = deliver, listener
         try:
             self._redis = await connect(self.url)
-            await self._load_scripts()
+            self._pipes = Pipelines(self._redis, (CLAIM, RELEASE, PUBLISH, FORWARD, RESTORE))
+            await self._pipes.load_scripts()
             await carry_over(self._redis, self.keys, self.history.default, self.process)
             self._subscription = await self._subscribe()
             await self._redis.set(self.keys.heartbeat(self.process), 1, px=self.expiry_ms)
@@ -417,7 +390,7 @@ class RedisBus:
 
         def note(items: list[Outgoing], results: list[object]) -> None:
             for item, result in zip(items, results, strict=True):
-                if _unreachable(result):
+                if unreachable(result):
                     lane = self._lane(item)
                     stops[lane] = min(stops.get(lane, len(batch)), position[item.uid])
                     problems.append(result)  # type: ignore[arg-type]
@@ -462,57 +435,13 @@ class RedisBus:
         """``step`` for each item, pipelined per node of ``key(item)``, and each one's result: what
         Redis answered, its refusal (logged), or why it did not reach Redis. Scripts Redis does
         not know (a node restarted) are loaded and the lot sent again."""
-        results = await self._scripted([key(item) for item in items], lambda pipe, index: step(items[index], pipe))
+        results = await self._pipes.scripted(
+            [key(item) for item in items], lambda pipe, index: step(items[index], pipe)
+        )
         for item, result in zip(items, results, strict=True):
-            if isinstance(result, ResponseError) and not _unreachable(result):
+            if isinstance(result, ResponseError) and not unreachable(result):
                 log.error("Redis refused %s event: %s", item.event.kind.value, result)
         return results
-
-    async def _scripted(self, keys: list[str], queue: Callable[[Client, int], None]) -> list[object]:
-        """``_each``, loading the scripts and sending again if a node did not know them (it
-        restarted); a node still without them answers "not now"."""
-        results = await self._each(keys, queue)
-        if any(isinstance(result, NoScriptError) for result in results):
-            with contextlib.suppress(*UNREACHABLE):
-                await self._load_scripts()
-            results = await self._each(keys, queue)
-        return results
-
-    async def _each(self, keys: list[str], queue: Callable[[Client, int], None]) -> list[object]:
-        """One pipeline per node of the ``keys`` (``queue(pipe, index)`` adds command ``index``),
-        all at once: the commands of a node that does not answer get the error as their result,
-        and the other nodes' answers still count (redis-py's cluster pipeline fails whole when
-        one node does not answer)."""
-        assert self._redis is not None
-        redis = self._redis
-        groups: dict[str, list[int]] = {}
-        for index, key in enumerate(keys):
-            groups.setdefault(self._node_of(key), []).append(index)
-        results: list[object] = [None] * len(keys)
-
-        async def send(indexes: list[int]) -> None:
-            try:
-                async with redis.pipeline(transaction=False) as pipe:
-                    for index in indexes:
-                        queue(pipe, index)
-                    replies = await pipe.execute(raise_on_error=False)
-            except UNREACHABLE as problem:
-                replies = [problem] * len(indexes)
-            for index, reply in zip(indexes, replies, strict=True):
-                results[index] = reply
-
-        await asyncio.gather(*(send(indexes) for indexes in groups.values()))
-        return results
-
-    def _node_of(self, key: str) -> str:
-        """The name of the node serving ``key`` ("" on a single Redis, or when the cluster does not say)."""
-        if not isinstance(self._redis, RedisCluster):
-            return ""
-        try:
-            node = self._redis.get_node_from_key(key)
-        except RedisError:
-            return ""
-        return node.name if node is not None else ""
 
     def _server_key(self, item: Outgoing) -> str:
         return self.keys.presence
@@ -525,12 +454,12 @@ class RedisBus:
         if item.member is not None:
             record = event_record(event)
             keys = [self.keys.dedup(item.uid), self.keys.inbox(item.target)]
-            self._call(pipe, FORWARD, keys, [record, item.member, self.keys.bell, INBOX + item.target])
+            self._pipes.call(pipe, FORWARD, keys, [record, item.member, self.keys.bell, INBOX + item.target])
         else:
             keys = [self.keys.presence, self.keys.rooms]
             room = self._room_of(event) if event.kind in ARRIVING else ""
             args = [nick_key(event.nick), self._member(event), event.process, event.origin, room, time.time()]
-            self._call(pipe, CLAIM, keys, args)
+            self._pipes.call(pipe, CLAIM, keys, args)
 
     def _step_in_room(self, item: Outgoing, pipe: Client) -> None:
         event = item.event
@@ -550,11 +479,13 @@ class RedisBus:
             room,
             self.keys.bell,
         ]
-        self._call(pipe, PUBLISH, [keys.counter, keys.stream, keys.said, keys.members, keys.dedup(item.uid)], args)
+        self._pipes.call(
+            pipe, PUBLISH, [keys.counter, keys.stream, keys.said, keys.members, keys.dedup(item.uid)], args
+        )
 
     def _step_after(self, item: Outgoing, pipe: Client) -> None:
         event = item.event
-        self._call(pipe, RELEASE, [self.keys.presence], [item.releases, event.process, event.origin])
+        self._pipes.call(pipe, RELEASE, [self.keys.presence], [item.releases, event.process, event.origin])
 
     def _published(self, event: Event, result: object, sent: Sent) -> None:
         if not isinstance(result, list):
@@ -582,8 +513,8 @@ class RedisBus:
                 rooms.setdefault(name, [0]).extend(pair)
         names, args = ["", *rooms], [present, *rooms.values()]
         keys = [[self.keys.presence], *([room.members, room.counter] for room in map(self.keys.room, rooms))]
-        restored = await self._scripted(
-            [k[0] for k in keys], lambda pipe, i: self._call(pipe, RESTORE, keys[i], args[i])
+        restored = await self._pipes.scripted(
+            [k[0] for k in keys], lambda pipe, i: self._pipes.call(pipe, RESTORE, keys[i], args[i])
         )
         back = {name for name, result in zip(names, restored, strict=True) if not isinstance(result, Exception)}
         server = "" in back
@@ -686,7 +617,7 @@ class RedisBus:
             problem = None
             for name, reply in zip(marked, replies, strict=True):
                 if isinstance(reply, Exception):
-                    if _unreachable(reply):
+                    if unreachable(reply):
                         self._dirty.add(name)
                         self._unreadable.add(name)
                         problem = reply
@@ -759,7 +690,7 @@ class RedisBus:
             stream, after = streams[marked[index]]
             pipe.xread({stream: after}, count=READ)
 
-        return await self._each([streams[name][0] for name in marked], read)
+        return await self._pipes.each([streams[name][0] for name in marked], read)
 
     def _deliver_entries(self, room: str, entries: list[tuple[str, dict[str, str]]]) -> None:
         cursor = self._rooms[room]
@@ -880,24 +811,6 @@ class RedisBus:
             return ""
         return member_record(event.nick, event.gateway, event.process, event.origin)
 
-    async def _load_scripts(self) -> None:
-        """Make every node know the scripts, so pipelines can call them by digest."""
-        assert self._redis is not None
-        for script in self._scripts.values():
-            script.sha = await self._redis.script_load(script.source)
-
-    def _call(self, pipe: Client, source: str, keys: list[str], args: Iterable[object]) -> None:
-        """Queue a script by digest (redis-py's cluster pipeline takes EVALSHA only as a plain command)."""
-        pipe.execute_command("EVALSHA", self._scripts[source].sha, len(keys), *keys, *args)
-
-
-class _Script:
-    """A script's text and its digest, as Redis reported it when it was loaded."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = ""
-
 
 def _events(entries: list[tuple[str, dict[str, str]]], cursor: Cursor | None = None) -> list[Event]:
     """The readable events of stream entries (moving ``cursor`` past every entry)."""
@@ -908,18 +821,6 @@ def _events(entries: list[tuple[str, dict[str, str]]], cursor: Cursor | None = N
         with _skipping_unreadable():
             events.append(read_entry(entry_id, fields))
     return events
-
-
-PASSING = (ClusterDownError, TryAgainError, ReadOnlyError, NoScriptError)
-"""Errors Redis answers with that say "not now" rather than "no": a cluster that is still
-forming or failing over, a primary that just became a replica, a node that restarted and does
-not know the scripts yet."""
-
-
-def _unreachable(result: object) -> bool:
-    """A pipelined command's result that says it should be sent again later (a shard down, a
-    connection lost, a cluster not serving every slot), as opposed to Redis's verdict on it."""
-    return isinstance(result, Exception) and (not isinstance(result, ResponseError) or isinstance(result, PASSING))
 
 
 def _members(records: Iterable[str]) -> list[RemoteMember]:
