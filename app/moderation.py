@@ -69,9 +69,9 @@ PASSWORD_PROMPT = "Type the password on the next line (a telnet client hides it;
 SPEECH = {"me": Speech.ROOM, "msg": Speech.PRIVATE}
 """Commands that say something: held back from a muted member (and in slow mode) like plain lines."""
 SECRET_COMMANDS = frozenset({"oper", "register", "identify"})
+"""Commands whose password, when left out, is asked for on a line of its own."""
 TYPED_IN: ContextVar[str | None] = ContextVar("typed_in", default=None)
 """The room a command was typed in (a page's tab), for the task carrying it out."""
-"""Commands whose password, when left out, is asked for on a line of its own."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ from app.bus.redis_upgrade import carry_over
 from app.domain.events import Event, Kind
 from app.domain.nicks import nick_key
 from app.domain.room import RemoteMember
+from app.domain.rooms import RoomError, room_name
 
 log = logging.getLogger("app.redis")
 
@@ -73,6 +74,11 @@ CLOCK_MARGIN = 5.0
 late delivers what happened this long before the process started too, rather than miss it."""
 
 INBOX = "@"
+ROOM_PREFIX = "#"
+EVERY_LANE = "*"
+"""In the stuck lanes: all of them, until a rejoin says which rooms are back."""
+FREEING = "!"
+"""The start of the lane of an item that frees a nick (a room's name starts with "#")."""
 """What a doorbell names for a process's inbox (a room's name starts with "#")."""
 
 
@@ -88,30 +94,36 @@ class Trouble(Enum):
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """An event waiting to be sent; ``uid`` names it for the dedup key. A private event for
-    another process's member has ``member`` (their connection id) and ``target`` (the process)."""
+    another process's member has ``member`` (their connection id) and ``target`` (the process).
+    Freeing a nick is an item of its own (``frees``: the nick key; ``of``: the uid of the event
+    that frees it), sent once every room of its departure or nick change has its event."""
 
     event: Event
     uid: str
     member: int | None = None
     target: str = ""
+    frees: str = ""
+    of: str = ""
 
     @property
     def claims(self) -> bool:
-        return self.member is None and self.event.kind in CLAIMING
+        return self.member is None and not self.frees and self.event.kind in CLAIMING
 
     @property
-    def releases(self) -> str:
-        """The nick key this event frees once it is in its room: a departure's last leave (one
-        leave per room, each with its id) frees the nick, a nick change's last room the old one;
-        else ""."""
-        event = self.event
-        if self.member is not None or (event.spans and event.room != event.spans[-1]):
-            return ""
-        if event.kind is Kind.LEAVE:
-            return nick_key(event.nick)
-        if event.kind is Kind.NICK and event.old and nick_key(event.old) != nick_key(event.nick):
-            return nick_key(event.old)
+    def in_room(self) -> bool:
+        return self.member is None and not self.frees
+
+
+def freed_by(event: Event) -> str:
+    """The nick key an event frees once every room it spans has it: a departure's last leave (one
+    leave per room, each with its id) frees the nick, a nick change's last room the old one."""
+    if event.spans and event.room != event.spans[-1]:
         return ""
+    if event.kind is Kind.LEAVE:
+        return nick_key(event.nick)
+    if event.kind is Kind.NICK and event.old and nick_key(event.old) != nick_key(event.nick):
+        return nick_key(event.old)
+    return ""
 
 
 @dataclass(slots=True)
@@ -163,6 +175,9 @@ class RedisBus:
         self._deliver: Deliver | None = None
         self._listener: Listener | None = None
         self._queue: deque[Outgoing] = deque()
+        self._rejoining: asyncio.Task[bool] | None = None
+        self._taken: set[str] = set()
+        """Claims refused lately: their nick change frees no nick."""
         self._stuck: set[str] = set()
         """Rooms (and ``INBOX``) whose events did not get through lately: passed over until the
         next retry, so the others go on."""
@@ -240,7 +255,7 @@ class RedisBus:
     def publish(self, event: Event) -> None:
         if not event.process:
             event = replace(event, process=self.process)
-        self._enqueue(Outgoing(event, uuid4().hex))
+        self._enqueue_event(event, uuid4().hex)
 
     def forget(self, room: str) -> None:
         """Only this process's copy: each room's stream is trimmed by length in Redis."""
@@ -255,7 +270,7 @@ class RedisBus:
         self._stopping = True
         self._wake.set()
         self._ring.set()
-        for task in self._tasks:
+        for task in [*self._tasks, *([self._rejoining] if self._rejoining is not None else [])]:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=1)
@@ -308,6 +323,12 @@ class RedisBus:
 
     # -- publishing ------------------------------------------------------------------------------
 
+    def _enqueue_event(self, event: Event, uid: str) -> None:
+        """A public event, and after it the nick it frees, if any."""
+        self._enqueue(Outgoing(event, uid))
+        if frees := freed_by(event):
+            self._enqueue(Outgoing(event, f"{uid}:frees", frees=frees, of=uid))
+
     def _enqueue(self, item: Outgoing) -> None:
         chat = item.event.kind in QUEUED_KINDS
         if chat and self._troubles and self._queued_chat >= self.queue_limit:
@@ -321,31 +342,38 @@ class RedisBus:
     async def _publish_forever(self) -> None:
         """Send queued events in order within each room, a batch at a time; owns recovery after
         an outage. While part of Redis is unreachable (a shard of a cluster), the rooms that can be
-        reached go on, and the others are tried again with backoff."""
+        reached go on, and the process tries, in the background and with backoff, to put back
+        what Redis may have lost, room by room."""
         backoff = Backoff()
         retry_at = 0.0
         while not self._stopping:
-            sending = Trouble.SENDING in self._troubles
-            if sending and time.monotonic() >= retry_at:
-                if await self._rejoin():
+            if Trouble.SENDING not in self._troubles:
+                self._wake.clear()
+                if not self._batch():
+                    await self._wake.wait()
+                    continue
+                try:
+                    await self._send_batch()
+                except UNREACHABLE as problem:
+                    self._trouble(Trouble.SENDING, problem)
+                continue
+            rejoining = self._rejoining
+            if rejoining is not None and rejoining.done():
+                self._rejoining = None
+                if not rejoining.cancelled() and rejoining.exception() is None and rejoining.result():
                     backoff.reset()
                     self._resolved(Trouble.SENDING)
                     continue
                 retry_at = time.monotonic() + backoff.next()
-            if sending:
-                await self._send_what_can_go()
-                self._wake.clear()
+            if self._rejoining is None and time.monotonic() >= retry_at:
+                self._rejoining = asyncio.create_task(self._rejoin(), name="redis-rejoin")
+                self._rejoining.add_done_callback(lambda _: self._wake.set())
+            self._wake.clear()
+            await self._send_what_can_go()
+            if not self._wake.is_set():
+                wait = None if self._rejoining is not None else max(0.0, retry_at - time.monotonic())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), max(0.0, retry_at - time.monotonic()))
-                continue
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            try:
-                await self._send_batch()
-            except UNREACHABLE as problem:
-                self._trouble(Trouble.SENDING, problem)
+                    await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _send_what_can_go(self) -> None:
         """Send batches while they get anywhere: the rooms Redis answers for."""
@@ -357,22 +385,35 @@ class RedisBus:
                 return
 
     def _lane(self, item: Outgoing) -> str:
-        """What must stay in order: a room's events, or the private events."""
+        """What must stay in order: a room's events, the private events, or (for freeing a nick)
+        the item alone."""
+        if item.frees:
+            return FREEING + item.uid
         return INBOX if item.member is not None else self._room_of(item.event)
+
+    def _waits_for(self, item: Outgoing) -> set[str]:
+        """The lanes an item goes after: its own, and for freeing a nick every room of its
+        departure or nick change (nobody may take a nick a room still shows)."""
+        if item.frees:
+            return {self._lane(item), *(item.event.spans or (self._room_of(item.event),))}
+        return {self._lane(item)}
 
     def _batch(self) -> list[Outgoing]:
         """The next items to send together: up to ``BATCH``, passing over the rooms whose events
-        did not get through lately (in their order, they wait), and ending before a claim that
-        follows a release (a nick freed by one departure may be what the next arrival asks for)."""
+        did not get through lately (in their order, they wait, and so does freeing a nick one of
+        them shows), and ending before a claim that follows a freed nick (it may be the one the
+        next arrival asks for)."""
         batch: list[Outgoing] = []
-        released = False
+        if EVERY_LANE in self._stuck:
+            return batch
+        freed = False
         for item in self._queue:
-            if len(batch) == BATCH or (item.claims and released):
+            if len(batch) == BATCH or (item.claims and freed):
                 break
-            if self._stuck and self._lane(item) in self._stuck:
+            if self._stuck and self._stuck & self._waits_for(item):
                 continue
             batch.append(item)
-            released = released or bool(item.releases)
+            freed = freed or bool(item.frees)
         return batch
 
     async def _send_batch(self) -> None:
@@ -386,7 +427,7 @@ class RedisBus:
         problems: list[BaseException] = []
 
         def through(item: Outgoing) -> bool:
-            return position[item.uid] < stops.get(self._lane(item), len(batch))
+            return all(position[item.uid] < stops.get(lane, len(batch)) for lane in self._waits_for(item))
 
         def note(items: list[Outgoing], results: list[object]) -> None:
             for item, result in zip(items, results, strict=True):
@@ -399,11 +440,12 @@ class RedisBus:
         claimed = await self._run(before, self._step_before, self._server_key)
         note(before, claimed)
         taken = {item.uid for item, result in zip(before, claimed, strict=True) if result == "taken"}
-        in_rooms = [item for item in batch if item.member is None and item.uid not in taken and through(item)]
+        self._taken.update(item.uid for item in before if item.uid in taken and freed_by(item.event))
+        in_rooms = [item for item in batch if item.in_room and item.uid not in taken and through(item)]
         published = await self._run(in_rooms, self._step_in_room, self._room_key)
         note(in_rooms, published)
-        leaving = [item for item in batch if item.releases and item.uid not in taken and through(item)]
-        note(leaving, await self._run(leaving, self._step_after, self._server_key))
+        freeing = [item for item in batch if item.frees and item.of not in self._taken and through(item)]
+        note(freeing, await self._run(freeing, self._step_after, self._server_key))
 
         done = [item for item in batch if through(item)]
         sent = Sent([(item.event, "taken") for item in done if item.uid in taken])
@@ -428,8 +470,9 @@ class RedisBus:
             gone = {item.uid for item in done}
             self._queue = deque(item for item in self._queue if item.uid not in gone)
         for item in done:
-            self._queued_chat -= item.event.kind in QUEUED_KINDS
+            self._queued_chat -= item.event.kind in QUEUED_KINDS and not item.frees
             self._reaping.discard(item.uid)
+            self._taken.discard(item.of)
 
     async def _run(self, items: list[Outgoing], step, key) -> list[object]:  # type: ignore[no-untyped-def]
         """``step`` for each item, pipelined per node of ``key(item)``, and each one's result: what
@@ -485,7 +528,7 @@ class RedisBus:
 
     def _step_after(self, item: Outgoing, pipe: Client) -> None:
         event = item.event
-        self._pipes.call(pipe, RELEASE, [self.keys.presence], [item.releases, event.process, event.origin])
+        self._pipes.call(pipe, RELEASE, [self.keys.presence], [item.frees, event.process, event.origin])
 
     def _published(self, event: Event, result: object, sent: Sent) -> None:
         if not isinstance(result, list):
@@ -503,8 +546,9 @@ class RedisBus:
         sent to again at once."""
         assert self._redis is not None
         rooms = {name: [cursor.floor] for name, cursor in self._rooms.items()}
-        for lane in self._stuck - {INBOX}:
-            rooms.setdefault(lane, [0])
+        for lane in self._stuck:
+            if lane.startswith(ROOM_PREFIX):
+                rooms.setdefault(lane, [0])
         present: list[str | int] = [0]
         for member in self._listener.local_members() if self._listener is not None else []:
             pair = [nick_key(member.nick), member_record(member.nick, member.gateway, self.process, member.id)]
@@ -526,9 +570,11 @@ class RedisBus:
                     await pipe.execute()
             except UNREACHABLE:
                 server = False
+        if EVERY_LANE in self._stuck:  # until now nothing was known to be back
+            self._stuck = {*self._rooms, *(self._lane(item) for item in self._queue)}
         self._stuck -= back
         if server:
-            self._stuck.discard(INBOX)
+            self._stuck = {lane for lane in self._stuck if lane != INBOX and not lane.startswith(FREEING)}
         return server and len(back) == len(names)
 
     # -- following the rooms ---------------------------------------------------------------------
@@ -578,6 +624,11 @@ class RedisBus:
             return
         name = bell.partition(" ")[0]
         if name not in self._rooms:
+            try:
+                room_name(name)
+            except RoomError:
+                log.warning("ignoring a doorbell for %r: not a room's name", name[:40])
+                return
             self._discovered.add(name)
         self._dirty.add(name)
         self._ring.set()
@@ -604,8 +655,10 @@ class RedisBus:
                 continue
             marked: list[str] = []
             try:
-                if self._discovered:
-                    await self._load_discovered()
+                loading = sorted(ready & self._discovered)
+                if loading and (problem := await self._load_discovered(loading)) is not None:
+                    self._trouble(Trouble.READING, problem)
+                    retry_at = time.monotonic() + backoff.next()
                 marked = sorted(ready.difference(self._discovered))
                 self._dirty.difference_update(marked)
                 replies = await self._read(marked)
@@ -638,27 +691,37 @@ class RedisBus:
                 backoff.reset()
                 self._resolved(Trouble.READING)
 
-    async def _load_discovered(self) -> None:
+    async def _load_discovered(self, rooms: list[str]) -> BaseException | None:
         """Rooms new to this process: what happened before it started is history (kept for
-        replay), what happened since is delivered; and who is in them, for reaping."""
-        assert self._redis is not None
-        rooms = sorted(self._discovered)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for name in rooms:
-                keys, count = self.keys.room(name), max(1, self.history.capacity_of(name))
-                pipe.xrevrange(keys.stream, count=count)
-                pipe.xrevrange(keys.said, count=count)
+        replay), what happened since is delivered; and who is in them, for reaping. A room whose
+        shard does not answer stays to be loaded (and is left unread) until it does; why, if so."""
+        streams = [(room, kind) for room in rooms for kind in ("stream", "said", "members")]
+
+        def read(pipe: Client, index: int) -> None:
+            room, kind = streams[index]
+            keys, count = self.keys.room(room), max(1, self.history.capacity_of(room))
+            if kind == "members":
                 pipe.hgetall(keys.members)
-            replies = await pipe.execute()
+            else:
+                pipe.xrevrange(keys.stream if kind == "stream" else keys.said, count=count)
+
+        replies = await self._pipes.each([self.keys.room(room).stream for room, _ in streams], read)
         before = self._started - CLOCK_MARGIN
+        problem = None
         for index, name in enumerate(rooms):
             entries, said, members = replies[3 * index : 3 * index + 3]
-            earlier = {e.id: e for e in _events([*said, *entries]) if e.ts < before}
+            failed = next((reply for reply in (entries, said, members) if isinstance(reply, Exception)), None)
+            if failed is not None:
+                problem = failed
+                self._unreadable.add(name)
+                continue
+            earlier = {e.id: e for e in _events([*said, *entries]) if e.ts < before}  # type: ignore[list-item]
             self.history.restore_room(name, sorted(earlier.values(), key=lambda event: event.id))
-            start = next((entry for entry, fields in entries if float(fields.get("ts", 0)) < before), "0-0")
+            start = next((entry for entry, fields in entries if _time_of(fields) < before), "0-0")  # type: ignore[union-attr]
             self._rooms[name] = Cursor(start, max(earlier, default=0))
-            self._note_members(name, members.values())
+            self._note_members(name, members.values())  # type: ignore[union-attr]
             self._discovered.discard(name)
+        return problem
 
     def _note_members(self, room: str, records: Iterable[str]) -> set[str]:
         """Remember which of ``room``'s members belong to other processes; their nick keys."""
@@ -776,7 +839,7 @@ class RedisBus:
                     room=room,
                     spans=rooms,
                 )
-                self._enqueue(Outgoing(event, uid))
+                self._enqueue_event(event, uid)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -786,6 +849,8 @@ class RedisBus:
         if trouble in self._troubles or self._stopping:
             return
         well = not self._troubles
+        if Trouble.SENDING not in self._troubles:
+            self._stuck.add(EVERY_LANE)  # nothing is sent before what Redis may have lost is put back
         self._troubles.update((trouble, Trouble.SENDING))
         self._wake.set()
         if well:
@@ -821,6 +886,14 @@ def _events(entries: list[tuple[str, dict[str, str]]], cursor: Cursor | None = N
         with _skipping_unreadable():
             events.append(read_entry(entry_id, fields))
     return events
+
+
+def _time_of(fields: dict[str, str]) -> float:
+    """A stream entry's time (0 for one that has none readable: taken for old)."""
+    try:
+        return float(fields.get("ts", 0))
+    except ValueError:
+        return 0.0
 
 
 def _members(records: Iterable[str]) -> list[RemoteMember]:
