@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import secrets
 import time
@@ -124,6 +125,24 @@ def freed_by(event: Event) -> str:
     if event.kind is Kind.NICK and event.old and nick_key(event.old) != nick_key(event.nick):
         return nick_key(event.old)
     return ""
+
+
+Entries = list[tuple[str, dict[str, str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """What a room's keys held when read: its latest stream entries (newest first), its latest
+    messages, and its members' records."""
+
+    entries: Entries
+    said: Entries
+    members: dict[str, str]
+
+    def events(self, before: float = math.inf) -> list[Event]:
+        """Its readable events from before ``before`` (Redis's time), each once, in id order."""
+        kept = {event.id: event for event in _events([*self.said, *self.entries]) if event.ts < before}
+        return sorted(kept.values(), key=lambda event: event.id)
 
 
 @dataclass(slots=True)
@@ -298,28 +317,42 @@ class RedisBus:
         seconds, micros = await self._redis.time()
         self._started, self._swept = seconds + micros / 1e6, time.time()
         names = await self._redis.zrevrange(self.keys.rooms, 0, self.max_rooms - 1)
-        rooms = [default, *(name for name in names if name != default)]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for name in rooms:
-                keys, count = self.keys.room(name), max(1, self.history.capacity_of(name))
-                pipe.xrevrange(keys.stream, count=count)
-                pipe.xrevrange(keys.said, count=count)
-                pipe.hgetall(keys.members)
-            pipe.hgetall(self.keys.presence)
-            replies = await pipe.execute()
+        states = await self._read_rooms([default, *(name for name in names if name != default)])
+        presence = await self._redis.hgetall(self.keys.presence)
         restored: list[Event] = []
         others: dict[str, set[str]] = {}
-        for index, name in enumerate(rooms):
-            entries, said, members = replies[3 * index : 3 * index + 3]
-            events = {event.id: event for event in _events([*said, *entries])}
-            restored += sorted(events.values(), key=lambda event: event.id)
-            self._rooms[name] = Cursor(entries[0][0] if entries else "0-0", max(events, default=0))
-            if keys := self._note_members(name, members.values()):
+        for name, state in states.items():
+            if isinstance(state, BaseException):
+                raise state
+            events = state.events()
+            restored += events
+            self._rooms[name] = Cursor(state.entries[0][0] if state.entries else "0-0", events[-1].id if events else 0)
+            if keys := self._note_members(name, state.members.values()):
                 others[name] = keys
         self.history.restore(restored)
         if self._listener is not None:
-            present = [m for m in _members(replies[-1].values()) if m.process != self.process]
+            present = [m for m in _members(presence.values()) if m.process != self.process]
             self._listener.remote_members(present, others)
+
+    async def _read_rooms(self, rooms: list[str]) -> dict[str, RoomState | BaseException]:
+        """What each room's keys hold now (stream first, members last), or why they could not be read."""
+        reads = [(room, kind) for room in rooms for kind in ("stream", "said", "members")]
+
+        def read(pipe: Client, index: int) -> None:
+            room, kind = reads[index]
+            keys, count = self.keys.room(room), max(1, self.history.capacity_of(room))
+            if kind == "members":
+                pipe.hgetall(keys.members)
+            else:
+                pipe.xrevrange(keys.stream if kind == "stream" else keys.said, count=count)
+
+        replies = await self._pipes.each([self.keys.room(room).stream for room, _ in reads], read)
+        states: dict[str, RoomState | BaseException] = {}
+        for index, room in enumerate(rooms):
+            entries, said, members = replies[3 * index : 3 * index + 3]
+            failed = next((reply for reply in (entries, said, members) if isinstance(reply, BaseException)), None)
+            states[room] = failed if failed is not None else RoomState(entries, said, members)  # type: ignore[arg-type]
+        return states
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -695,31 +728,18 @@ class RedisBus:
         """Rooms new to this process: what happened before it started is history (kept for
         replay), what happened since is delivered; and who is in them, for reaping. A room whose
         shard does not answer stays to be loaded (and is left unread) until it does; why, if so."""
-        streams = [(room, kind) for room in rooms for kind in ("stream", "said", "members")]
-
-        def read(pipe: Client, index: int) -> None:
-            room, kind = streams[index]
-            keys, count = self.keys.room(room), max(1, self.history.capacity_of(room))
-            if kind == "members":
-                pipe.hgetall(keys.members)
-            else:
-                pipe.xrevrange(keys.stream if kind == "stream" else keys.said, count=count)
-
-        replies = await self._pipes.each([self.keys.room(room).stream for room, _ in streams], read)
         before = self._started - CLOCK_MARGIN
         problem = None
-        for index, name in enumerate(rooms):
-            entries, said, members = replies[3 * index : 3 * index + 3]
-            failed = next((reply for reply in (entries, said, members) if isinstance(reply, Exception)), None)
-            if failed is not None:
-                problem = failed
+        for name, state in (await self._read_rooms(rooms)).items():
+            if isinstance(state, BaseException):
+                problem = state
                 self._unreadable.add(name)
                 continue
-            earlier = {e.id: e for e in _events([*said, *entries]) if e.ts < before}  # type: ignore[list-item]
-            self.history.restore_room(name, sorted(earlier.values(), key=lambda event: event.id))
-            start = next((entry for entry, fields in entries if _time_of(fields) < before), "0-0")  # type: ignore[union-attr]
-            self._rooms[name] = Cursor(start, max(earlier, default=0))
-            self._note_members(name, members.values())  # type: ignore[union-attr]
+            earlier = state.events(before)
+            self.history.restore_room(name, earlier)
+            start = next((entry for entry, fields in state.entries if _time_of(fields) < before), "0-0")
+            self._rooms[name] = Cursor(start, earlier[-1].id if earlier else 0)
+            self._note_members(name, state.members.values())
             self._discovered.discard(name)
         return problem
 
@@ -755,7 +775,7 @@ class RedisBus:
 
         return await self._pipes.each([streams[name][0] for name in marked], read)
 
-    def _deliver_entries(self, room: str, entries: list[tuple[str, dict[str, str]]]) -> None:
+    def _deliver_entries(self, room: str, entries: Entries) -> None:
         cursor = self._rooms[room]
         for event in _events(entries, cursor):
             if event.id <= cursor.last_id:
@@ -781,7 +801,7 @@ class RedisBus:
             if not self._where[member]:
                 del self._where[member]
 
-    def _deliver_private(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+    def _deliver_private(self, entries: Entries) -> None:
         for entry_id, fields in entries:
             self._inbox_from = entry_id
             private = None
@@ -877,7 +897,7 @@ class RedisBus:
         return member_record(event.nick, event.gateway, event.process, event.origin)
 
 
-def _events(entries: list[tuple[str, dict[str, str]]], cursor: Cursor | None = None) -> list[Event]:
+def _events(entries: Entries, cursor: Cursor | None = None) -> list[Event]:
     """The readable events of stream entries (moving ``cursor`` past every entry)."""
     events = []
     for entry_id, fields in entries:
