@@ -118,7 +118,7 @@ class Outgoing:
 def freed_by(event: Event) -> str:
     """The nick key an event frees once every room it spans has it: a departure's last leave (one
     leave per room, each with its id) frees the nick, a nick change's last room the old one."""
-    if event.spans and event.room != event.spans[-1]:
+    if not event.completes:
         return ""
     if event.kind is Kind.LEAVE:
         return nick_key(event.nick)

@@ -106,6 +106,12 @@ class Event:
     rooms: tuple[RoomInfo, ...] = ()
     aside: bool = False
 
+    @property
+    def completes(self) -> bool:
+        """Whether this is the last of the events one change publishes, one per room of ``spans``
+        (a departure's last leave, a nick change's last room): the change is whole once it is out."""
+        return not self.spans or self.room == self.spans[-1]
+
     def stamped(self, id: int, ts: float) -> Event:
         """The same event with the id and time the bus gave it."""
         return replace(self, id=id, ts=ts)

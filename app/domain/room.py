@@ -186,7 +186,7 @@ class Room:
             nick = event.old if kind is Kind.NICK else event.nick
             self.rooms.remote_exit(room, nick_key(nick))
             held = self._remote.get(nick)
-            last = kind is not Kind.PART and (not event.spans or room == event.spans[-1])
+            last = kind is not Kind.PART and event.completes
             if last and held is not None and (held.process, held.conn) == (event.process, event.origin):
                 self._remote.remove(held.nick, held)
         if kind in (Kind.JOIN, Kind.NICK, Kind.ENTER):
