@@ -28,7 +28,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from urllib.parse import urlsplit
 from uuid import uuid4
@@ -157,13 +157,6 @@ class Cursor:
     @property
     def floor(self) -> int:
         return max(self.last_id, self.assigned)
-
-
-@dataclass(slots=True)
-class Sent:
-    """What a batch's steps said, acted on once they are all known."""
-
-    refusals: list[tuple[Event, str]] = field(default_factory=list)
 
 
 class RedisBus:
@@ -481,13 +474,13 @@ class RedisBus:
         note(freeing, await self._run(freeing, self._step_after, self._server_key))
 
         done = [item for item in batch if through(item)]
-        sent = Sent([(item.event, "taken") for item in done if item.uid in taken])
+        refusals = [(item.event, "taken") for item in done if item.uid in taken]
         for item, result in zip(in_rooms, published, strict=True):
             if through(item):
-                self._published(item.event, result, sent)
+                self._published(item.event, result, refusals)
         self._drop(done, prefix=not self._stuck and len(done) == len(batch))
         if self._listener is not None:
-            for event, reason in sent.refusals:
+            for event, reason in refusals:
                 if event.process == self.process:
                     self._listener.refused(event, reason)
         if problems:
@@ -563,12 +556,12 @@ class RedisBus:
         event = item.event
         self._pipes.call(pipe, RELEASE, [self.keys.presence], [item.frees, event.process, event.origin])
 
-    def _published(self, event: Event, result: object, sent: Sent) -> None:
+    def _published(self, event: Event, result: object, refusals: list[tuple[Event, str]]) -> None:
         if not isinstance(result, list):
             return
         status, value = result
         if status == Published.REFUSED:
-            sent.refusals.append((event, str(value)))
+            refusals.append((event, str(value)))
         elif (cursor := self._rooms.get(self._room_of(event))) is not None:  # else its doorbell will say
             cursor.assigned = max(cursor.assigned, int(value))
 
