@@ -33,6 +33,12 @@ class Stopper:
         self.workers.shutdown()
 
 
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Bytes parameters (WebSocket frames carry random masks) are named by their length, so that
+    every pytest-xdist worker collects the same test ids."""
+    return f"{len(val)}-bytes" if isinstance(val, bytes) else None
+
+
 @pytest.fixture(scope="session")
 def stopper() -> Iterator[Stopper]:
     background = Stopper()
