@@ -548,7 +548,7 @@ def _log_line(event: Event) -> None:
     elif kind is Kind.LEAVE:
         log.info("#%d %s leave %s %s", event.id, room, event.nick, event.text)
     elif kind is Kind.PRESENCE:
-        log.info("joins and leaves, past a few a second counted: %s", event.text)
+        log.info("joins and leaves not logged one by one: %s", event.text)
     elif kind is Kind.NICK:
         log.info("#%d %s nick %s -> %s", event.id, room, event.old, event.nick)
     elif kind in (Kind.ENTER, Kind.PART, Kind.TOPIC):

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from hubfakes import Clock, JsonCodec, LineCodec, join, make_hub
+from hubfakes import Clock, FakeClient, JsonCodec, LineCodec, join, make_hub
 
 from app.domain.churn import SAMPLE, ChurnGate
 from app.domain.events import Event, Gateway, Kind, User
@@ -188,16 +188,21 @@ def test_past_what_a_summary_can_name_the_list_starts_again_from_a_sample_with_t
     assert len(listed) == 10 and listed <= {u.nick for u in hub.room.users()}
 
 
-def test_a_folded_arrival_is_summarised_before_anything_else_is_shown_of_the_room() -> None:
+def watched_room(members: int) -> tuple[Hub, Clock, list[Callable[[], None]], FakeClient]:
+    """A crowded hub with a watcher and ``members`` others in its room, all announced; then quiet."""
     hub, clock, summaries = crowded_hub()
-    web = JsonCodec()
-    watcher = join(hub, web, "watcher")
-    for i in range(60):
-        join(hub, web, f"crowd{i}")
+    watcher = join(hub, JsonCodec(), "watcher")
+    for i in range(members):
+        join(hub, watcher.codec, f"crowd{i}")
     settle(summaries)
-    watcher.clear()
     clock.now = 10.0
-    newcomers = [join(hub, web, f"new{i}") for i in range(3)]
+    watcher.clear()
+    return hub, clock, summaries, watcher
+
+
+def test_a_folded_arrival_is_summarised_before_anything_else_is_shown_of_the_room() -> None:
+    hub, _, summaries, watcher = watched_room(60)
+    newcomers = [join(hub, watcher.codec, f"new{i}") for i in range(3)]
     hub.receive(newcomers[2], "/nick renamed")
     hub.receive(newcomers[2], "hello")
     frames = [f for f in watcher.frames() if f["type"] != "users"]
@@ -208,15 +213,8 @@ def test_a_folded_arrival_is_summarised_before_anything_else_is_shown_of_the_roo
 
 
 def test_a_lone_join_in_the_next_window_is_announced_by_name_at_once() -> None:
-    hub, clock, summaries = crowded_hub()
-    web = JsonCodec()
-    watcher = join(hub, web, "watcher")
-    for i in range(20):
-        join(hub, web, f"crowd{i}")
-    settle(summaries)
-    clock.now = 10.0
-    watcher.clear()
-    join(hub, web, "latecomer")
+    hub, _, _, watcher = watched_room(20)
+    join(hub, watcher.codec, "latecomer")
     [frame] = watcher.frames()
     assert (frame["type"], frame["nick"]) == ("join", "latecomer")
 
@@ -230,4 +228,4 @@ def test_the_log_names_a_few_joins_a_window_and_counts_the_rest(caplog: pytest.L
         settle(summaries)
     lines = [record.getMessage() for record in caplog.records if record.name == "app.chat"]
     assert [line for line in lines if " join " in line] == [f"#{i + 1} #main join crowd{i} (web)" for i in range(10)]
-    assert lines[10:] == ["joins and leaves, past a few a second counted: 40 joined — 50 here now"]
+    assert lines[10:] == ["joins and leaves not logged one by one: 40 joined — 50 here now"]
