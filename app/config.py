@@ -56,6 +56,10 @@ class Settings:
     web_history: int = 100
     tcp_replay: int = 20
     churn_calm: int = 10
+    presence_window: float = 1.0
+    """Seconds over which a room's joins and leaves past its allowance are folded into one summary."""
+    presence_crowd: int = 100
+    """People in a room up to which ``churn_calm`` notices a window go out one by one (fewer in a bigger room)."""
     forwarded_allow_ips: str = "127.0.0.1"
     """The proxies whose X-Forwarded-For is believed (uvicorn's setting, passed on as it is)."""
     trusted_proxies: Networks = field(default_factory=lambda: Networks.parse("127.0.0.1"))
@@ -176,6 +180,8 @@ class Settings:
             web_history=int(number("CHAT_WEB_HISTORY", d.web_history)),
             tcp_replay=int(number("CHAT_TCP_REPLAY", d.tcp_replay)),
             churn_calm=int(number("CHAT_CHURN_CALM", d.churn_calm)),
+            presence_window=number("CHAT_PRESENCE_WINDOW", d.presence_window, float) or d.presence_window,
+            presence_crowd=int(number("CHAT_PRESENCE_CROWD", d.presence_crowd)),
             forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", d.forwarded_allow_ips),
             trusted_proxies=networks("FORWARDED_ALLOW_IPS", d.forwarded_allow_ips),
             tcp_proxy_protocol=flag("CHAT_TCP_PROXY_PROTOCOL"),

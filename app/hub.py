@@ -42,7 +42,7 @@ from app.domain.room import Member, RemoteMember, Room
 from app.fanout import Codec, Outbox
 from app.laggards import Laggards
 from app.moderation import Moderation, Policy
-from app.presence import Presence
+from app.presence import Presence, PresenceLog
 from app.replay import Replayer
 from app.switchboard import Switchboard
 from app.tally import Tally
@@ -125,12 +125,21 @@ class Hub:
         self.channels = self.switchboard.kinds
         """The default room's channels, one per kind of client: the gateways add theirs."""
         self.replayer = Replayer(bus.history)
+        later = later or (lambda delay, callback: asyncio.get_running_loop().call_later(delay, callback))
         self.presence = Presence(
             churn or ChurnGate(),
             clock,
-            later or (lambda delay, callback: asyncio.get_running_loop().call_later(delay, callback)),
+            later,
             self._announce,
             room.population_of,
+            lambda name, limit: room.users(limit, room=name),
+        )
+        self.presence_log = PresenceLog(
+            replace(self.presence.gate, _changes={}),
+            clock,
+            later,
+            _log_line,
+            lambda: room.population,
         )
         self.tally = Tally()
         self._next_id = 0
@@ -387,14 +396,14 @@ class Hub:
     def deliver(self, event: Event) -> None:
         """A public event in its final place in its room's order: send it to every local client
         in the room, encoded once per channel; its sender gets its own version."""
-        _log_event(event)
+        self._log_event(event)
         self.tally.events[event.kind] += 1
         if event.process != self.bus.process:
             self.room.track_remote(event)
         elif event.kind is Kind.LEAVE:
             self._reaped(event)
         room = event.room or self.switchboard.default
-        if event.kind in PRESENCE_KINDS and not self.presence.admit(event, room):
+        if not self.presence.admit(event, room):  # folded into the room's next presence summary
             return
         sender = self.clients.get(event.origin) if event.origin and event.process == self.bus.process else None
         exclude = sender.outbox if sender is not None else None
@@ -435,6 +444,15 @@ class Hub:
             if client is not None and earlier.intersection(self.room.rooms.of(member)):
                 skip.add(client.outbox)
         return skip
+
+    def _log_event(self, event: Event) -> None:
+        """The chat log: each event's line, but joins and leaves counted past a few a second."""
+        if not log.isEnabledFor(logging.INFO):
+            return
+        if event.kind in PRESENCE_KINDS:
+            self.presence_log.note(event)
+        else:
+            _log_line(event)
 
     def _announce(self, event: Event) -> None:
         """A churn summary for its room."""
@@ -519,9 +537,7 @@ class Hub:
                     self.drop(target, outcome.goodbye, outcome.reason)
 
 
-def _log_event(event: Event) -> None:
-    if not log.isEnabledFor(logging.INFO):
-        return
+def _log_line(event: Event) -> None:
     kind, room = event.kind, event.room
     if kind is Kind.MESSAGE:
         log.info("#%d %s [%s] %s", event.id, room, event.nick, event.text)
@@ -531,6 +547,8 @@ def _log_event(event: Event) -> None:
         log.info("#%d %s join %s (%s)", event.id, room, event.nick, event.gateway.value if event.gateway else "?")
     elif kind is Kind.LEAVE:
         log.info("#%d %s leave %s %s", event.id, room, event.nick, event.text)
+    elif kind is Kind.PRESENCE:
+        log.info("joins and leaves not logged one by one: %s", event.text)
     elif kind is Kind.NICK:
         log.info("#%d %s nick %s -> %s", event.id, room, event.old, event.nick)
     elif kind in (Kind.ENTER, Kind.PART, Kind.TOPIC):

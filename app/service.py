@@ -58,7 +58,7 @@ class ChatService:
             self.bus,
             flood,
             Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
-            churn=ChurnGate(calm=settings.churn_calm),
+            churn=ChurnGate(settings.churn_calm, settings.presence_window, crowd=settings.presence_crowd),
             laggards=laggards,
             moderation=(_moderation_store(settings), Policy(settings.operator_password, settings.nick_expiry)),
         )

@@ -188,7 +188,8 @@ function handle(event) {
       if (state.asked.delete(room.name)) return;
       break;
     case "presence":
-      users.apply(event.users, event.left, event.total);
+      if (event.code === "sample") users.resample(event.users, event.total);
+      else users.apply(event.users, event.left, event.total);
       break;
     case "error":
       if (event.code === "nick_refused") showNickError(event.text);

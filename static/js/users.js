@@ -32,6 +32,14 @@ export class UsersPanel {
     this.render();
   }
 
+  /** A summary of more comings and goings than it could name: a sample of who is here now. */
+  resample(users, total) {
+    const me = this.users.get(this.me.toLowerCase());
+    this.reset(users, this.me, total);
+    if (me && !this.users.has(me.nick.toLowerCase())) this.users.set(me.nick.toLowerCase(), me);
+    this.render();
+  }
+
   join(nick, gateway) {
     if (!this.users.has(nick.toLowerCase())) this.total += 1;
     this.users.set(nick.toLowerCase(), { nick, gateway });
