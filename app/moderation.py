@@ -594,7 +594,8 @@ class Moderation:
         if not active:
             self._reply(client, "No bans")
             return
-        lines = [f"{b.label} ({b.kind}) by {b.by}, {b.expiry(now)}{_colon(b.reason)}" for b in active]
+        # each line cleaned whole: a ban stored before reasons were cleaned must not add lines of its own
+        lines = [clean_text(f"{b.label} ({b.kind}) by {b.by}, {b.expiry(now)}{_colon(b.reason)}") for b in active]
         self._reply(client, "\n".join([f"{len(active)} bans:", *lines]))
 
     async def _mute(self, client: Client, rest: str) -> None:
