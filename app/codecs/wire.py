@@ -48,7 +48,7 @@ def event_to_dict(event: Event, own: bool = False) -> dict[str, Any]:
     if kind is Kind.PRIVATE:
         obj["to"] = event.to
     elif kind is Kind.MODERATION:
-        obj["target"] = event.to
+        obj["target"] = shown(event.to)
     elif kind is Kind.IDENTIFIED:
         obj["token"] = event.to
     if event.room:

@@ -65,7 +65,7 @@ class AuditRecord(Stored):
         ``address``, ``removed``)."""
         texts = {name: clean_text(value) for name, value in private.items()}
         room = SERVER if action in SERVER_WIDE else room
-        return cls(when, room, clean_text(actor), action, clean_text(target), **texts)
+        return cls(when, room, clean_text(actor), str(action), clean_text(target), **texts)
 
     @classmethod
     def parse(cls, stored: str) -> AuditRecord:
