@@ -225,8 +225,6 @@ class Moderation:
         if name in SECRET_COMMANDS and self._lacks_password(client, name, rest):
             self._ask_password(client, name, rest)
             return
-        if name not in SECRET_COMMANDS:  # a reason is said to others, like a message: cleaned alike
-            rest = clean_text(rest)
         typed_in = TYPED_IN.set(room)
         try:
             self.spawn(COMMANDS[name](self, client, rest))  # the task keeps ``room`` in its context
@@ -250,7 +248,7 @@ class Moderation:
     def password(self, client: Client, line: str) -> None:
         name, rest = self.awaiting.pop(client.id)
         client.hide_input(False)
-        self.spawn(COMMANDS[name](self, client, f"{rest} {line.strip()}".strip()))
+        self.spawn(COMMANDS[name](self, client, f"{rest} {clean_text(line)}".strip()))  # cleaned as if typed inline
 
     def held_back(self, client: Client, command: str, rest: str, room: str) -> tuple[str, str] | None:
         """Why a line this client typed for ``room`` is not sent (a mute, slow mode, an invite-only
@@ -757,9 +755,10 @@ class Moderation:
         except ArgumentError as problem:
             self._refuse(client, str(problem), "usage")
             return
-        full = client.id in self.operators
         room = typed or self.here(client)
-        if not full and self.role(client, room) < Role.ROOM_OPERATOR:
+        role = self.role(client, room)
+        full = role is Role.SERVER_OPERATOR
+        if role < Role.ROOM_OPERATOR:
             text = f"Only operators of {room} may read its /modlog" if typed else "Only operators may read /modlog"
             self._refuse(client, text, "not_operator")
             return

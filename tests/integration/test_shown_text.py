@@ -157,3 +157,30 @@ def test_a_stored_topic_from_before_the_cleaning_is_shown_clean(start_server: St
     reader.expect(lambda line: line.startswith("* Topic of #main: topic"))
     assert_clean_tcp(reader)
     assert_clean_web(page)
+
+
+HIDERS = ["\x07", "\x00", "\u202e", "\x1b[0m", "\x9b0m", "\u2028", "\x85"]
+"""What might hide a command from the rules, if they read the line before it is cleaned."""
+
+
+def test_a_control_character_before_a_command_hides_it_from_no_rule(start_server: Start) -> None:
+    """A line is read as it will be acted on: the rules see the command the cleaned line holds."""
+    server = start_server(CHAT_RATE="0")
+    ann = server.web("ann")
+    for room in ("#locked", "#quiet"):
+        joined(ann, room)
+        ann.expect(type="enter", nick="ann", room=room)  # ann made it: its operator
+    ann.send_raw(frame("/lock", "#locked"))
+    ann.expect(type="moderation", room="#locked", code="lock")
+    ann.send_raw(frame("/topic lock", "#quiet"))
+    ann.expect(type="moderation", room="#quiet", code="topic_lock")
+    bob = server.web("bob")
+    joined(bob, "#quiet")
+    for hider in HIDERS:
+        bob.send_raw(frame(f"{hider}/join #locked"))
+        assert bob.expect(type="error")["code"] == "invite_only", repr(hider)
+        bob.send_raw(frame(f"{hider}/topic mine now", "#quiet"))
+        assert bob.expect(type="error")["code"] == "topic_locked", repr(hider)
+    bob.send_raw(frame("/rooms"))
+    bob.expect(type="rooms")
+    assert not any(event["type"] in ("room", "topic") and event.get("room") != "#quiet" for event in bob.events[1:])
