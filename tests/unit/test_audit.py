@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 
 from app.bus.moderation import LOG_KEPT, MemoryStore, ModerationStore, RedisModeration, SqliteModeration
+from app.bus.redis_keys import Keys
 from app.bus.sqlite import SqliteStore
 from app.domain.audit import SERVER, AuditRecord, Noted
 from app.domain.moderation import Action
@@ -127,3 +130,25 @@ def test_a_line_from_before_records_is_read_as_a_server_wide_record() -> None:
     assert AuditRecord.parse("[1, 2]").detail == "[1, 2]"
     newer = '{"time": 1.0, "room": "#a", "actor": "op", "action": "kick", "target": "x", "colour": "red"}'
     assert AuditRecord.parse(newer).room == "#a", "a field a newer release added is ignored"
+
+
+OLD_LINE = "2025-12-08 12:00:00 op banned 203.0.113.7/32 (permanent) with the nick"
+
+
+def test_redis_reads_the_lines_it_kept_before_records_as_server_wide(redis_server: Any) -> None:
+    with redis.Redis.from_url(redis_server.url) as plain:
+        plain.rpush(Keys("audit-legacy").moderation + "log", OLD_LINE)  # as the release before records wrote it
+    store = RedisModeration(redis_server.url, "audit-legacy")
+
+    async def job() -> tuple[list[AuditRecord], list[AuditRecord]]:
+        await store.append_log(KICK)
+        found = await store.log(5, None), await store.log(5, "#dev")
+        await store.close()
+        return found
+
+    everything, dev = asyncio.run(job())
+    assert [record.line(full=True) for record in everything] == [
+        OLD_LINE,
+        "2025-12-08 12:00:00 #dev ann was kicked by op: flooding",
+    ]
+    assert dev == [KICK]
