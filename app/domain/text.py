@@ -2,11 +2,11 @@
 
 One cleaning for everything a person can make others read: messages, topics, part and quit
 reasons, moderation reasons, ban notices, audit records. It is applied where the text enters (the
-room for what is said, the moderation desk for what a command carries), and again where it is
-shown (``shown``: for what was stored before the cleaning covered it, or by another release), so
-no terminal ever receives an escape sequence, bell, C1 control, bidi override or line break from
-another user. The server's own log writes text ``escaped`` instead: it keeps what was sent, on
-one line.
+hub cleans every line before it is routed, the room again, and the domain's values clean what they
+are given: announcements, goodbyes, audit records), and again where it is shown (``shown``: for
+what was stored before the cleaning covered it, or by another release), so no terminal ever
+receives an escape sequence, bell, C1 control, bidi override or line break from another user.
+The server's own log writes text ``escaped`` instead: it keeps what was sent, on one line.
 """
 
 from __future__ import annotations
