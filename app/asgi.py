@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.assets import VersionedStaticFiles
 from app.config import Settings
-from app.logs import HideTokens, log_from_a_thread
+from app.logs import HideTokens, OneLine, log_from_a_thread
 from app.metrics import CONTENT_TYPE
 from app.service import ChatService, StartupRefused
 
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> ChatApp:
     settings = settings or Settings.from_env()
     for name in ("uvicorn.access", "uvicorn.error"):  # where uvicorn logs HTTP and WebSocket requests
         logging.getLogger(name).addFilter(HideTokens())
+        logging.getLogger(name).addFilter(OneLine())
     service = ChatService(settings)
     templates = Jinja2Templates(directory=TEMPLATES)
     versions = asset_versions()

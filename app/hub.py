@@ -39,6 +39,7 @@ from app.domain.goodbye import Goodbye, Refusal
 from app.domain.moderation import Role
 from app.domain.nicks import nick_key
 from app.domain.room import Member, RemoteMember, Room
+from app.domain.text import clean_text
 from app.fanout import Codec, Outbox
 from app.laggards import Laggards
 from app.moderation import Moderation, Policy
@@ -298,10 +299,12 @@ class Hub:
         if self.moderation.awaiting and self.moderation.takes(client):
             self.moderation.password(client, line)
             return
-        stripped = line.lstrip()
+        line = clean_text(line)  # read as it is acted on: a control character hides a command from no rule
+        if not line:
+            return
         name = rest = ""
-        if stripped.startswith("/") and not stripped.startswith("//"):
-            name, _, rest = stripped[1:].partition(" ")
+        if line.startswith("/") and not line.startswith("//"):
+            name, _, rest = line[1:].partition(" ")
             name, rest = name.lower(), rest.strip()
             if self.moderation.handles(name, rest):
                 self.moderation.command(client, name, rest, room)

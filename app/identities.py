@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from app import passwords
 from app.bus.moderation import ModerationStore, Table
+from app.domain.audit import Noted
 from app.domain.events import Event, Kind
 from app.domain.identity import Registration
 from app.domain.moderation import BanKind
@@ -115,7 +116,7 @@ class Identities:
         )
         await self._keep(registration)
         self.identified[client.id] = key
-        self.desk.audit(f"{nick} registered")
+        self.desk.audit(Noted.REGISTERED, nick)
         lapses = f" It lapses if unused for {self.expiry_days:g} days." if self.expiry_days else ""
         proof = f" Your key {fingerprint} proves it." if fingerprint else " Your password proves it."
         self._tell_owner(

@@ -8,6 +8,8 @@ import re
 import sys
 from logging.handlers import QueueHandler, QueueListener
 
+from app.domain.text import escaped
+
 
 def log_from_a_thread(level: str) -> QueueListener:
     """The chat log (joins, leaves, messages) is written to stdout by a thread of its own: a slow
@@ -19,8 +21,23 @@ def log_from_a_thread(level: str) -> QueueListener:
     listener.start()
     root = logging.getLogger()
     root.setLevel(level)
-    root.addHandler(QueueHandler(records))
+    handler = QueueHandler(records)
+    handler.addFilter(OneLine())
+    root.addHandler(handler)
     return listener
+
+
+class OneLine(logging.Filter):
+    """Writes a record's message escaped (``app.domain.text.escaped``), so whatever a client sent
+    that ends up in the log (a reason, a nick asked for, a request line) stays on its own line and
+    cannot write to the terminal tailing the log; a traceback, added after the message, keeps its
+    lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.isprintable():
+            record.msg, record.args = escaped(message), None
+        return True
 
 
 class HideTokens(logging.Filter):

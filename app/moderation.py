@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from app import passwords
 from app.bus.moderation import ModerationStore, Table
+from app.domain.audit import SERVER, AuditRecord, Noted
 from app.domain.events import Event, Kind
 from app.domain.goodbye import Goodbye, Refusal
 from app.domain.identity import Attempts, Registration
@@ -51,6 +52,7 @@ from app.domain.moderation import (
 from app.domain.nicks import NickError, nick_key, normalize_nick
 from app.domain.room import Member, RemoteMember
 from app.domain.rooms import RoomError, room_name
+from app.domain.text import clean_text
 from app.identities import Identities
 from app.passwords import Verifier
 
@@ -61,6 +63,8 @@ log = logging.getLogger("app.moderation")
 audit = logging.getLogger("app.audit")
 
 MODLOG_SHOWN = 20
+MODLOG_MOST = 200
+"""The most records one /modlog shows."""
 MAX_SLOW = 3600
 WATCH_INTERVAL = 1.0
 """Seconds between looks at a shared store's version: how soon another process's change is seen here."""
@@ -244,7 +248,7 @@ class Moderation:
     def password(self, client: Client, line: str) -> None:
         name, rest = self.awaiting.pop(client.id)
         client.hide_input(False)
-        self.spawn(COMMANDS[name](self, client, f"{rest} {line.strip()}".strip()))
+        self.spawn(COMMANDS[name](self, client, f"{rest} {clean_text(line)}".strip()))  # cleaned as if typed inline
 
     def held_back(self, client: Client, command: str, rest: str, room: str) -> tuple[str, str] | None:
         """Why a line this client typed for ``room`` is not sent (a mute, slow mode, an invite-only
@@ -402,7 +406,8 @@ class Moderation:
         nick = self.hub.room.nick_of(client.id)
         covering = address_ban(client.budget, nick, ban)
         await self._put_ban(covering)
-        self.audit(f"{ban.by} banned {covering.label} ({covering.expiry(self.clock())}) with the nick")
+        detail = f"the address {nick} came from, {covering.expiry(self.clock())}"
+        self.audit(Action.BAN, ban.by, nick, detail=detail, address=covering.mask)
 
     async def _put_ban(self, ban: Ban) -> None:
         key = f"{ban.kind}:{ban.mask}"
@@ -427,9 +432,10 @@ class Moderation:
         return self.hub.clients.get(member.id) if member is not None and hasattr(member, "id") else None
 
     def _announce(self, client: Client, action: Action, target: str, detail: str = "", room: str = "") -> None:
-        by = self.hub.room.nick_of(client.id) if client.id in self.hub.room else "server"
+        present = client.id in self.hub.room
+        by = self.hub.room.nick_of(client.id) if present else "server"
         text = announcement(action, target, by, detail)
-        self.audit(text if not room or room in text else f"{room}: {text}")
+        self.audit(action, by, target, room=room or (self.here(client) if present else SERVER), detail=detail)
         self._publish(client, action, target, text, room)
 
     def _publish(self, client: Client, action: Action, target: str, text: str, room: str = "") -> None:
@@ -442,10 +448,14 @@ class Moderation:
             event = Event(Kind.MODERATION, nick=nick, to=target, text=text, code=action, origin=client.id, room=room)
             self.hub.bus.publish(event)
 
-    def audit(self, text: str) -> None:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.clock()))
-        audit.info("%s", text)
-        self.spawn(self.store.append_log(f"{stamp} {text}"))
+    def audit(self, action: str, actor: str, target: str = "", *, room: str = SERVER, **private: str) -> None:
+        """Keep a record of ``action`` (an ``Action``, or a ``Noted`` event) taken in ``room`` (by
+        default server-wide): in the store's audit log, and on one line of the server's log.
+        ``private``: its ``detail`` (a reason), and what only server operators read: an
+        ``address``, the text ``removed``."""
+        record = AuditRecord.of(self.clock(), room, actor, action, target, **private)
+        audit.info("%s", record.text(full=True))
+        self.spawn(self.store.append_log(record))
 
     def _reply(self, client: Client, text: str) -> None:
         self.hub.tell(client, Event(Kind.SYSTEM, text=text))
@@ -552,7 +562,7 @@ class Moderation:
         holder = self.hub.room.find(request.label) if ban.kind is BanKind.NICK else None
         if isinstance(holder, RemoteMember):  # its process knows the address: it covers it, then announces
             text = announcement(Action.BAN, holder.nick, by, detail)
-            self.audit(text)
+            self.audit(Action.BAN, by, holder.nick, detail=detail)
             event = Event(Kind.MODERATION, nick=by, to=holder.nick, text=text, code=Action.BAN)
             self.hub.bus.forward(holder.process, holder.conn, event)
             return
@@ -582,7 +592,8 @@ class Moderation:
         if not active:
             self._reply(client, "No bans")
             return
-        lines = [f"{b.label} ({b.kind}) by {b.by}, {b.expiry(now)}{_colon(b.reason)}" for b in active]
+        # each line cleaned whole: a ban stored before reasons were cleaned must not add lines of its own
+        lines = [clean_text(f"{b.label} ({b.kind}) by {b.by}, {b.expiry(now)}{_colon(b.reason)}") for b in active]
         self._reply(client, "\n".join([f"{len(active)} bans:", *lines]))
 
     async def _mute(self, client: Client, rest: str) -> None:
@@ -696,7 +707,7 @@ class Moderation:
         await self.store.redact(said.id, room)
         by = self.hub.room.nick_of(client.id)
         announced = announcement(Action.REDACT, f"a message from {said.nick}", by)
-        self.audit(f"{announced}: #{said.id} [{said.nick}] {said.text}")
+        self.audit(Action.REDACT, by, f"a message from {said.nick}", room=room, detail=f"#{said.id}", removed=said.text)
         self._publish(client, Action.REDACT, str(said.id), announced, room)
 
     async def _stored(self, id: int) -> None:
@@ -737,12 +748,28 @@ class Moderation:
         self._announce(client, action, registration.nick, room)
 
     async def _modlog(self, client: Client, rest: str) -> None:
-        if self.role(client, self.here(client)) < Role.ROOM_OPERATOR:
-            self._refuse(client, "Only operators may read /modlog", "not_operator")
+        """``/modlog [#ROOM] [N]``: a room's operators read its records, without the addresses and
+        removed text in them; server operators read every record (or one room's) in full."""
+        try:
+            typed, count = _modlog_request(rest)
+        except ArgumentError as problem:
+            self._refuse(client, str(problem), "usage")
             return
-        entries = await self.store.log(MODLOG_SHOWN)
-        heading = f"Last {len(entries)} moderation actions (UTC):"
-        self._reply(client, "\n".join([heading, *entries]) if entries else "No moderation actions yet")
+        room = typed or self.here(client)
+        role = self.role(client, room)
+        full = role is Role.SERVER_OPERATOR
+        if role < Role.ROOM_OPERATOR:
+            text = f"Only operators of {room} may read its /modlog" if typed else "Only operators may read /modlog"
+            self._refuse(client, text, "not_operator")
+            return
+        scope = room if typed or not full else None
+        records = await self.store.log(count, scope)
+        where = f" in {scope}" if scope else ""
+        if not records:
+            self._reply(client, f"No moderation actions{where} yet")
+            return
+        heading = f"Last {len(records)} moderation actions{where} (UTC):"
+        self._reply(client, "\n".join([heading, *(record.line(full) for record in records)]))
 
     async def _ignore(self, client: Client, rest: str) -> None:
         nick = rest.strip()
@@ -792,7 +819,23 @@ class Moderation:
         self.founders[room] = nick_key(event.nick)
         self.founding.setdefault(event.origin, set()).add(room)
         self.spawn(self.store.put(Table.FOUNDERS, room, self.founders[room]))
-        self.audit(f"{event.nick} founded {room}")
+        self.audit(Noted.FOUNDED, event.nick, room, room=room)
+
+
+def _modlog_request(rest: str) -> tuple[str, int]:
+    """``/modlog [#ROOM] [N]`` read: the room typed ("" for none) and how many records."""
+    room, count = "", MODLOG_SHOWN
+    for word in rest.split():
+        if word.startswith("#") and not room:
+            try:
+                room = room_name(word)
+            except RoomError as problem:
+                raise ArgumentError(f"Usage: /modlog [#ROOM] [N] — {problem}") from None
+        elif word.isascii() and word.isdigit() and 0 < int(word) <= MODLOG_MOST:
+            count = int(word)
+        else:
+            raise ArgumentError(f"Usage: /modlog [#ROOM] [N] — N from 1 to {MODLOG_MOST}")
+    return room, count
 
 
 def _colon(reason: str) -> str:

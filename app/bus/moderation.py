@@ -1,8 +1,9 @@
 """Where moderation state lives: bans, mutes, room operators, registered nicks, and the audit log.
 
 Three engines behind one small async interface of named tables (key to JSON record) and an
-append-only log: in memory (history kept in memory only), the history's SQLite file (tables of
-its own, added by a schema migration in ``app.bus.sqlite``), and Redis when rooms are shared,
+append-only log of records (``AuditRecord``, kept as JSON and read back by room): in memory
+(history kept in memory only), the history's SQLite file (tables of its own, added by a schema
+migration in ``app.bus.sqlite``), and Redis when rooms are shared,
 so a ban written by one process is read by every other. SQLite calls run on a worker thread:
 the event loop never waits for the disk.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import time
+from collections import deque
 from enum import StrEnum
 from typing import Protocol
 
@@ -20,9 +21,11 @@ from app.bus import redis_connect
 from app.bus.redis_connect import Client
 from app.bus.redis_keys import Keys
 from app.bus.sqlite import connect
+from app.domain.audit import AuditRecord
 
 LOG_KEPT = 1000
-"""Audit entries kept (the newest); the server log keeps every one."""
+"""Audit records kept (the newest) of each room, of the server-wide ones, and (in memory and Redis)
+of all together; the server log keeps every one."""
 
 
 class Table(StrEnum):
@@ -45,10 +48,11 @@ class ModerationStore(Protocol):
         """Remove a record; whether it was there."""
         ...
 
-    async def append_log(self, entry: str) -> None: ...
+    async def append_log(self, record: AuditRecord) -> None: ...
 
-    async def log(self, count: int) -> list[str]:
-        """The newest ``count`` audit entries, oldest first."""
+    async def log(self, count: int, room: str | None) -> list[AuditRecord]:
+        """The newest ``count`` audit records of ``room`` (None: of every room and the server),
+        oldest first."""
         ...
 
     async def redact(self, id: int, room: str) -> None:
@@ -71,7 +75,10 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.tables: dict[Table, dict[str, str]] = {table: {} for table in Table}
-        self.entries: list[str] = []
+        self.entries: deque[AuditRecord] = deque(maxlen=LOG_KEPT)
+        """Every room's records and the server's, together."""
+        self.by_room: dict[str, deque[AuditRecord]] = {}
+        """Each room's own, so a busy room does not push a quiet one's out."""
 
     async def read(self, table: Table) -> dict[str, str]:
         return dict(self.tables[table])
@@ -82,12 +89,13 @@ class MemoryStore:
     async def delete(self, table: Table, key: str) -> bool:
         return self.tables[table].pop(key, None) is not None
 
-    async def append_log(self, entry: str) -> None:
-        self.entries.append(entry)
-        del self.entries[:-LOG_KEPT]
+    async def append_log(self, record: AuditRecord) -> None:
+        self.entries.append(record)
+        self.by_room.setdefault(record.room, deque(maxlen=LOG_KEPT)).append(record)
 
-    async def log(self, count: int) -> list[str]:
-        return self.entries[-count:]
+    async def log(self, count: int, room: str | None) -> list[AuditRecord]:
+        kept = self.entries if room is None else self.by_room.get(room, ())
+        return list(kept)[-count:] if count > 0 else []
 
     async def redact(self, id: int, room: str) -> None:
         pass  # history lives in memory only: the bus's own copy is all there is
@@ -135,13 +143,17 @@ class SqliteModeration:
     async def delete(self, table: Table, key: str) -> bool:
         return bool(await self._change("DELETE FROM moderation WHERE tbl = ? AND key = ?", table.value, key))
 
-    async def append_log(self, entry: str) -> None:
-        await self._change("INSERT INTO modlog (ts, entry) VALUES (?, ?)", time.time(), entry)
-        await self._change("DELETE FROM modlog WHERE id <= (SELECT max(id) FROM modlog) - ?", LOG_KEPT)
+    async def append_log(self, record: AuditRecord) -> None:
+        await self._change("INSERT INTO audit (room, record) VALUES (?, ?)", record.room, record.record())
+        older = "SELECT id FROM audit WHERE room = ? ORDER BY id DESC LIMIT -1 OFFSET ?"
+        await self._change(f"DELETE FROM audit WHERE id IN ({older})", record.room, LOG_KEPT)
 
-    async def log(self, count: int) -> list[str]:
-        rows = await self._query("SELECT entry FROM modlog ORDER BY id DESC LIMIT ?", count)
-        return [entry for (entry,) in reversed(rows)]
+    async def log(self, count: int, room: str | None) -> list[AuditRecord]:
+        if room is None:
+            rows = await self._query("SELECT record FROM audit ORDER BY id DESC LIMIT ?", count)
+        else:
+            rows = await self._query("SELECT record FROM audit WHERE room = ? ORDER BY id DESC LIMIT ?", room, count)
+        return [AuditRecord.parse(record) for (record,) in reversed(rows)]
 
     async def redact(self, id: int, room: str) -> None:
         await self._change("DELETE FROM events WHERE id = ?", id)  # one sequence for the server: ids are unique
@@ -195,14 +207,23 @@ class RedisModeration:
     async def version(self) -> int:
         return int(await (await self._client()).get(self._prefix + "version") or 0)
 
-    async def append_log(self, entry: str) -> None:
+    def _log_key(self, room: str | None) -> str:
+        """The list of every record (None), or of one room's (``SERVER``: the server-wide ones)."""
+        return self._prefix + "log" + ("" if room is None else f":{room}")
+
+    async def append_log(self, record: AuditRecord) -> None:
+        entry = record.record()
         async with (await self._client()).pipeline(transaction=True) as pipe:
-            pipe.rpush(self._prefix + "log", entry)
-            pipe.ltrim(self._prefix + "log", -LOG_KEPT, -1)
+            for key in (self._log_key(None), self._log_key(record.room)):
+                pipe.rpush(key, entry)
+                pipe.ltrim(key, -LOG_KEPT, -1)
             await pipe.execute()
 
-    async def log(self, count: int) -> list[str]:
-        return await (await self._client()).lrange(self._prefix + "log", -count, -1)  # type: ignore[no-any-return, misc]
+    async def log(self, count: int, room: str | None) -> list[AuditRecord]:
+        if count <= 0:
+            return []
+        entries = await (await self._client()).lrange(self._log_key(room), -count, -1)
+        return [AuditRecord.parse(entry) for entry in entries]  # the list may hold lines from before records
 
     async def redact(self, id: int, room: str) -> None:
         """Out of both streams the room's history is read from (a process starting later never sees it)."""

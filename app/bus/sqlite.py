@@ -35,16 +35,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.bus.history import PRESENCE_KINDS, Loss
+from app.domain.audit import SERVER, AuditRecord
 from app.domain.events import Event, Gateway, Kind
 
 log = logging.getLogger("app.history")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: the events table alone (releases before versioning left ``user_version`` at 0).
 2: adds the id marks and the record of losses.
 3: adds each event's room ('' for events saved before rooms: the default room's).
 4: adds moderation: its records by table (bans, mutes, room rules and operators, registered nicks)
-and the audit log (read and written by ``app.bus.moderation``)."""
+and the audit log (read and written by ``app.bus.moderation``).
+5: the audit log is records (``AuditRecord`` as JSON, by room) instead of lines of text; the lines
+kept from before become server-wide records holding their words, so they stay readable (by server
+operators only: nobody can tell which room a line was about or whether it names an address)."""
 
 RUNWAY = 1000
 LAG_LIMIT = RUNWAY + RUNWAY // 2
@@ -69,7 +73,8 @@ _SCHEMA = (
     record TEXT NOT NULL,
     PRIMARY KEY (tbl, key)
 )""",
-    "CREATE TABLE IF NOT EXISTS modlog (id INTEGER PRIMARY KEY, ts REAL NOT NULL, entry TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, room TEXT NOT NULL, record TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS audit_by_room ON audit (room, id)",
 )
 _ROOM_INDEX = "CREATE INDEX IF NOT EXISTS events_by_room ON events (room, id)"
 _COLUMNS = "id, ts, kind, nick, text, old, gateway, room"
@@ -184,6 +189,8 @@ class SqliteStore:
             if version == 2 or (tables and version < 2):
                 db.execute("ALTER TABLE events ADD COLUMN room TEXT NOT NULL DEFAULT ''")
             db.execute(_ROOM_INDEX)
+            if "modlog" in tables:
+                _audit_records_from_lines(db)
             marks = dict(db.execute("SELECT name, id FROM marks").fetchall())
             newest = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
             written = marks.get("written", newest)  # schema 1 kept no marks: what it saved is all we know
@@ -336,6 +343,14 @@ def connect(path: str) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     return db
+
+
+def _audit_records_from_lines(db: sqlite3.Connection) -> None:
+    """Schema 4 to 5: each line of the old audit log becomes a record, in the same order."""
+    lines = db.execute("SELECT id, ts, entry FROM modlog ORDER BY id").fetchall()
+    records = [(id, SERVER, AuditRecord.legacy(entry, ts).record()) for id, ts, entry in lines]
+    db.executemany("INSERT INTO audit (id, room, record) VALUES (?, ?, ?)", records)
+    db.execute("DROP TABLE modlog")
 
 
 def _explain(problem: sqlite3.Error) -> str:

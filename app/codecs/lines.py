@@ -4,8 +4,9 @@ What people write and what the server says cannot be mistaken for one another, b
 every line a person wrote starts with their nick in brackets (``[ann] hi``, ``* [ann] waves``,
 ``[ann → you] psst``), and no line the server writes does (``* ann is now known as bob``: nicks
 cannot contain brackets). And none of it can start a line of its own: user text never holds a
-line break of any kind (``clean_text`` turns them into spaces; here again, for history stored
-before that was so), so only the server's own line breaks end a line.
+line break of any kind, nor an escape or control (``clean_text`` removes them where the text enters;
+``shown`` again here, for history stored before that was so, or by another release), so only the
+server's own line breaks end a line.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from __future__ import annotations
 import time
 
 from app.domain.events import REDACTED, Event, Kind
-from app.domain.text import LINE_BREAKS
-
-_FLAT = str.maketrans(dict.fromkeys(LINE_BREAKS, " "))
+from app.domain.text import shown, shown_lines
 
 LIVE = "live"
 """The code of the system notice that ends a replay: what follows happens now."""
@@ -42,9 +41,9 @@ def _lines(event: Event, own: bool) -> list[str]:
     if event.code == REDACTED:
         return [f"[{event.nick}] (message removed)"]
     if kind is Kind.MESSAGE:
-        return [f"[{event.nick}] {_flat(event.text)}"]
+        return [f"[{event.nick}] {shown(event.text)}"]
     if kind is Kind.ACTION:
-        return [f"* [{event.nick}] {_flat(event.text)}"]
+        return [f"* [{event.nick}] {shown(event.text)}"]
     if kind is Kind.JOIN:
         return [f"* {event.nick} joined ({event.gateway.value if event.gateway else 'unknown'})"]
     if kind is Kind.LEAVE:
@@ -56,15 +55,15 @@ def _lines(event: Event, own: bool) -> list[str]:
     if kind is Kind.PART:
         return [f"* {event.nick} left {event.room}{_because(event.text)}"]
     if kind is Kind.TOPIC:
-        return [f"* {event.nick} set the topic of {event.room}: {_flat(event.text)}"]
+        return [f"* {event.nick} set the topic of {event.room}: {shown(event.text)}"]
     if kind is Kind.ROOM:
         return _room_lines(event)
     if kind is Kind.ROOMS:
         return _rooms_lines(event)
     if kind is Kind.PRIVATE:
         if own:
-            return [f"[you → {event.to}] {_flat(event.text)}"]
-        return [f"[{event.nick} → you] {_flat(event.text)}"]
+            return [f"[you → {event.to}] {shown(event.text)}"]
+        return [f"[{event.nick} → you] {shown(event.text)}"]
     if kind is Kind.WELCOME:
         others = [u.nick for u in event.users if u.nick != event.nick]
         more = event.total - len(event.users)
@@ -88,14 +87,9 @@ def _lines(event: Event, own: bool) -> list[str]:
     return [f"* {line}" if i == 0 else f"  {line}" for i, line in enumerate(_server_lines(event.text))]
 
 
-def _flat(text: str) -> str:
-    """User text on one line (the check is the cheap case: printable text has no line break)."""
-    return text if text.isprintable() else text.translate(_FLAT)
-
-
 def _server_lines(text: str) -> list[str]:
     """A notice's lines: split at the server's own newlines only."""
-    return [_flat(line) for line in text.split("\n")]
+    return shown_lines(text).split("\n")
 
 
 def _names(event: Event) -> str:
@@ -108,7 +102,7 @@ def _names(event: Event) -> str:
 def _room_lines(event: Event) -> list[str]:
     count = max(event.total, len(event.users))
     lines = [f"* You are now in {event.room} — {count} here: {_names(event)}"]
-    lines.append(f"* Topic: {_flat(event.text)}" if event.text else "* No topic yet — /topic TEXT sets one")
+    lines.append(f"* Topic: {shown(event.text)}" if event.text else "* No topic yet — /topic TEXT sets one")
     return lines
 
 
@@ -118,10 +112,10 @@ def _rooms_lines(event: Event) -> list[str]:
     more = event.total - len(event.rooms)
     lines = [f"* {event.total} rooms" + (f", the {len(event.rooms)} biggest:" if more > 0 else ":")]
     for info in event.rooms:
-        lines.append(f"  {info.name} ({info.members})" + (f" — {_flat(info.topic)}" if info.topic else ""))
+        lines.append(f"  {info.name} ({info.members})" + (f" — {shown(info.topic)}" if info.topic else ""))
     return lines
 
 
 def _because(reason: str) -> str:
     """A leave's or a part's reason, in brackets after the notice (nothing without one)."""
-    return f" ({_flat(reason)})" if reason else ""
+    return f" ({shown(reason)})" if reason else ""

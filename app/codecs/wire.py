@@ -16,8 +16,12 @@ from typing import Any, NamedTuple
 
 from app.domain.events import Event, Kind, RoomInfo, User
 from app.domain.rooms import RoomError, room_name
+from app.domain.text import shown, shown_lines
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_NOTICES = frozenset({Kind.SYSTEM, Kind.ERROR})
+"""Kinds whose text is the server's, which may hold several lines; in every other kind, text is one
+line, and any user text in it is ``shown`` again (it may have been stored before it was cleaned)."""
 
 
 class FrameError(ValueError):
@@ -44,15 +48,15 @@ def event_to_dict(event: Event, own: bool = False) -> dict[str, Any]:
     if kind is Kind.PRIVATE:
         obj["to"] = event.to
     elif kind is Kind.MODERATION:
-        obj["target"] = event.to
+        obj["target"] = shown(event.to)
     elif kind is Kind.IDENTIFIED:
         obj["token"] = event.to
     if event.room:
         obj["room"] = event.room
     if kind is Kind.ROOM:
-        obj["topic"] = event.text
+        obj["topic"] = shown(event.text)
     elif event.text or kind in (Kind.MESSAGE, Kind.ACTION, Kind.TOPIC):
-        obj["text"] = event.text
+        obj["text"] = shown_lines(event.text) if kind in _NOTICES else shown(event.text)
     if event.gateway is not None:
         obj["gateway"] = event.gateway.value
     if event.rooms or kind is Kind.ROOMS:
@@ -82,7 +86,7 @@ def _user(user: User) -> dict[str, Any]:
 
 
 def _room_info(info: RoomInfo) -> dict[str, Any]:
-    return {"name": info.name, "members": info.members, "topic": info.topic}
+    return {"name": info.name, "members": info.members, "topic": shown(info.topic)}
 
 
 def encode_event(event: Event, own: bool = False) -> str:

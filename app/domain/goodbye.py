@@ -13,6 +13,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple
 
+from app.domain.text import clean_text
+
 
 class Retry(Enum):
     """When a client should come back after a goodbye."""
@@ -79,10 +81,12 @@ class Goodbye(Enum):
 
     def line(self, detail: str = "") -> str:
         """What the user reads last, with a detail (a limit, a reason) if there is one."""
+        detail = clean_text(detail)  # a kick's or a ban's reason is a person's words
         return f"{self.text} ({detail})" if detail else self.text
 
     def close_reason(self, detail: str = "") -> str:
         """The WebSocket close reason: at most 123 bytes of UTF-8 (RFC 6455 §5.5)."""
+        detail = clean_text(detail)
         reason = f"{self.reason}: {detail}" if detail else self.reason
         return reason.encode()[:123].decode(errors="ignore")
 

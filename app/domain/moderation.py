@@ -16,6 +16,7 @@ from typing import Any
 from app.domain.addresses import Network
 from app.domain.nicks import NickError, nick_key, normalize_nick
 from app.domain.stored import Stored
+from app.domain.text import clean_text
 
 MAIN_ROOM = "#main"
 """The room everyone is in until there are several; it has no founder."""
@@ -308,7 +309,9 @@ def may(role: Role, action: Action) -> bool:
 
 
 def announcement(action: Action, target: str, by: str, detail: str = "") -> str:
-    """The line the room reads, such as "ann was kicked by op: flooding"."""
+    """The line the room reads, such as "ann was kicked by op: flooding" (``detail`` cleaned like
+    a message: it may be a person's words)."""
+    detail = clean_text(detail)
     done = {
         Action.OPER: "is now a server operator",
         Action.OP: f"was made a room operator by {by}",

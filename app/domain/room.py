@@ -198,10 +198,11 @@ class Room:
         self.rooms.touch(room)
 
     def restore_topic(self, event: Event) -> None:
-        """A topic set earlier (from history at start-up, or by another process)."""
+        """A topic set earlier (from history at start-up, or by another process): cleaned again, since
+        it may have been stored before topics were, and every /topic and welcome shows it."""
         state = self.rooms.get(event.room)
         if state is not None:
-            state.topic = event.text
+            state.topic = clean_text(event.text)
 
     def refused(self, event: Event) -> list[Outcome]:
         """The shared room turned down an event this process published: a nick taken on another

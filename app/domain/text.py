@@ -1,7 +1,12 @@
 """Text hygiene: what user text may contain before anyone else sees it.
 
-Everything a user types passes through ``clean_text`` in the room, whichever gateway it came
-from, so no terminal ever receives an escape sequence, bell or C1 control from another user.
+One cleaning for everything a person can make others read: messages, topics, part and quit
+reasons, moderation reasons, ban notices, audit records. It is applied where the text enters (the
+hub cleans every line before it is routed, the room again, and the domain's values clean what they
+are given: announcements, goodbyes, audit records), and again where it is shown (``shown``: for
+what was stored before the cleaning covered it, or by another release), so no terminal ever
+receives an escape sequence, bell, C1 control, bidi override or line break from another user.
+The server's own log writes text ``escaped`` instead: it keeps what was sent, on one line.
 """
 
 from __future__ import annotations
@@ -28,8 +33,35 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udff
 
 def clean_text(text: str) -> str:
     """Remove escape sequences and control characters, make tabs and line breaks of any kind
-    spaces, trim."""
+    spaces, trim: what user text is once it has entered."""
+    return shown(text).strip()
+
+
+def shown(text: str) -> str:
+    """``clean_text`` without the trim: user text as a reader is shown it, whenever it was stored
+    (cleaning clean text changes nothing, and the common case costs one ``isprintable``)."""
     if text.isprintable():
-        return text.strip()
-    text = _ESCAPE_SEQUENCE.sub("", text.translate(_BLANKS))
-    return _CONTROL.sub("", text).strip()
+        return text
+    return _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text.translate(_BLANKS)))
+
+
+def shown_lines(text: str) -> str:
+    """A notice of the server's own, which may hold several lines: each line ``shown``."""
+    return text if text.isprintable() else "\n".join(shown(line) for line in text.split("\n"))
+
+
+def escaped(text: str) -> str:
+    """``text`` on one line for the server's log, repr-style: every character that is not
+    printable (line breaks, escapes, controls, bidi) and the backslash are written as escapes,
+    so a reason can neither forge a log line nor hide what it held."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(_ESCAPES.get(char) or (char if char.isprintable() else _code(char)) for char in text)
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _code(char: str) -> str:
+    point = ord(char)
+    return f"\\x{point:02x}" if point < 0x100 else f"\\u{point:04x}" if point < 0x10000 else f"\\U{point:08x}"

@@ -1,5 +1,5 @@
 """The SQLite history store: round trip, bounds, reserved ids across crashes, start-up checks and
-the migration of files written by earlier releases (before schema versions, schema 2 and 3)."""
+the migration of files written by earlier releases (before schema versions, schema 2, 3 and 4)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from app.bus.history import Loss
 from app.bus.moderation import SqliteModeration, Table
 from app.bus.sqlite import RUNWAY, SCHEMA_VERSION, SqliteStore, StoreError
+from app.domain.audit import AuditRecord
 from app.domain.events import Event, Gateway, Kind
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -158,13 +159,57 @@ def test_a_file_from_an_earlier_schema_keeps_its_history_and_gains_moderation(tm
         moderation = SqliteModeration(str(path))
         try:
             await moderation.put(Table.BANS, "nick:mallory", "{}")
-            await moderation.append_log("op banned mallory")
-            assert await moderation.log(5) == ["op banned mallory"]
+            banned = AuditRecord.of(1_700_000_009.0, "", "op", "ban", "mallory", detail="permanent")
+            await moderation.append_log(banned)
+            assert await moderation.log(5, None) == [banned]
             return await moderation.read(Table.BANS)
         finally:
             await moderation.close()
 
     assert asyncio.run(ban_and_read_back()) == {"nick:mallory": "{}"}
+
+
+_SCHEMA_4 = """
+    CREATE TABLE events (id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, nick TEXT NOT NULL,
+        text TEXT NOT NULL, old TEXT NOT NULL, gateway TEXT, room TEXT NOT NULL DEFAULT '');
+    CREATE TABLE marks (name TEXT PRIMARY KEY, id INTEGER NOT NULL);
+    CREATE TABLE losses (first INTEGER NOT NULL, last INTEGER NOT NULL);
+    CREATE TABLE moderation (tbl TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (tbl, key));
+    CREATE TABLE modlog (id INTEGER PRIMARY KEY, ts REAL NOT NULL, entry TEXT NOT NULL);
+    INSERT INTO events VALUES (1, 1700000001.0, 'message', 'ann', 'said in schema 4', '', NULL, '#main');
+    INSERT INTO marks VALUES ('written', 1), ('reserved', 1);
+    INSERT INTO modlog VALUES
+        (1, 1700000002.0, '2023-11-14 22:13:22 op banned 203.0.113.7/32 (permanent) with the nick');
+    INSERT INTO modlog VALUES (2, 1700000003.0, '2023-11-14 22:13:23 #dev: ann was kicked by op: flooding');
+    INSERT INTO modlog VALUES (3, 1700000004.0, 'a line someone wrote by hand');
+    PRAGMA user_version = 4;
+"""
+
+
+def test_the_audit_lines_of_schema_4_become_records_that_only_server_operators_read(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA_4)
+    [event] = SqliteStore(path, 100).load()
+    assert event.text == "said in schema 4"
+
+    async def read_back() -> tuple[list[AuditRecord], list[AuditRecord]]:
+        moderation = SqliteModeration(str(path))
+        try:
+            return await moderation.log(10, None), await moderation.log(10, "#dev")
+        finally:
+            await moderation.close()
+
+    everything, dev = asyncio.run(read_back())
+    assert [record.line(full=True) for record in everything] == [
+        "2023-11-14 22:13:22 op banned 203.0.113.7/32 (permanent) with the nick",
+        "2023-11-14 22:13:23 #dev: ann was kicked by op: flooding",
+        "2023-11-14 22:13:24 a line someone wrote by hand",
+    ]
+    assert dev == [], "nobody can tell what an old line names: a room's operators do not read it"
+    with sqlite3.connect(path) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "modlog" not in tables
 
 
 def test_a_file_from_a_newer_release_is_refused(tmp_path: Path) -> None:
