@@ -200,6 +200,8 @@ def test_address_and_range_bans_with_durations_list_and_lift(start_server: Start
     op.expect("[welcome-back] thanks")
     op.send("/unban 203.0.113.0/24")
     assert op.expect(lambda line: line.startswith("!")) == "! No ban on '203.0.113.0/24': /bans lists them"
+    op.send("/bans")
+    assert op.expect(lambda line: line.endswith(":")) == "* 1 ban:"
     op.send("/ban 127.0.0.1")
     assert op.expect(lambda line: line.startswith("!")) == (
         "! 127.0.0.1 is loopback or a trusted proxy: a ban would shut out all behind it"
