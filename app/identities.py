@@ -151,17 +151,14 @@ class Identities:
         if device is not None:
             await self._proven(client, registration.token_used(device, self.desk.clock()), secret)
             return
-        stored = registration.password
-        if stored is None:
-            self.desk.failed_guess(client, Door.IDENTIFY, registration.nick)
-            text = f"{registration.nick} has no password: its SSH key proves it, or /identify {registration.nick} TOKEN"
-            self.hub.error(client, text, "wrong_password")
-            return
+        stored, nick = registration.password, registration.nick
         now = self.desk.clock()
         remembered = registration.proven_from(client.budget, self.guessing.remembered_since(now))
         counts = limits(Door.IDENTIFY, str(client.id), client.budget, key, remembered, self.guessing)
-        checked = await self.verifier.verify(counts, lambda: passwords.check_password(secret, stored))
-        if self.desk.refused_guess(client, Door.IDENTIFY, registration.nick, checked):
+        # A key-only nick has no password to check, but the attempt counts all the same (and is audited).
+        checked = await self.verifier.verify(counts, lambda: _checks(secret, stored))
+        wrong = "Wrong password" if stored else _no_password(nick)
+        if self.desk.refused_guess(client, Door.IDENTIFY, nick, checked, wrong):
             return
         current = self.nicks.get(key)
         if current is not None and current.password == stored:  # not changed meanwhile
@@ -347,6 +344,14 @@ class Identities:
 
     def _own_key(self, client: Client) -> str:
         return nick_key(self.hub.room.nick_of(client.id)) if client.id in self.hub.room else ""
+
+
+def _checks(secret: str, stored: str | None) -> bool:
+    return stored is not None and passwords.check_password(secret, stored)
+
+
+def _no_password(nick: str) -> str:
+    return f"{nick} has no password: its SSH key proves it, or /identify {nick} TOKEN"
 
 
 def _made(token: DeviceToken) -> float:

@@ -460,16 +460,20 @@ class Moderation:
     def reply(self, client: Client, text: str) -> None:
         self.hub.tell(client, Event(Kind.SYSTEM, text=text))
 
-    def refused_guess(self, client: Client, door: Door, target: str, checked: Checked) -> bool:
+    def refused_guess(
+        self, client: Client, door: Door, target: str, checked: Checked, wrong: str = "Wrong password"
+    ) -> bool:
         """Answer a password attempt at ``door`` (for ``target``: a nick; "" for the operator's
-        password) that did not prove right, and say whether it did not."""
+        password) that did not prove right (``wrong``: what a wrong one is told), and say whether it did not."""
         if checked.verdict is Verdict.THROTTLED:
             log.info("throttled /%s %s from %s via %s", door, target, client.address, client.gateway)
             wait = describe_remaining(checked.wait)
             self._refuse(client, f"Too many password attempts: try again in {wait}", "rate_limited")
+        elif checked.verdict is Verdict.UNCOUNTED:
+            self._refuse(client, "Passwords cannot be checked now (the shared store is away): try soon", "degraded")
         elif checked.verdict is Verdict.WRONG:
             self.failed_guess(client, door, target)
-            self._refuse(client, "Wrong password", "wrong_password")
+            self._refuse(client, wrong, "wrong_password")
         return checked.verdict is not Verdict.PROVED
 
     def failed_guess(self, client: Client, door: Door, target: str = "") -> None:

@@ -7,18 +7,25 @@ moderation store's (``app.bus.moderation``); a connection's own are kept here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from redis.exceptions import RedisError
+
 from app.bus.moderation import GuessCounter, LocalGuesses
 from app.domain.guesses import GuessPolicy, Limit, connection_key
+
+log = logging.getLogger("app.moderation")
 
 
 class Verdict(Enum):
     PROVED = "proved"
     WRONG = "wrong"
     THROTTLED = "throttled"  # counted against a limit it is past: the password was not even checked
+    UNCOUNTED = "uncounted"  # the shared counts cannot be reached (Redis away): nothing is checked uncounted
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +50,21 @@ class Verifier:
         """Count the attempt against ``counts`` (narrowest first; the first one past its limit
         throttles it, and the wider ones are left uncounted), then run ``check``."""
         now = self.clock()
-        for limit in counts:
-            counter = self.shared if limit.shared else self.local
-            wait = await counter.attempt(limit.key, now, self.policy.schedule(limit.free), self.policy.max_delay)
-            if wait:
-                return Checked(Verdict.THROTTLED, wait)
+        try:
+            for limit in counts:
+                counter = self.shared if limit.shared else self.local
+                wait = await counter.attempt(limit.key, now, self.policy.schedule(limit.free), self.policy.max_delay)
+                if wait:
+                    return Checked(Verdict.THROTTLED, wait)
+        except (OSError, RedisError) as problem:
+            log.warning("cannot count a password attempt: %s", problem)
+            return Checked(Verdict.UNCOUNTED)
         if not await asyncio.get_running_loop().run_in_executor(None, check):
             return Checked(Verdict.WRONG)
         for limit in counts:
             if limit.forgiven:
-                await (self.shared if limit.shared else self.local).forgive(limit.key)
+                with contextlib.suppress(OSError, RedisError):  # the count then ages out by itself
+                    await (self.shared if limit.shared else self.local).forgive(limit.key)
         return Checked(Verdict.PROVED)
 
     def left(self, connection: str) -> None:

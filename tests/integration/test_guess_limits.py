@@ -270,3 +270,14 @@ def test_bad_token_commands_get_a_clear_answer(pair: Pair) -> None:
         assert refusal(guest) == "! Usage: /token, /token list, /token revoke ID|all"
     guest.send("/who")  # and the connection goes on
     guest.expect(lambda line: " here: " in line)
+
+
+def test_with_redis_away_no_password_is_checked_uncounted(start_server: Start, redis_server: RedisServer) -> None:
+    server = start_server(**ENV, REDIS_URL=redis_server.url)
+    guesser = telnet_from(server, "203.0.113.70")
+    redis_server.stop()
+    guesser.send(f"/oper {OPERATOR_PASSWORD}")
+    assert refusal(guesser) == "! Passwords cannot be checked now (the shared store is away): try soon"
+    guesser.send("/oper")  # and the connection goes on
+    guesser.expect(lambda line: line.startswith("* Type the password on the next line"))
+    assert "Traceback" not in server.output()
