@@ -52,9 +52,10 @@ HELP = """Commands:
 /quit [REASON]  leave the server
 /ignore NICK    hide someone's lines from you this session (/unignore NICK)
 /register PASS  protect your nick from others (/identify [NICK] PASS proves it)
-/token          a token to prove your nick from another device; /token list, /token revoke ID|all
+/token [list]   a token proving your nick elsewhere, or your tokens (/token revoke ID|all)
 /oper PASS      become a server operator; operators have /kick /remove /ban /unban /bans
-                /mute /unmute /slow /lock /unlock /invite /topic lock|unlock /redact /op /deop /modlog
+                /mute /unmute /slow /lock /unlock /invite /topic lock|unlock /redact
+                /op /deop /modlog
 Anything else you type is said to your current room; lines from your other rooms start with
 their name, like [#dev]. Start a line with // to say something beginning with /."""
 
