@@ -3,11 +3,14 @@ nick's devices keep: through telnet and the web frame, in one process and in two
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 from collections.abc import Callable
 
 import pytest
+import redis
 from proxyheaders import v1
 from support import DEFAULT_TIMEOUT, RedisServer, ServerProcess, TcpUser, WebUser
 
@@ -281,3 +284,31 @@ def test_with_redis_away_no_password_is_checked_uncounted(start_server: Start, r
     guesser.send("/oper")  # and the connection goes on
     guesser.expect(lambda line: line.startswith("* Type the password on the next line"))
     assert "Traceback" not in server.output()
+
+
+def test_a_token_stored_before_devices_had_their_own_keeps_working(
+    start_server: Start, redis_server: RedisServer
+) -> None:
+    """A registration written by the earlier release (one token, inside its record) proves the
+    nick with that token after the upgrade, in every process, and lists it like any other."""
+    token = "earlier-release-token-of-ann-0123456789"
+    earlier = {
+        "nick": "ann",
+        "mask": "ann",
+        "password": None,
+        "fingerprints": [],
+        "token": hashlib.sha256(token.encode()).hexdigest(),
+        "registered": time.time() - 100,
+        "last_used": time.time() - 50,
+    }
+    with redis.Redis.from_url(redis_server.url, decode_responses=True) as client:
+        client.hset("chat:{main}:mod:nicks", "ann", json.dumps(earlier))
+    a, b = (start_server(**ENV, REDIS_URL=redis_server.url) for _ in range(2))
+    watcher = telnet_from(b, "192.0.2.99")
+    page = signed_in(a, "ann", token)
+    page.say("/token list")
+    listed = page.expect(lambda e: e["type"] == "system" and e["text"].startswith("Tokens of ann"))["text"]
+    assert listed.startswith("Tokens of ann (1 of 10; /token revoke ID|all):\n#")
+    page.close()
+    watcher.expect(lambda line: line.startswith("* ann left"))
+    signed_in(b, "ann", token)  # and in the other process, from the record it has been moved to
