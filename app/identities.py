@@ -83,8 +83,6 @@ class Identities:
         line), unless the client's SSH key is what registers it."""
         if name == "register":
             return not rest and client.key_fingerprint is None
-        if name == "token":
-            return False
         return not rest or (" " not in rest and nick_key(rest) in self.nicks)
 
     # -- commands ----------------------------------------------------------------------------
@@ -109,8 +107,10 @@ class Identities:
         hashed = None
         if password:
             hashed = await asyncio.get_running_loop().run_in_executor(None, passwords.hash_password, password)
-        now = self.desk.clock()
         held = self.nicks.get(key)  # as it is now, after the hashing
+        if held is not None and hashed and held.password:  # a new password: every token any process made goes
+            held = await self._fresh(held)
+        now = self.desk.clock()
         keys = held.fingerprints if held else ()
         registration = Registration(
             nick,
@@ -295,7 +295,7 @@ class Identities:
         registration = await self._fresh(registration)
         verb, _, argument = rest.partition(" ")
         if verb.lower() == "list" and not argument:
-            self.desk.reply(client, _token_list(registration, self.desk.clock()))
+            self._reply(client, _token_list(registration, self.desk.clock()))
         elif verb.lower() == "revoke" and argument.strip():
             await self._revoke(client, registration, argument.strip())
         elif not rest:
@@ -309,7 +309,7 @@ class Identities:
         """The registration with the tokens every process has stored (another process may have
         added one a moment ago, and not yet announced it)."""
         if not self.store.shared:
-            return registration
+            return self.nicks.get(registration.mask, registration)
         tokens = []
         for key, record in (await self.store.read(Table.TOKENS)).items():
             if key.startswith(registration.mask + " "):
@@ -332,11 +332,14 @@ class Identities:
         await self._keep(kept)
         count = len(registration.tokens) - len(kept.tokens)
         self.desk.audit(f"{registration.nick} revoked {count} token{'s' if count != 1 else ''}")
-        self.desk.reply(client, f"Revoked {count} token{'s' if count != 1 else ''} of {registration.nick}")
+        self._reply(client, f"Revoked {count} token{'s' if count != 1 else ''} of {registration.nick}")
 
     def _tell_token(self, client: Client, registration: Registration, token: str) -> None:
         text = f"Your token for {registration.nick}: {token} — /identify {registration.nick} TOKEN proves it elsewhere"
         self._tell_owner(client, registration, token, text)
+
+    def _reply(self, client: Client, text: str) -> None:
+        self.hub.tell(client, Event(Kind.SYSTEM, text=text))
 
     def _tell_owner(self, client: Client, registration: Registration, token: str, text: str) -> None:
         """The owner is told, with the token the page keeps to prove the nick next time."""

@@ -244,7 +244,7 @@ class Moderation:
         """Take the password on a line of its own, hidden where the client can hide it: the telnet
         door asks the client not to echo it (and says first that a netcat user will see it)."""
         self.awaiting[client.id] = (name, rest)
-        self.reply(client, PASSWORD_PROMPTS[client.gateway])
+        self._reply(client, PASSWORD_PROMPTS[client.gateway])
         client.hide_input(True)
 
     def takes(self, client: Client) -> bool:
@@ -457,7 +457,7 @@ class Moderation:
         audit.info("%s", text)
         self.spawn(self.store.append_log(f"{stamp} {text}"))
 
-    def reply(self, client: Client, text: str) -> None:
+    def _reply(self, client: Client, text: str) -> None:
         self.hub.tell(client, Event(Kind.SYSTEM, text=text))
 
     def refused_guess(
@@ -613,10 +613,10 @@ class Moderation:
         now = self.clock()
         active = [ban for ban in self.bans.values() if ban.active(now)]
         if not active:
-            self.reply(client, "No bans")
+            self._reply(client, "No bans")
             return
         lines = [f"{b.label} ({b.kind}) by {b.by}, {b.expiry(now)}{_colon(b.reason)}" for b in active]
-        self.reply(client, "\n".join([f"{len(active)} ban{'s' if len(active) != 1 else ''}:", *lines]))
+        self._reply(client, "\n".join([f"{len(active)} ban{'s' if len(active) != 1 else ''}:", *lines]))
 
     async def _mute(self, client: Client, rest: str) -> None:
         if not self._allowed(client, Action.MUTE):
@@ -775,16 +775,16 @@ class Moderation:
             return
         entries = await self.store.log(MODLOG_SHOWN)
         heading = f"Last {len(entries)} moderation actions (UTC):"
-        self.reply(client, "\n".join([heading, *entries]) if entries else "No moderation actions yet")
+        self._reply(client, "\n".join([heading, *entries]) if entries else "No moderation actions yet")
 
     async def _ignore(self, client: Client, rest: str) -> None:
         nick = rest.strip()
         if not nick:
             listed = sorted(self.ignoring.get(client.id, ()))
-            self.reply(client, f"Ignoring: {', '.join(listed)}" if listed else "Usage: /ignore NICK (you ignore none)")
+            self._reply(client, f"Ignoring: {', '.join(listed)}" if listed else "Usage: /ignore NICK (you ignore none)")
             return
         self.ignoring.setdefault(client.id, set()).add(nick_key(nick))
-        self.reply(client, f"Ignoring {nick}: you will not see their lines this session (/unignore {nick} to undo)")
+        self._reply(client, f"Ignoring {nick}: you will not see their lines this session (/unignore {nick} to undo)")
 
     async def _unignore(self, client: Client, rest: str) -> None:
         keys = self.ignoring.get(client.id, set())
@@ -796,7 +796,7 @@ class Moderation:
         keys.discard(key)
         if not keys:
             del self.ignoring[client.id]
-        self.reply(client, f"No longer ignoring {nick}")
+        self._reply(client, f"No longer ignoring {nick}")
 
     def joined(self, client: Client) -> None:
         """A room operator who has proved their nick is one again: each of their rooms is told (and
