@@ -27,8 +27,6 @@ ENV = {
     "CHAT_REDIS_HEARTBEAT": "0.3",
     "CHAT_CHURN_CALM": "1000",  # every leave shown by name, never summed up
 }
-
-
 SHARED = {**ENV, "CHAT_GUESS_NICK_FREE": "8"}
 """The module's servers: every test guesses from addresses and at nicks of its own."""
 
@@ -45,11 +43,14 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         missing("redis-server is not installed (apt install redis-server)")
     redis_server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     env = {**SHARED, "REDIS_URL": redis_server.url}
-    a = ServerProcess(tmp_path_factory.mktemp("guesses-a"), env).start()
-    b = ServerProcess(tmp_path_factory.mktemp("guesses-b"), env).start()
-    yield a, b
-    for process in (a, b, redis_server):
-        process.stop()
+    processes = [ServerProcess(tmp_path_factory.mktemp(f"guesses-{n}"), env) for n in "ab"]
+    try:
+        a, b = (process.start() for process in processes)
+        yield a, b
+    finally:
+        for process in processes:
+            process.stop()
+        redis_server.stop()
 
 
 def telnet_from(server: ServerProcess, address: str, nick: str | None = None) -> TcpUser:
