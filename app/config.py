@@ -92,6 +92,17 @@ class Settings:
     """What /oper takes: the password, or its hashed form from ``python -m app.passwords`` (None: no operators)."""
     nick_expiry: float = 90.0
     """Days a registered nick stays protected without being used (0: for ever)."""
+    guess_free: int = 5
+    """Password attempts a connection, or an address at /oper or at one nick, makes before it must wait."""
+    guess_delay: float = 30.0
+    """Seconds of the first wait past the free attempts; each next wait doubles."""
+    guess_max_delay: float = 3600.0
+    """The longest wait between password attempts (and how long a quiet count is remembered)."""
+    guess_nick_free: int = 50
+    """Attempts at one nick from every address together before each must wait (not its owner's, from an
+    address that proved it within CHAT_GUESS_REMEMBER_DAYS)."""
+    guess_remember_days: float = 30.0
+    """Days an address that proved a nick is known as its owner's."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -198,4 +209,9 @@ class Settings:
             ssh_max_handshakes=int(number("CHAT_SSH_MAX_HANDSHAKES", d.ssh_max_handshakes)) or 1,
             operator_password=env.get("CHAT_OPERATOR_PASSWORD", "").strip() or None,
             nick_expiry=number("CHAT_NICK_EXPIRY", d.nick_expiry, float),
+            guess_free=int(number("CHAT_GUESS_FREE", d.guess_free)) or 1,
+            guess_delay=number("CHAT_GUESS_DELAY", d.guess_delay, float),
+            guess_max_delay=number("CHAT_GUESS_MAX_DELAY", d.guess_max_delay, float),
+            guess_nick_free=int(number("CHAT_GUESS_NICK_FREE", d.guess_nick_free)) or 1,
+            guess_remember_days=number("CHAT_GUESS_REMEMBER_DAYS", d.guess_remember_days, float),
         )

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.exceptions import RedisError
@@ -24,9 +24,10 @@ from redis.exceptions import RedisError
 from app import passwords
 from app.bus.moderation import ModerationStore, Table
 from app.domain.audit import SERVER, AuditRecord, Noted
-from app.domain.events import Event, Kind
+from app.domain.events import Event, Gateway, Kind
 from app.domain.goodbye import Goodbye, Refusal
-from app.domain.identity import Attempts, Registration
+from app.domain.guesses import Door, GuessPolicy, limits
+from app.domain.identity import DeviceToken, Registration
 from app.domain.moderation import (
     Action,
     ArgumentError,
@@ -54,7 +55,7 @@ from app.domain.room import Member, RemoteMember
 from app.domain.rooms import RoomError, room_name
 from app.domain.text import clean_text
 from app.identities import Identities
-from app.passwords import Verifier
+from app.verifier import Checked, Verdict, Verifier
 
 if TYPE_CHECKING:
     from app.hub import Client, Hub
@@ -69,7 +70,13 @@ MAX_SLOW = 3600
 WATCH_INTERVAL = 1.0
 """Seconds between looks at a shared store's version: how soon another process's change is seen here."""
 STORE_WAIT = 5.0
-PASSWORD_PROMPT = "Type the password on the next line (a telnet client hides it; netcat shows what you type)"
+PASSWORD_PROMPTS = {
+    Gateway.TELNET: "Type the password on the next line (a telnet client hides it; netcat shows what you type)",
+    Gateway.TLS: "Type the password on the next line (a telnet client hides it; others show what you type)",
+    Gateway.SSH: "Type the password on the next line (it is not shown as you type)",
+    Gateway.WEB: "Send the password as your next line (it goes to the server only, never to the room)",
+}
+"""How each door asks for a password on a line of its own (each hides it as far as its clients can)."""
 SPEECH = {"me": Speech.ROOM, "msg": Speech.PRIVATE}
 """Commands that say something: held back from a muted member (and in slow mode) like plain lines."""
 SECRET_COMMANDS = frozenset({"oper", "register", "identify"})
@@ -83,6 +90,7 @@ class Policy:
     operator_password: str | None = None
     """``CHAT_OPERATOR_PASSWORD``: plain, or the hashed form ``python -m app.passwords`` prints."""
     nick_expiry_days: float = 90.0
+    guessing: GuessPolicy = field(default_factory=GuessPolicy)
 
 
 Handler = Callable[["Moderation", "Client", str], Awaitable[None]]
@@ -113,8 +121,8 @@ class Moderation:
         """``op_key(room, nick)`` of every room operator grant (always to a registered nick)."""
         self.operators: set[int] = set()
         """Connections here that proved the server's operator password (for their session only)."""
-        self.verifier = Verifier(Attempts(), clock)
-        self.identities = Identities(self, store, self.verifier, policy.nick_expiry_days)
+        self.verifier = Verifier(store.guesses, policy.guessing, clock)
+        self.identities = Identities(self, store, self.verifier, policy.nick_expiry_days, policy.guessing)
         self.ignoring: dict[int, set[str]] = {}
         """Connection id to the nick keys whose lines it does not want to see (for its session)."""
         self.awaiting: dict[int, tuple[str, str]] = {}
@@ -136,7 +144,8 @@ class Moderation:
         self.founders = await self.store.read(Table.FOUNDERS)
         days = self.policy.nick_expiry_days
         self.identities.replace_all(
-            await self._records(Table.NICKS, Registration.read, lambda r: not r.lapsed(now, days))
+            await self._records(Table.NICKS, Registration.read, lambda r: not r.lapsed(now, days)),
+            await self._records(Table.TOKENS, DeviceToken.read, lambda token: True),
         )
 
     async def _records(self, table: Table, read: Callable[[str], T], current: Callable[[T], bool]) -> dict[str, T]:
@@ -212,6 +221,7 @@ class Moderation:
         for state in (self.ignoring, self.awaiting, self.last_said, self.founding):
             state.pop(client.id, None)
         self.identities.left(client)
+        self.verifier.left(str(client.id))
 
     # -- input --------------------------------------------------------------------------------
 
@@ -238,7 +248,7 @@ class Moderation:
         """Take the password on a line of its own, hidden where the client can hide it: the telnet
         door asks the client not to echo it (and says first that a netcat user will see it)."""
         self.awaiting[client.id] = (name, rest)
-        self._reply(client, PASSWORD_PROMPT)
+        self._reply(client, PASSWORD_PROMPTS[client.gateway])
         client.hide_input(True)
 
     def takes(self, client: Client) -> bool:
@@ -460,6 +470,29 @@ class Moderation:
     def _reply(self, client: Client, text: str) -> None:
         self.hub.tell(client, Event(Kind.SYSTEM, text=text))
 
+    def refused_guess(
+        self, client: Client, door: Door, target: str, checked: Checked, wrong: str = "Wrong password"
+    ) -> bool:
+        """Answer a password attempt at ``door`` (for ``target``: a nick; "" for the operator's
+        password) that did not prove right (``wrong``: what a wrong one is told), and say whether it did not."""
+        if checked.verdict is Verdict.THROTTLED:
+            log.info("throttled /%s %s from %s via %s", door, target, client.address, client.gateway)
+            wait = describe_remaining(checked.wait)
+            self._refuse(client, f"Too many password attempts: try again in {wait}", "rate_limited")
+        elif checked.verdict is Verdict.UNCOUNTED:
+            self._refuse(client, "Passwords cannot be checked now (the shared store is away): try soon", "degraded")
+        elif checked.verdict is Verdict.WRONG:
+            self.failed_guess(client, door, target)
+            self._refuse(client, wrong, "wrong_password")
+        return checked.verdict is not Verdict.PROVED
+
+    def failed_guess(self, client: Client, door: Door, target: str = "") -> None:
+        """A wrong password goes in the audit log: what was guessed at, by whom, from where and by
+        which door (never the guess itself)."""
+        by = self.hub.room.nick_of(client.id) if client.id in self.hub.room else "?"
+        action = Noted.WRONG_OPER_PASSWORD if door is Door.OPER else Noted.WRONG_PASSWORD
+        self.audit(action, by, target, detail=f"via {client.gateway}", address=client.address)
+
     def _refuse(self, client: Client, text: str, code: str = "refused") -> None:
         self.hub.error(client, text, code)
 
@@ -478,9 +511,9 @@ class Moderation:
         if stored is None:
             self._refuse(client, "No operator password is set on this server (CHAT_OPERATOR_PASSWORD)", "not_operator")
             return
-        refused = await self.verifier.verify((f"oper {client.budget}",), lambda: passwords.check_password(rest, stored))
-        if refused is not None:
-            self.hub.error(client, *refused)
+        counts = limits(Door.OPER, str(client.id), client.budget, "", False, self.policy.guessing)
+        checked = await self.verifier.verify(counts, lambda: passwords.check_password(rest, stored))
+        if self.refused_guess(client, Door.OPER, "", checked):
             return
         if client.id in self.hub.room:
             self.operators.add(client.id)
@@ -594,7 +627,7 @@ class Moderation:
             return
         # each line cleaned whole: a ban stored before reasons were cleaned must not add lines of its own
         lines = [clean_text(f"{b.label} ({b.kind}) by {b.by}, {b.expiry(now)}{_colon(b.reason)}") for b in active]
-        self._reply(client, "\n".join([f"{len(active)} bans:", *lines]))
+        self._reply(client, "\n".join([f"{len(active)} ban{'s' if len(active) != 1 else ''}:", *lines]))
 
     async def _mute(self, client: Client, rest: str) -> None:
         if not self._allowed(client, Action.MUTE):

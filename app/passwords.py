@@ -10,16 +10,11 @@ SHA-256 digest stores them safely. Comparisons are constant-time.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import getpass
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
-
-from app.domain.identity import Attempts
-from app.domain.moderation import describe_duration
 
 SCHEME = "scrypt"
 N, R, P = 2**14, 8, 1
@@ -71,27 +66,6 @@ def _sha(text: str) -> bytes:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-class Verifier:
-    """Password checks run off the event loop, with a limit on wrong guesses per key (an address,
-    a nick): past the limit the check is not even run."""
-
-    def __init__(self, attempts: Attempts, clock: Callable[[], float]) -> None:
-        self.attempts = attempts
-        self.clock = clock
-
-    async def verify(self, keys: tuple[str, ...], check: Callable[[], bool]) -> tuple[str, str] | None:
-        """None if ``check`` passes; else why not, and its error code. A failure counts against every key."""
-        wait = max(self.attempts.wait(key, self.clock()) for key in keys)
-        if wait:
-            minutes = describe_duration(max(60, round(wait / 60) * 60))
-            return f"Too many wrong passwords: try again in {minutes}", "rate_limited"
-        if await asyncio.get_running_loop().run_in_executor(None, check):
-            return None
-        for key in keys:
-            self.attempts.failed(key, self.clock())
-        return "Wrong password", "wrong_password"
 
 
 if __name__ == "__main__":

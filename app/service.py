@@ -21,6 +21,7 @@ from app.config import Settings
 from app.domain.churn import ChurnGate
 from app.domain.events import Gateway
 from app.domain.flood import FloodPolicy
+from app.domain.guesses import GuessPolicy
 from app.domain.room import Room
 from app.domain.rooms import Rooms
 from app.fanout import Flusher
@@ -60,7 +61,7 @@ class ChatService:
             Admission(settings.max_connections, settings.max_per_ip, settings.trusted_proxies),
             churn=ChurnGate(settings.churn_calm, settings.presence_window, crowd=settings.presence_crowd),
             laggards=laggards,
-            moderation=(_moderation_store(settings), Policy(settings.operator_password, settings.nick_expiry)),
+            moderation=(_moderation_store(settings), _moderation_policy(settings)),
         )
         self.metrics = Metrics()
         self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
@@ -222,6 +223,17 @@ def _bus(settings: Settings) -> Bus:
             max_rooms=settings.max_rooms,
         )
     return InProcessBus(_history(settings), _store(settings))
+
+
+def _moderation_policy(settings: Settings) -> Policy:
+    guessing = GuessPolicy(
+        settings.guess_free,
+        settings.guess_delay,
+        settings.guess_max_delay,
+        settings.guess_nick_free,
+        settings.guess_remember_days,
+    )
+    return Policy(settings.operator_password, settings.nick_expiry, guessing)
 
 
 def _moderation_store(settings: Settings) -> ModerationStore:

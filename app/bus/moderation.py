@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import sqlite3
 from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
@@ -26,6 +28,8 @@ from app.domain.audit import AuditRecord
 LOG_KEPT = 1000
 """Audit records kept (the newest) of each room, of the server-wide ones, and (in memory and Redis)
 of all together; the server log keeps every one."""
+GUESSES_KEPT = 100_000
+"""Guess counts one process keeps at most: under a spray from everywhere the oldest go first."""
 
 
 class Table(StrEnum):
@@ -33,8 +37,23 @@ class Table(StrEnum):
     MUTES = "mutes"
     OPS = "ops"
     NICKS = "nicks"
+    TOKENS = "tokens"  # the tokens of registered nicks, by "nick-key id"
     ROOMS = "rooms"  # each room's standing rules (slow mode, invite-only, a locked topic)
     FOUNDERS = "founders"  # each room's founder: the key of the nick that made it
+
+
+class GuessCounter(Protocol):
+    """Counts of password attempts (see ``app.domain.guesses``), each counted before it is checked."""
+
+    async def attempt(self, key: str, now: float, waits: tuple[float, ...], forget: float) -> float:
+        """Count an attempt under ``key`` and return 0; or, if the last one counted was too recent,
+        return how long to wait (and count nothing). ``waits``: the wait after the 1st, 2nd …
+        attempt (the last holds for every later one); ``forget``: seconds of quiet after which the
+        count starts again. Atomic: two attempts at once are two attempts."""
+        ...
+
+    async def forgive(self, key: str) -> None:
+        """Start ``key``'s count again (the attempt proved right)."""
 
 
 class ModerationStore(Protocol):
@@ -43,6 +62,11 @@ class ModerationStore(Protocol):
         ...
 
     async def put(self, table: Table, key: str, record: str) -> None: ...
+
+    async def update(self, table: Table, key: str, record: str) -> bool:
+        """Replace a record only if it is there (another process may have deleted it: a revoked
+        token is not brought back by a late note that it was used); whether it was."""
+        ...
 
     async def delete(self, table: Table, key: str) -> bool:
         """Remove a record; whether it was there."""
@@ -65,7 +89,89 @@ class ModerationStore(Protocol):
     shared: bool
     """Other processes write here too: watch ``version``."""
 
+    guesses: GuessCounter
+    """Where the counts every process shares are kept."""
+
     async def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Count:
+    attempts: int
+    next_at: float
+    """When the next attempt may be made."""
+    forget_at: float
+
+
+class LocalGuesses:
+    """Counts kept by this process: a connection's, and every count when no other process shares the rooms."""
+
+    def __init__(self, kept: int = GUESSES_KEPT) -> None:
+        self.counts: dict[str, _Count] = {}
+        self.kept = kept
+
+    async def attempt(self, key: str, now: float, waits: tuple[float, ...], forget: float) -> float:
+        count = self.counts.pop(key, None)  # put back last: the dict stays in order of last use
+        if count is not None and now >= count.forget_at:
+            count = None
+        if count is not None and now < count.next_at:
+            self.counts[key] = count
+            return count.next_at - now
+        attempts = count.attempts + 1 if count else 1
+        wait = waits[min(attempts, len(waits)) - 1]
+        self.counts[key] = _Count(attempts, now + wait, now + wait + forget)
+        if len(self.counts) > self.kept:
+            for stale in list(self.counts)[: len(self.counts) - self.kept // 2]:
+                del self.counts[stale]
+        return 0.0
+
+    async def forgive(self, key: str) -> None:
+        self.drop(key)
+
+    def drop(self, key: str) -> None:
+        self.counts.pop(key, None)
+
+
+# KEYS: the count (a hash of attempts and when the next may be made). ARGV: now, seconds of quiet
+# after which it is forgotten, then the wait after each attempt (the last for every later one).
+_ATTEMPT = """
+local now = tonumber(ARGV[1])
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+local next_at = tonumber(redis.call('HGET', KEYS[1], 'next_at') or '0')
+if now < next_at then return string.format('%.6f', next_at - now) end
+attempts = attempts + 1
+local wait = tonumber(ARGV[2 + math.min(attempts, #ARGV - 2)])
+if wait > 0 then next_at = now + wait else next_at = 0 end
+redis.call('HSET', KEYS[1], 'attempts', attempts, 'next_at', string.format('%.6f', next_at))
+redis.call('EXPIRE', KEYS[1], math.ceil(wait + tonumber(ARGV[2])) + 1)
+return '0'
+"""
+
+
+# KEYS: a table's hash, the version. ARGV: key, record. Replaces the record only if it is there.
+_UPDATE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('INCR', KEYS[2])
+return 1
+"""
+
+
+class RedisGuesses:
+    """Counts every process shares: one Lua script counts and decides, so a burst spread over
+    processes is counted exactly."""
+
+    def __init__(self, client: Callable[[], Awaitable[Client]], prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+
+    async def attempt(self, key: str, now: float, waits: tuple[float, ...], forget: float) -> float:
+        redis = await self._client()
+        wait = await redis.eval(_ATTEMPT, 1, self._prefix + key, repr(now), repr(forget), *map(repr, waits))  # type: ignore[misc]
+        return float(wait)
+
+    async def forgive(self, key: str) -> None:
+        await (await self._client()).delete(self._prefix + key)
 
 
 class MemoryStore:
@@ -74,6 +180,7 @@ class MemoryStore:
     shared = False
 
     def __init__(self) -> None:
+        self.guesses = LocalGuesses()
         self.tables: dict[Table, dict[str, str]] = {table: {} for table in Table}
         self.entries: deque[AuditRecord] = deque(maxlen=LOG_KEPT)
         """Every room's records and the server's, together."""
@@ -85,6 +192,12 @@ class MemoryStore:
 
     async def put(self, table: Table, key: str, record: str) -> None:
         self.tables[table][key] = record
+
+    async def update(self, table: Table, key: str, record: str) -> bool:
+        if key not in self.tables[table]:
+            return False
+        self.tables[table][key] = record
+        return True
 
     async def delete(self, table: Table, key: str) -> bool:
         return self.tables[table].pop(key, None) is not None
@@ -113,6 +226,7 @@ class SqliteModeration:
     shared = False  # a history file belongs to one process (see app.bus.claim)
 
     def __init__(self, path: str) -> None:
+        self.guesses = LocalGuesses()  # counts need not outlive the process: a restart forgets them
         self.path = path
         self._db: sqlite3.Connection | None = None  # opened on first use, once the history store has migrated the file
         self._lock = asyncio.Lock()  # one connection: one statement at a time
@@ -139,6 +253,10 @@ class SqliteModeration:
     async def put(self, table: Table, key: str, record: str) -> None:
         sql = "INSERT OR REPLACE INTO moderation (tbl, key, record) VALUES (?, ?, ?)"
         await self._change(sql, table.value, key, record)
+
+    async def update(self, table: Table, key: str, record: str) -> bool:
+        sql = "UPDATE moderation SET record = ? WHERE tbl = ? AND key = ?"
+        return bool(await self._change(sql, record, table.value, key))
 
     async def delete(self, table: Table, key: str) -> bool:
         return bool(await self._change("DELETE FROM moderation WHERE tbl = ? AND key = ?", table.value, key))
@@ -180,6 +298,7 @@ class RedisModeration:
         self._connecting = asyncio.Lock()
         self._keys = Keys(namespace)
         self._prefix = self._keys.moderation
+        self.guesses = RedisGuesses(self._client, self._prefix + "guess:")
 
     async def _client(self) -> Client:
         """Connected on first use: whether it is a cluster client is only known once Redis answers."""
@@ -196,6 +315,10 @@ class RedisModeration:
             pipe.hset(self._prefix + table.value, key, record)
             pipe.incr(self._prefix + "version")
             await pipe.execute()
+
+    async def update(self, table: Table, key: str, record: str) -> bool:
+        keys = (self._prefix + table.value, self._prefix + "version")
+        return bool(await (await self._client()).eval(_UPDATE, 2, *keys, key, record))  # type: ignore[misc]
 
     async def delete(self, table: Table, key: str) -> bool:
         async with (await self._client()).pipeline(transaction=True) as pipe:

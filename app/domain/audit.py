@@ -34,6 +34,10 @@ class Noted(StrEnum):
 
     FOUNDED = "founded"  # someone made a room, and is its operator
     REGISTERED = "registered"  # someone protected their nick
+    REPROVED = "changed how it is proved"  # a registered nick's owner set a new password or key
+    TOKENS_REVOKED = "revoked saved sign-ins"  # an owner revoked tokens (detail: how many)
+    WRONG_PASSWORD = "tried a wrong password for"  # a failed /identify (target: the nick; never the guess)
+    WRONG_OPER_PASSWORD = "tried a wrong operator password"  # a failed /oper (never the guess)
 
 
 _OLD_STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
@@ -108,7 +112,7 @@ class AuditRecord(Stored):
             action = Action(self.action)
         except ValueError:
             said = " ".join(part for part in (self.actor, self.action, self.target) if part)
-            return said + (f": {self.detail}" if self.detail and said else self.detail)
+            return said + (f" ({self.detail})" if self.detail and said else self.detail)
         return announcement(action, self.target, self.actor, self.detail)
 
 

@@ -27,7 +27,7 @@ from app.domain.events import (
     User,
 )
 from app.domain.flood import FloodPolicy
-from app.domain.goodbye import Goodbye
+from app.domain.goodbye import Goodbye, Refusal
 from app.domain.nicks import NickError, NickIndex, nick_key, normalize_nick
 from app.domain.rooms import MAX_TOPIC, RoomError, Rooms, room_name
 from app.domain.text import clean_text
@@ -52,8 +52,10 @@ HELP = """Commands:
 /quit [REASON]  leave the server
 /ignore NICK    hide someone's lines from you this session (/unignore NICK)
 /register PASS  protect your nick from others (/identify [NICK] PASS proves it)
+/token [list]   a token proving your nick elsewhere, or your tokens (/token revoke ID|all)
 /oper PASS      become a server operator; operators have /kick /remove /ban /unban /bans
-                /mute /unmute /slow /lock /invite /topic lock /redact /op /deop /modlog
+                /mute /unmute /slow /lock /unlock /invite /topic lock|unlock /redact
+                /op /deop /modlog
 Anything else you type is said to your current room; lines from your other rooms start with
 their name, like [#dev]. Start a line with // to say something beginning with /."""
 
@@ -113,7 +115,7 @@ class Room:
         self._members: dict[int, Member] = {}
         self._by_nick: NickIndex[Member] = NickIndex()
         self._remote: NickIndex[RemoteMember] = NickIndex()
-        self.guard: Callable[[str, int], str | None] = lambda nick, member_id: None
+        self.guard: Callable[[str, int], str | Refusal | None] = lambda nick, member_id: None
         """Why a member may not take a nick (registered to someone else, banned); None: it may."""
         self.badged: set[str] = set()
         """Keys of the nicks shown with an operator's badge."""
@@ -331,6 +333,8 @@ class Room:
             return [Tell(member.id, _error(f"Usage: /nick NAME — you are {member.nick}", "usage"))]
         try:
             nick = self._claimable(rest, member.id)
+        except NickBanned as banned:  # whoever asks for a banned nick is turned away, as at the door
+            return [Disconnect(member.id, banned.refusal.goodbye, banned.refusal.detail)]
         except NickError as refusal:
             return [Tell(member.id, _error(f"Nick refused: {refusal}", "nick_refused"))]
         if nick == member.nick:
@@ -475,6 +479,8 @@ class Room:
             taken = "already taken" if holder.nick.casefold() == nick.casefold() else f"too like '{holder.nick}'"
             raise NickError(f"'{nick}' is {taken}")
         reason = self.guard(nick, member_id)
+        if isinstance(reason, Refusal):
+            raise NickBanned(reason)
         if reason is not None:
             raise NickError(reason)
         return nick
@@ -485,6 +491,14 @@ class Room:
             if self._by_nick.get(nick) is None and self._remote.get(nick) is None:
                 return nick
         raise RuntimeError("no free guest nick")  # 10^8 guests: unreachable with connection limits
+
+
+class NickBanned(NickError):
+    """A nick nobody may take: asking for it ends the connection, the way a door refuses it."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.line())
+        self.refusal = refusal
 
 
 def _error(text: str, code: str) -> Event:

@@ -200,7 +200,7 @@ function handle(event) {
       if (event.code === "redact") log.redact(Number(event.target));
       break;
     case "identified":
-      storeToken(event.nick, event.token);
+      if (event.token) storeToken(event.nick, event.token);
       break;
     case "system":
       if (event.code === "live") {

@@ -1,5 +1,5 @@
 """Protected nicks on both doors: /register, /identify with the password or the page's token, what
-someone else who asks for the nick is told, lapsing, and the limit on guesses."""
+someone else who asks for the nick is told, and lapsing (the limits on guesses: test_guess_limits)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import sys
 import time
 from collections.abc import Callable
 
-from proxyheaders import v1
 from support import ServerProcess, TcpUser
 from terminal import Telnet
 
@@ -78,20 +77,6 @@ def test_registering_needs_a_real_password_and_a_free_nick(server: ServerProcess
     assert refusal(guest) == "! No registered nick to prove: /identify NICK PASSWORD, or /register PASSWORD"
     ann.send("/identify")  # the password comes on the next line
     ann.expect(lambda line: line.startswith("* Type the password on the next line"))
-
-
-def test_guesses_at_a_nick_are_limited_per_address_and_per_nick(start_server: Start) -> None:
-    server = start_server(CHAT_TCP_PROXY_PROTOCOL="1", CHAT_RATE="0")
-    owner = server.tcp(nick="ann", preamble=v1("192.0.2.10"))
-    register(owner)
-    guessers = [server.tcp(preamble=v1(f"203.0.113.{n}")) for n in (1, 2)]
-    for attempt in range(5):
-        guesser = guessers[attempt % 2]
-        guesser.send(f"/identify ann guess{attempt}")
-        assert refusal(guesser) == "! Wrong password"
-    late = server.tcp(preamble=v1("198.51.100.3"))
-    late.send(f"/identify ann {SECRET}")  # even the right password waits: the nick has been guessed at enough
-    assert refusal(late) == "! Too many wrong passwords: try again in 10 minutes"
 
 
 def test_a_registration_survives_a_restart(start_server: Start) -> None:

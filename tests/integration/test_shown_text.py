@@ -69,7 +69,7 @@ def joined(user: WebUser, room: str) -> None:
 
 
 def test_reasons_topics_and_goodbyes_reach_no_reader_raw(start_server: Start) -> None:
-    server = start_server(CHAT_OPERATOR_PASSWORD=PASSWORD, CHAT_RATE="0")
+    server = start_server(CHAT_OPERATOR_PASSWORD=PASSWORD, CHAT_RATE="0", CHAT_CHURN_CALM="1000")
     reader = server.tcp(nick="reader")
     page = server.web("page")
     sysop = server.tcp(nick="sysop")

@@ -444,6 +444,8 @@ def test_a_nick_registered_to_a_key_is_proved_by_it_and_by_a_token_elsewhere(
     impostor = SshTerminal(port, "alice", known_hosts, other_key)  # another key: a guest
     terminals.append(impostor)
     impostor.wait_for("'alice' is a registered nick")
+    told = "".join(impostor.screen())  # a nick with no password is not said to take one
+    assert "its SSH key proves it, or /identify alice TOKEN" in told and "/identify PASSWORD" not in told
     impostor.close()
 
     again = SshTerminal(port, "alice", known_hosts, key)  # the key proves it
@@ -467,7 +469,8 @@ def test_the_owner_adds_a_password_over_ssh_without_it_showing(
     bob.say("/register " + KEY_OWNERS_PASSWORD)  # the owner adds a password
     bob.wait_for("Your password proves it")
     bob.say("/oper")  # a password asked for on its own line is not shown as it is typed
-    bob.wait_for("Type the password on the next line")
+    bob.wait_for("Type the password on the next line (it is not shown as you type)")
+    assert "telnet" not in bob.text() and "netcat" not in bob.text()  # the prompt speaks of this door
     bob.type("hidden words")
     assert "hidden words" not in bob.text()
     bob.press("Enter")

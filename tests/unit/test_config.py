@@ -108,3 +108,19 @@ def test_processes_of_a_redis_room_share_the_tcp_port_unless_told_otherwise() ->
     assert Settings.from_env({"REDIS_URL": "redis://localhost"}).tcp_reuse_port is True
     assert Settings.from_env({"REDIS_URL": "redis://localhost", "CHAT_TCP_REUSE_PORT": "off"}).tcp_reuse_port is False
     assert Settings.from_env({"CHAT_TCP_REUSE_PORT": "1"}).tcp_reuse_port is True
+
+
+def test_guess_limits_are_settings() -> None:
+    env = {
+        "CHAT_GUESS_FREE": "3",
+        "CHAT_GUESS_DELAY": "0.5",
+        "CHAT_GUESS_MAX_DELAY": "60",
+        "CHAT_GUESS_NICK_FREE": "9",
+        "CHAT_GUESS_REMEMBER_DAYS": "7",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.guess_free, settings.guess_delay, settings.guess_max_delay) == (3, 0.5, 60.0)
+    assert (settings.guess_nick_free, settings.guess_remember_days) == (9, 7.0)
+    assert Settings.from_env({"CHAT_GUESS_FREE": "0"}).guess_free == 1  # one at least, or nobody proves anything
+    with pytest.raises(SettingsError, match="CHAT_GUESS_DELAY"):
+        Settings.from_env({"CHAT_GUESS_DELAY": "-1"})

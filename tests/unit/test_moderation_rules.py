@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.identity import Attempts, Registration
+from app.domain.identity import Registration
 from app.domain.moderation import (
     NICK_BAN_ADDRESS_HOLD,
     Action,
@@ -86,16 +86,6 @@ def test_bans_need_a_server_operator_the_rest_a_room_operator() -> None:
     assert may(Role.SERVER_OPERATOR, Action.BAN) and not may(Role.ROOM_OPERATOR, Action.BAN)
     assert may(Role.ROOM_OPERATOR, Action.KICK) and not may(Role.MEMBER, Action.KICK)
     assert not may(Role.MEMBER, Action.MUTE)
-
-
-def test_guesses_are_limited_in_a_sliding_window() -> None:
-    attempts = Attempts(limit=3, window=60.0)
-    for second in (0.0, 1.0, 2.0):
-        assert attempts.wait("k", second) == 0
-        attempts.failed("k", second)
-    assert attempts.wait("k", 3.0) == 57.0
-    assert attempts.wait("other", 3.0) == 0
-    assert attempts.wait("k", 60.5) == 0  # the first guess has aged out
 
 
 def test_a_registration_lapses_once_unused_for_its_expiry() -> None:

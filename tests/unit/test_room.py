@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import re
+from pathlib import Path
 
 import pytest
 from outcomes import published, told
@@ -366,3 +368,16 @@ def test_a_look_alike_is_free_again_once_its_holder_leaves() -> None:
     [event] = published(room.handle(BOB, "/nick aIice"))
     assert event.nick == "aIice"
     assert "too like 'aIice'" in only_error(room.handle(CAROL, "/nick alice"), CAROL, "nick_refused").text
+
+
+def test_help_and_the_readmes_command_tables_name_the_same_commands() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    tables = readme.split("### Commands (every door)", 1)[1].split("\n### ", 1)[0]
+    in_tables = {
+        name
+        for row in tables.splitlines()
+        if row.startswith("| `/")
+        for name in re.findall(r"`/(\w+)", row.split(" | ")[0])
+    }
+    in_help = set(re.findall(r"(?<![/\w])/(\w+)", HELP))
+    assert in_help == in_tables
