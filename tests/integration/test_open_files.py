@@ -87,7 +87,7 @@ def test_when_the_hard_limit_is_too_low_the_excess_is_refused_as_server_full_nev
         welcomed = [line for line in lines if line.startswith("You're connected")]
         refused = [line for line in lines if line == "! Connection refused: server full, try again later"]
         assert len(welcomed) + len(refused) == len(lines), set(lines) - set(welcomed) - set(refused)
-        assert 800 <= len(welcomed) < 900 and refused
+        assert 600 <= len(welcomed) < 900 and refused  # the rest of the ceiling: listeners, handshakes
         time.sleep(0.2)
         assert server.health()["clients"]["total"] == len(welcomed)  # and the server still answers
         assert output.count("cannot be reached") == 1
