@@ -98,7 +98,7 @@ class Handshake:
         """Closes the connection, told why: called once, after the handshake has left the pool."""
         self._heard = heard
         """For a door that is not told when bytes arrive (SSH's library reads them): asked at the
-        start deadline whether they have."""
+        start deadline, and before it is shed as idle, whether they have."""
         self._timers: list[Timer] = []
 
     def progressed(self) -> None:
@@ -132,9 +132,6 @@ class _Queue:
 
     def __len__(self) -> int:
         return len(self.silent) + len(self.under_way)
-
-    def first_to_shed(self) -> Handshake:
-        return next(iter(self.silent or self.under_way))
 
 
 class Handshakes:
@@ -176,7 +173,7 @@ class Handshakes:
         for scope, cap in caps:
             queue = self._queues.get(scope)
             while cap is not None and queue and len(queue) >= max(1, cap):
-                self._end(queue.first_to_shed(), Ending.CROWDED_OUT)
+                self._end(self._first_to_shed(queue), Ending.CROWDED_OUT)
         handshake = Handshake(self, door, address, cut, heard)
         for scope in (None, door, address):
             self._queues.setdefault(scope, _Queue()).silent[handshake] = None
@@ -185,6 +182,15 @@ class Handshakes:
             self.later(finish, lambda: self._end(handshake, Ending.TOO_SLOW)),
         ]
         return handshake
+
+    def _first_to_shed(self, queue: _Queue) -> Handshake:
+        """The idlest, oldest of ``queue``; a door that is not told of bytes is asked now."""
+        while queue.silent:
+            candidate = next(iter(queue.silent))
+            if candidate._heard is None or not candidate._heard():
+                return candidate
+            self._progressed(candidate)
+        return next(iter(queue.under_way))
 
     def _progressed(self, handshake: Handshake) -> None:
         handshake.stage = Stage.UNDER_WAY

@@ -99,3 +99,11 @@ def test_a_door_that_is_not_told_of_bytes_is_asked_at_the_start_deadline() -> No
     assert pool.cut == [("mute", Ending.SILENT)]
     pool.timers.advance(FINISH)
     assert pool.cut == [("mute", Ending.SILENT), ("spoke", Ending.TOO_SLOW)]
+
+
+def test_before_shedding_an_idle_one_a_door_not_told_of_bytes_is_asked() -> None:
+    pool = Pool(per_door={Gateway.SSH: 2})
+    spoke = pool.start("spoke", "192.0.2.1", Gateway.SSH, heard=lambda: True)
+    pool.start("mute", "192.0.2.2", Gateway.SSH, heard=lambda: False)
+    pool.start("new", "192.0.2.3", Gateway.SSH, heard=lambda: False)
+    assert pool.cut == [("mute", Ending.CROWDED_OUT)] and spoke.stage is Stage.UNDER_WAY
