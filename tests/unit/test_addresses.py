@@ -71,3 +71,12 @@ def test_the_settings_pass_the_proxy_list_on_as_it_was_given() -> None:
     assert settings.trusted_proxies.lists("10.9.9.9")
     assert settings.tcp_proxy_protocol
     assert Settings.from_env({}).trusted_proxies.lists("127.0.0.1")
+
+
+def test_proxy_protocol_headers_are_believed_from_the_forwarding_proxies_unless_told_otherwise() -> None:
+    assert Settings.from_env({"FORWARDED_ALLOW_IPS": "10.0.0.0/8"}).proxy_allow.admits("10.1.1.1")
+    assert not Settings.from_env({}).proxy_allow.admits("10.1.1.1")
+    assert Settings.from_env({}).proxy_allow.admits("127.0.0.1")
+    own = Settings.from_env({"FORWARDED_ALLOW_IPS": "10.0.0.0/8", "CHAT_PROXY_ALLOW_IPS": "fdaa::/16"}).proxy_allow
+    assert own.admits("fdaa::3") and not own.admits("10.1.1.1")
+    assert Settings.from_env({"CHAT_PROXY_ALLOW_IPS": "*"}).proxy_allow.admits("203.0.113.5")
