@@ -17,7 +17,7 @@ from collections.abc import Callable
 from idlecut import IdleCuttingProxy
 from proxyheaders import V2_LOCAL, v1, v2_tcp4, v2_tcp6
 from raw import RawWebSocket, first_line
-from support import ServerProcess, TcpUser, missing
+from support import ServerProcess, TcpUser, WebUser, missing
 
 CAP = "Connection refused: too many connections from your address (limit 1)"
 
@@ -48,6 +48,13 @@ def test_a_forged_loopback_forwarded_for_is_capped_like_any_other_address(
 def test_without_star_there_is_no_warning(server: ServerProcess) -> None:
     server.web("someone")
     assert "FORWARDED_ALLOW_IPS" not in server.output()
+
+
+def watching(server: ServerProcess) -> WebUser:
+    """A web user in the room, past its own join: what it sees next, the room saw."""
+    watcher = server.web("watcher")
+    watcher.expect(type="join", nick="watcher")
+    return watcher
 
 
 def send_header(server: ServerProcess, header: bytes) -> socket.socket:
@@ -82,8 +89,7 @@ def test_proxy_unknown_or_local_is_the_proxys_health_check_it_exempts_nobody_and
     start_server: Callable[..., ServerProcess],
 ) -> None:
     server = start_server(CHAT_TCP_PROXY_PROTOCOL="1", CHAT_MAX_PER_IP="1")
-    watcher = server.web("watcher")
-    watcher.expect(type="join", nick="watcher")
+    watcher = watching(server)
     kept = [send_header(server, v1("203.0.113.5"))]
     assert first_line(kept[0]).startswith(b"You're connected")
     watcher.expect(type="join")
@@ -100,8 +106,7 @@ def test_a_proxy_header_from_a_peer_not_trusted_is_not_believed(
     start_server: Callable[..., ServerProcess],
 ) -> None:
     server = start_server(CHAT_TCP_PROXY_PROTOCOL="1", CHAT_PROXY_ALLOW_IPS="10.0.0.1", FORWARDED_ALLOW_IPS="*")
-    watcher = server.web("watcher")
-    watcher.expect(type="join", nick="watcher")
+    watcher = watching(server)
     for header in (v1("203.0.113.5"), V2_LOCAL, b"PROXY UNKNOWN\r\n"):
         with send_header(server, header + b"hello\r\n") as forged:
             assert first_line(forged) == (
@@ -116,8 +121,7 @@ def test_a_proxy_header_on_the_plain_port_is_refused_and_never_reaches_the_room(
     start_server: Callable[..., ServerProcess],
 ) -> None:
     server = start_server()  # the PROXY protocol is off
-    watcher = server.web("watcher")
-    watcher.expect(type="join", nick="watcher")
+    watcher = watching(server)
     for header in (v1("203.0.113.5"), v2_tcp4("198.51.100.9")):
         with send_header(server, header + b"hello\r\n") as sock:
             answer = b""
@@ -136,8 +140,7 @@ def test_a_connection_without_a_valid_proxy_header_is_refused_clearly(
     start_server: Callable[..., ServerProcess],
 ) -> None:
     server = start_server(CHAT_TCP_PROXY_PROTOCOL="1", CHAT_HANDSHAKE_START="1", CHAT_HANDSHAKE_FINISH="2")
-    watcher = server.web("watcher")
-    watcher.expect(type="join", nick="watcher")
+    watcher = watching(server)
     with send_header(server, b"hello, I am nc\r\n") as plain:
         assert first_line(plain) == (
             b"! Connection refused (the connection did not start with a PROXY protocol header;"
