@@ -45,6 +45,15 @@ def test_a_forged_loopback_forwarded_for_is_capped_like_any_other_address(
     assert output.count("FORWARDED_ALLOW_IPS=* believes X-Forwarded-For from anyone") == 1, output
 
 
+def test_an_ipv6_64_behind_the_proxy_is_one_address(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(CHAT_MAX_PER_IP="1")  # the proxy: loopback, the default FORWARDED_ALLOW_IPS
+    first = server.web("first", headers={"X-Forwarded-For": "2001:db8:1:2::a"})
+    assert refused_websocket(server, {"X-Forwarded-For": "2001:db8:1:2:ffff::b"}) == CAP  # same /64
+    neighbour = server.web("neighbour", headers={"X-Forwarded-For": "2001:db8:1:3::a"})  # the next /64
+    first.say("one each")
+    assert neighbour.expect(type="message")["text"] == "one each"
+
+
 def test_without_star_there_is_no_warning(server: ServerProcess) -> None:
     server.web("someone")
     assert "FORWARDED_ALLOW_IPS" not in server.output()
