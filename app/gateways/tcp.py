@@ -292,16 +292,20 @@ class ProxyPreamble(asyncio.Protocol):
             self.handshake.abandoned()
 
     def _cut(self, ending: Ending) -> None:
-        """The pool ended the handshake: say why, or, if the connection is already refused and
-        lingering over its line, cut it now."""
-        if self.refused and self.transport is not None:
-            reset(self.transport, lambda: self.lost)
-        elif ending is Ending.SILENT:
-            self._refuse("no PROXY protocol header in time")
-        elif ending is Ending.TOO_SLOW:
+        """The pool ended the handshake. Only a slow header lingers to read its line: one cut for
+        silence left nothing unread, and one shed for a newcomer (or already refused) gives its
+        descriptor back at once, as the pool no longer counts it."""
+        transport = self.transport
+        if transport is None:
+            return
+        if ending is Ending.TOO_SLOW and not self.refused:
             self._refuse(f"PROXY protocol header not complete within {self.finish:g} s")
+        elif self.refused or ending is Ending.CROWDED_OUT:
+            reset(transport, lambda: self.lost)
         else:
-            self._refuse("too many connections opening at once")
+            self.refused = True
+            transport.write(f"! {_refused('no PROXY protocol header in time')}\r\n".encode())
+            transport.close()
 
     def _refuse(self, reason: str) -> None:
         transport = self.transport
@@ -309,9 +313,12 @@ class ProxyPreamble(asyncio.Protocol):
             return
         self.refused = True
         log.warning("refused a TCP connection from %s: %s", peer_of(transport), reason)
-        line = Goodbye.REFUSED.line(f"{reason}; this port takes connections through a PROXY protocol proxy")
-        transport.write(f"! {line}\r\n".encode())
+        transport.write(f"! {_refused(reason)}\r\n".encode())
         close_softly(transport, lambda: self.lost)
+
+
+def _refused(reason: str) -> str:
+    return Goodbye.REFUSED.line(f"{reason}; this port takes connections through a PROXY protocol proxy")
 
 
 def line_too_long(hub: Hub, client: Client, limit: int) -> None:

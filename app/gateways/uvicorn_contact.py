@@ -195,13 +195,16 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         self._cut(Ending.TOO_SLOW)
 
     def _cut(self, ending: Ending) -> None:
+        """The handshake pool ended the first head. Only a slow head lingers to read its answer: one
+        cut for silence left nothing unread, and one shed for a newcomer gives its descriptor back
+        at once (lingering, out of the pool's count, would let a flood hold descriptors again)."""
         status, text = _CUT[ending]
-        self._answer(status, text.format(start=self.start_timeout, head=self.head_timeout))
+        self._answer(status, text.format(start=self.start_timeout, head=self.head_timeout), ending is Ending.TOO_SLOW)
 
-    def _answer(self, status: HTTPStatus, text: str) -> None:
+    def _answer(self, status: HTTPStatus, text: str, softly: bool = True) -> None:
         """Answer with an error of our own (uvicorn has not parsed a request to answer) and close:
-        softly, so that the answer is not lost to a reset while the client is still sending, and
-        reading no more of what it sends meanwhile."""
+        ``softly``, so that the answer is not lost to a reset while the client is still sending, and
+        reading no more of what it sends meanwhile; else at once."""
         self._head_arrived()
         transport = self.transport
         if self.answered or transport is None or transport.is_closing():
@@ -214,7 +217,10 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
             + body
         )
         transport.pause_reading()
-        close_softly(transport, lambda: self.gone)
+        if softly:
+            close_softly(transport, lambda: self.gone)
+        else:
+            transport.close()
 
 
 def server_config(

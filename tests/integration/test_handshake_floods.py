@@ -1,13 +1,15 @@
-"""Handshake floods on the TLS door past the open-file ceiling: every door stays open, and an
-honest TLS user logs in during the flood (its login time is printed: run with ``-s`` to see it)."""
+"""Handshake floods past the open-file ceiling, on every door: every door stays open, and honest
+users log in during the flood (the TLS login time is printed: run with ``-s`` to see it)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import asyncssh
 import httpx
 import pytest
 from support import ServerProcess, free_port
@@ -23,6 +25,35 @@ BACKLOG = 16
 
 STALLED_HELLO = b"\x16\x03\x01\x02\x00"
 """A TLS record header announcing a 512-byte ClientHello that never comes: the handshake is under way."""
+
+
+def open_flood(port: int, opening: bytes, into: list[socket.socket]) -> None:
+    """``FLOOD`` connections to ``port``, each sending ``opening`` and then nothing more."""
+    for n in range(FLOOD):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(opening)
+        into.append(sock)
+        if n % BACKLOG == BACKLOG - 1:
+            time.sleep(0.02)  # a moment to accept: a full accept queue would make the kernel drop SYNs for 1 s
+
+
+def ssh_user_is_welcomed(port: int) -> str:
+    """Log in over SSH with a fresh key and open the chat: the welcome's line naming the user."""
+
+    async def session() -> str:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            port,
+            username="sam",
+            client_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+            known_hosts=None,
+        ) as conn:
+            process = await conn.create_process(term_type=None)
+            while "You are" not in (line := await asyncio.wait_for(process.stdout.readline(), 10)):
+                assert line, "the session ended before its welcome"
+            return line
+
+    return asyncio.run(session())
 
 
 @pytest.fixture
@@ -42,12 +73,7 @@ def test_stalled_tls_handshakes_past_the_ceiling_leave_every_door_open_and_an_ho
     far_off = {"CHAT_HANDSHAKE_START": "60", "CHAT_HANDSHAKE_FINISH": "60"}
     server = limited(CEILING, CEILING, CHAT_TLS_PORT=str(tls_port), **far_off, **certs.env)
     telnet, web = server.tcp(nick="tina"), server.web(nick="wendy")
-    for n in range(FLOOD):
-        sock = socket.create_connection(("127.0.0.1", tls_port), timeout=5)
-        sock.sendall(STALLED_HELLO)
-        flood.append(sock)
-        if n % BACKLOG == BACKLOG - 1:
-            time.sleep(0.02)  # a moment to accept: a full accept queue would make the kernel drop SYNs for 1 s
+    open_flood(tls_port, STALLED_HELLO, flood)
 
     started = time.monotonic()
     alice = OpenSslUser(tls_port, certs.ca_path)  # a real TLS client, verifying the server
@@ -68,3 +94,34 @@ def test_stalled_tls_handshakes_past_the_ceiling_leave_every_door_open_and_an_ho
     assert float(shed.split()[-1]) >= FLOOD - CEILING // 8  # all but the pool's share of the ceiling
     assert "Too many open files" not in server.output()
     print(f"\nhonest TLS login during a flood of {FLOOD} stalled handshakes (nofile {CEILING}): {login:.3f} s")
+
+
+@pytest.mark.parametrize("door", ["web", "tls", "ssh"])
+def test_silent_connections_past_the_ceiling_on_any_door_leave_every_door_open(
+    door: str, limited: Callable[..., ServerProcess], tmp_path: Path, flood: list[socket.socket]
+) -> None:
+    certs = Certificates(tmp_path)
+    ports = {"tls": free_port(), "ssh": free_port()}
+    server = limited(
+        CEILING,
+        CEILING,
+        CHAT_TLS_PORT=str(ports["tls"]),
+        CHAT_SSH_PORT=str(ports["ssh"]),
+        CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"),
+        CHAT_HANDSHAKE_START="60",  # far off: only the pool's caps and shedding keep the server up
+        **certs.env,
+    )
+    open_flood(ports.get(door, server.port), b"", flood)
+
+    telnet = server.tcp(nick="tina")
+    web = server.web(nick="wendy")
+    alice = OpenSslUser(ports["tls"], certs.ca_path)
+    try:
+        assert ssh_user_is_welcomed(ports["ssh"]).startswith("* You are sam")  # login and session
+        telnet.send("every door is open")
+        assert web.expect(type="message", text="every door is open")["nick"] == "tina"
+        assert alice.expect(lambda line: "every door is open" in line) == "[tina] every door is open"
+    finally:
+        alice.close()
+    assert server.health()["status"] == "ok"
+    assert "Too many open files" not in server.output()
