@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncssh
 import httpx
 import pytest
+from proxyheaders import v1
 from support import ServerProcess, free_port
 from tlsuser import Certificates, OpenSslUser
 
@@ -96,7 +97,7 @@ def test_stalled_tls_handshakes_past_the_ceiling_leave_every_door_open_and_an_ho
     print(f"\nhonest TLS login during a flood of {FLOOD} stalled handshakes (nofile {CEILING}): {login:.3f} s")
 
 
-@pytest.mark.parametrize("door", ["web", "tls", "ssh"])
+@pytest.mark.parametrize("door", ["web", "tls", "ssh", "proxy"])
 def test_silent_connections_past_the_ceiling_on_any_door_leave_every_door_open(
     door: str, limited: Callable[..., ServerProcess], tmp_path: Path, flood: list[socket.socket]
 ) -> None:
@@ -109,11 +110,13 @@ def test_silent_connections_past_the_ceiling_on_any_door_leave_every_door_open(
         CHAT_SSH_PORT=str(ports["ssh"]),
         CHAT_SSH_HOST_KEY=str(tmp_path / "host_key"),
         CHAT_HANDSHAKE_START="60",  # far off: only the pool's caps and shedding keep the server up
+        CHAT_TCP_PROXY_PROTOCOL="1" if door == "proxy" else "",
         **certs.env,
     )
-    open_flood(ports.get(door, server.port), b"", flood)
+    ports |= {"web": server.port, "proxy": server.tcp_port}
+    open_flood(ports[door], b"", flood)
 
-    telnet = server.tcp(nick="tina")
+    telnet = server.tcp(nick="tina", preamble=v1("203.0.113.5") if door == "proxy" else b"")
     web = server.web(nick="wendy")
     alice = OpenSslUser(ports["tls"], certs.ca_path)
     try:
