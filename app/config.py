@@ -54,10 +54,10 @@ class Settings:
     an SSH version line, a PROXY header)."""
     handshake_finish: float = 10.0
     """Seconds a TLS handshake or a PROXY header has to finish (HTTP heads and SSH logins have their own)."""
-    max_handshakes: int = 1024
+    max_handshakes: int = 2048
     """Unfinished handshakes at once, every door together (past it the idlest, oldest is shed)."""
     max_handshakes_per_ip: int = 16
-    """Unfinished handshakes from one address (a loopback or proxy peer may hold a quarter of the pool)."""
+    """Unfinished handshakes from one address (a loopback or proxy peer may hold half the pool)."""
     log_level: str = "info"
     history: int = 500
     presence_history: int = 100

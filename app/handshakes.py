@@ -23,7 +23,8 @@ and a flood of handshakes can never take the descriptors chat clients need.
 
 An address is the socket's own peer (``address_key``: an IPv4 address, an IPv6 /64), loopback and
 trusted proxies included: their clients are counted too. Since such a peer speaks for many people,
-its cap is a quarter of the pool rather than one person's.
+its cap is half the pool rather than one person's (a burst of connections a busy loop accepts
+at once, from one proxy or a local load generator, fits in it).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ Later = Callable[[float, Callable[[], None]], Timer]
 
 @dataclass(frozen=True, slots=True)
 class HandshakeLimits:
-    total: int = 1024
+    total: int = 2048
     """Unfinished handshakes at once, every door together."""
     per_address: int = 16
     """Unfinished handshakes from one address (a browser opens six at once; a person needs one)."""
@@ -168,7 +169,7 @@ class Handshakes:
         speaks for many (loopback, a trusted proxy). ``cut`` closes the connection if the pool ends
         the handshake; ``heard`` (see ``Handshake``) for doors not told when bytes arrive."""
         address = address_key(peer)
-        per_address = max(self.limits.per_address, self.limits.total // 4) if exempt else self.limits.per_address
+        per_address = max(self.limits.per_address, self.limits.total // 2) if exempt else self.limits.per_address
         caps = ((address, per_address), (door, self.limits.per_door.get(door)), (None, self.limits.total))
         for scope, cap in caps:
             queue = self._queues.get(scope)

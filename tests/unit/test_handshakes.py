@@ -65,12 +65,13 @@ def test_a_door_cap_sheds_within_that_door_only() -> None:
     assert pool.cut == [("ssh0", Ending.CROWDED_OUT), ("ssh1", Ending.CROWDED_OUT)]
 
 
-def test_a_proxy_or_loopback_peer_is_capped_too_at_a_quarter_of_the_pool() -> None:
-    pool = Pool(total=40, per_address=2)
+def test_a_proxy_or_loopback_peer_is_capped_too_at_half_the_pool() -> None:
+    pool = Pool(total=20, per_address=2)
     for n in range(12):
         pool.start(f"via proxy {n}", "10.0.0.1", exempt=True)
+    pool.start("someone", "203.0.113.5")
     assert [name for name, _ in pool.cut] == ["via proxy 0", "via proxy 1"]
-    assert pool.handshakes.count("10.0.0.1") == 10
+    assert pool.handshakes.count("10.0.0.1") == 10 and len(pool.handshakes) == 11
 
 
 def test_first_bytes_are_due_at_the_start_deadline_and_the_end_at_the_finish() -> None:
