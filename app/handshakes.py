@@ -10,8 +10,8 @@ whole handshake within the door's ``finish`` seconds.
 
 **When a cap is reached, the newcomer still gets in: the idlest, oldest unfinished handshake in
 the same scope is shed instead.** Refusing the newest would let whoever filled the pool first
-keep everyone else out (a few hundred silent sockets used to); shedding means a flood only ever
-evicts itself, while an honest client, which finishes in milliseconds, is never the oldest for
+keep everyone else out (32 silent sockets used to lock everyone out of SSH); shedding means a flood
+only ever evicts itself, while an honest client, which finishes in milliseconds, is never the oldest for
 long. "Idlest" first: handshakes that have not sent a byte yet go before those under way, and
 within each group the one waiting longest goes first. So a handshake is never refused; only a
 server shutting down turns new connections away.

@@ -42,6 +42,7 @@ NOT_PROXY = (
     "This port speaks plain text lines (telnet, netcat), not the PROXY protocol:"
     " it is off here (CHAT_TCP_PROXY_PROTOCOL)"
 )
+PROXY_ON_PLAIN_PORT = "PROXY protocol header on the plain chat port"
 HEALTHY = b"* ok: the chat server is up (a proxy's own health check: it joins no room)\r\n"
 """What a trusted proxy's health check (PROXY ``LOCAL``/``UNKNOWN``) reads before it is closed."""
 
@@ -139,7 +140,7 @@ class TcpClient(PacedInput, BufferedProtocol):
             self._refuse_first(NOT_TLS, "TLS on the plain chat port")
             return
         if self.first_line and is_proxy_header(data):
-            self._refuse_first(NOT_PROXY, "PROXY protocol header on the plain chat port")
+            self._refuse_first(NOT_PROXY, PROXY_ON_PLAIN_PORT)
             return
         self.take_input(sliced(self.decoder.feed, data))
 
@@ -156,6 +157,9 @@ class TcpClient(PacedInput, BufferedProtocol):
         if type(item) is str:
             if self.first_line and telnet.is_http_request(item):
                 self._refuse_first(NOT_HTTP, "HTTP request on the chat port")
+                return False
+            if self.first_line and is_proxy_header(item.encode()):  # a v1 header that came in pieces
+                self._refuse_first(NOT_PROXY, PROXY_ON_PLAIN_PORT)
                 return False
             self.first_line = False
             self.hub.receive(self, item)

@@ -131,8 +131,12 @@ def test_a_proxy_header_on_the_plain_port_is_refused_and_never_reaches_the_room(
 ) -> None:
     server = start_server()  # the PROXY protocol is off
     watcher = watching(server)
-    for header in (v1("203.0.113.5"), v2_tcp4("198.51.100.9")):
-        with send_header(server, header + b"hello\r\n") as sock:
+    for header in (v1("203.0.113.5"), v2_tcp4("198.51.100.9"), b"PROX"):
+        with send_header(server, header) as sock:
+            if header == b"PROX":  # a header in pieces
+                time.sleep(0.1)
+                sock.sendall(v1("203.0.113.5")[4:])
+            sock.sendall(b"hello\r\n")
             answer = b""
             while chunk := sock.recv(4096):  # to the end: the server hangs up
                 answer += chunk
