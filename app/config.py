@@ -49,6 +49,15 @@ class Settings:
     ws_ping_timeout: float = 20.0
     graceful_timeout: int = 10
     http_head_timeout: float = 10.0
+    handshake_start: float = 3.0
+    """Seconds a new connection on any door has to send its first bytes (a request, a ClientHello,
+    an SSH version line, a PROXY header)."""
+    handshake_finish: float = 10.0
+    """Seconds a TLS handshake or a PROXY header has to finish (HTTP heads and SSH logins have their own)."""
+    max_handshakes: int = 2048
+    """Unfinished handshakes at once, every door together (past it the idlest, oldest is shed)."""
+    max_handshakes_per_ip: int = 16
+    """Unfinished handshakes from one address (a loopback or proxy peer may hold half the pool)."""
     log_level: str = "info"
     history: int = 500
     presence_history: int = 100
@@ -66,6 +75,8 @@ class Settings:
     """The same, parsed: a connection whose own peer is one of them is never capped per address."""
     tcp_proxy_protocol: bool = False
     """Every TCP connection starts with a PROXY protocol header naming the client."""
+    proxy_allow: Networks = field(default_factory=lambda: Networks.parse("127.0.0.1"))
+    """The peers whose PROXY protocol headers are believed (CHAT_PROXY_ALLOW_IPS, else FORWARDED_ALLOW_IPS)."""
     tcp_idle_ping: float = 0.0
     """Longest silence on a TCP connection before an idle ping, in seconds (0: no pings)."""
     tcp_idle_line: bool = False
@@ -184,6 +195,11 @@ class Settings:
             ws_ping_timeout=number("CHAT_WS_PING_TIMEOUT", d.ws_ping_timeout, float),
             graceful_timeout=int(number("CHAT_GRACEFUL_TIMEOUT", d.graceful_timeout)),
             http_head_timeout=number("CHAT_HTTP_HEAD_TIMEOUT", d.http_head_timeout, float) or d.http_head_timeout,
+            handshake_start=number("CHAT_HANDSHAKE_START", d.handshake_start, float) or d.handshake_start,
+            handshake_finish=number("CHAT_HANDSHAKE_FINISH", d.handshake_finish, float) or d.handshake_finish,
+            max_handshakes=int(number("CHAT_MAX_HANDSHAKES", d.max_handshakes)) or d.max_handshakes,
+            max_handshakes_per_ip=int(number("CHAT_MAX_HANDSHAKES_PER_IP", d.max_handshakes_per_ip))
+            or d.max_handshakes_per_ip,
             log_level=env.get("CHAT_LOG_LEVEL", d.log_level).lower(),
             history=int(number("CHAT_HISTORY", d.history)),
             presence_history=int(number("CHAT_PRESENCE_HISTORY", d.presence_history)),
@@ -196,6 +212,10 @@ class Settings:
             forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", d.forwarded_allow_ips),
             trusted_proxies=networks("FORWARDED_ALLOW_IPS", d.forwarded_allow_ips),
             tcp_proxy_protocol=flag("CHAT_TCP_PROXY_PROTOCOL"),
+            proxy_allow=networks(
+                "CHAT_PROXY_ALLOW_IPS" if "CHAT_PROXY_ALLOW_IPS" in env else "FORWARDED_ALLOW_IPS",
+                d.forwarded_allow_ips,
+            ),
             tcp_idle_ping=number("CHAT_TCP_IDLE_PING", d.tcp_idle_ping, float),
             tcp_idle_line=flag("CHAT_TCP_IDLE_LINE"),
             metrics_token=env.get("CHAT_METRICS_TOKEN", "").strip() or None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -41,6 +40,7 @@ from app.domain.nicks import nick_key
 from app.domain.room import Member, RemoteMember, Room
 from app.domain.text import clean_text
 from app.fanout import Codec, Outbox
+from app.handshakes import Ending, Handshake, HandshakeLimits, Handshakes
 from app.laggards import Laggards
 from app.moderation import Moderation, Policy
 from app.presence import Presence, PresenceLog
@@ -110,8 +110,10 @@ class Hub:
         later: Callable[[float, Callable[[], None]], object] | None = None,
         laggards: Laggards | None = None,
         moderation: tuple[ModerationStore, Policy] | None = None,
+        handshakes: HandshakeLimits | None = None,
     ) -> None:
-        """``later(delay, callback)`` schedules the churn summary (default: the running loop);
+        """``later(delay, callback)`` schedules the churn summary and handshake deadlines (default:
+        the running loop);
         ``laggards`` are the channels' slow readers, for which the hub holds back senders;
         ``moderation`` is where its records live and its policy (default: in memory, no operator password)."""
         self.room = room
@@ -148,9 +150,9 @@ class Hub:
         store, policy = moderation or (MemoryStore(), Policy())
         self.moderation = Moderation(self, store, policy)
         room.guard = self.moderation.identities.protects
-        self._unfinished: Counter[str] = Counter()
-        """HTTP connections whose request head has not all arrived, per address (loopback under
-        ""): they hold a socket as a chat client does, so they count toward the same caps."""
+        self.handshakes = Handshakes(handshakes or HandshakeLimits(), later)  # type: ignore[arg-type]
+        """Connections of every door that have not finished their handshake: they hold a socket as
+        a chat client does, so they are capped too (see ``app.handshakes``)."""
 
     def next_id(self) -> int:
         """A connection id, unique within this process."""
@@ -179,50 +181,40 @@ class Hub:
     def refusal(self, budget: str | None, nick: str | None = None) -> Refusal | None:
         """Why a new connection counted against ``budget`` (None: exempt), asking for ``nick``, must be
         refused, or None to admit it. A banned address is refused whatever the nick, since a ban
-        that came second to a full server would leave the banned retrying."""
+        that came second to a full server would leave the banned retrying. Unfinished handshakes
+        have caps of their own (``handshake_started``)."""
         refusal = self.moderation.refusal(budget, nick)
         if refusal is not None:
             self.tally.refusals[refusal.goodbye] += 1
             return refusal
         if self.closing:
             refusal = Refusal(Goodbye.RESTARTING)
-        elif len(self.clients) + self._unfinished.total() >= self.admission.max_connections:
+        elif len(self.clients) >= self.admission.max_connections:
             refusal = Refusal(Goodbye.FULL)
-        elif (
-            budget is not None
-            and self.flood.connections_from(budget) + self._unfinished[budget] >= self.admission.max_per_address
-        ):
+        elif budget is not None and self.flood.connections_from(budget) >= self.admission.max_per_address:
             refusal = Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
         if refusal is not None:
             self.tally.refusals[refusal.goodbye] += 1
         return refusal
 
-    def request_started(self, address: str) -> Refusal | None:
-        """An HTTP connection opened: why it must be refused, or None, and it is counted in the
-        caps on chat connections until ``request_ended``: a connection that never finishes its
-        request (slowloris) holds a socket as surely as a chat client does. It is refused only
-        when unfinished requests alone reach a cap: a full room still answers the page, its
-        health check, and a WebSocket (which then hears why it is refused, in its own terms).
-        ``address`` is the socket's own peer: no header has been read yet."""
-        key = self.budget(address)
-        refusal = None
-        if self._unfinished.total() >= self.admission.max_connections:
-            refusal = Refusal(Goodbye.FULL)
-        elif key is not None and self._unfinished[key] >= self.admission.max_per_address:
-            refusal = Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
-        if refusal is not None:
-            self.tally.refusals[refusal.goodbye] += 1
-            return refusal
-        self._unfinished[key or ""] += 1
-        return None
-
-    def request_ended(self, address: str) -> None:
-        """The request head of a connection counted by ``request_started`` has arrived (or the
-        connection is gone)."""
-        key = self.budget(address) or ""
-        self._unfinished[key] -= 1
-        if self._unfinished[key] <= 0:
-            del self._unfinished[key]
+    def handshake_started(
+        self,
+        door: Gateway,
+        peer: str,
+        finish: float,
+        cut: Callable[[Ending], None],
+        heard: Callable[[], bool] | None = None,
+    ) -> Handshake | Refusal:
+        """A connection opened on ``door`` from the socket peer ``peer`` and starts its handshake
+        (an HTTP request head, TLS, an SSH login, a PROXY header), which must finish within
+        ``finish`` seconds: its place among unfinished handshakes, or why it is refused (only
+        while shutting down). The one way in for every door; the policy (caps, deadlines, who is
+        shed for a newcomer) is ``app.handshakes``'. Once it is finished, the connection is
+        admitted as a client by ``refusal``, like any other."""
+        if self.closing:
+            self.tally.refusals[Goodbye.RESTARTING] += 1
+            return Refusal(Goodbye.RESTARTING)
+        return self.handshakes.start(door, peer, finish, cut, self.budget(peer) is None, heard)
 
     def connect(
         self,

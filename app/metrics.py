@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from app.domain.addresses import Networks
 from app.domain.events import Gateway, Kind
 from app.domain.goodbye import Goodbye
+from app.handshakes import Ending
 
 if TYPE_CHECKING:
     from app.service import ChatService
@@ -81,6 +82,11 @@ class ChatCollector(Collector):
             "Events handed to clients (one per event and client)",
             sum(c.delivered for c in hub.switchboard),
         )
+        yield GaugeMetricFamily("chat_handshakes", "Connections still in their handshake", len(hub.handshakes))
+        cut = CounterMetricFamily("chat_handshakes_cut", "Handshakes cut by the server, per reason", labels=["reason"])
+        for ending in Ending:
+            cut.add_metric([ending.name.lower()], hub.handshakes.ended[ending])
+        yield cut
         yield CounterMetricFamily("chat_rate_limited", "Lines refused by flood control", tally.rate_limited)
         yield CounterMetricFamily(
             "chat_refused_input", "Input refused outright (bad frames, over-long lines, ...)", tally.refused_input

@@ -7,8 +7,10 @@ What the ceiling allows is less than the ceiling itself. Admission must refuse t
 a "server full" goodbye *before* descriptors run out: a refusal needs one too, and when
 ``accept`` fails with EMFILE the event loop drops waiting connections without a word. So it keeps
 back a fixed reserve (listening sockets, SQLite and its journal, Redis, the loop's own, log
-files, page loads) plus room for one full accept backlog per listener: all the connections the
-loop may accept in one go before the first of them is refused.
+files, page loads), room for one full accept backlog per listening socket (every door's, see
+``listeners``): all the connections the loop may accept in one go before the first is refused,
+and the share of connections still in their handshake (``handshakes``: TLS, SSH, HTTP heads,
+PROXY headers, capped in ``app.handshakes``), so a flood of them never takes a chat client's place.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ FIXED_RESERVE = 64
 MAX_BACKLOG = 1024
 """The longest accept queue a listener is given (fewer with a low ceiling, see ``backlog``)."""
 
-LISTENERS = 2
-"""The web port and the TCP port."""
+
+
+def listeners(ports: int, host: str) -> int:
+    """Listening sockets for ``ports`` doors on ``host``: one each, or one per address family
+    when the host is left empty (every interface, IPv4 and IPv6)."""
+    return ports * (1 if host else 2)
 
 
 def raise_ceiling() -> tuple[int, int]:
@@ -42,8 +48,16 @@ def backlog(ceiling: int) -> int:
     return max(16, min(MAX_BACKLOG, ceiling // 16))
 
 
-def connections(ceiling: int) -> int:
-    """How many clients fit under the ceiling, with room left to refuse the next ones in words."""
+def handshakes(ceiling: int, wanted: int) -> int:
+    """Unfinished handshakes at once: as many as ``wanted``, within an eighth of the ceiling."""
+    if ceiling == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, ceiling // 8))
+
+
+def connections(ceiling: int, sockets: int, handshaking: int) -> int:
+    """How many chat clients fit under the ceiling with ``sockets`` listening and ``handshaking``
+    connections in their handshake, with room left to refuse the next ones in words."""
     if ceiling == resource.RLIM_INFINITY:
         return 1 << 62
-    return max(0, ceiling - FIXED_RESERVE - LISTENERS * backlog(ceiling))
+    return max(0, ceiling - FIXED_RESERVE - sockets * (1 + backlog(ceiling)) - handshaking)

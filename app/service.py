@@ -30,6 +30,7 @@ from app.gateways.ssh import SshGateway
 from app.gateways.tcp import TcpGateway
 from app.gateways.tls import CertificateError, TlsGateway
 from app.gateways.websocket import WebSocketGateway
+from app.handshakes import HandshakeLimits
 from app.hub import Admission, Hub
 from app.laggards import Laggards, OutboxLimits
 from app.metrics import Metrics, MetricsAccess
@@ -62,6 +63,12 @@ class ChatService:
             churn=ChurnGate(settings.churn_calm, settings.presence_window, crowd=settings.presence_crowd),
             laggards=laggards,
             moderation=(_moderation_store(settings), _moderation_policy(settings)),
+            handshakes=HandshakeLimits(
+                settings.max_handshakes,
+                settings.max_handshakes_per_ip,
+                {Gateway.SSH: settings.ssh_max_handshakes},
+                settings.handshake_start,
+            ),
         )
         self.metrics = Metrics()
         self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
@@ -157,11 +164,23 @@ class ChatService:
             ) from None
 
     def _open_files(self) -> int:
-        """Raise the open-file limit as far as allowed, and admit no more clients than it holds."""
+        """Raise the open-file limit as far as allowed, and admit no more clients and handshakes
+        than it holds."""
         ceiling, hard = open_files.raise_ceiling()
-        fits = open_files.connections(ceiling)
+        pool = self.hub.handshakes
+        pool.limits = dataclasses.replace(
+            pool.limits, total=open_files.handshakes(ceiling, self.settings.max_handshakes)
+        )
+        ports = 1 + sum(door is not None for door in (self.settings.tcp_port, self.tls, self.ssh))  # 1: the web
+        fits = open_files.connections(ceiling, open_files.listeners(ports, self.settings.host), pool.limits.total)
         wanted = self.settings.max_connections
-        log.info("open files: up to %d (hard limit %d), room for %d connections", ceiling, hard, min(fits, wanted))
+        log.info(
+            "open files: up to %d (hard limit %d), room for %d connections and %d handshakes",
+            ceiling,
+            hard,
+            min(fits, wanted),
+            pool.limits.total,
+        )
         if fits < wanted:
             log.warning(
                 "CHAT_MAX_CONNECTIONS=%d cannot be reached: the open-file limit of %d holds %d connections;"

@@ -14,7 +14,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from support import REDIS_CLI, REDIS_SERVER, ROOT, RedisCluster, RedisServer, ServerProcess, missing
+from support import (
+    REDIS_CLI,
+    REDIS_SERVER,
+    ROOT,
+    LimitedServer,
+    RedisCluster,
+    RedisServer,
+    ServerProcess,
+    missing,
+)
 
 
 class Stopper:
@@ -53,6 +62,21 @@ def start_server(tmp_path: Path, stopper: Stopper) -> Iterator[Callable[..., Ser
 
     def start(**env: str) -> ServerProcess:
         server = ServerProcess(tmp_path, env).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        stopper.stop(server)
+
+
+@pytest.fixture
+def limited(tmp_path: Path, stopper: Stopper) -> Iterator[Callable[..., ServerProcess]]:
+    """Start ``python -m app`` under an open-file limit: ``limited(soft, hard, **env)``."""
+    servers: list[ServerProcess] = []
+
+    def start(soft: int, hard: int, **env: str) -> ServerProcess:
+        server = LimitedServer(tmp_path, env, soft, hard).start()
         servers.append(server)
         return server
 

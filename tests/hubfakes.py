@@ -145,3 +145,31 @@ def join(hub: Hub, codec: JsonCodec | LineCodec, nick: str, address: str = REMOT
 
 def kinds(client: FakeClient) -> list[str]:
     return [frame["type"] for frame in client.frames()]
+
+
+class Timers:
+    """``later`` for tests: schedules on a clock of its own that moves only when ``advance`` is called."""
+
+    class Handle:
+        def __init__(self, timers: Timers, due: float, callback: Callable[[], None]) -> None:
+            self.timers, self.due, self.callback = timers, due, callback
+
+        def cancel(self) -> None:
+            if self in self.timers.pending:
+                self.timers.pending.remove(self)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pending: list[Timers.Handle] = []
+
+    def __call__(self, delay: float, callback: Callable[[], None]) -> Timers.Handle:
+        handle = Timers.Handle(self, self.now + delay, callback)
+        self.pending.append(handle)
+        return handle
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on, running what falls due in order."""
+        self.now += seconds
+        while due := sorted((h for h in self.pending if h.due <= self.now), key=lambda h: h.due):
+            due[0].cancel()
+            due[0].callback()

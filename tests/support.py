@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -155,6 +156,17 @@ class ServerProcess:
     def web(self, nick: str | None = None, query: str = "", **kwargs: Any) -> WebUser:
         params = "&".join(p for p in (f"nick={nick}" if nick else "", query) if p)
         return WebUser(self.ws_url + (f"?{params}" if params else ""), **kwargs)
+
+
+class LimitedServer(ServerProcess):
+    """The server started as from a shell with ``ulimit -n`` (and ``-Hn``) set."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str], soft: int, hard: int) -> None:
+        super().__init__(log_dir, env)
+        self.nofile = (soft, hard)
+
+    def popen_options(self) -> dict[str, object]:
+        return {"preexec_fn": lambda: resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)}
 
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"

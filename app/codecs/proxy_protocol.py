@@ -25,6 +25,14 @@ _V2_LOCAL, _V2_PROXY = 0x0, 0x1
 _V2_TCP4, _V2_TCP6, _V2_UNSPEC = 0x11, 0x21, 0x00
 
 
+def is_proxy_header(data: bytes) -> bool:
+    """True when a connection opens like a PROXY protocol header (v1's ``PROXY TCP4|TCP6|UNKNOWN``,
+    or v2's signature): a proxy sending one to a port that does not expect it."""
+    if data.startswith(V1_PREFIX):
+        return data[len(V1_PREFIX) :].startswith((b"TCP4 ", b"TCP6 ", b"UNKNOWN"))
+    return data.startswith(V2_SIGNATURE)
+
+
 class ProxyHeaderError(ValueError):
     """The connection did not start with a valid PROXY protocol header; the message says why."""
 

@@ -6,6 +6,9 @@ the TCP port). The per-address flood budget and connection cap count that client
 one exemption: a *socket peer* that is loopback or a listed proxy speaks for many people (a local
 load generator, a platform's proxy without forwarding) and is never counted nor capped. An address
 taken from a header is never exempt, whatever it says: a header is only as honest as its sender.
+
+"An address" is an IPv4 address or an IPv6 /64: one IPv6 subscriber gets a whole /64 (RFC 6177)
+and picks any address in it, so counting /128s would give each of them 2^64 budgets.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ class Networks:
         ip = _ip(address)
         return ip is not None and any(ip in network for network in self.networks)
 
+    def admits(self, address: str) -> bool:
+        """True when ``address`` is listed, or the list is ``*``: whose word is taken."""
+        return self.everyone or self.lists(address)
+
 
 def budget_key(address: str, direct: bool = True, proxy_peer: bool = False) -> str | None:
     """The address whose connections share a flood budget and a connection cap; None when exempt.
@@ -55,7 +62,24 @@ def budget_key(address: str, direct: bool = True, proxy_peer: bool = False) -> s
     ``proxy_peer``: that peer is a trusted proxy, which speaks for many clients."""
     if direct and (proxy_peer or _is_loopback(address)):
         return None
-    return address
+    return address_key(address)
+
+
+IPV6_SUBSCRIBER = 64
+"""The prefix length one IPv6 user controls: the budget's unit on IPv6."""
+
+
+@functools.lru_cache(maxsize=4096)
+def address_key(address: str) -> str:
+    """The budget unit ``address`` belongs to, spelled one way: an IPv4 address as itself (an
+    IPv4-mapped IPv6 one too), an IPv6 address as its /64 (``2001:db8:1:2::/64``). Anything that
+    is not an IP (a Unix socket's empty peer) is its own unit."""
+    ip = _ip(address)
+    if ip is None:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    return str(ipaddress.IPv6Network((ip, IPV6_SUBSCRIBER), strict=False))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -151,8 +151,10 @@ class Ban(Stored):
             return key is not None and key == self.mask
         if address is None:
             return False
-        ip = parse_network(address)
-        return ip is not None and ip.num_addresses == 1 and ip.subnet_of(ipaddress.ip_network(self.mask))  # type: ignore[arg-type]
+        # A budget is one IPv4 address or one IPv6 /64 (``app.domain.addresses``): a ban on any
+        # address in that /64 covers all of it, as one person holds it all.
+        budget, banned = parse_network(address), ipaddress.ip_network(self.mask)
+        return budget is not None and budget.version == banned.version and budget.overlaps(banned)  # type: ignore[arg-type]
 
     def expiry(self, now: float) -> str:
         """ "permanent" or "for 2 hours more", rounded to what a person needs."""

@@ -13,12 +13,17 @@ asyncssh does the protocol; this module decides who gets in and what a session m
   backspace, arrows, Home/End, history with up/down, and messages arriving while a line is typed
   are written above it and the line redrawn below, at the window's current width. Without one
   (``ssh -T``, a pipe), a session is a plain line stream like netcat's.
-- **The handshake is the costly part** (key exchange is public-key arithmetic), so connections
-  that have not yet reached the room are capped in total and per address (``HandshakeGate``),
-  and each has ``CHAT_SSH_LOGIN_GRACE`` seconds to log in and open its session. A connection over
-  a cap is dropped before any cryptography. The room's own admission (full, too many from one
-  address) is checked when the client names its user, and refused with a disconnect message
-  the ``ssh`` client prints.
+- **The handshake is the costly part** (key exchange is public-key arithmetic), so a connection
+  that has not yet reached the room holds a place in the hub's pool of unfinished handshakes
+  (``app.handshakes``), capped for this door by ``CHAT_SSH_MAX_HANDSHAKES``, per address (loopback
+  and proxies included) and in total; when a cap is reached the idlest, oldest one is shed
+  for the newcomer. Its version line must come within ``CHAT_HANDSHAKE_START`` seconds, and
+  the login and session within ``CHAT_SSH_LOGIN_GRACE``. The room's own admission (full, too many
+  from one address) is checked when the client names its user, and refused with a disconnect
+  message the ``ssh`` client prints.
+- **One session per connection.** A connection is one person in the room: a second session
+  (``ssh -O`` multiplexing, a client asking twice) is refused with a message, so one handshake
+  never buys a crowd of chat clients past the connection caps.
 
 One session is one ``hub.Client`` like any telnet connection: the same hub, limits, flood
 control, replay and goodbyes. Its output goes through a fan-out channel shared by every client
@@ -29,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from enum import Enum
 
 import asyncssh
@@ -38,18 +42,18 @@ from app.codecs import telnet
 from app.codecs.terminal import TerminalCodec, supports_colour
 from app.config import Settings
 from app.domain.events import Event, Gateway, Kind
-from app.domain.goodbye import Goodbye
+from app.domain.goodbye import Goodbye, Refusal
 from app.fanout import Channel, Codec, Flusher, Outbox
 from app.gateways.closing import CLOSE_TIMEOUT
 from app.gateways.host_key import load_host_key
 from app.gateways.tcp import TELNET, line_too_long
+from app.handshakes import Ending, Handshake
 from app.hub import Hub
 from app.laggards import Laggards
 
 log = logging.getLogger("app.ssh")
 
-HANDSHAKES_PER_ADDRESS = 4
-"""Connections from one address that may be logging in at once (a person needs one)."""
+ONE_SESSION = "One chat session per connection: open another connection to chat twice"
 
 KEEPALIVE_INTERVAL = 30.0
 KEEPALIVE_COUNT = 4
@@ -69,33 +73,6 @@ class Stage(Enum):
     CLOSED = "closed"
 
 
-class HandshakeGate:
-    """Counts connections that have not reached the room yet, and refuses one over a cap."""
-
-    def __init__(self, total: int, per_address: int) -> None:
-        self.total = total
-        self.per_address = per_address
-        self.open: Counter[str | None] = Counter()
-
-    def __len__(self) -> int:
-        return self.open.total()
-
-    def enter(self, budget: str | None) -> Goodbye | None:
-        """Count a new connection in, or say why it must wait outside. ``budget`` None: a trusted
-        proxy's own address, capped by the total only."""
-        if len(self) >= self.total:
-            return Goodbye.FULL
-        if budget is not None and self.open[budget] >= self.per_address:
-            return Goodbye.ADDRESS_LIMIT
-        self.open[budget] += 1
-        return None
-
-    def leave(self, budget: str | None) -> None:
-        self.open[budget] -= 1
-        if self.open[budget] <= 0:
-            del self.open[budget]
-
-
 class SshConnection(asyncssh.SSHServer):
     """One SSH connection: admission, authentication, and the sessions it opens."""
 
@@ -109,9 +86,10 @@ class SshConnection(asyncssh.SSHServer):
         self.username = ""
         self.key_fingerprint: str | None = None
         """SHA256 fingerprint of the key the client logged in with (None: it logged in without one)."""
-        self.sessions = 0
-        """Sessions (chat clients) open on this connection: it is closed when its last one is."""
-        self.deadline: asyncio.TimerHandle | None = None
+        self.session: SshClient | None = None
+        """The one chat session this connection may open; the connection closes with it."""
+        self.handshake: Handshake | None = None
+        """Its place among unfinished handshakes, until its session opens."""
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -120,37 +98,43 @@ class SshConnection(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername")
         self.address = str(peer[0]) if peer else ""
         self.budget = self.hub.budget(self.address)
-        refused = self.gateway.handshakes.enter(self.budget)
-        if refused is not None:
+        started = self.hub.handshake_started(
+            Gateway.SSH,
+            self.address,
+            self.gateway.grace,
+            self._cut_handshake,
+            heard=lambda: conn.get_extra_info("client_version") is not None,
+        )
+        if isinstance(started, Refusal):
             self.stage = Stage.CLOSED
-            self.hub.tally.refusals[refused] += 1
-            log.info("SSH connection from %s dropped before its handshake: %s", self.address, refused.reason)
+            log.info("SSH connection from %s dropped before its handshake: %s", self.address, started.goodbye.reason)
             conn.abort()
             return
-        self.deadline = asyncio.get_running_loop().call_later(self.gateway.grace, self._too_slow)
+        self.handshake = started
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._leave_handshake()
+        if self.handshake is not None:
+            self.handshake.abandoned()
         self.stage = Stage.CLOSED
 
-    def _leave_handshake(self) -> None:
-        if self.stage is Stage.HANDSHAKE:
-            self.gateway.handshakes.leave(self.budget)
-            self.stage = Stage.OPEN
-        if self.deadline is not None:
-            self.deadline.cancel()
-            self.deadline = None
-
-    def _too_slow(self) -> None:
-        """The login grace time is over and no session is open: make room for others."""
-        self.deadline = None
-        if self.stage is Stage.HANDSHAKE and self.conn is not None:
-            log.info("SSH connection from %s: no session within %g s", self.address, self.gateway.grace)
+    def _cut_handshake(self, ending: Ending) -> None:
+        """The pool ended the handshake: no version line in time (cut without a word: nothing SSH
+        was said), or not logged in in time, or shed for a newcomer (told, as ``ssh`` prints it)."""
+        log.info("SSH connection from %s cut before its session: %s", self.address, ending.value)
+        if self.conn is None:
+            return
+        if ending is Ending.SILENT:
+            self.conn.abort()
+        elif ending is Ending.TOO_SLOW:
             self.conn.disconnect(asyncssh.DISC_BY_APPLICATION, "Login grace time exceeded")
+        else:
+            self.conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, "Server busy: too many logins at once, retry")
 
     # -- authentication: anyone, with or without a key ------------------------------------------
 
     def begin_auth(self, username: str) -> bool:
+        if self.handshake is not None:
+            self.handshake.progressed()  # the key exchange is done: not idle, whatever ``heard`` said
         refusal = self.hub.refusal(self.budget)
         if refusal is not None and self.conn is not None:
             self.conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal.line())
@@ -180,13 +164,17 @@ class SshConnection(asyncssh.SSHServer):
     # -- what the client may open: a session, nothing else ------------------------------------------
 
     def session_requested(self) -> SshClient:
-        self._leave_handshake()
-        self.sessions += 1
-        return SshClient(self)
+        if self.session is not None:
+            log.info("refused a second session to %s over SSH", self.address)
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, ONE_SESSION)
+        if self.handshake is not None:
+            self.handshake.finished()  # logged in: the session is admitted (or refused) as a client
+        self.stage = Stage.OPEN
+        self.session = SshClient(self)
+        return self.session
 
     def session_closed(self) -> None:
-        self.sessions -= 1
-        if self.sessions <= 0 and self.conn is not None:
+        if self.conn is not None:
             self.conn.close()
 
     def cut(self) -> None:
@@ -361,7 +349,6 @@ class SshGateway:
             colour: Channel(TerminalCodec(colour), laggards, flusher, settings.tcp_replay) for colour in (True, False)
         }
         hub.channels.extend(self.terminals.values())
-        self.handshakes = HandshakeGate(settings.ssh_max_handshakes, HANDSHAKES_PER_ADDRESS)
         self.grace = settings.ssh_login_grace
         self.max_line = settings.tcp_max_line
         self.host_key_path = settings.ssh_host_key
@@ -383,7 +370,6 @@ class SshGateway:
             server_host_keys=[key],
             reuse_address=True,
             backlog=backlog,
-            login_timeout=self.grace,
             keepalive_interval=KEEPALIVE_INTERVAL,
             keepalive_count_max=KEEPALIVE_COUNT,
             encoding="utf-8",

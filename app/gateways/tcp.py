@@ -15,16 +15,17 @@ from typing import cast
 
 from app.codecs import telnet
 from app.codecs.lines import NOT_ECHOED
-from app.codecs.proxy_protocol import ProxyHeaderError, ProxyHeaderReader
+from app.codecs.proxy_protocol import ProxyHeaderError, ProxyHeaderReader, is_proxy_header
 from app.config import Settings
-from app.domain.addresses import budget_key
+from app.domain.addresses import Networks, budget_key
 from app.domain.events import Event, Gateway
-from app.domain.goodbye import Goodbye
+from app.domain.goodbye import Goodbye, Refusal
 from app.fanout import Channel, Flusher, Outbox, runs
 from app.gateways.buffered import BufferedProtocol
-from app.gateways.closing import close_softly
+from app.gateways.closing import close_softly, reset
 from app.gateways.idle_ping import IdlePing
 from app.gateways.pacing import PacedInput, sliced
+from app.handshakes import Ending, Handshake
 from app.hub import Client, Hub
 from app.laggards import Laggards
 
@@ -35,11 +36,15 @@ KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 15, "TCP_KEEPCNT": 4}
 vanished peer is noticed within about two minutes instead of the kernel's default two hours.
 A live peer's kernel answers the probes, so an idle but connected user is never cut."""
 
-PROXY_HEADER_TIMEOUT = 5.0
-"""Seconds a connection to a PROXY-protocol port has to send its header (a proxy sends it at once)."""
-
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
 NOT_TLS = "This port speaks plain text lines (telnet, netcat), not TLS: connect with telnet or nc, without TLS"
+NOT_PROXY = (
+    "This port speaks plain text lines (telnet, netcat), not the PROXY protocol:"
+    " it is off here (CHAT_TCP_PROXY_PROTOCOL)"
+)
+PROXY_ON_PLAIN_PORT = "PROXY protocol header on the plain chat port"
+HEALTHY = b"* ok: the chat server is up (a proxy's own health check: it joins no room)\r\n"
+"""What a trusted proxy's health check (PROXY ``LOCAL``/``UNKNOWN``) reads before it is closed."""
 
 
 def is_tls_hello(data: bytes) -> bool:
@@ -134,6 +139,9 @@ class TcpClient(PacedInput, BufferedProtocol):
         if self.first_line and is_tls_hello(data):
             self._refuse_first(NOT_TLS, "TLS on the plain chat port")
             return
+        if self.first_line and is_proxy_header(data):
+            self._refuse_first(NOT_PROXY, PROXY_ON_PLAIN_PORT)
+            return
         self.take_input(sliced(self.decoder.feed, data))
 
     def take_input(self, items: Iterator[object]) -> None:
@@ -149,6 +157,9 @@ class TcpClient(PacedInput, BufferedProtocol):
         if type(item) is str:
             if self.first_line and telnet.is_http_request(item):
                 self._refuse_first(NOT_HTTP, "HTTP request on the chat port")
+                return False
+            if self.first_line and is_proxy_header(item.encode()):  # a v1 header that came in pieces
+                self._refuse_first(NOT_PROXY, PROXY_ON_PLAIN_PORT)
                 return False
             self.first_line = False
             self.hub.receive(self, item)
@@ -220,25 +231,46 @@ class TcpClient(PacedInput, BufferedProtocol):
 
 class ProxyPreamble(asyncio.Protocol):
     """A new connection on a port behind a PROXY-protocol proxy: reads the header, then hands the
-    connection to a ``TcpClient`` speaking for the client the header names. A missing, slow or
-    malformed header gets one clear line and the connection is closed; the room never sees it."""
+    connection to a ``TcpClient`` speaking for the client the header names.
 
-    def __init__(self, client: TcpClient) -> None:
+    Only a trusted proxy's header is believed (``CHAT_PROXY_ALLOW_IPS``): any other peer is refused
+    before a byte is read, as is a missing, slow or malformed header, with one clear line; the room
+    never sees them. Until the header is in, the connection is an unfinished handshake in the
+    hub's pool (first bytes within ``CHAT_HANDSHAKE_START``, the header within
+    ``CHAT_HANDSHAKE_FINISH``). A header in which the proxy speaks for itself (``LOCAL``,
+    ``UNKNOWN``: its health check) is answered with one line and closed: it exempts nobody from
+    any limit, because it never becomes a client."""
+
+    def __init__(self, client: TcpClient, proxies: Networks, finish: float) -> None:
         self.client = client
+        self.proxies = proxies
+        self.finish = finish
         self.reader = ProxyHeaderReader()
         self.transport: asyncio.Transport | None = None
-        self.deadline: asyncio.TimerHandle | None = None
+        self.handshake: Handshake | None = None
+        """Its place among unfinished handshakes: kept until the header is in, or until a refused
+        connection is gone (its descriptor is held as long as it lingers to read its line)."""
+        self.refused = False
+        self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         tune(self.transport)
-        loop = asyncio.get_running_loop()
-        self.deadline = loop.call_later(PROXY_HEADER_TIMEOUT, self._refuse, "no PROXY protocol header in time")
+        peer = peer_of(transport)
+        started = self.client.hub.handshake_started(Gateway.TELNET, peer, self.finish, self._cut)
+        if isinstance(started, Refusal):
+            self.transport.write(f"! {started.line()}\r\n".encode())
+            self.transport.close()
+            return
+        self.handshake = started
+        if not self.proxies.admits(peer):
+            self._refuse(f"{peer} is not a trusted proxy (CHAT_PROXY_ALLOW_IPS)")
 
     def data_received(self, data: bytes) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
+        transport, handshake = self.transport, self.handshake
+        if transport is None or handshake is None or self.refused:
             return
+        handshake.progressed()
         try:
             parsed = self.reader.feed(data)
         except ProxyHeaderError as problem:
@@ -246,35 +278,51 @@ class ProxyPreamble(asyncio.Protocol):
             return
         if parsed is None:
             return
-        self._stop_clock()
+        handshake.finished()
         header, rest = parsed
+        if header.source is None:
+            transport.write(HEALTHY)
+            transport.close()
+            return
         client = self.client
         transport.set_protocol(client)
-        if header.source is None:  # the proxy speaks for itself (a health check): it is never counted
-            peer = peer_of(transport)
-            client.admit(transport, peer, budget_key(peer, direct=True, proxy_peer=True))
-        else:
-            client.admit(transport, header.source, budget_key(header.source, direct=False))
+        client.admit(transport, header.source, budget_key(header.source, direct=False))
         if rest and not transport.is_closing():
             client.data_received(rest)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_clock()
+        self.lost = True
+        if self.handshake is not None:
+            self.handshake.abandoned()
+
+    def _cut(self, ending: Ending) -> None:
+        """The pool ended the handshake. Only a slow header lingers to read its line: one cut for
+        silence left nothing unread, and one shed for a newcomer (or already refused) gives its
+        descriptor back at once, as the pool no longer counts it."""
+        transport = self.transport
+        if transport is None:
+            return
+        if ending is Ending.TOO_SLOW and not self.refused:
+            self._refuse(f"PROXY protocol header not complete within {self.finish:g} s")
+        elif self.refused or ending is Ending.CROWDED_OUT:
+            reset(transport, lambda: self.lost)
+        else:
+            self.refused = True
+            transport.write(f"! {_refused('no PROXY protocol header in time')}\r\n".encode())
+            transport.close()
 
     def _refuse(self, reason: str) -> None:
-        self._stop_clock()
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is None or self.refused:
             return
+        self.refused = True
         log.warning("refused a TCP connection from %s: %s", peer_of(transport), reason)
-        line = Goodbye.REFUSED.line(f"{reason}; this port takes connections through a PROXY protocol proxy")
-        transport.write(f"! {line}\r\n".encode())
-        transport.close()
+        transport.write(f"! {_refused(reason)}\r\n".encode())
+        close_softly(transport, lambda: self.lost)
 
-    def _stop_clock(self) -> None:
-        if self.deadline is not None:
-            self.deadline.cancel()
-            self.deadline = None
+
+def _refused(reason: str) -> str:
+    return Goodbye.REFUSED.line(f"{reason}; this port takes connections through a PROXY protocol proxy")
 
 
 def line_too_long(hub: Hub, client: Client, limit: int) -> None:
@@ -308,12 +356,14 @@ class TcpGateway:
         hub.channels.append(self.channel)
         self.max_line = settings.tcp_max_line
         self.proxy_protocol = settings.tcp_proxy_protocol
+        self.proxies = settings.proxy_allow
+        self.header_finish = settings.handshake_finish
         self.idle_ping = IdlePing(hub, self.channel, settings.tcp_idle_ping, settings.tcp_idle_line)
         self.server: asyncio.Server | None = None
 
     def _accept(self) -> asyncio.Protocol:
         client = TcpClient(self.hub, self.channel, self.max_line)
-        return ProxyPreamble(client) if self.proxy_protocol else client
+        return ProxyPreamble(client, self.proxies, self.header_finish) if self.proxy_protocol else client
 
     async def start(self, host: str, port: int, reuse_port: bool = False, backlog: int = 1024) -> None:
         """Bind and listen; a port already taken raises OSError (start-up fails loudly).

@@ -4,8 +4,12 @@ A TLS user is a ``TcpClient`` like any telnet user (same decoder, limits, flood 
 channel: the bytes one line encodes to are the same, the transport encrypts them). What the door
 adds is the knock: before starting TLS it peeks at the first byte a client sends, without
 taking it off the socket. A TLS ClientHello starts with the handshake record type (0x16); anything
-else, or nothing within ``CLIENT_HELLO_TIMEOUT``, is someone who typed ``telnet`` or ``nc`` at the
-wrong port: they get one plain line saying where the plain door is, instead of a silent hang.
+else, or nothing within ``CHAT_HANDSHAKE_START`` seconds, is someone who typed ``telnet`` or ``nc``
+at the wrong port: they get one plain line saying where the plain door is, instead of a silent hang.
+
+From accept to the end of the TLS handshake a connection holds a place in the hub's pool of
+unfinished handshakes (``app.handshakes``): counted in the caps, cut if it is silent or slower
+than ``CHAT_HANDSHAKE_FINISH``, and shed for a newcomer when the pool is full.
 
 The certificate and key are read at start and again on ``SIGHUP`` (a renewed certificate): the
 new context serves new connections; established ones keep theirs and are never dropped.
@@ -21,20 +25,16 @@ import ssl
 
 from app.config import Settings
 from app.domain.events import Gateway
+from app.domain.goodbye import Refusal
 from app.fanout import Channel
 from app.gateways.tcp import TcpClient
+from app.handshakes import Ending, Handshake
 from app.hub import Hub
 
 log = logging.getLogger("app.tls")
 
 HANDSHAKE_RECORD = 0x16
 """The first byte of every TLS handshake record, so of every ClientHello."""
-
-CLIENT_HELLO_TIMEOUT = 3.0
-"""Seconds a new connection has to start its TLS handshake before it is told where the plain door is."""
-
-HANDSHAKE_TIMEOUT = 10.0
-"""Seconds a started TLS handshake has to finish."""
 
 TURNED_AWAY_LINGER = 1.0
 """Seconds a turned-away connection stays open after its line, so the line is read, not reset away."""
@@ -46,8 +46,17 @@ ACCEPT_PAUSE = 1.0
 class TlsClient(TcpClient):
     """One TLS connection: a telnet-door client whose transport encrypts."""
 
-    __slots__ = ()
+    __slots__ = ("handshake",)
     gateway = Gateway.TLS
+
+    def __init__(self, hub: Hub, channel: Channel[bytes], max_line: int, handshake: Handshake) -> None:
+        super().__init__(hub, channel, max_line)
+        self.handshake = handshake
+        """Its place among unfinished handshakes, given up as the TLS handshake completes."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.handshake.finished()  # TLS is up: from here on it is a client like any other
+        super().connection_made(transport)
 
 
 class CertificateError(Exception):
@@ -55,9 +64,13 @@ class CertificateError(Exception):
 
 
 def tls_context(cert: str, key: str) -> ssl.SSLContext:
-    """A server context for TLS 1.2 and later with the given PEM certificate chain and key."""
+    """A server context for TLS 1.2 and later with the given PEM certificate chain and key, that
+    refuses renegotiation."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # A TLS 1.2 client may ask for a new handshake at any time: public-key work for the server,
+    # outside every handshake cap and deadline. Nobody needs it here (TLS 1.3 has none).
+    context.options |= ssl.OP_NO_RENEGOTIATION
     try:
         context.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as problem:
@@ -73,12 +86,13 @@ class TlsGateway:
         self.hub = hub
         self.channel = channel
         self.max_line = settings.tcp_max_line
+        self.finish = settings.handshake_finish
         self.cert, self.key = settings.tls_cert, settings.tls_key
         self.context: ssl.SSLContext | None = None
         """Serves new connections; replaced whole on reload (a connection keeps the one it started with)."""
         self.listener: socket.socket | None = None
         self.handshakes: set[asyncio.Task[None]] = set()
-        """Handshakes under way (kept so they are not collected mid-way)."""
+        """TLS handshakes under way (kept so they are not collected mid-way)."""
         plain = f"port {settings.tcp_port}" if settings.tcp_port is not None else "not open on this server"
         self.hint = (
             f"! This port speaks TLS: connect with `openssl s_client -quiet -connect HOST:{settings.tls_port}`"
@@ -127,75 +141,111 @@ class TlsGateway:
                 loop.call_later(ACCEPT_PAUSE, self._resume_accepting, listener)
                 return
             conn.setblocking(False)
-            deadline = loop.call_later(CLIENT_HELLO_TIMEOUT, self._turn_away, conn, "no TLS handshake in time")
-            loop.add_reader(conn.fileno(), self._knocked, conn, deadline)
+            Knock(self, conn)
 
     def _resume_accepting(self, listener: socket.socket) -> None:
         if listener is self.listener:
             asyncio.get_running_loop().add_reader(listener.fileno(), self._accept)
 
-    def _knocked(self, conn: socket.socket, deadline: asyncio.TimerHandle) -> None:
+
+class Knock:
+    """One accepted connection until its TLS handshake is done: its place in the handshake pool,
+    the peek at its first byte, then the task running TLS, or the line turning it away. It keeps
+    its place until its socket is closed, lingering included: every descriptor it holds is counted."""
+
+    __slots__ = ("conn", "door", "handshake", "peer", "task", "turned_away")
+
+    def __init__(self, door: TlsGateway, conn: socket.socket) -> None:
+        self.door = door
+        self.conn = conn
+        self.peer = _peer(conn)
+        self.task: asyncio.Task[None] | None = None
+        """Runs the TLS handshake once the client knocked with a ClientHello."""
+        self.turned_away = False
+        """Told where the plain door is; it lingers a moment so the line is read, not reset away."""
+        started = door.hub.handshake_started(Gateway.TLS, self.peer, door.finish, self._cut)
+        if isinstance(started, Refusal):
+            log.info("refused a TLS connection from %s: %s", self.peer, started.goodbye.reason)
+            with contextlib.suppress(OSError):
+                conn.send(f"! {started.line()}\r\n".encode())
+            conn.close()  # nothing was read, so nothing unread resets the line away
+            return
+        self.handshake = started
+        asyncio.get_running_loop().add_reader(conn.fileno(), self._knocked)
+
+    def _knocked(self) -> None:
         """The first bytes are in: start TLS on a ClientHello, else turn the client away."""
+        conn = self.conn
         loop = asyncio.get_running_loop()
         loop.remove_reader(conn.fileno())
-        deadline.cancel()
         try:
             first = conn.recv(1, socket.MSG_PEEK)
         except OSError:
-            conn.close()
-            return
+            first = b""
         if not first:
-            conn.close()
+            self._close()
         elif first[0] != HANDSHAKE_RECORD:
-            self._turn_away(conn, "plain text on the TLS port")
+            self._turn_away("plain text on the TLS port", linger=True)
         else:
-            task = loop.create_task(self._handshake(conn))
-            self.handshakes.add(task)
-            task.add_done_callback(self.handshakes.discard)
+            self.handshake.progressed()
+            self.task = loop.create_task(self._handshake())
+            self.door.handshakes.add(self.task)
+            self.task.add_done_callback(self.door.handshakes.discard)
 
-    async def _handshake(self, conn: socket.socket) -> None:
-        peer = _peer(conn)
+    async def _handshake(self) -> None:
+        door, conn = self.door, self.conn
         try:
             await asyncio.get_running_loop().connect_accepted_socket(
-                lambda: TlsClient(self.hub, self.channel, self.max_line),
-                conn,
-                ssl=self.context,
-                ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+                lambda: TlsClient(door.hub, door.channel, door.max_line, self.handshake), conn, ssl=door.context
             )
-        except (OSError, ssl.SSLError, TimeoutError) as problem:
-            log.info("TLS handshake with %s failed: %s", peer, problem or type(problem).__name__)
-            conn.close()
+        except (OSError, ssl.SSLError) as problem:
+            log.info("TLS handshake with %s failed: %s", self.peer, problem or type(problem).__name__)
+            self._close()
 
-    def _turn_away(self, conn: socket.socket, reason: str) -> None:
-        """One plain line saying where the plain door is, then close (after a moment to read it)."""
-        if conn.fileno() < 0:
+    def _cut(self, ending: Ending) -> None:
+        """The pool ended the handshake: a silent client hears where the plain door is; any other
+        is closed at once (a half-done TLS handshake cannot carry a line)."""
+        if self.task is not None:
+            log.info("TLS handshake with %s cut: %s", self.peer, ending.value)
+            self.task.cancel()  # asyncio closes the connection it was handshaking on
+        elif ending is Ending.SILENT and not self.turned_away:
+            self._turn_away("no TLS handshake in time", linger=False)  # nothing unread: no reset to fear
+        else:
+            self._close()
+
+    def _turn_away(self, reason: str, linger: bool) -> None:
+        """One plain line saying where the plain door is, then close. With ``linger``, what the
+        client sent is read and dropped for a moment first: closing with unread bytes would reset
+        the connection, and a reset can destroy the line before the client reads it."""
+        conn = self.conn
+        log.info("turned away a connection on the TLS port from %s: %s", self.peer, reason)
+        self.turned_away = True
+        with contextlib.suppress(OSError):
+            conn.send(self.door.hint)
+            conn.shutdown(socket.SHUT_WR)
+        if not linger:
+            self._close()
             return
         loop = asyncio.get_running_loop()
-        loop.remove_reader(conn.fileno())
-        log.info("turned away a connection on the TLS port from %s: %s", _peer(conn), reason)
-        with contextlib.suppress(OSError):
-            conn.send(self.hint)
-            conn.shutdown(socket.SHUT_WR)
-        # What the client sent is read and dropped until it hangs up: closing with unread bytes
-        # would reset the connection, and a reset can destroy the line before the client reads it.
-        loop.add_reader(conn.fileno(), self._drain, conn)
-        loop.call_later(TURNED_AWAY_LINGER, _close, conn)
+        loop.add_reader(conn.fileno(), self._drain)
+        loop.call_later(TURNED_AWAY_LINGER, self._close)
 
-    def _drain(self, conn: socket.socket) -> None:
+    def _drain(self) -> None:
         try:
-            while conn.recv(4096):
+            while self.conn.recv(4096):
                 pass
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             pass
-        _close(conn)
+        self._close()
 
-
-def _close(conn: socket.socket) -> None:
-    if conn.fileno() >= 0:
-        asyncio.get_running_loop().remove_reader(conn.fileno())
-        conn.close()
+    def _close(self) -> None:
+        conn = self.conn
+        if conn.fileno() >= 0:
+            asyncio.get_running_loop().remove_reader(conn.fileno())
+            conn.close()
+        self.handshake.abandoned()
 
 
 def _peer(conn: socket.socket) -> str:

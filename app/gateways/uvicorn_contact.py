@@ -24,14 +24,16 @@ configuration is built.
 **What uvicorn does not bound before a request head has arrived.** It waits for a head as long
 as the client cares to take (one byte a second holds a socket forever: slowloris), reads
 headers of any size with its fast parser (httptools), and counts no connection against any cap
-until it is a WebSocket. ``GuardedHttp`` adds the three bounds:
+until it is a WebSocket. ``GuardedHttp`` adds the bounds:
 
-- a request head must arrive within ``CHAT_HTTP_HEAD_TIMEOUT`` seconds of its first byte (of the
-  connection, for the first request): otherwise ``408`` and the connection is closed;
+- a connection's first request head is a handshake like any door's (``Hub.handshake_started``,
+  see ``app.handshakes``): its first bytes within ``CHAT_HANDSHAKE_START`` seconds and the whole
+  head within ``CHAT_HTTP_HEAD_TIMEOUT`` of connecting, else ``408``; it counts toward the
+  server's total and per-address caps until the head is in, and may be shed for a newer one
+  when they are reached (``503``);
+- a later request's head on a kept-alive connection has ``CHAT_HTTP_HEAD_TIMEOUT`` from its first byte;
 - a head over ``MAX_HEAD`` bytes is answered ``431`` and the connection closed, never buffered
-  (uvicorn's h11 gets the same bound through its documented ``h11_max_incomplete_event_size``);
-- while its first head is unfinished, a connection counts toward the server's total and the
-  per-address cap as a chat client does (``Hub.request_started``); beyond them it gets ``503``.
+  (uvicorn's h11 gets the same bound through its documented ``h11_max_incomplete_event_size``).
 
 The WebSocket door answers the handshake as soon as its head is in, so the head deadline is the
 handshake's too.
@@ -52,8 +54,10 @@ import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from app.config import Settings
+from app.domain.events import Gateway
 from app.domain.goodbye import Refusal
 from app.gateways.closing import close_softly
+from app.handshakes import Ending, Handshake
 
 Connections = MutableSet[Any]
 """uvicorn's set of open connections (``server_state.connections``)."""
@@ -105,21 +109,31 @@ _HEAD_END = re.compile(rb"\n\r?\n")
 class RequestAdmission(Protocol):
     """Where unfinished requests are counted (the hub)."""
 
-    def request_started(self, address: str) -> Refusal | None: ...
+    def handshake_started(
+        self, door: Gateway, peer: str, finish: float, cut: Callable[[Ending], None]
+    ) -> Handshake | Refusal: ...
 
-    def request_ended(self, address: str) -> None: ...
+
+_CUT = {
+    Ending.SILENT: (HTTPStatus.REQUEST_TIMEOUT, "No request started within {start:g} s"),
+    Ending.TOO_SLOW: (HTTPStatus.REQUEST_TIMEOUT, "Request head not complete within {head:g} s"),
+    Ending.CROWDED_OUT: (HTTPStatus.SERVICE_UNAVAILABLE, "Server busy: too many connections opening at once, retry"),
+}
+"""What a client hears when the handshake pool ends its first request head."""
 
 
 class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
     """uvicorn's HTTP protocol (httptools, or h11 without it) with a deadline, a size cap and a
     place in the connection caps for each request head."""
 
-    def __init__(self, *args: Any, requests: RequestAdmission, head_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, requests: RequestAdmission, head_timeout: float, start_timeout: float, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.requests = requests
         self.head_timeout = head_timeout
-        self.peer = ""  # the socket's own peer: headers cannot be read, let alone trusted, yet
-        self.counted = False  # this connection's first head is unfinished and counted in the caps
+        self.start_timeout = start_timeout
+        self.handshake: Handshake | None = None  # while the first head is unfinished: its place in the pool
         self.head_size = 0  # bytes of the head in progress
         self.deadline: asyncio.TimerHandle | None = None  # set while a head is in progress
         self.tail = b""  # the end of what came so far, for a blank line split between two reads
@@ -128,19 +142,21 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        peer = transport.get_extra_info("peername")
-        self.peer = peer[0] if isinstance(peer, tuple) else ""
-        refusal = self.requests.request_started(self.peer)
-        if refusal is not None:
-            self._answer(HTTPStatus.SERVICE_UNAVAILABLE, refusal.line())
+        peer = transport.get_extra_info("peername")  # the socket's own: no header is read, let alone trusted, yet
+        started = self.requests.handshake_started(
+            Gateway.WEB, peer[0] if isinstance(peer, tuple) else "", self.head_timeout, self._cut
+        )
+        if isinstance(started, Refusal):
+            self._answer(HTTPStatus.SERVICE_UNAVAILABLE, started.line())
             return
-        self.counted = True
-        self._start_head()
+        self.handshake = started
 
     def data_received(self, data: bytes) -> None:
         if self.answered:
             return
-        if self.deadline is None:
+        if self.handshake is not None:
+            self.handshake.progressed()
+        elif self.deadline is None:
             self._start_head()  # the next request on a kept-alive connection
         window = self.tail + data
         end = _HEAD_END.search(window)
@@ -170,18 +186,25 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
-        if self.counted:
-            self.counted = False
-            self.requests.request_ended(self.peer)
+        handshake, self.handshake = self.handshake, None
+        if handshake is not None:
+            handshake.finished()
 
     def _too_slow(self) -> None:
         self.deadline = None
-        self._answer(HTTPStatus.REQUEST_TIMEOUT, f"Request head not complete within {self.head_timeout:g} s")
+        self._cut(Ending.TOO_SLOW)
 
-    def _answer(self, status: HTTPStatus, text: str) -> None:
+    def _cut(self, ending: Ending) -> None:
+        """The handshake pool ended the first head. Only a slow head lingers to read its answer: one
+        cut for silence left nothing unread, and one shed for a newcomer gives its descriptor back
+        at once (lingering, out of the pool's count, would let a flood hold descriptors again)."""
+        status, text = _CUT[ending]
+        self._answer(status, text.format(start=self.start_timeout, head=self.head_timeout), ending is Ending.TOO_SLOW)
+
+    def _answer(self, status: HTTPStatus, text: str, softly: bool = True) -> None:
         """Answer with an error of our own (uvicorn has not parsed a request to answer) and close:
-        softly, so that the answer is not lost to a reset while the client is still sending, and
-        reading no more of what it sends meanwhile."""
+        ``softly``, so that the answer is not lost to a reset while the client is still sending, and
+        reading no more of what it sends meanwhile; else at once."""
         self._head_arrived()
         transport = self.transport
         if self.answered or transport is None or transport.is_closing():
@@ -194,7 +217,10 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
             + body
         )
         transport.pause_reading()
-        close_softly(transport, lambda: self.gone)
+        if softly:
+            close_softly(transport, lambda: self.gone)
+        else:
+            transport.close()
 
 
 def server_config(
@@ -207,7 +233,12 @@ def server_config(
         app,
         host=settings.host,
         port=settings.port,
-        http=functools.partial(GuardedHttp, requests=requests, head_timeout=settings.http_head_timeout),  # type: ignore[arg-type]
+        http=functools.partial(  # type: ignore[arg-type]
+            GuardedHttp,
+            requests=requests,
+            head_timeout=settings.http_head_timeout,
+            start_timeout=settings.handshake_start,
+        ),
         h11_max_incomplete_event_size=MAX_HEAD,
         ws=ws,  # type: ignore[arg-type]  # a factory called like a class; see the module docstring
         proxy_headers=True,

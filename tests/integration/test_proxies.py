@@ -17,7 +17,7 @@ from collections.abc import Callable
 from idlecut import IdleCuttingProxy
 from proxyheaders import V2_LOCAL, v1, v2_tcp4, v2_tcp6
 from raw import RawWebSocket, first_line
-from support import ServerProcess, TcpUser, missing
+from support import ServerProcess, TcpUser, WebUser, missing
 
 CAP = "Connection refused: too many connections from your address (limit 1)"
 
@@ -45,9 +45,25 @@ def test_a_forged_loopback_forwarded_for_is_capped_like_any_other_address(
     assert output.count("FORWARDED_ALLOW_IPS=* believes X-Forwarded-For from anyone") == 1, output
 
 
+def test_an_ipv6_64_behind_the_proxy_is_one_address(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(CHAT_MAX_PER_IP="1")  # the proxy: loopback, the default FORWARDED_ALLOW_IPS
+    first = server.web("first", headers={"X-Forwarded-For": "2001:db8:1:2::a"})
+    assert refused_websocket(server, {"X-Forwarded-For": "2001:db8:1:2:ffff::b"}) == CAP  # same /64
+    neighbour = server.web("neighbour", headers={"X-Forwarded-For": "2001:db8:1:3::a"})  # the next /64
+    first.say("one each")
+    assert neighbour.expect(type="message")["text"] == "one each"
+
+
 def test_without_star_there_is_no_warning(server: ServerProcess) -> None:
     server.web("someone")
     assert "FORWARDED_ALLOW_IPS" not in server.output()
+
+
+def watching(server: ServerProcess) -> WebUser:
+    """A web user in the room, past its own join: what it sees next, the room saw."""
+    watcher = server.web("watcher")
+    watcher.expect(type="join", nick="watcher")
+    return watcher
 
 
 def send_header(server: ServerProcess, header: bytes) -> socket.socket:
@@ -67,23 +83,77 @@ def test_proxy_protocol_names_the_client_whose_connections_are_capped(
         assert first_line(sock).startswith(b"You're connected")
         watcher.expect(type="nick", nick=f"via{len(kept)}")
         kept.append(sock)
-    for header in (v1("203.0.113.5"), v2_tcp4("198.51.100.9"), v1("2001:db8::7")):
+    # the same addresses again; an IPv6 address is its /64, so ::8 is the same person as ::7
+    for header in (v1("203.0.113.5"), v2_tcp4("198.51.100.9"), v1("2001:db8::7"), v2_tcp6("2001:db8::8")):
         with send_header(server, header) as again:
             assert first_line(again).decode() == f"! {CAP}"
             assert again.recv(4096) == b""
-    for header in (V2_LOCAL, b"PROXY UNKNOWN\r\n", V2_LOCAL):  # the proxy itself is never capped
-        sock = send_header(server, header)
-        assert first_line(sock).startswith(b"You're connected")
-        kept.append(sock)
-    assert server.health()["clients"]["telnet"] == 6
+    with send_header(server, v2_tcp6("2001:db8:0:1::7") + b"/nick other64\r\n") as next_64:
+        assert first_line(next_64).startswith(b"You're connected")
+        watcher.expect(type="nick", nick="other64")
+        assert server.health()["clients"]["telnet"] == 4
+
+
+def test_proxy_unknown_or_local_is_the_proxys_health_check_it_exempts_nobody_and_joins_no_room(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(CHAT_TCP_PROXY_PROTOCOL="1", CHAT_MAX_PER_IP="1")
+    watcher = watching(server)
+    kept = [send_header(server, v1("203.0.113.5"))]
+    assert first_line(kept[0]).startswith(b"You're connected")
+    watcher.expect(type="join")
+    for header in (V2_LOCAL, b"PROXY UNKNOWN\r\n", b"PROXY UNKNOWN ffff:f::1 ffff:f::2 1 2\r\n"):
+        with send_header(server, header + b"hello from nowhere\r\n") as check:
+            assert first_line(check) == b"* ok: the chat server is up (a proxy's own health check: it joins no room)"
+            assert check.recv(4096) == b""
+    assert watcher.silent(0.3) == []  # no join, no leave, no line
+    assert server.health()["clients"]["telnet"] == 1
+    assert server.health()["history"]["messages"] == 0
+
+
+def test_a_proxy_header_from_a_peer_not_trusted_is_not_believed(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(CHAT_TCP_PROXY_PROTOCOL="1", CHAT_PROXY_ALLOW_IPS="10.0.0.1", FORWARDED_ALLOW_IPS="*")
+    watcher = watching(server)
+    for header in (v1("203.0.113.5"), V2_LOCAL, b"PROXY UNKNOWN\r\n"):
+        with send_header(server, header + b"hello\r\n") as forged:
+            assert first_line(forged) == (
+                b"! Connection refused (127.0.0.1 is not a trusted proxy (CHAT_PROXY_ALLOW_IPS);"
+                b" this port takes connections through a PROXY protocol proxy)"
+            )
+    assert watcher.silent(0.3) == []
+    assert server.health()["clients"] == {"web": 1, "telnet": 0, "total": 1}
+
+
+def test_a_proxy_header_on_the_plain_port_is_refused_and_never_reaches_the_room(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server()  # the PROXY protocol is off
+    watcher = watching(server)
+    for header in (v1("203.0.113.5"), v2_tcp4("198.51.100.9"), b"PROX"):
+        with send_header(server, header) as sock:
+            if header == b"PROX":  # a header in pieces
+                time.sleep(0.1)
+                sock.sendall(v1("203.0.113.5")[4:])
+            sock.sendall(b"hello\r\n")
+            answer = b""
+            while chunk := sock.recv(4096):  # to the end: the server hangs up
+                answer += chunk
+        refusal = b"! This port speaks plain text lines (telnet, netcat), not the PROXY protocol: it is off here"
+        assert [line for line in answer.split(b"\r\n") if line.startswith(b"!")] == [
+            refusal + b" (CHAT_TCP_PROXY_PROTOCOL)",
+            b"! Connection refused (PROXY protocol header on the plain chat port)",  # as a TLS or HTTP probe is
+        ]
+    assert not [frame for frame in watcher.silent(0.3) if frame.get("type") == "message"]
+    assert server.health()["history"]["messages"] == 0
 
 
 def test_a_connection_without_a_valid_proxy_header_is_refused_clearly(
     start_server: Callable[..., ServerProcess],
 ) -> None:
-    server = start_server(CHAT_TCP_PROXY_PROTOCOL="1")
-    watcher = server.web("watcher")
-    watcher.expect(type="join", nick="watcher")
+    server = start_server(CHAT_TCP_PROXY_PROTOCOL="1", CHAT_HANDSHAKE_START="1", CHAT_HANDSHAKE_FINISH="2")
+    watcher = watching(server)
     with send_header(server, b"hello, I am nc\r\n") as plain:
         assert first_line(plain) == (
             b"! Connection refused (the connection did not start with a PROXY protocol header;"
@@ -93,10 +163,15 @@ def test_a_connection_without_a_valid_proxy_header_is_refused_clearly(
     with send_header(server, b"PROXY TCP4 203.0.113.5 10.0.0.2 99999 2626\r\n") as bad_port:
         assert b"bad port '99999'" in first_line(bad_port)
     started = time.monotonic()
-    with send_header(server, b"PROXY TCP4 203.0") as silent:
+    with send_header(server, b"") as silent:
         silent.settimeout(15)
         assert first_line(silent).startswith(b"! Connection refused (no PROXY protocol header in time;")
-    assert time.monotonic() - started >= 4  # the header's deadline, not a hasty cut
+    assert time.monotonic() - started >= 0.9  # the start deadline, not a hasty cut
+    started = time.monotonic()
+    with send_header(server, b"PROXY TCP4 203.0") as slow:
+        slow.settimeout(15)
+        assert first_line(slow).startswith(b"! Connection refused (PROXY protocol header not complete within 2 s;")
+    assert time.monotonic() - started >= 1.9  # the finish deadline, counted from connecting
     assert watcher.silent(0.2) == []  # the room never saw any of them
     assert server.health()["clients"] == {"web": 1, "telnet": 0, "total": 1}
 

@@ -281,14 +281,76 @@ def test_admission_refusals_are_printed_by_ssh(
     telnet.send("still fine")
 
 
-def test_a_silent_connection_is_cut_after_the_login_grace_time(start_ssh_server: Callable[..., ServerProcess]) -> None:
-    server = start_ssh_server(CHAT_SSH_LOGIN_GRACE="1")
+def test_a_connection_that_never_says_its_version_is_cut_at_the_start_deadline(
+    start_ssh_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_ssh_server(CHAT_HANDSHAKE_START="0.5", CHAT_SSH_LOGIN_GRACE="30")
+    assert 0.4 < _seconds_until_cut(server, b"") < 5  # the start deadline, far from the login grace
+
+
+def test_a_connection_that_stalls_after_its_version_is_cut_after_the_login_grace_time(
+    start_ssh_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_ssh_server(CHAT_HANDSHAKE_START="0.5", CHAT_SSH_LOGIN_GRACE="1.5")
+    assert 1.3 < _seconds_until_cut(server, b"SSH-2.0-stalling\r\n") < 8
+
+
+def _seconds_until_cut(server: ServerProcess, said: bytes) -> float:
+    """Connect, say ``said`` and nothing more: how long until the server hangs up."""
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", ssh_port(server)), timeout=10) as sock:
+        sock.sendall(said)
         assert sock.recv(256).startswith(b"SSH-2.0-")
         while sock.recv(4096):
             pass
-    assert 0.8 < time.monotonic() - started < 8
+    return time.monotonic() - started
+
+
+def test_one_connection_opens_one_chat_session(ssh_server: ServerProcess, key: Path) -> None:
+    telnet = ssh_server.tcp(nick="tina")
+
+    async def two_sessions() -> str:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            ssh_port(ssh_server),
+            username="alice",
+            client_keys=[asyncssh.read_private_key(key)],
+            known_hosts=None,
+        ) as conn:
+            chan, _ = await conn.create_session(asyncssh.SSHClientSession)
+            with pytest.raises(asyncssh.ChannelOpenError) as refused:
+                await conn.create_session(asyncssh.SSHClientSession)
+            chan.write("still one of me\n")
+            telnet.expect("[alice] still one of me")
+            assert ssh_server.health()["clients"]["ssh"] == 1
+            return refused.value.reason
+
+    reason = asyncio.run(two_sessions())
+    assert reason == "One chat session per connection: open another connection to chat twice"
+
+
+def test_idle_logins_never_lock_an_honest_user_out(
+    start_ssh_server: Callable[..., ServerProcess], key: Path, known_hosts: Path
+) -> None:
+    server = start_ssh_server()  # the default caps and deadlines
+    telnet = server.tcp(nick="tina")
+    idle = []  # each says its version, then never goes on: a login stuck for the whole grace time
+    try:
+        for _ in range(64):
+            sock = socket.create_connection(("127.0.0.1", ssh_port(server)), timeout=5)
+            sock.sendall(b"SSH-2.0-idle\r\n")
+            idle.append(sock)
+        started = time.monotonic()
+        honest = run_ssh(server, "honest", known_hosts, key, "through the crowd\n")
+        login = time.monotonic() - started
+        assert honest.returncode == 0, honest.stderr
+        assert "* You are honest" in honest.stdout
+        assert telnet.expect(lambda line: "through the crowd" in line) == "[honest] through the crowd"
+        assert _closed_by_server(idle, at_least=33) >= 33  # the 32 let in wait; the others were shed
+    finally:
+        for sock in idle:
+            sock.close()
+    print(f"\nhonest ssh session (login, a line, logout) among 64 idle logins: {login:.3f} s")
 
 
 def test_a_handshake_flood_waits_outside_and_the_room_talks_on(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
-from hubfakes import REMOTE, Clock, FakeClient, JsonCodec, LineCodec, join, kinds, make_hub
+from hubfakes import REMOTE, Clock, FakeClient, JsonCodec, LineCodec, Timers, join, kinds, make_hub
 
+from app.domain.events import Gateway
 from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye, Refusal
 from app.fanout import Channel, Flusher, Outbox
+from app.handshakes import Ending, Handshake, HandshakeLimits
 from app.hub import Admission
 from app.laggards import Laggards, OutboxLimits
 from app.replay import HISTORY_PART
@@ -140,21 +142,19 @@ def test_refuses_too_many_from_one_address_but_not_from_loopback() -> None:
     assert hub.refusal(hub.budget("203.0.113.5")) is None
 
 
-def test_unfinished_http_requests_count_toward_the_caps_until_their_head_arrives() -> None:
-    hub = make_hub(admission=Admission(max_connections=4, max_per_address=2))
+def test_every_door_starts_its_handshake_in_one_pool_and_a_full_room_still_hears_why() -> None:
+    timers = Timers()
+    hub = make_hub(admission=Admission(max_connections=1, max_per_address=1), later=timers)
+    hub.handshakes.limits = HandshakeLimits(total=2)
     join(hub, JsonCodec(), "a1", "203.0.113.5")
-    assert hub.request_started("203.0.113.5") is None
-    assert hub.refusal("203.0.113.5") == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")  # no more chat from there
-    assert hub.request_started("203.0.113.5") is None  # a page or a handshake may still start
-    assert hub.request_started("203.0.113.5") == Refusal(Goodbye.ADDRESS_LIMIT, "limit 2")  # unfinished alone
-    assert hub.request_started("127.0.0.1") is None  # loopback: exempt per address, counted in the total
-    assert hub.refusal("198.51.100.9") == Refusal(Goodbye.FULL)  # 1 chat client + 3 unfinished
-    assert hub.request_started("198.51.100.9") is None
-    assert hub.request_started("198.51.100.10") == Refusal(Goodbye.FULL)  # 4 unfinished
-    for address in ("203.0.113.5", "203.0.113.5", "127.0.0.1", "198.51.100.9"):
-        hub.request_ended(address)
-    assert hub.refusal("203.0.113.5") is None
-    assert hub.request_started("198.51.100.10") is None
+    cut: list[Ending] = []
+    started = [hub.handshake_started(door, "203.0.113.5", 10.0, cut.append) for door in (Gateway.TLS, Gateway.SSH)]
+    assert all(isinstance(handshake, Handshake) for handshake in started)  # the room is full: they may still ask
+    assert hub.handshake_started(Gateway.WEB, "198.51.100.9", 10.0, print)  # a newcomer: the oldest makes room
+    assert cut == [Ending.CROWDED_OUT] and len(hub.handshakes) == 2
+    assert hub.refusal("198.51.100.9") == Refusal(Goodbye.FULL)  # and, finished, is told why in its own terms
+    hub.closing = True
+    assert hub.handshake_started(Gateway.WEB, "192.0.2.1", 10.0, print) == Refusal(Goodbye.RESTARTING)
 
 
 # -- flood control -------------------------------------------------------------------------------

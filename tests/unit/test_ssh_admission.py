@@ -1,4 +1,4 @@
-"""The SSH door's waiting room and host key, without a network."""
+"""The SSH door's host key, without a network (its waiting room is the hub's: tests/unit/test_handshakes.py)."""
 
 from __future__ import annotations
 
@@ -8,30 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.domain.goodbye import Goodbye
 from app.gateways.host_key import HostKeyError, load_host_key
-from app.gateways.ssh import HandshakeGate
-
-
-def test_handshakes_are_capped_in_total_and_per_address() -> None:
-    gate = HandshakeGate(total=5, per_address=2)
-    assert gate.enter("203.0.113.1") is None
-    assert gate.enter("203.0.113.1") is None
-    assert gate.enter("203.0.113.1") is Goodbye.ADDRESS_LIMIT
-    assert gate.enter("198.51.100.2") is None
-    assert gate.enter(None) is None  # a trusted proxy's own address: only the total counts
-    assert gate.enter(None) is None
-    assert gate.enter("192.0.2.3") is Goodbye.FULL
-    gate.leave("203.0.113.1")
-    assert gate.enter("203.0.113.1") is None
-    assert len(gate) == 5
-
-
-def test_leaving_forgets_an_address() -> None:
-    gate = HandshakeGate(total=5, per_address=2)
-    gate.enter("203.0.113.1")
-    gate.leave("203.0.113.1")
-    assert len(gate) == 0 and not gate.open
 
 
 def test_a_host_key_is_made_private_then_kept(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +14,10 @@ import pytest
 import uvicorn
 from support import free_port
 
-from app.domain.goodbye import Goodbye, Refusal
+from app.domain.events import Gateway
+from app.domain.goodbye import Refusal
 from app.gateways.uvicorn_contact import MAX_HEAD, ChatServer, Connections, GuardedHttp, WebSocketDoorFactory
+from app.handshakes import Ending, Handshake, HandshakeLimits, Handshakes
 
 CHANGED = "uvicorn changed: adapt app/gateways/uvicorn_contact.py — "
 
@@ -125,22 +127,18 @@ def test_the_fast_mask_websockets_uses_agrees_with_its_documented_one() -> None:
 
 
 class Admission:
-    """Stands for the hub: counts unfinished requests per address, refuses beyond ``limit``."""
+    """Stands for the hub: a pool of unfinished handshakes, three at most."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.unfinished: Counter[str] = Counter()
-        self.started = 0
+    def __init__(self, limits: HandshakeLimits) -> None:
+        self.limits = limits
+        self.pool: Handshakes | None = None
 
-    def request_started(self, address: str) -> Refusal | None:
-        if self.unfinished.total() >= self.limit:
-            return Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.limit}")
-        self.unfinished[address] += 1
-        self.started += 1
-        return None
-
-    def request_ended(self, address: str) -> None:
-        self.unfinished[address] -= 1
+    def handshake_started(
+        self, door: Gateway, peer: str, finish: float, cut: Callable[[Ending], None]
+    ) -> Handshake | Refusal:
+        if self.pool is None:
+            self.pool = Handshakes(self.limits, asyncio.get_running_loop().call_later)
+        return self.pool.start(door, peer, finish, cut)
 
 
 async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -159,9 +157,9 @@ async def request(port: int, head: bytes, pause: float = 0.0) -> bytes:
 
 
 async def exercise_guard() -> dict[str, Any]:
-    admission = Admission(limit=3)
+    admission = Admission(HandshakeLimits(total=3, start=0.3))
     port = free_port()
-    guard = functools.partial(GuardedHttp, requests=admission, head_timeout=0.5)
+    guard = functools.partial(GuardedHttp, requests=admission, head_timeout=0.5, start_timeout=0.3)
     config = uvicorn.Config(hello, host="127.0.0.1", port=port, http=guard, lifespan="off", log_level="critical")  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
@@ -173,13 +171,19 @@ async def exercise_guard() -> dict[str, Any]:
     seen["split"] = await request(port, get, pause=0.1)  # a head in two reads, well within the deadline
     seen["slow"] = await request(port, b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
     seen["huge"] = await request(port, b"GET / HTTP/1.1\r\nX: " + b"a" * (MAX_HEAD + 10))
+    silent, _ = await asyncio.open_connection("127.0.0.1", port)
+    seen["silent"] = await asyncio.wait_for(silent.read(4096), 5)
     held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
-    await asyncio.sleep(0.1)
+    for _, writer in held:
+        writer.write(b"GET")  # under way, never finished
+    await asyncio.sleep(0.05)
     seen["over the cap"] = await request(port, get)
+    seen["crowded out"] = await asyncio.wait_for(held[0][0].read(4096), 5)
     for _, writer in held:
         writer.close()
     await asyncio.sleep(0.1)
-    seen["unfinished after"] = admission.unfinished.total()
+    assert admission.pool is not None
+    seen["unfinished after"] = len(admission.pool)
     server.should_exit = True
     await asyncio.wait_for(serving, 10)
     return seen
@@ -191,6 +195,8 @@ def test_heads_are_bounded_in_time_and_size_and_counted_until_they_arrive() -> N
     assert seen["split"].startswith(b"HTTP/1.1 200 "), seen["split"]
     assert seen["slow"].startswith(b"HTTP/1.1 408 Request Timeout"), seen["slow"]
     assert seen["huge"].startswith(b"HTTP/1.1 431 Request Header Fields Too Large"), seen["huge"]
-    assert seen["over the cap"].startswith(b"HTTP/1.1 503 Service Unavailable"), seen["over the cap"]
-    assert b"too many connections from your address" in seen["over the cap"]
+    assert seen["silent"].startswith(b"HTTP/1.1 408 Request Timeout"), seen["silent"]
+    assert b"No request started within 0.3 s" in seen["silent"]
+    assert seen["over the cap"].startswith(b"HTTP/1.1 200 "), seen["over the cap"]  # the newcomer gets in
+    assert seen["crowded out"].startswith(b"HTTP/1.1 503 Service Unavailable"), seen["crowded out"]  # the oldest goes
     assert seen["unfinished after"] == 0, CHANGED + "connection_lost no longer reaches the HTTP protocol"
