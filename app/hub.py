@@ -34,11 +34,12 @@ from app.domain.events import (
     ShowHistory,
     Tell,
 )
-from app.domain.flood import FloodControl, FloodPolicy, Verdict
+from app.domain.flood import Allowance, Budgets, FloodControl, FloodPolicy, Verdict
 from app.domain.goodbye import Goodbye, Refusal
 from app.domain.moderation import Role
 from app.domain.nicks import nick_key
-from app.domain.room import Member, RemoteMember, Room
+from app.domain.room import SPOKEN, Member, RemoteMember, Room
+from app.domain.rooms import Maker, RoomError, Voice
 from app.fanout import Codec, Outbox
 from app.laggards import Laggards
 from app.moderation import Moderation, Policy
@@ -109,13 +110,18 @@ class Hub:
         later: Callable[[float, Callable[[], None]], object] | None = None,
         laggards: Laggards | None = None,
         moderation: tuple[ModerationStore, Policy] | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         """``later(delay, callback)`` schedules the churn summary (default: the running loop);
         ``laggards`` are the channels' slow readers, for which the hub holds back senders;
-        ``moderation`` is where its records live and its policy (default: in memory, no operator password)."""
+        ``moderation`` is where its records live and its policy (default: in memory, no operator password);
+        ``budgets``: what making rooms and replaying history may cost a connection and an address."""
         self.room = room
         self.bus = bus
         self.flood = FloodControl(flood or FloodPolicy())
+        budgets = budgets or Budgets()
+        self.room_budget = Allowance(budgets.rooms)
+        self.replay_budget = Allowance(budgets.replay)
         self.admission = admission or Admission()
         self.clock = clock
         self.clients: dict[int, Client] = {}
@@ -138,6 +144,7 @@ class Hub:
         store, policy = moderation or (MemoryStore(), Policy())
         self.moderation = Moderation(self, store, policy)
         room.guard = self.moderation.identities.protects
+        room.maker_of = self._maker
         self._unfinished: Counter[str] = Counter()
         """HTTP connections whose request head has not all arrived, per address (loopback under
         ""): they hold a socket as a chat client does, so they count toward the same caps."""
@@ -151,11 +158,13 @@ class Hub:
         """After the bus has loaded history: the rooms it holds exist again, with their topics."""
         history = self.bus.history
         for name in history.rooms():
+            events = list(history.room(name).events())
+            voice = Voice.PEOPLE if any(event.kind in SPOKEN for event in events) else Voice.SILENT
             try:
-                self.room.rooms.make(name, "")
-            except ValueError:  # more rooms in history than the limit allows now: the rest stay unlisted
+                self.room.rooms.restore(name, voice, max((event.ts for event in events), default=0.0))
+            except RoomError:  # more rooms in history than the limit allows now: the rest stay unlisted
                 continue
-            for event in history.room(name).events():
+            for event in events:
                 if event.kind is Kind.TOPIC:
                     self.room.restore_topic(event)
 
@@ -165,6 +174,20 @@ class Hub:
         """The per-address budget a connection from ``address`` counts against (None: exempt).
         ``forwarded``: a proxy's header named the address; else it is the socket's own peer."""
         return budget_key(address, not forwarded, not forwarded and self.admission.proxies.lists(address))
+
+    def _maker(self, member: int) -> Maker:
+        """A member as the maker of a room: counted by its registered identity if it proved one,
+        else by its address; it pays from its connection's and its address's room budget."""
+        client = self.clients.get(member)
+        if client is None:
+            return Maker()
+        identity = self.moderation.identities.identified.get(member)
+        key = f"~{identity}" if identity is not None else client.budget
+        return Maker(
+            key,
+            None if identity is not None else member,
+            lambda: self.room_budget.take(member, client.budget, self.clock()),
+        )
 
     def refusal(self, budget: str | None, nick: str | None = None) -> Refusal | None:
         """Why a new connection counted against ``budget`` (None: exempt), asking for ``nick``, must be
@@ -348,6 +371,7 @@ class Hub:
             return
         self.tally.open[client.gateway] -= 1
         self.flood.close(client.id, client.budget)
+        self.room_budget.close(client.id)
         self.laggards.forget(client)
         self.moderation.left(client)
         outcomes = self.room.leave(client.id, reason)

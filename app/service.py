@@ -20,9 +20,9 @@ from app.bus.sqlite import SqliteStore, StoreError
 from app.config import Settings
 from app.domain.churn import ChurnGate
 from app.domain.events import Gateway
-from app.domain.flood import FloodPolicy
+from app.domain.flood import AllowancePolicy, Budgets, FloodPolicy
 from app.domain.room import Room
-from app.domain.rooms import Rooms
+from app.domain.rooms import DAY, RoomLimits, Rooms
 from app.fanout import Flusher
 from app.gateways.host_key import HostKeyError
 from app.gateways.ssh import SshGateway
@@ -53,7 +53,7 @@ class ChatService:
             Room(
                 max_message=settings.max_message,
                 flood=flood,
-                rooms=Rooms(settings.default_room, settings.max_rooms, settings.rooms_per_client),
+                rooms=Rooms(settings.default_room, _room_limits(settings)),
             ),
             self.bus,
             flood,
@@ -61,6 +61,10 @@ class ChatService:
             churn=ChurnGate(calm=settings.churn_calm),
             laggards=laggards,
             moderation=(_moderation_store(settings), Policy(settings.operator_password, settings.nick_expiry)),
+            budgets=Budgets(
+                AllowancePolicy(settings.room_burst, settings.room_rate / 60),
+                AllowancePolicy(settings.replay_bytes, settings.replay_rate),
+            ),
         )
         self.metrics = Metrics()
         self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
@@ -222,6 +226,16 @@ def _bus(settings: Settings) -> Bus:
             max_rooms=settings.max_rooms,
         )
     return InProcessBus(_history(settings), _store(settings))
+
+
+def _room_limits(settings: Settings) -> RoomLimits:
+    return RoomLimits(
+        settings.max_rooms,
+        settings.rooms_per_client,
+        settings.rooms_per_address,
+        settings.room_expiry * DAY,
+        settings.guest_room_expiry * DAY,
+    )
 
 
 def _moderation_store(settings: Settings) -> ModerationStore:
