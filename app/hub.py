@@ -44,7 +44,7 @@ from app.fanout import Codec, Outbox
 from app.laggards import Laggards
 from app.moderation import Moderation, Policy
 from app.presence import Presence
-from app.replay import Replayer
+from app.replay import Replay, Replayer
 from app.switchboard import Switchboard
 from app.tally import Tally
 
@@ -251,7 +251,9 @@ class Hub:
         It gets its welcome, then each room's history (the last events its channel replays, or
         everything after ``since``: one id for every room, or an id per room), then its own
         joins and live events. All of it is queued in this one call, so no live event can slip
-        in between replay and live.
+        in between replay and live. The replay's bytes are paid for from its address's replay
+        budget: a client asking for more than is left is refused (``REPLAY_LIMIT``, come back
+        later with the same ``since``) before anyone hears of it.
         """
         self.clients[client.id] = client
         self.tally.connections[client.gateway] += 1
@@ -259,28 +261,32 @@ class Hub:
         self.flood.open(client.id, client.budget, self.clock())
         self.moderation.identities.prove_on_arrival(client, nick, token)
         welcome, *rest = self.room.join(client.id, client.gateway, nick, self.moderation.admitted(client, nick, rooms))
+        joined = self.room.rooms.of(client.id)
+        replays = [
+            self._prepare(client, name, since.get(name) if isinstance(since, Mapping) else since, name != joined[-1])
+            for name in joined
+        ]
+        if not self.replay_budget.take(None, client.budget, self.clock(), sum(replay.size for replay in replays)):
+            self.room.leave(client.id)  # its arrival was never announced, so neither is this
+            self._apply([outcome for outcome in rest if isinstance(outcome, Forget)])
+            self.drop(client, Goodbye.REPLAY_LIMIT)
+            return
         self._apply([welcome])
         if self.bus.degraded:
             self.tell(client, Event(Kind.SYSTEM, text=DEGRADED, code="degraded"))
-        joined = self.room.rooms.of(client.id)
-        for name in joined:
-            resume = since.get(name) if isinstance(since, Mapping) else since
-            self._replay(client, name, resume, aside=name != joined[-1])
+        for replay in replays:
+            self._show(client, replay)
         self._seat(client)
         client.outbox.open()
         self._apply(rest)
         self.moderation.joined(client)
 
-    def _replay(self, client: Client, room: str, since: int | None, aside: bool = False) -> None:
-        self.replayer.replay(
-            client.codec,
-            client.send,
-            lambda event: self.tell(client, event),
-            room,
-            since,
-            client.outbox.channel.replay,
-            aside,
-        )
+    def _prepare(self, client: Client, room: str, since: int | None, aside: bool = False) -> Replay:
+        """What the client is to be shown of the room's history (see ``Replayer.prepare``)."""
+        return self.replayer.prepare(client.codec, room, since, client.outbox.channel.replay, aside)
+
+    def _show(self, client: Client, replay: Replay) -> None:
+        self.replayer.send(replay, client.outbox.push_run, lambda event: self.tell(client, event))
 
     def _seat(self, client: Client) -> None:
         """Put the client's outbox in its current room's channel, and as a guest in its other rooms'."""
@@ -531,7 +537,7 @@ class Hub:
                 target = self.clients.get(outcome.member)
                 if target is not None:
                     if outcome.replay:
-                        self._replay(target, outcome.replay, None)
+                        self._show(target, self._prepare(target, outcome.replay, None))
                     self._seat(target)
             elif isinstance(outcome, Forget):
                 self.bus.forget(outcome.room)

@@ -243,9 +243,9 @@ class Allowance:
 
     def take(self, conn: int | None, address: str | None, now: float, cost: float = 1.0) -> bool:
         """Spend ``cost`` from the connection's bucket (None: it has none) and the address's (None:
-        exempt) if both can pay; False (nothing spent) if either cannot."""
+        exempt) if both can pay; False (nothing spent) if either cannot. Nothing costs nothing."""
         policy = self.policy
-        if not policy.enabled:
+        if not policy.enabled or cost <= 0:
             return True
         self._prune(now)
         buckets = []
