@@ -39,7 +39,7 @@ from app.domain.goodbye import Goodbye, Refusal
 from app.domain.moderation import Role
 from app.domain.nicks import nick_key
 from app.domain.room import SPOKEN, Member, RemoteMember, Room
-from app.domain.rooms import Maker, RoomError, Voice
+from app.domain.rooms import Maker, RoomError, Voice, room_name
 from app.fanout import Codec, Outbox
 from app.laggards import Laggards
 from app.moderation import Moderation, Policy
@@ -252,25 +252,23 @@ class Hub:
         everything after ``since``: one id for every room, or an id per room), then its own
         joins and live events. All of it is queued in this one call, so no live event can slip
         in between replay and live. The replay's bytes are paid for from its address's replay
-        budget: a client asking for more than is left is refused (``REPLAY_LIMIT``, come back
-        later with the same ``since``) before anyone hears of it.
+        budget (unless in debt, it pays whatever the replay weighs): a client whose address is in
+        debt and asks for history is refused (``REPLAY_LIMIT``, come back later with the same
+        ``since``) before anyone hears of it.
         """
         self.clients[client.id] = client
         self.tally.connections[client.gateway] += 1
         self.tally.open[client.gateway] += 1
         self.flood.open(client.id, client.budget, self.clock())
         self.moderation.identities.prove_on_arrival(client, nick, token)
-        welcome, *rest = self.room.join(client.id, client.gateway, nick, self.moderation.admitted(client, nick, rooms))
-        joined = self.room.rooms.of(client.id)
-        replays = [
-            self._prepare(client, name, since.get(name) if isinstance(since, Mapping) else since, name != joined[-1])
-            for name in joined
-        ]
-        if not self.replay_budget.take(None, client.budget, self.clock(), sum(replay.size for replay in replays)):
-            self.room.leave(client.id)  # its arrival was never announced, so neither is this
-            self._apply([outcome for outcome in rest if isinstance(outcome, Forget)])
-            self.drop(client, Goodbye.REPLAY_LIMIT)
+        asked = self.moderation.admitted(client, nick, rooms)
+        if self.replay_budget.spent(client.budget, self.clock()) and self._wants_history(client, asked, since):
+            self.drop(client, Goodbye.REPLAY_LIMIT)  # before it is in any room: nobody hears of it
             return
+        welcome, *rest = self.room.join(client.id, client.gateway, nick, asked)
+        joined = self.room.rooms.of(client.id)
+        replays = [self._prepare(client, name, _resume(since, name), name != joined[-1]) for name in joined]
+        self.replay_budget.take(None, client.budget, self.clock(), sum(replay.size for replay in replays))
         self._apply([welcome])
         if self.bus.degraded:
             self.tell(client, Event(Kind.SYSTEM, text=DEGRADED, code="degraded"))
@@ -280,6 +278,19 @@ class Hub:
         client.outbox.open()
         self._apply(rest)
         self.moderation.joined(client)
+
+    def _wants_history(self, client: Client, rooms: tuple[str, ...], since: int | Mapping[str, int] | None) -> bool:
+        """Whether a client joining ``rooms`` (as typed) is to be replayed any history: what an
+        address in debt with its replay budget may not have (a resume with nothing missed is free)."""
+        names = []
+        for typed in rooms:
+            try:
+                names.append(room_name(typed))
+            except RoomError:
+                continue
+        count = client.outbox.channel.replay
+        names = names or [self.room.rooms.default]
+        return any(self.replayer.wanted(name, _resume(since, name), count) for name in names)
 
     def _prepare(self, client: Client, room: str, since: int | None, aside: bool = False) -> Replay:
         """What the client is to be shown of the room's history (see ``Replayer.prepare``)."""
@@ -547,6 +558,12 @@ class Hub:
                 target = self.clients.get(outcome.member)
                 if target is not None:
                     self.drop(target, outcome.goodbye, outcome.reason)
+
+
+def _resume(since: int | Mapping[str, int] | None, room: str) -> int | None:
+    """Where a client resumes ``room``: one id for every room, or an id per room (None: the
+    room's recent events)."""
+    return since.get(room) if isinstance(since, Mapping) else since
 
 
 def _log_event(event: Event) -> None:

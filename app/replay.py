@@ -28,6 +28,11 @@ RUNS_KEPT = 256
 """Packed replays kept for the next client that asks for the same: a few per room and kind of
 client at once (older ones are dropped first; a room that moved on asks for new ones anyway)."""
 
+ENCODED_KEPT = 16_384
+"""Encoded events kept, least recently replayed dropped first: enough for the history of the
+rooms newcomers are asking for (20 rooms of a client, each kind of client, aside or not), so a
+stream of reconnects encodes each event once, not once per reconnect."""
+
 
 @dataclass(frozen=True, slots=True)
 class Replay:
@@ -48,11 +53,16 @@ class Replay:
 class Replayer:
     def __init__(self, history: History) -> None:
         self.history = history
-        self._encoded: dict[tuple[Codec, str, int, float, str, bool], bytes | str | None] = {}  # type: ignore[type-arg]
+        self._encoded: OrderedDict[tuple[Codec, str, int, float, str, bool], bytes | str | None] = OrderedDict()  # type: ignore[type-arg]
         """Replayed events, encoded once per codec (and once more as aside, for a room that is
         not the reader's current one)."""
         self._runs: OrderedDict[tuple[object, ...], Run] = OrderedDict()
         """Runs of replayed events, packed once per codec, least recently asked for first."""
+
+    def wanted(self, room: str, since: int | None, count: int) -> bool:
+        """Whether a client asking for the room's history (as ``prepare``) is to be sent any."""
+        last = self.history.room(room).last_id
+        return last > since if since is not None else count > 0 and last > 0
 
     def prepare(
         self,
@@ -103,9 +113,10 @@ class Replayer:
         cache = self._encoded
         key = (codec, event.room, event.id, event.ts, event.code, aside)
         if key in cache:
+            cache.move_to_end(key)
             return cache[key]
-        if len(cache) >= 4 * self.history.capacity:
-            cache.clear()
+        if len(cache) >= ENCODED_KEPT:
+            cache.popitem(last=False)
         shown = event.replayed()
         chunk = cache[key] = codec.encode(replace(shown, aside=True) if aside else shown, False)
         return chunk

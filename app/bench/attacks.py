@@ -329,23 +329,24 @@ def _replay_once(target: Target, path: str) -> tuple[int, bool]:
     bytes read, and whether the server closed it instead."""
     sock, buffer = _open_websocket(target, path=path, forwarded="198.51.100.7")
     sock.settimeout(max(0.1, target.deadline - time.monotonic()))
-    got, ends, data = len(buffer), 0, b"-"
+    got, ends = len(buffer), 0
     try:
-        while ends < REPLAY_ROOMS:
-            if not data:
-                return got, True
+        while True:
             for opcode, payload in wsframes.parse_frames(buffer):
                 if opcode == wsframes.OP_CLOSE:
                     return got, True
                 ends += payload.count(LIVE_MARK)
+            if ends >= REPLAY_ROOMS:
+                return got, False
             data = sock.recv(1 << 16)
+            if not data:
+                return got, True
             got += len(data)
             buffer += data
     except TimeoutError:
-        pass
+        return got, False
     finally:
         sock.close()
-    return got, False
 
 
 ATTACKS: dict[str, Callable[[Target], Outcome]] = {

@@ -232,8 +232,9 @@ class Allowance:
     history). An address's bucket outlives its connections until it has filled up again, so
     reconnecting earns nothing; a connection's goes with it (``close``).
 
-    A full bucket pays for any one cost, even one beyond ``burst`` (it goes into debt): a single
-    large act is allowed, and what follows waits until the debt is repaid."""
+    Costs are whole units (rooms, bytes). A bucket holding a unit pays for any cost, even one
+    beyond what it holds (it goes into debt): a single large act is allowed, and what follows
+    waits until the debt is repaid."""
 
     def __init__(self, policy: AllowancePolicy) -> None:
         self.policy = policy
@@ -243,7 +244,7 @@ class Allowance:
 
     def take(self, conn: int | None, address: str | None, now: float, cost: float = 1.0) -> bool:
         """Spend ``cost`` from the connection's bucket (None: it has none) and the address's (None:
-        exempt) if both can pay; False (nothing spent) if either cannot. Nothing costs nothing."""
+        exempt) unless either is spent (then False, and nothing is spent). Nothing costs nothing."""
         policy = self.policy
         if not policy.enabled or cost <= 0:
             return True
@@ -257,11 +258,20 @@ class Allowance:
             buckets.append(bucket)
         for bucket in buckets:
             bucket.refill(now)
-        if any(bucket.tokens < min(cost, bucket.burst) for bucket in buckets):
+        if any(bucket.tokens < 1 for bucket in buckets):
             return False
         for bucket in buckets:
             bucket.tokens -= cost
         return True
+
+    def spent(self, address: str | None, now: float) -> bool:
+        """Whether the address cannot pay for anything now (it holds less than a unit, or is in
+        debt): cheaper to ask than working out what an act would cost."""
+        bucket = self._addresses.get(address) if address is not None and self.policy.enabled else None
+        if bucket is None:
+            return False
+        bucket.refill(now)
+        return bucket.tokens < 1
 
     def close(self, conn: int) -> None:
         self._connections.pop(conn, None)

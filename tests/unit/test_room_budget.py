@@ -161,13 +161,17 @@ def test_the_allowance_is_per_connection_and_per_address_and_survives_reconnecti
     assert not allowance.take(3, "203.0.113.7", clock.now)
 
 
-def test_a_full_allowance_pays_for_one_cost_beyond_its_burst_then_waits_out_the_debt() -> None:
+def test_an_allowance_not_in_debt_pays_for_any_one_cost_then_waits_out_the_debt() -> None:
     clock = Clock()
     allowance = Allowance(AllowancePolicy(burst=100, rate=10))
+    assert not allowance.spent("a", clock.now)
     assert allowance.take(None, "a", clock.now, 250), "a single large replay is allowed"
+    assert allowance.spent("a", clock.now) and not allowance.spent("b", clock.now)
     clock.now += 10
-    assert not allowance.take(None, "a", clock.now, 50), "150 in debt, repaid 100 so far"
+    assert not allowance.take(None, "a", clock.now, 50), "50 in debt still"
+    assert allowance.take(None, "a", clock.now, 0), "nothing costs nothing, even in debt"
     clock.now += 10
+    assert not allowance.spent("a", clock.now)
     assert allowance.take(None, "a", clock.now, 50)
     assert Allowance(AllowancePolicy(burst=1, rate=0)).take(1, "a", clock.now, 10**9), "rate 0: no limit"
 
