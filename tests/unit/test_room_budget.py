@@ -11,7 +11,7 @@ from outcomes import told
 from app.domain.events import Forget, Gateway, Kind
 from app.domain.flood import Allowance, AllowancePolicy
 from app.domain.room import Room
-from app.domain.rooms import DAY, Maker, RoomError, RoomLimits, Rooms
+from app.domain.rooms import DAY, Maker, RoomError, RoomLimits, Rooms, Voice
 
 LIMITS = RoomLimits(max_rooms=4, per_client=20, per_maker=3, expiry=30 * DAY, guest_expiry=DAY)
 
@@ -193,3 +193,16 @@ def test_join_and_url_rooms_pay_from_the_members_budget_with_a_clear_code() -> N
     clock.now += 60
     outcomes = room.handle(1, "/join #d")
     assert "#d" in room.rooms.of(1) and not any(isinstance(o, Forget) for o in outcomes)
+
+
+def test_rooms_restored_at_start_up_keep_their_voice_and_last_activity() -> None:
+    clock = Clock()
+    rooms = rooms_with(clock, RoomLimits(max_rooms=4))
+    rooms.restore("#old-talk", Voice.PEOPLE, clock.now - 31 * DAY)
+    rooms.restore("#recent-talk", Voice.PEOPLE, clock.now - DAY)
+    rooms.restore("#joins-only", Voice.SILENT, clock.now)
+    assert arrive(rooms, "#a") == "#joins-only"
+    assert arrive(rooms, "#b") == "#old-talk", "its history expired while the server was down"
+    with pytest.raises(RoomError):
+        rooms.restore("#more", Voice.PEOPLE, clock.now)  # the limit holds at start-up too
+    assert "#recent-talk" in rooms
