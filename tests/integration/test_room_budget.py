@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import ServerProcess, WebUser
+import redis
+from support import RedisServer, ServerProcess, WebUser, wait_until
 
 ROOMS = ",".join(f"spam{n}" for n in range(20))
 
@@ -78,3 +79,28 @@ def test_making_rooms_costs_the_connection_and_its_address(start_server: Callabl
     local = server.web(query="rooms=c1,c2,c3,c4")  # loopback: exempt per address, not per connection
     assert len(local.welcome["rooms"]) == 3
     assert [error["code"] for error in refusals(local)] == ["room_rate"]
+
+
+def test_with_redis_rooms_forgotten_leave_the_registry_and_a_restart_loads_the_room_with_history(
+    start_server: Callable[..., ServerProcess], redis_server: RedisServer
+) -> None:
+    env = {"REDIS_URL": redis_server.url, "CHAT_MAX_ROOMS": "3", "CHAT_WEB_HISTORY": "20"}
+    env["CHAT_REDIS_HEARTBEAT"] = "0.2"
+    server = start_server(**env)
+    alice = server.web("alice", query="rooms=keep")
+    alice.say("keep me")
+    alice.expect(type="message", text="keep me")
+    alice.close()
+    for n in range(4):  # each a room nobody speaks in: the next one takes its place
+        passer = stranger(server, f"203.0.113.{n}", f"rooms=empty{n}")
+        assert passer.welcome["room"] == f"#empty{n}"
+        passer.close()
+    registry = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    wait_until(
+        lambda: set(registry.zrange("chat:{main}:rooms", 0, -1)) <= {"#main", "#keep", "#empty3"},
+        10,
+        lambda: f"registry: {registry.zrange('chat:{main}:rooms', 0, -1)}",
+    )
+    again = start_server(**env)
+    bob = again.web("bob", query="rooms=keep")
+    assert [event["text"] for event in bob.silent() if event.get("type") == "message"] == ["keep me"]
