@@ -108,3 +108,19 @@ def test_processes_of_a_redis_room_share_the_tcp_port_unless_told_otherwise() ->
     assert Settings.from_env({"REDIS_URL": "redis://localhost"}).tcp_reuse_port is True
     assert Settings.from_env({"REDIS_URL": "redis://localhost", "CHAT_TCP_REUSE_PORT": "off"}).tcp_reuse_port is False
     assert Settings.from_env({"CHAT_TCP_REUSE_PORT": "1"}).tcp_reuse_port is True
+
+
+def test_room_and_replay_budgets_are_read_and_a_zero_burst_means_the_default() -> None:
+    settings = Settings.from_env(
+        {
+            "CHAT_ROOM_EXPIRY": "0.5",
+            "CHAT_GUEST_ROOM_EXPIRY": "0.01",
+            "CHAT_ROOMS_PER_ADDRESS": "3",
+            "CHAT_ROOM_RATE": "0",
+            "CHAT_REPLAY_RATE": "1000",
+        }
+    )
+    assert (settings.room_expiry, settings.guest_room_expiry, settings.rooms_per_address) == (0.5, 0.01, 3)
+    assert (settings.room_rate, settings.replay_rate) == (0.0, 1000), "a rate of 0 switches a budget off"
+    zero = Settings.from_env({"CHAT_ROOM_BURST": "0", "CHAT_REPLAY_BYTES": "0"})
+    assert (zero.room_burst, zero.replay_bytes) == (Settings().room_burst, Settings().replay_bytes)
