@@ -29,6 +29,20 @@ class Settings:
     rooms_per_client: int = 20
     max_rooms: int = 1000
     """Rooms this server keeps (occupied, or empty with their history)."""
+    rooms_per_address: int = 20
+    """Rooms made by one address (or registered identity) that may exist at once."""
+    room_burst: int = 10
+    """Rooms one connection, or one address, may make at once..."""
+    room_rate: float = 6.0
+    """...and then a minute (0: no limit)."""
+    room_expiry: float = 30.0
+    """Days an empty room with history must have been quiet before a new room may take its place."""
+    guest_room_expiry: float = 1.0
+    """The same, in days, for a room whose only speaker was the guest who made it."""
+    replay_bytes: int = 8 << 20
+    """Bytes of history one address may have replayed on connecting at once..."""
+    replay_rate: int = 1 << 20
+    """...and then a second (0: no limit)."""
     room_history: int = 100
     """Messages kept per room other than the default one (which keeps CHAT_HISTORY)."""
     redis_heartbeat: float = 3.0
@@ -175,6 +189,13 @@ class Settings:
             default_room=default_room,
             rooms_per_client=int(number("CHAT_ROOMS_PER_CLIENT", d.rooms_per_client)) or d.rooms_per_client,
             max_rooms=int(number("CHAT_MAX_ROOMS", d.max_rooms)) or d.max_rooms,
+            rooms_per_address=int(number("CHAT_ROOMS_PER_ADDRESS", d.rooms_per_address)) or d.rooms_per_address,
+            room_burst=int(number("CHAT_ROOM_BURST", d.room_burst)) or d.room_burst,
+            room_rate=number("CHAT_ROOM_RATE", d.room_rate, float),
+            room_expiry=number("CHAT_ROOM_EXPIRY", d.room_expiry, float),
+            guest_room_expiry=number("CHAT_GUEST_ROOM_EXPIRY", d.guest_room_expiry, float),
+            replay_bytes=int(number("CHAT_REPLAY_BYTES", d.replay_bytes)) or d.replay_bytes,
+            replay_rate=int(number("CHAT_REPLAY_RATE", d.replay_rate)),
             room_history=int(number("CHAT_ROOM_HISTORY", d.room_history)),
             redis_heartbeat=number("CHAT_REDIS_HEARTBEAT", d.redis_heartbeat, float) or d.redis_heartbeat,
             redis_queue=int(number("CHAT_REDIS_QUEUE", d.redis_queue)),

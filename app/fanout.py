@@ -18,6 +18,11 @@ once for its members and once more, marked as aside, for its guests (terminals p
 room's name), and a guest gets it pushed onto its own backlog. Whatever the number of its
 rooms, a client's backlog is packed and written once per loop turn.
 
+A newcomer's history (``Run``) is packed once per room and kind of client and shared by every
+client that asks for it; each keeps only its place in it, and it is written a window
+(``REPLAY_WINDOW``) per loop turn, and only while the client's transport takes it: a slow reader
+of a large replay holds a few windows at most, and the loop stays free for everyone else.
+
 A client falls out of step when something is meant for it alone (its welcome, an error, a
 private message, its own message marked as its own, an event from one of its other rooms) or
 when its transport is back-pressured.
@@ -34,7 +39,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Generic, Protocol, TypeVar
 
 from app.domain.events import Event
@@ -43,6 +48,36 @@ from app.laggards import Laggards
 log = logging.getLogger("app.fanout")
 
 Chunk = TypeVar("Chunk", bytes, str)
+
+REPLAY_WINDOW = 64 * 1024
+"""Bytes of a replay written to one client in one loop turn, at most (and only while its
+transport takes them): enough to fill a socket's buffer, small enough to keep the loop fair."""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Wire bytes shared by every client that is sent them (a room's replay), packed once."""
+
+    pieces: tuple[bytes, ...]
+    events: int
+    """How many events they carry (for the channel's count of chunks delivered)."""
+
+    @property
+    def size(self) -> int:
+        return sum(map(len, self.pieces))
+
+
+class _Reading:
+    """One client's place in a shared run."""
+
+    __slots__ = ("at", "run")
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.at = 0
+
+    def rest(self) -> tuple[bytes, ...]:
+        return self.run.pieces[self.at :]
 
 
 class Codec(Protocol[Chunk]):
@@ -222,6 +257,7 @@ class Outbox(Generic[Chunk]):
         "_in_step",
         "_on_overflow",
         "_packed",
+        "_runs",
         "_size",
         "_visits",
         "channel",
@@ -234,9 +270,10 @@ class Outbox(Generic[Chunk]):
         self.channel = channel
         self.write = write
         self._on_overflow = on_overflow
-        self._chunks: list[Chunk] = []  # its own backlog, not yet packed
+        self._chunks: list[Chunk | _Reading] = []  # its own backlog, not yet packed, and the shared runs among it
         self._packed: list[bytes] = []  # packed pieces not yet written, which go before the chunks
-        self._size = 0  # bytes in both
+        self._size = 0  # bytes in both (shared runs not counted: they are not this client's alone)
+        self._runs = 0  # shared runs among its chunks: while there are any, a window is written per turn
         self._dirty = False
         self._blocked = False
         self._closed = False
@@ -256,15 +293,24 @@ class Outbox(Generic[Chunk]):
         """Queue a chunk for this client only. Dropped as too slow if it cannot keep up."""
         if self._closed:
             return
+        self._queue(chunk)
+        self._size += len(chunk)
+        if self._blocked and self._size > self.channel.laggards.limits.max_bytes:
+            self.too_slow()
+
+    def push_run(self, run: Run) -> None:
+        """Queue bytes shared with other clients (a replay): written a window per turn, as the
+        client reads, after what is queued already and before what comes next."""
+        if self._closed or not run.pieces:
+            return
+        self._queue(_Reading(run))
+        self._runs += 1
+
+    def _queue(self, item: Chunk | _Reading) -> None:
         if self._in_step:
             self.fall_out_of_step()
-        chunks = self._chunks
-        chunks.append(chunk)
-        self._size += len(chunk)
-        if self._blocked:
-            if self._size > self.channel.laggards.limits.max_bytes:
-                self.too_slow()
-        elif not self._dirty:
+        self._chunks.append(item)
+        if not self._blocked and not self._dirty:
             self._dirty = True
             self.channel.flusher.mark_outbox(self)
 
@@ -302,13 +348,55 @@ class Outbox(Generic[Chunk]):
         if self._blocked or self._closed:
             return
         if self._chunks:
-            self.channel.delivered += len(self._chunks)
-            self._packed += self.channel.codec.pack(self._chunks)
-            self._chunks = []
+            self._packed += self._next_pieces()
         if self._packed:
             self.write_pieces(self._packed)
-        if not self._blocked and not self._closed and not self._packed and not self.channel.pending:
+        if self._blocked or self._closed:
+            return
+        if self._chunks:  # a replay goes on next turn
+            self._dirty = True
+            self.channel.flusher.mark_outbox(self)
+        elif not self._packed and not self.channel.pending:
             self._rejoin()
+
+    def _next_pieces(self) -> list[bytes]:
+        """What to write this turn, packed: everything queued, or while a shared run is queued, about
+        ``REPLAY_WINDOW`` bytes of it (the rest stays queued, in order)."""
+        codec, chunks = self.channel.codec, self._chunks
+        if not self._runs:
+            self._chunks = []
+            self.channel.delivered += len(chunks)
+            return codec.pack(chunks)  # type: ignore[arg-type]
+        pieces: list[bytes] = []
+        own: list[Chunk] = []
+        taken = size = delivered = 0
+        for item in chunks:
+            if size >= REPLAY_WINDOW:
+                break
+            if not isinstance(item, _Reading):
+                own.append(item)
+                size += len(item)
+                taken += 1
+                delivered += 1
+                continue
+            if own:
+                pieces += codec.pack(own)
+                own = []
+            run = item.run.pieces
+            while item.at < len(run) and size < REPLAY_WINDOW:
+                pieces.append(run[item.at])
+                size += len(run[item.at])
+                item.at += 1
+            if item.at < len(run):
+                break
+            self._runs -= 1
+            delivered += item.run.events
+            taken += 1
+        if own:
+            pieces += codec.pack(own)
+        del chunks[:taken]
+        self.channel.delivered += delivered
+        return pieces
 
     def write_pieces(self, pieces: list[bytes]) -> None:
         """Write pieces in order until the transport pushes back; keep the rest for later."""
@@ -316,9 +404,13 @@ class Outbox(Generic[Chunk]):
             self.write(piece)  # may call blocked() at once
             if self._blocked or self._closed:
                 self._packed = pieces[done:]
-                self._size = sum(map(len, self._packed)) + sum(map(len, self._chunks))
+                self._size = sum(map(len, self._packed)) + self._own_queued()
                 return
-        self._packed, self._size = [], sum(map(len, self._chunks))
+        self._packed, self._size = [], self._own_queued()
+
+    def _own_queued(self) -> int:
+        """Bytes of the chunks queued for this client alone (not the shared runs)."""
+        return sum(len(chunk) for chunk in self._chunks if not isinstance(chunk, _Reading))
 
     def _rejoin(self) -> None:
         channel = self.channel
@@ -353,9 +445,19 @@ class Outbox(Generic[Chunk]):
 
     def take(self) -> bytes:
         """Everything not yet written, packed (for a last write before closing)."""
-        chunks = self._chunks if not self._in_step else self.channel.pending
-        pieces = self._packed + (self.channel.codec.pack(chunks) if chunks else [])
-        self._chunks, self._packed, self._size = [], [], 0
+        if self._in_step:
+            chunks: list[Chunk | _Reading] = list(self.channel.pending)
+        else:
+            chunks, self._chunks, self._runs = self._chunks, [], 0
+        pieces, own = self._packed, []
+        for item in chunks:
+            if isinstance(item, _Reading):
+                pieces += (self.channel.codec.pack(own) if own else []) + list(item.rest())
+                own = []
+            else:
+                own.append(item)
+        pieces += self.channel.codec.pack(own) if own else []
+        self._packed, self._size = [], 0
         return b"".join(pieces)
 
     def skip(self) -> None:
@@ -363,13 +465,13 @@ class Outbox(Generic[Chunk]):
         if self._closed:
             return
         self.fall_out_of_step()  # the channel's pending bytes this turn are among what is skipped
-        self._chunks, self._packed, self._size = [], [], 0
+        self._chunks, self._packed, self._size, self._runs = [], [], 0, 0
 
     def discard(self) -> None:
         """Leave the channel and accept nothing more: the client is going away."""
         self._closed = True
         self._in_step = False
-        self._chunks, self._packed, self._size = [], [], 0
+        self._chunks, self._packed, self._size, self._runs = [], [], 0, 0
         self.channel.in_step.discard(self)
         self.channel.out_of_step.discard(self)
         self.channel.laggards.caught_up(self)

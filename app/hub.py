@@ -33,18 +33,19 @@ from app.domain.events import (
     ShowHistory,
     Tell,
 )
-from app.domain.flood import FloodControl, FloodPolicy, Verdict
+from app.domain.flood import Allowance, Budgets, FloodControl, FloodPolicy, Verdict
 from app.domain.goodbye import Goodbye, Refusal
 from app.domain.moderation import Role
 from app.domain.nicks import nick_key
-from app.domain.room import Member, RemoteMember, Room
+from app.domain.room import SPOKEN, Member, RemoteMember, Room
+from app.domain.rooms import Maker, RoomError, Voice, room_name
 from app.domain.text import clean_text
 from app.fanout import Codec, Outbox
 from app.handshakes import Ending, Handshake, HandshakeLimits, Handshakes
 from app.laggards import Laggards
 from app.moderation import Moderation, Policy
 from app.presence import Presence, PresenceLog
-from app.replay import Replayer
+from app.replay import Replay, Replayer
 from app.switchboard import Switchboard
 from app.tally import Tally
 
@@ -111,14 +112,19 @@ class Hub:
         laggards: Laggards | None = None,
         moderation: tuple[ModerationStore, Policy] | None = None,
         handshakes: HandshakeLimits | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         """``later(delay, callback)`` schedules the churn summary and handshake deadlines (default:
         the running loop);
         ``laggards`` are the channels' slow readers, for which the hub holds back senders;
-        ``moderation`` is where its records live and its policy (default: in memory, no operator password)."""
+        ``moderation`` is where its records live and its policy (default: in memory, no operator password);
+        ``budgets``: what making rooms and replaying history may cost a connection and an address."""
         self.room = room
         self.bus = bus
         self.flood = FloodControl(flood or FloodPolicy())
+        budgets = budgets or Budgets()
+        self.room_budget = Allowance(budgets.rooms)
+        self.replay_budget = Allowance(budgets.replay)
         self.admission = admission or Admission()
         self.clock = clock
         self.clients: dict[int, Client] = {}
@@ -153,6 +159,7 @@ class Hub:
         self.handshakes = Handshakes(handshakes or HandshakeLimits(), later)  # type: ignore[arg-type]
         """Connections of every door that have not finished their handshake: they hold a socket as
         a chat client does, so they are capped too (see ``app.handshakes``)."""
+        room.maker_of = self._maker
 
     def next_id(self) -> int:
         """A connection id, unique within this process."""
@@ -163,11 +170,13 @@ class Hub:
         """After the bus has loaded history: the rooms it holds exist again, with their topics."""
         history = self.bus.history
         for name in history.rooms():
+            events = list(history.room(name).events())
+            voice = Voice.PEOPLE if any(event.kind in SPOKEN for event in events) else Voice.SILENT
             try:
-                self.room.rooms.make(name, "")
-            except ValueError:  # more rooms in history than the limit allows now: the rest stay unlisted
+                self.room.rooms.restore(name, voice, max((event.ts for event in events), default=0.0))
+            except RoomError:  # more rooms in history than the limit allows now: the rest stay unlisted
                 continue
-            for event in history.room(name).events():
+            for event in events:
                 if event.kind is Kind.TOPIC:
                     self.room.restore_topic(event)
 
@@ -177,6 +186,20 @@ class Hub:
         """The per-address budget a connection from ``address`` counts against (None: exempt).
         ``forwarded``: a proxy's header named the address; else it is the socket's own peer."""
         return budget_key(address, not forwarded, not forwarded and self.admission.proxies.lists(address))
+
+    def _maker(self, member: int) -> Maker:
+        """A member as the maker of a room: counted by its registered identity if it proved one,
+        else by its address; it pays from its connection's and its address's room budget."""
+        client = self.clients.get(member)
+        if client is None:
+            return Maker()
+        identity = self.moderation.identities.identified.get(member)
+        key = f"~{identity}" if identity is not None else client.budget
+        return Maker(
+            key,
+            None if identity is not None else member,
+            lambda: self.room_budget.take(member, client.budget, self.clock()),
+        )
 
     def refusal(self, budget: str | None, nick: str | None = None) -> Refusal | None:
         """Why a new connection counted against ``budget`` (None: exempt), asking for ``nick``, must be
@@ -230,36 +253,53 @@ class Hub:
         It gets its welcome, then each room's history (the last events its channel replays, or
         everything after ``since``: one id for every room, or an id per room), then its own
         joins and live events. All of it is queued in this one call, so no live event can slip
-        in between replay and live.
+        in between replay and live. The replay's bytes are paid for from its address's replay
+        budget (unless in debt, it pays whatever the replay weighs): a client whose address is in
+        debt and asks for history is refused (``REPLAY_LIMIT``, come back later with the same
+        ``since``) before anyone hears of it.
         """
         self.clients[client.id] = client
         self.tally.connections[client.gateway] += 1
         self.tally.open[client.gateway] += 1
         self.flood.open(client.id, client.budget, self.clock())
         self.moderation.identities.prove_on_arrival(client, nick, token)
-        welcome, *rest = self.room.join(client.id, client.gateway, nick, self.moderation.admitted(client, nick, rooms))
+        asked = self.moderation.admitted(client, nick, rooms)
+        if self.replay_budget.spent(client.budget, self.clock()) and self._wants_history(client, asked, since):
+            self.drop(client, Goodbye.REPLAY_LIMIT)  # before it is in any room: nobody hears of it
+            return
+        welcome, *rest = self.room.join(client.id, client.gateway, nick, asked)
+        joined = self.room.rooms.of(client.id)
+        replays = [self._prepare(client, name, _resume(since, name), name != joined[-1]) for name in joined]
+        self.replay_budget.take(None, client.budget, self.clock(), sum(replay.size for replay in replays))
         self._apply([welcome])
         if self.bus.degraded:
             self.tell(client, Event(Kind.SYSTEM, text=DEGRADED, code="degraded"))
-        joined = self.room.rooms.of(client.id)
-        for name in joined:
-            resume = since.get(name) if isinstance(since, Mapping) else since
-            self._replay(client, name, resume, aside=name != joined[-1])
+        for replay in replays:
+            self._show(client, replay)
         self._seat(client)
         client.outbox.open()
         self._apply(rest)
         self.moderation.joined(client)
 
-    def _replay(self, client: Client, room: str, since: int | None, aside: bool = False) -> None:
-        self.replayer.replay(
-            client.codec,
-            client.send,
-            lambda event: self.tell(client, event),
-            room,
-            since,
-            client.outbox.channel.replay,
-            aside,
-        )
+    def _wants_history(self, client: Client, rooms: tuple[str, ...], since: int | Mapping[str, int] | None) -> bool:
+        """Whether a client joining ``rooms`` (as typed) is to be replayed any history: what an
+        address in debt with its replay budget may not have (a resume with nothing missed is free)."""
+        names = []
+        for typed in rooms:
+            try:
+                names.append(room_name(typed))
+            except RoomError:
+                continue
+        count = client.outbox.channel.replay
+        names = names or [self.room.rooms.default]
+        return any(self.replayer.wanted(name, _resume(since, name), count) for name in names)
+
+    def _prepare(self, client: Client, room: str, since: int | None, aside: bool = False) -> Replay:
+        """What the client is to be shown of the room's history (see ``Replayer.prepare``)."""
+        return self.replayer.prepare(client.codec, room, since, client.outbox.channel.replay, aside)
+
+    def _show(self, client: Client, replay: Replay) -> None:
+        self.replayer.send(replay, client.outbox.push_run, lambda event: self.tell(client, event))
 
     def _seat(self, client: Client) -> None:
         """Put the client's outbox in its current room's channel, and as a guest in its other rooms'."""
@@ -352,6 +392,7 @@ class Hub:
             return
         self.tally.open[client.gateway] -= 1
         self.flood.close(client.id, client.budget)
+        self.room_budget.close(client.id)
         self.laggards.forget(client)
         self.moderation.left(client)
         outcomes = self.room.leave(client.id, reason)
@@ -520,7 +561,7 @@ class Hub:
                 target = self.clients.get(outcome.member)
                 if target is not None:
                     if outcome.replay:
-                        self._replay(target, outcome.replay, None)
+                        self._show(target, self._prepare(target, outcome.replay, None))
                     self._seat(target)
             elif isinstance(outcome, Forget):
                 self.bus.forget(outcome.room)
@@ -532,7 +573,15 @@ class Hub:
                     self.drop(target, outcome.goodbye, outcome.reason)
 
 
+def _resume(since: int | Mapping[str, int] | None, room: str) -> int | None:
+    """Where a client resumes ``room``: one id for every room, or an id per room (None: the
+    room's recent events)."""
+    return since.get(room) if isinstance(since, Mapping) else since
+
+
 def _log_line(event: Event) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
     kind, room = event.kind, event.room
     if kind is Kind.MESSAGE:
         log.info("#%d %s [%s] %s", event.id, room, event.nick, event.text)

@@ -1,16 +1,22 @@
 """History shown to a client: the replay on connecting or joining a room, a resume after some id,
-and /history. Replayed events are encoded once per kind of client, since every newcomer of a
-room gets the same recent events."""
+and /history.
+
+A replay is shared as live events are: every client of one kind that asks for the same stretch of
+a room's history (the usual case: newcomers get the room's last events; reconnecting pages ask
+for the same ranges) gets the same packed bytes, a ``Run``, encoded and packed once; each client
+keeps only its place in it (see ``app.fanout``). What a replay weighs, in bytes, is what its
+address pays from its replay budget (``Hub.connect``)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from app.bus.history import Gap, History
 from app.codecs.lines import LIVE, format_lines
-from app.domain.events import Event, Kind
-from app.fanout import Codec
+from app.domain.events import REDACTED, Event, Kind
+from app.fanout import Codec, Run
 
 Send = Callable[[Event], None]
 
@@ -18,47 +24,102 @@ HISTORY_PART = 8000
 """Characters of /history in one notice: a long history is shown in several, each well within a
 WebSocket message's 64 KiB even when every character takes 4 bytes of UTF-8 (or is escaped)."""
 
+RUNS_KEPT = 256
+"""Packed replays kept for the next client that asks for the same: a few per room and kind of
+client at once (older ones are dropped first; a room that moved on asks for new ones anyway)."""
+
+ENCODED_KEPT = 16_384
+"""Encoded events kept, least recently replayed dropped first: enough for the history of the
+rooms newcomers are asking for (20 rooms of a client, each kind of client, aside or not), so a
+stream of reconnects encodes each event once, not once per reconnect."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """What one client is to be shown of one room: a gap notice if events are missing, the events
+    (packed, shared), and a "live" marker after if there was anything."""
+
+    room: str
+    since: int | None
+    gap: Gap
+    run: Run
+    aside: bool
+
+    @property
+    def size(self) -> int:
+        return self.run.size
+
 
 class Replayer:
     def __init__(self, history: History) -> None:
         self.history = history
-        self._encoded: dict[tuple[Codec, str, int, float, bool], bytes | str | None] = {}  # type: ignore[type-arg]
+        self._encoded: OrderedDict[tuple[Codec, str, int, float, str, bool], bytes | str | None] = OrderedDict()  # type: ignore[type-arg]
         """Replayed events, encoded once per codec (and once more as aside, for a room that is
         not the reader's current one)."""
+        self._runs: OrderedDict[tuple[object, ...], Run] = OrderedDict()
+        """Runs of replayed events, packed once per codec, least recently asked for first."""
 
-    def replay(
+    def wanted(self, room: str, since: int | None, count: int) -> bool:
+        """Whether a client asking for the room's history (as ``prepare``) is to be sent any."""
+        last = self.history.room(room).last_id
+        return last > since if since is not None else count > 0 and last > 0
+
+    def prepare(
         self,
         codec: Codec,  # type: ignore[type-arg]
-        send: Callable[[bytes | str], None],
-        tell: Send,
         room: str,
         since: int | None,
         count: int,
         aside: bool = False,
-    ) -> None:
-        """Queue the room's recent events (the last ``count``, or everything after ``since``) for
-        one client, with a gap notice before and a "live" marker after when there was any."""
+    ) -> Replay:
+        """The room's recent events (the last ``count``, or everything after ``since``) as one
+        client of this codec is to be shown them."""
         if since is not None:
             gap, events = self.history.after(since, room)
         else:
             gap, events = Gap(), self.history.recent(count, room)
-        if gap:
-            tell(Event(Kind.GAP, text=gap_text(gap, since), missed=gap.missed, room=room, aside=aside))
-        cache = self._encoded
-        for event in events:
-            # The room (rooms shared through Redis number their own events) and the time (after a
-            # Redis data loss an id can recur) as well as the id.
-            key = (codec, event.room, event.id, event.ts, aside)
-            chunk = cache.get(key)
-            if chunk is None:
-                if len(cache) >= 4 * self.history.capacity:
-                    cache.clear()
-                shown = event.replayed()
-                chunk = cache[key] = codec.encode(replace(shown, aside=True) if aside else shown, False)
-            if chunk is not None:
-                send(chunk)
-        if events or gap:
+        return Replay(room, since, gap, self._run(codec, room, events, aside), aside)
+
+    def send(self, replay: Replay, share: Callable[[Run], None], tell: Send) -> None:
+        """Queue a prepared replay for one client: its gap notice, its shared run, its "live" marker."""
+        room, aside = replay.room, replay.aside
+        if replay.gap:
+            text = gap_text(replay.gap, replay.since)
+            tell(Event(Kind.GAP, text=text, missed=replay.gap.missed, room=room, aside=aside))
+        share(replay.run)
+        if replay.run.events or replay.gap:
             tell(Event(Kind.SYSTEM, text="— live —", code=LIVE, room=room, aside=aside))
+
+    def _run(self, codec: Codec, room: str, events: list[Event], aside: bool) -> Run:  # type: ignore[type-arg]
+        if not events:
+            return Run((), 0)
+        # The room (rooms shared through Redis number their own events) and the time (after a
+        # Redis data loss an id can recur) as well as the ids; and how many were redacted since
+        # (a redaction keeps the event's place, and is never undone).
+        first, last = events[0], events[-1]
+        redacted = sum(event.code == REDACTED for event in events)
+        key = (codec, room, aside, len(events), first.id, first.ts, last.id, last.ts, redacted)
+        run = self._runs.get(key)
+        if run is not None:
+            self._runs.move_to_end(key)
+            return run
+        chunks = [chunk for chunk in (self._encode(codec, event, aside) for event in events) if chunk is not None]
+        run = self._runs[key] = Run(tuple(codec.pack(chunks)) if chunks else (), len(chunks))
+        if len(self._runs) > RUNS_KEPT:
+            self._runs.popitem(last=False)
+        return run
+
+    def _encode(self, codec: Codec, event: Event, aside: bool) -> bytes | str | None:  # type: ignore[type-arg]
+        cache = self._encoded
+        key = (codec, event.room, event.id, event.ts, event.code, aside)
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        if len(cache) >= ENCODED_KEPT:
+            cache.popitem(last=False)
+        shown = event.replayed()
+        chunk = cache[key] = codec.encode(replace(shown, aside=True) if aside else shown, False)
+        return chunk
 
     def show(self, room: str, count: int, ids: bool = False) -> list[Event]:
         """The /history reply: the room's last ``count`` events (bounded), in notices of at most

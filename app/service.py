@@ -20,10 +20,10 @@ from app.bus.sqlite import SqliteStore, StoreError
 from app.config import Settings
 from app.domain.churn import ChurnGate
 from app.domain.events import Gateway
-from app.domain.flood import FloodPolicy
+from app.domain.flood import AllowancePolicy, Budgets, FloodPolicy
 from app.domain.guesses import GuessPolicy
 from app.domain.room import Room
-from app.domain.rooms import Rooms
+from app.domain.rooms import DAY, RoomLimits, Rooms
 from app.fanout import Flusher
 from app.gateways.host_key import HostKeyError
 from app.gateways.ssh import SshGateway
@@ -55,7 +55,7 @@ class ChatService:
             Room(
                 max_message=settings.max_message,
                 flood=flood,
-                rooms=Rooms(settings.default_room, settings.max_rooms, settings.rooms_per_client),
+                rooms=Rooms(settings.default_room, _room_limits(settings)),
             ),
             self.bus,
             flood,
@@ -68,6 +68,10 @@ class ChatService:
                 settings.max_handshakes_per_ip,
                 {Gateway.SSH: settings.ssh_max_handshakes},
                 settings.handshake_start,
+            ),
+            budgets=Budgets(
+                AllowancePolicy(settings.room_burst, settings.room_rate / 60),
+                AllowancePolicy(settings.replay_bytes, settings.replay_rate),
             ),
         )
         self.metrics = Metrics()
@@ -253,6 +257,16 @@ def _moderation_policy(settings: Settings) -> Policy:
         settings.guess_remember_days,
     )
     return Policy(settings.operator_password, settings.nick_expiry, guessing)
+
+
+def _room_limits(settings: Settings) -> RoomLimits:
+    return RoomLimits(
+        settings.max_rooms,
+        settings.rooms_per_client,
+        settings.rooms_per_address,
+        settings.room_expiry * DAY,
+        settings.guest_room_expiry * DAY,
+    )
 
 
 def _moderation_store(settings: Settings) -> ModerationStore:

@@ -8,9 +8,11 @@ slows the honest clients whose latency is measured beside it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,8 +58,18 @@ def _connect(host: str, port: int, rcvbuf: int | None = None) -> socket.socket:
 
 def _websocket(target: Target, rcvbuf: int | None = None) -> socket.socket:
     """A WebSocket opened by hand (so it can then misbehave), its response read."""
+    return _open_websocket(target, rcvbuf)[0]
+
+
+def _open_websocket(
+    target: Target, rcvbuf: int | None = None, path: str = "/ws", forwarded: str = ""
+) -> tuple[socket.socket, bytearray]:
+    """A WebSocket opened by hand, and the bytes read past its response head. ``forwarded``: the
+    client address an X-Forwarded-For header names (the server trusts loopback as its proxy)."""
     sock = _connect(target.host, target.port, rcvbuf)
-    request, _ = wsframes.handshake(target.host, target.port, "/ws")
+    request, _ = wsframes.handshake(target.host, target.port, path)
+    if forwarded:
+        request = request[:-2] + f"X-Forwarded-For: {forwarded}\r\n\r\n".encode()
     sock.sendall(request)
     head = b""
     while b"\r\n\r\n" not in head:
@@ -65,7 +77,7 @@ def _websocket(target: Target, rcvbuf: int | None = None) -> socket.socket:
         if not data:
             raise ConnectionError("closed during the handshake")
         head += data
-    return sock
+    return sock, bytearray(head.partition(b"\r\n\r\n")[2])
 
 
 def _flood(sock: socket.socket, chunk: bytes, target: Target, outcome: Outcome, limit: int = 0) -> None:
@@ -262,6 +274,81 @@ def telnet_subnegotiation(target: Target) -> Outcome:
     return outcome
 
 
+REPLAY_ROOMS = 20
+REPLAY_MESSAGES = 100
+"""Messages seeded in each room: a room other than the default keeps 100 (``CHAT_ROOM_HISTORY``)."""
+LIVE_MARK = b'"code":"live"'
+"""What ends one room's replay in a JSON client's stream."""
+
+
+def replay_loop(target: Target) -> Outcome:
+    """``scale`` clients (default 16) from one address reconnecting in a loop, each asking for the
+    whole history (``since=0``) of 20 rooms full of long messages. The rooms are filled first, by
+    one client per room (run the server with ``CHAT_RATE=0`` so that takes a moment)."""
+    outcome = Outcome()
+    rooms = [f"replay{n}" for n in range(REPLAY_ROOMS)]
+    seeders = [_open_websocket(target, path=f"/ws?nick=seed{n}&rooms={room}")[0] for n, room in enumerate(rooms)]
+    say = wsframes.client_frame(json.dumps({"type": "say", "text": "r" * 1700}).encode())
+    for sock in seeders:
+        sock.sendall(say * REPLAY_MESSAGES)
+        outcome.sent_bytes += len(say) * REPLAY_MESSAGES
+    time.sleep(1)  # the last of them stored
+    for sock in seeders:
+        sock.close()
+    counts = {"reconnects": 0, "replayed_bytes": 0, "refused": 0, "failed": 0}
+    lock = threading.Lock()
+    path = f"/ws?rooms={','.join(rooms)}&since=0"
+
+    def loop() -> None:
+        while time.monotonic() < target.deadline:
+            try:
+                got, refused = _replay_once(target, path)
+            except OSError:
+                got, refused = 0, False
+                with lock:
+                    counts["failed"] += 1
+            with lock:
+                counts["reconnects"] += 1
+                counts["replayed_bytes"] += got
+                counts["refused"] += refused
+            if refused:
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=loop) for _ in range(target.scale or 16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    outcome.received_bytes = counts["replayed_bytes"]
+    outcome.detail.update(counts)
+    return outcome
+
+
+def _replay_once(target: Target, path: str) -> tuple[int, bool]:
+    """One connection: read until every room's replay has ended (or the server closes it). The
+    bytes read, and whether the server closed it instead."""
+    sock, buffer = _open_websocket(target, path=path, forwarded="198.51.100.7")
+    sock.settimeout(max(0.1, target.deadline - time.monotonic()))
+    got, ends = len(buffer), 0
+    try:
+        while True:
+            for opcode, payload in wsframes.parse_frames(buffer):
+                if opcode == wsframes.OP_CLOSE:
+                    return got, True
+                ends += payload.count(LIVE_MARK)
+            if ends >= REPLAY_ROOMS:
+                return got, False
+            data = sock.recv(1 << 16)
+            if not data:
+                return got, True
+            got += len(data)
+            buffer += data
+    except TimeoutError:
+        return got, False
+    finally:
+        sock.close()
+
+
 ATTACKS: dict[str, Callable[[Target], Outcome]] = {
     "bad-ws-frames": bad_ws_frames,
     "telnet-iac": telnet_iac,
@@ -272,4 +359,5 @@ ATTACKS: dict[str, Callable[[Target], Outcome]] = {
     "slowloris": slowloris,
     "tls-hello": tls_hello,
     "telnet-subnegotiation": telnet_subnegotiation,
+    "replay-loop": replay_loop,
 }

@@ -28,7 +28,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from urllib.parse import urlsplit
 from uuid import uuid4
@@ -46,7 +46,7 @@ from app.bus.records import RecordError, event_record, member_record, read_entry
 from app.bus.redis_connect import Client, bell_urls, connect, listener
 from app.bus.redis_keys import Keys
 from app.bus.redis_pipelines import UNREACHABLE, Backoff, Pipelines, unreachable
-from app.bus.redis_scripts import CLAIM, FORWARD, PUBLISH, RELEASE, RESTORE, Published
+from app.bus.redis_scripts import CLAIM, FORWARD, PUBLISH, RELEASE, RESTORE, UNREGISTER, Published
 from app.bus.redis_upgrade import carry_over
 from app.domain.events import Event, Kind
 from app.domain.nicks import nick_key
@@ -105,6 +105,9 @@ class Outgoing:
     target: str = ""
     frees: str = ""
     of: str = ""
+    queued: float = field(default_factory=time.time)
+    """When it was published here: an arrival's time in the room registry, so that a room this
+    process forgets after its last arrival leaves the registry however late the arrival was sent."""
 
     @property
     def claims(self) -> bool:
@@ -217,6 +220,9 @@ class RedisBus:
         self._where: dict[tuple[str, int], set[str]] = {}
         """The rooms each member of another process is in: where to publish its leaves if its
         process dies."""
+        self._forgotten: dict[str, float] = {}
+        """Rooms this process forgot (empty, nothing worth keeping) and when: to take out of the
+        registry with the next heartbeat."""
 
     # -- Bus -----------------------------------------------------------------------------------
 
@@ -248,7 +254,7 @@ class RedisBus:
         self._deliver, self._listener = deliver, listener
         try:
             self._redis = await connect(self.url)
-            self._pipes = Pipelines(self._redis, (CLAIM, RELEASE, PUBLISH, FORWARD, RESTORE))
+            self._pipes = Pipelines(self._redis, (CLAIM, RELEASE, PUBLISH, FORWARD, RESTORE, UNREGISTER))
             await self._pipes.load_scripts()
             await carry_over(self._redis, self.keys, self.history.default, self.process)
             self._subscription = await self._subscribe()
@@ -270,8 +276,10 @@ class RedisBus:
         self._enqueue_event(event, uuid4().hex)
 
     def forget(self, room: str) -> None:
-        """Only this process's copy: each room's stream is trimmed by length in Redis."""
+        """This process's copy, and the room's place in the registry (with the next heartbeat,
+        unless someone arrives in it first): each room's stream is trimmed by length in Redis."""
         self.history.forget(room)
+        self._forgotten[room] = time.time()
 
     def forward(self, process: str, member: int, event: Event) -> None:
         self._enqueue(Outgoing(replace(event, process=self.process), uuid4().hex, member, process))
@@ -527,7 +535,7 @@ class RedisBus:
         else:
             keys = [self.keys.presence, self.keys.rooms]
             room = self._room_of(event) if event.kind in ARRIVING else ""
-            args = [nick_key(event.nick), self._member(event), event.process, event.origin, room, time.time()]
+            args = [nick_key(event.nick), self._member(event), event.process, event.origin, room, item.queued]
             self._pipes.call(pipe, CLAIM, keys, args)
 
     def _step_in_room(self, item: Outgoing, pipe: Client) -> None:
@@ -753,6 +761,20 @@ class RedisBus:
             if name not in self._rooms:
                 self._rang(name)
 
+    async def _unregister(self) -> None:
+        """Take the rooms forgotten lately out of the registry (see ``forget``); those Redis did
+        not answer for are tried again with the next heartbeat."""
+        forgotten = list(self._forgotten.items())
+        if not forgotten:
+            return
+        keys = [self.keys.rooms]
+        results = await self._pipes.scripted(
+            keys * len(forgotten), lambda pipe, index: self._pipes.call(pipe, UNREGISTER, keys, forgotten[index])
+        )
+        for (room, when), result in zip(forgotten, results, strict=True):
+            if not unreachable(result) and self._forgotten.get(room) == when:
+                del self._forgotten[room]
+
     async def _read(self, marked: list[str]) -> list[object]:
         """Each marked stream's next entries (as XREAD answers), or why they could not be read."""
         streams = {
@@ -817,6 +839,7 @@ class RedisBus:
                 await self._redis.set(self.keys.heartbeat(self.process), 1, px=self.expiry_ms)
                 await self._reap()
                 await self._sweep()
+                await self._unregister()
             except UNREACHABLE as problem:
                 self._trouble(Trouble.SENDING, problem)
             self._ring_all()

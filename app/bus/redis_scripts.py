@@ -113,3 +113,12 @@ end
 for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
+
+# KEYS: the room registry. ARGV: a room this process forgot, and when. Takes it out of the
+# registry unless someone arrived in it since (a later score), so that a process starting later
+# loads the rooms worth keeping, not the empty ones a stranger made.
+UNREGISTER = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 1
+"""

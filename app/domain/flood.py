@@ -1,4 +1,5 @@
-"""Flood control: a token bucket per connection and per address, and a strike count for abuse.
+"""Flood control: a token bucket per connection and per address, and a strike count for abuse;
+and the same buckets (``Allowance``) for other costly acts: making rooms, replaying history.
 
 A paste is not a flood: lines arriving close together (a paste, however TCP cut it up) may run
 past an empty bucket, up to the paste allowance, borrowing against the next seconds' tokens.
@@ -12,7 +13,7 @@ Pure and clock-driven (the caller passes ``now``), so it is tested without sleep
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from enum import Enum
 
@@ -203,3 +204,83 @@ class FloodControl:
             paste = self._pastes[conn] = Paste(now)
         paste.add(now, size)
         return paste.lines > 1 and paste.lines <= self.policy.paste_lines and paste.size <= self.policy.paste_size
+
+
+@dataclass(frozen=True, slots=True)
+class AllowancePolicy:
+    """``burst`` at once, then ``rate`` a second; ``rate <= 0`` means no limit."""
+
+    burst: float
+    rate: float
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """What costly acts other than lines may take: rooms made (counted in rooms, per connection
+    and per address) and history replayed on connecting (in bytes, per address)."""
+
+    rooms: AllowancePolicy = AllowancePolicy(10, 0.1)
+    replay: AllowancePolicy = AllowancePolicy(8 << 20, 1 << 20)
+
+
+class Allowance:
+    """A token bucket per connection and per address for one costly act (making a room, replaying
+    history). An address's bucket outlives its connections until it has filled up again, so
+    reconnecting earns nothing; a connection's goes with it (``close``).
+
+    Costs are whole units (rooms, bytes). A bucket holding a unit pays for any cost, even one
+    beyond what it holds (it goes into debt): a single large act is allowed, and what follows
+    waits until the debt is repaid."""
+
+    def __init__(self, policy: AllowancePolicy) -> None:
+        self.policy = policy
+        self._connections: dict[int, TokenBucket] = {}
+        self._addresses: OrderedDict[str, TokenBucket] = OrderedDict()
+        """Least recently used first, so the ones full again are found (and dropped) at the front."""
+
+    def take(self, conn: int | None, address: str | None, now: float, cost: float = 1.0) -> bool:
+        """Spend ``cost`` from the connection's bucket (None: it has none) and the address's (None:
+        exempt) unless either is spent (then False, and nothing is spent). Nothing costs nothing."""
+        policy = self.policy
+        if not policy.enabled or cost <= 0:
+            return True
+        self._prune(now)
+        buckets = []
+        if conn is not None:
+            buckets.append(self._connections.setdefault(conn, TokenBucket.full(policy.burst, policy.rate, now)))
+        if address is not None:
+            bucket = self._addresses.pop(address, None) or TokenBucket.full(policy.burst, policy.rate, now)
+            self._addresses[address] = bucket
+            buckets.append(bucket)
+        for bucket in buckets:
+            bucket.refill(now)
+        if any(bucket.tokens < 1 for bucket in buckets):
+            return False
+        for bucket in buckets:
+            bucket.tokens -= cost
+        return True
+
+    def spent(self, address: str | None, now: float) -> bool:
+        """Whether the address cannot pay for anything now (it holds less than a unit, or is in
+        debt): cheaper to ask than working out what an act would cost."""
+        bucket = self._addresses.get(address) if address is not None and self.policy.enabled else None
+        if bucket is None:
+            return False
+        bucket.refill(now)
+        return bucket.tokens < 1
+
+    def close(self, conn: int) -> None:
+        self._connections.pop(conn, None)
+
+    def _prune(self, now: float) -> None:
+        """Forget the addresses whose buckets are full again (as a new one would be)."""
+        addresses = self._addresses
+        while addresses:
+            bucket = next(iter(addresses.values()))
+            if bucket.tokens + (now - bucket.updated) * bucket.rate < bucket.burst:
+                return
+            addresses.popitem(last=False)

@@ -51,6 +51,12 @@ class Goodbye(Enum):
         "Connection refused: too many connections from your address",
         Retry.LATER,
     )
+    REPLAY_LIMIT = (
+        1013,
+        "too much history asked for",
+        "Connection refused: too much history asked for from your address — try again in a minute, nothing is lost",
+        Retry.LATER,
+    )
     REFUSED = (1008, "refused", "Connection refused", Retry.NEVER)
     NOT_RESPONDING = (1011, "keepalive ping timeout", "Disconnected: no answer to keepalive pings", Retry.NOW)
     TOO_SLOW = (

@@ -29,10 +29,12 @@ from app.domain.events import (
 from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye, Refusal
 from app.domain.nicks import NickError, NickIndex, nick_key, normalize_nick
-from app.domain.rooms import MAX_TOPIC, RoomError, Rooms, room_name
+from app.domain.rooms import MAX_TOPIC, Maker, RoomError, Rooms, room_name
 from app.domain.text import clean_text
 
 DEFAULT_HISTORY = 20
+SPOKEN = frozenset((Kind.MESSAGE, Kind.ACTION, Kind.TOPIC))
+"""What someone says in a room (as against arriving, leaving, renaming): what makes its history worth keeping."""
 USERS_LISTED = 100
 """The most users a welcome or /who lists by name; the total is always given."""
 
@@ -117,6 +119,8 @@ class Room:
         self._remote: NickIndex[RemoteMember] = NickIndex()
         self.guard: Callable[[str, int], str | Refusal | None] = lambda nick, member_id: None
         """Why a member may not take a nick (registered to someone else, banned); None: it may."""
+        self.maker_of: Callable[[int], Maker] = lambda member_id: Maker(session=member_id)
+        """Who a member is as the maker of a new room (its budget, its cap): the hub knows."""
         self.badged: set[str] = set()
         """Keys of the nicks shown with an operator's badge."""
 
@@ -197,7 +201,10 @@ class Room:
                 self._remote.add(event.nick, RemoteMember(event.nick, event.gateway, event.process, event.origin))
         elif kind is Kind.TOPIC:
             self.restore_topic(event)
-        self.rooms.touch(room)
+        if kind in SPOKEN:
+            self.rooms.spoke(room)
+        else:
+            self.rooms.touch(room)
 
     def restore_topic(self, event: Event) -> None:
         """A topic set earlier (from history at start-up, or by another process): cleaned again, since
@@ -242,9 +249,9 @@ class Room:
         self._by_nick.add(member.nick, member)
         for typed in rooms:
             try:
-                _, forgotten = self.rooms.enter(member_id, room_name(typed), member.nick)
+                _, forgotten = self.rooms.enter(member_id, room_name(typed), member.nick, self.maker_of(member_id))
             except RoomError as refusal:
-                outcomes.append(Tell(member_id, _error(f"Not joined: {refusal}", "room_refused")))
+                outcomes.append(Tell(member_id, _error(f"Not joined: {refusal}", refusal.code)))
                 continue
             if forgotten is not None:
                 outcomes.append(Forget(forgotten))
@@ -322,7 +329,7 @@ class Room:
             return [Tell(member.id, _error(usage, "usage"))]
         if len(text) > self.max_message:
             return [Tell(member.id, _too_long(len(text), self.max_message))]
-        self.rooms.touch(room)
+        self.rooms.spoke(room, member.id)
         return [Publish(Event(kind, nick=member.nick, text=text, origin=member.id, room=room))]
 
     def _me(self, member: Member, rest: str, room: str) -> list[Outcome]:
@@ -405,9 +412,9 @@ class Room:
         try:
             name = room_name(typed)
             was_in = name in self.rooms.of(member.id)
-            _, forgotten = self.rooms.enter(member.id, name, member.nick)
+            _, forgotten = self.rooms.enter(member.id, name, member.nick, self.maker_of(member.id))
         except RoomError as refusal:
-            return [Tell(member.id, _error(f"Not joined: {refusal}", "room_refused"))]
+            return [Tell(member.id, _error(f"Not joined: {refusal}", refusal.code))]
         outcomes: list[Outcome] = [Forget(forgotten)] if forgotten is not None else []
         outcomes.append(Tell(member.id, self._room_event(member, name)))
         if was_in:
@@ -455,7 +462,7 @@ class Room:
             text = f"Topic not set: {len(rest)} characters, the limit is {MAX_TOPIC}"
             return [Tell(member.id, _error(text, "too_long"))]
         state.topic = rest
-        self.rooms.touch(room)
+        self.rooms.spoke(room, member.id)
         return [Publish(Event(Kind.TOPIC, nick=member.nick, text=rest, origin=member.id, room=room))]
 
     def _room_event(self, member: Member, name: str) -> Event:

@@ -124,3 +124,19 @@ def test_guess_limits_are_settings() -> None:
     assert Settings.from_env({"CHAT_GUESS_FREE": "0"}).guess_free == 1  # one at least, or nobody proves anything
     with pytest.raises(SettingsError, match="CHAT_GUESS_DELAY"):
         Settings.from_env({"CHAT_GUESS_DELAY": "-1"})
+
+
+def test_room_and_replay_budgets_are_read_and_a_zero_burst_means_the_default() -> None:
+    settings = Settings.from_env(
+        {
+            "CHAT_ROOM_EXPIRY": "0.5",
+            "CHAT_GUEST_ROOM_EXPIRY": "0.01",
+            "CHAT_ROOMS_PER_ADDRESS": "3",
+            "CHAT_ROOM_RATE": "0",
+            "CHAT_REPLAY_RATE": "1000",
+        }
+    )
+    assert (settings.room_expiry, settings.guest_room_expiry, settings.rooms_per_address) == (0.5, 0.01, 3)
+    assert (settings.room_rate, settings.replay_rate) == (0.0, 1000), "a rate of 0 switches a budget off"
+    zero = Settings.from_env({"CHAT_ROOM_BURST": "0", "CHAT_REPLAY_BYTES": "0"})
+    assert (zero.room_burst, zero.replay_bytes) == (Settings().room_burst, Settings().replay_bytes)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from app.domain.events import Event, Kind
-from app.fanout import Channel, Flusher, Outbox, runs
+from app.fanout import REPLAY_WINDOW, Channel, Flusher, Outbox, Run, runs
 from app.laggards import Laggards, OutboxLimits
 
 
@@ -292,3 +292,64 @@ def test_runs_join_whole_blobs_into_pieces_within_the_limit() -> None:
     blobs = [b"a" * 3, b"b" * 4, b"c" * 2, b"d" * 9, b"e"]
     assert runs(blobs, 7) == [b"aaabbbb", b"cc", b"ddddddddd", b"e"]
     assert b"".join(runs(blobs, 7)) == b"".join(blobs)
+
+
+class SlowTransport:
+    """A transport that pushes back above ``high`` bytes unread and takes more below ``low``, read
+    by hand (``read``), like a client on a slow link."""
+
+    def __init__(self, channel: Channel[str], high: int = 100_000, low: int = 20_000) -> None:
+        self.high, self.low = high, low
+        self.unread: list[bytes] = []
+        self.received: list[bytes] = []
+        self.paused = False
+        self.outbox = Outbox(channel, self.write, lambda: None)
+        self.outbox.open()
+
+    @property
+    def buffered(self) -> int:
+        return sum(map(len, self.unread))
+
+    def write(self, data: bytes) -> None:
+        self.unread.append(data)
+        if not self.paused and self.buffered > self.high:
+            self.paused = True
+            self.outbox.blocked()
+
+    def read(self, size: int) -> None:
+        while self.unread and size > 0:
+            piece = self.unread.pop(0)
+            self.received.append(piece[:size])
+            if len(piece) > size:
+                self.unread.insert(0, piece[size:])
+            size -= len(piece)
+        if self.paused and self.buffered < self.low:
+            self.paused = False
+            self.outbox.writable()
+
+
+def test_a_shared_replay_goes_out_a_window_at_a_time_as_a_slow_client_reads_it_and_in_order() -> None:
+    flusher, channel, [fast] = setup(1, max_bytes=10_000)
+    slow = SlowTransport(channel)
+    flusher.flush()
+    run = Run(tuple(f"{n:04d}".encode() * 2500 for n in range(40)), 40)  # 400 KB, 10 KB a piece
+    for client in (fast.outbox, slow.outbox):
+        client.push("welcome")
+        client.push_run(run)
+        client.push("live")
+    channel.broadcast(said("during"))  # a live event while the replay is still going out
+    turns = 0
+    while slow.outbox.opened and (slow.unread or slow.outbox.backlog[0] or turns < 2):
+        flusher.flush()
+        turns += 1
+        assert slow.buffered <= slow.high + REPLAY_WINDOW + 10_000, "never the whole replay at once"
+        assert slow.outbox.backlog[1] <= REPLAY_WINDOW + 10_000, "of the shared run, a window at most is its own"
+        slow.read(30_000)
+        assert turns < 100
+    expected = b"welcome" + b"".join(run.pieces) + b"live|during"
+    assert b"".join(slow.received) == expected
+    assert b"".join(fast.writes) == expected
+    assert turns > 400_000 // REPLAY_WINDOW, "a window per turn, not all in one"
+    assert all(written is piece for written, piece in zip(fast.writes[1:41], run.pieces, strict=True)), (
+        "every client is written the same bytes, packed once"
+    )

@@ -9,13 +9,13 @@ from outcomes import published, told
 
 from app.domain.events import Event, Forget, Gateway, Kind, Outcome, Seat, ShowHistory
 from app.domain.room import Room
-from app.domain.rooms import MAX_TOPIC, RoomError, Rooms, room_name
+from app.domain.rooms import MAX_TOPIC, RoomError, RoomLimits, Rooms, room_name
 
 ALICE, BOB, CAROL = 1, 2, 3
 
 
 def make_room(max_rooms: int = 100, per_client: int = 20) -> Room:
-    room = Room(rng=random.Random(7), rooms=Rooms("#main", max_rooms, per_client))
+    room = Room(rng=random.Random(7), rooms=Rooms("#main", RoomLimits(max_rooms, per_client)))
     room.join(ALICE, Gateway.WEB, "alice")
     room.join(BOB, Gateway.TELNET, "bob")
     return room
@@ -115,7 +115,7 @@ def test_join_refuses_bad_names_and_beyond_the_per_client_limit() -> None:
     assert room.rooms.of(ALICE) == ["#main", "#dev"]
 
 
-def test_at_the_room_limit_the_longest_quiet_empty_room_is_forgotten() -> None:
+def test_at_the_room_limit_the_longest_quiet_empty_room_nobody_spoke_in_is_forgotten() -> None:
     room = make_room(max_rooms=3)
     room.handle(ALICE, "/join #old")
     room.handle(ALICE, "/join #newer")
@@ -125,7 +125,7 @@ def test_at_the_room_limit_the_longest_quiet_empty_room_is_forgotten() -> None:
     assert Forget("#old") in outcomes, "the empty room quiet longest makes space"
     assert "#old" not in room.rooms and "#newer" in room.rooms
     room.handle(BOB, "/join #newer")
-    assert error_code(room.handle(ALICE, "/join #more"), ALICE) == "room_refused", "every room has people in it"
+    assert error_code(room.handle(ALICE, "/join #more"), ALICE) == "rooms_full", "every room has people in it"
 
 
 def test_rooms_lists_the_biggest_first_with_topics() -> None:
