@@ -66,6 +66,9 @@ class Settings:
     """Longest silence on a TCP connection before an idle ping, in seconds (0: no pings)."""
     tcp_idle_line: bool = False
     """Clients that never spoke telnet get an empty line as their idle ping (else nothing)."""
+    quiet_grace: float = 1.0
+    """Seconds a line-door connection (TCP, TLS) that has said nothing waits before its welcome and
+    join: a probe or health check that connects and hangs up within it is never shown as a person."""
     metrics_token: str | None = None
     """Bearer token that opens /metrics from anywhere."""
     metrics_allow: Networks = field(default_factory=lambda: Networks.parse("127.0.0.1,::1"))
@@ -181,6 +184,7 @@ class Settings:
             tcp_proxy_protocol=flag("CHAT_TCP_PROXY_PROTOCOL"),
             tcp_idle_ping=number("CHAT_TCP_IDLE_PING", d.tcp_idle_ping, float),
             tcp_idle_line=flag("CHAT_TCP_IDLE_LINE"),
+            quiet_grace=number("CHAT_QUIET_GRACE", d.quiet_grace, float),
             metrics_token=env.get("CHAT_METRICS_TOKEN", "").strip() or None,
             metrics_allow=metrics_allow,
             tls_port=tls_port,

@@ -139,8 +139,9 @@ class Hub:
         self.moderation = Moderation(self, store, policy)
         room.guard = self.moderation.identities.protects
         self._unfinished: Counter[str] = Counter()
-        """HTTP connections whose request head has not all arrived, per address (loopback under
-        ""): they hold a socket as a chat client does, so they count toward the same caps."""
+        """HTTP connections whose request head has not all arrived, and line-door connections that
+        have not spoken yet, per address (exempt ones under ""): they hold a socket as a chat
+        client does, so they count toward the same caps."""
 
     def next_id(self) -> int:
         """A connection id, unique within this process."""
@@ -209,7 +210,16 @@ class Hub:
     def request_ended(self, address: str) -> None:
         """The request head of a connection counted by ``request_started`` has arrived (or the
         connection is gone)."""
-        key = self.budget(address) or ""
+        self.quiet_ended(self.budget(address))
+
+    def quiet_started(self, budget: str | None) -> None:
+        """A connection admitted (``refusal`` said None) but not yet in the room, because it has
+        said nothing yet: it holds a socket, so it counts toward the caps until ``quiet_ended``."""
+        self._unfinished[budget or ""] += 1
+
+    def quiet_ended(self, budget: str | None) -> None:
+        """A connection counted by ``quiet_started`` spoke (``connect`` it now) or is gone."""
+        key = budget or ""
         self._unfinished[key] -= 1
         if self._unfinished[key] <= 0:
             del self._unfinished[key]
@@ -269,7 +279,10 @@ class Hub:
 
     def receive(self, client: Client, line: str, room: str | None = None) -> None:
         """One line of input from a client; ``room``: the room it was typed for, if it said."""
-        if client.id not in self.clients or not line.strip():
+        if client.id not in self.clients:
+            return
+        if not line.strip():
+            self.control(client)  # a blank line says nothing: noise, free only within the line budget
             return
         self.laggards.hold(client, len(line))  # read no more from it while the readers are behind
         verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
@@ -316,13 +329,14 @@ class Hub:
         elif verdict is Verdict.KICK:
             self.drop(client, Goodbye.BAD_INPUT)
 
-    def control(self, client: Client) -> bool:
-        """A control message a WebSocket client chose to send (a ping, an unasked-for pong): True
-        to act on it. They share the sender's line budget; one beyond it is ignored and is a
-        strike, like a line sent too fast."""
+    def control(self, client: Client, count: int = 1) -> bool:
+        """``count`` control messages a client chose to send (a WebSocket ping, an unasked-for
+        pong) or pieces of noise (blank lines, telnet no-ops, empty frames): True to act on them.
+        They share the sender's line budget; one beyond it is ignored and is a strike, like a line
+        sent too fast, so a client that keeps sending nothing is cut as a flooder is."""
         if client.id not in self.clients:
             return False
-        verdict = self.flood.control(client.id, client.budget, self.clock())
+        verdict = self.flood.control(client.id, client.budget, self.clock(), count)
         if verdict is Verdict.ALLOW:
             return True
         self.tally.refused_input += 1

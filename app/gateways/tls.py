@@ -73,6 +73,7 @@ class TlsGateway:
         self.hub = hub
         self.channel = channel
         self.max_line = settings.tcp_max_line
+        self.quiet_grace = settings.quiet_grace
         self.cert, self.key = settings.tls_cert, settings.tls_key
         self.context: ssl.SSLContext | None = None
         """Serves new connections; replaced whole on reload (a connection keeps the one it started with)."""
@@ -157,7 +158,7 @@ class TlsGateway:
         peer = _peer(conn)
         try:
             await asyncio.get_running_loop().connect_accepted_socket(
-                lambda: TlsClient(self.hub, self.channel, self.max_line),
+                lambda: TlsClient(self.hub, self.channel, self.max_line, self.quiet_grace),
                 conn,
                 ssl=self.context,
                 ssl_handshake_timeout=HANDSHAKE_TIMEOUT,

@@ -29,7 +29,8 @@ class LimitedServer(ServerProcess):
     """The server started as from a shell with ``ulimit -n`` (and ``-Hn``) set."""
 
     def __init__(self, log_dir: Path, env: dict[str, str], soft: int, hard: int) -> None:
-        super().__init__(log_dir, env)
+        # Welcomed at once: these clients wait for their first line a thousand in a row, silent.
+        super().__init__(log_dir, {"CHAT_QUIET_GRACE": "0", **env})
         self.nofile = (soft, hard)
 
     def popen_options(self) -> dict[str, object]:
