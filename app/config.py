@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.domain.addresses import Networks
 from app.domain.rooms import RoomError, room_name
 
 OFF = {"", "0", "off", "no", "false", "none", "disabled"}
+
+LOOPBACK = "127.0.0.1"
+"""Where uvicorn and gunicorn listen unless told otherwise, and so the chat doors under them."""
 
 
 class SettingsError(ValueError):
@@ -19,6 +22,12 @@ class SettingsError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "0.0.0.0"
+    """Where the doors listen: HOST, else UVICORN_HOST (uvicorn's own documented variable)."""
+    host_named: bool = False
+    """HOST or UVICORN_HOST was set (see ``under_another_server``)."""
+    per_worker: bool = False
+    """Run by another server, which may run several worker processes (gunicorn ``-w``, uvicorn
+    ``--workers``), each logging and answering ``/metrics`` for itself: both carry its pid."""
     port: int = 8000
     tcp_port: int | None = 2626
     redis_url: str | None = None
@@ -92,6 +101,14 @@ class Settings:
     nick_expiry: float = 90.0
     """Days a registered nick stays protected without being used (0: for ever)."""
 
+    def under_another_server(self) -> Settings:
+        """These settings for a server run by uvicorn or gunicorn, whose ``--host`` or ``--bind``
+        no documented API lets the app read: unless HOST or UVICORN_HOST names an address, the
+        chat's own doors (TCP, TLS, SSH) listen where those servers do by default, on loopback,
+        rather than on every address while the web port is local (start-up logs a warning). Logs
+        and metrics say which worker process speaks (``per_worker``)."""
+        return replace(self, per_worker=True, host=self.host if self.host_named else LOOPBACK)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from environment variables (see the README's configuration table)."""
@@ -144,7 +161,8 @@ class Settings:
             raise SettingsError("CHAT_TLS_PORT needs CHAT_TLS_CERT and CHAT_TLS_KEY (PEM files)")
         origins = tuple(o.strip().rstrip("/") for o in env.get("CHAT_ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
-            host=env.get("HOST", d.host),
+            host=env.get("HOST") or env.get("UVICORN_HOST") or d.host,
+            host_named=bool(env.get("HOST") or env.get("UVICORN_HOST")),
             port=int(number("PORT", d.port)),
             tcp_port=tcp_port,
             redis_url=redis_url,

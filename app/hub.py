@@ -400,8 +400,10 @@ class Hub:
 
     def deliver(self, event: Event) -> None:
         """A public event in its final place in its room's order: send it to every local client
-        in the room, encoded once per channel; its sender gets its own version."""
-        _log_event(event)
+        in the room, encoded once per channel; its sender gets its own version. It is logged by
+        the process its sender is connected to only: processes sharing a room log it once."""
+        if event.process == self.bus.process:
+            _log_event(event)
         self.tally.events[event.kind] += 1
         if event.process != self.bus.process:
             self.room.track_remote(event)

@@ -62,7 +62,7 @@ class ChatService:
             laggards=laggards,
             moderation=(_moderation_store(settings), Policy(settings.operator_password, settings.nick_expiry)),
         )
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.per_worker)
         self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
         flusher = Flusher(timed=self.metrics.fanout.observe, after=laggards.turn_over)
         self.tcp = TcpGateway(self.hub, flusher, laggards, settings)

@@ -32,8 +32,6 @@ import logging
 from collections import Counter
 from enum import Enum
 
-import asyncssh
-
 from app.codecs import telnet
 from app.codecs.terminal import TerminalCodec, supports_colour
 from app.config import Settings
@@ -42,6 +40,7 @@ from app.domain.goodbye import Goodbye
 from app.fanout import Channel, Codec, Flusher, Outbox
 from app.gateways.closing import CLOSE_TIMEOUT
 from app.gateways.host_key import load_host_key
+from app.gateways.ssh_library import asyncssh
 from app.gateways.tcp import TELNET, line_too_long
 from app.hub import Hub
 from app.laggards import Laggards
