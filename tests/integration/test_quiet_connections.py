@@ -1,10 +1,9 @@
-"""Quiet connections are not people yet, and noise is input.
+"""Quiet connections are not people yet.
 
 A probe that connects and hangs up (``nc -z``, a health check, a scanner) leaves no trace in the
 room or its history; an HTTP client on the TCP port gets one refusal line and nothing else; a user
-who types at once chats at once, and one who waits is welcomed when the grace ends. Input that
-carries nothing (telnet NOPs, blank lines, empty WebSocket messages) costs what a line costs: a
-flood of it is cut, an honest user's occasional Enter or keepalive is not.
+who types at once chats at once, and one who waits is welcomed when the grace ends. (Noise, input
+that carries nothing, is in test_robustness_attacks.)
 """
 
 from __future__ import annotations
@@ -12,18 +11,13 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from itertools import count
 
 import pytest
 from support import DEFAULT_TIMEOUT, ServerProcess, WebUser, missing
 
-from app.bench.attacks import Outcome, Target, blank_lines, empty_ws_frames, telnet_nop
-
 serial = count()
-NOP = b"\xff\xf1"
 
 
 @pytest.fixture(scope="module")
@@ -110,52 +104,3 @@ def test_a_silent_user_is_welcomed_and_announced_when_the_grace_ends(start_serve
         assert watcher.expect(type="join", nick=nick)
         nc.sendall(b"now I talk\r\n")
         assert watcher.expect(type="message")["text"] == "now I talk"
-
-
-# -- noise ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def noisy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Default limits and a short grace: a flooder that never says a word is let in within it."""
-    env = {"CHAT_QUIET_GRACE": "0.1", "CHAT_CHURN_CALM": "100000"}
-    server = ServerProcess(tmp_path_factory.mktemp("noise"), env).start()
-    yield server
-    server.stop()
-
-
-def flooded(server: ServerProcess, attack: Callable[[Target], Outcome], seconds: float = 4.0) -> Outcome:
-    """Run a noise attack (the benchmark's) while an honest pair chats; every line must arrive."""
-    n = next(serial)
-    tcp, web = server.tcp(nick=f"pairtcp{n}"), server.web(f"pairweb{n}")
-    target = Target("127.0.0.1", server.port, server.tcp_port, time.monotonic() + seconds, 0)
-    outcomes: list[Outcome] = []
-    attacker = threading.Thread(target=lambda: outcomes.append(attack(target)))
-    attacker.start()
-    for round_ in range(3):
-        web.say(f"web {round_}")
-        assert tcp.expect(lambda line: line.startswith(f"[pairweb{n}]"), timeout=20) == f"[pairweb{n}] web {round_}"
-        tcp.send(f"tcp {round_}")
-        assert web.expect(type="message", nick=f"pairtcp{n}", timeout=20)["text"] == f"tcp {round_}"
-    attacker.join(seconds + 15)
-    assert outcomes, "the attacker did not finish"
-    assert "Traceback" not in server.output()
-    return outcomes[0]
-
-
-@pytest.mark.parametrize("attack", [telnet_nop, blank_lines, empty_ws_frames], ids=["nop", "blank", "empty-ws"])
-def test_a_flood_of_noise_is_cut(noisy: ServerProcess, attack: Callable[[Target], Outcome]) -> None:
-    outcome = flooded(noisy, attack)
-    assert outcome.cut_after_s is not None  # today: paced, never cut, a core busy for ever
-
-
-def test_an_honest_users_blank_lines_and_keepalives_cost_nothing(noisy: ServerProcess) -> None:
-    n = next(serial)
-    watcher = noisy.web(f"honestwatch{n}")
-    user = noisy.tcp(nick=f"honest{n}")
-    for round_ in range(4):
-        user.send_raw(b"\r\n" + NOP)  # Enter on an empty line, and a client's keepalive
-        user.send(f"still here {round_}")
-        assert watcher.expect(type="message", nick=f"honest{n}")["text"] == f"still here {round_}"
-        time.sleep(1.6)  # three lines' worth every 1.6 s: the budget (2 a second) refills, at any speed
-    assert not [line for line in user.lines if line.startswith("!")]
