@@ -26,26 +26,46 @@ def build_server(settings: Settings) -> ChatServer:
     return ChatServer(config, start=service.start, goodbye=service.begin_shutdown)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised where the process was when it came: before uvicorn serves, or
+    when uvicorn raises it again after its graceful shutdown (it handles both while serving).
+    A KeyboardInterrupt, so that nothing that catches ``Exception`` swallows it."""
+
+    def __init__(self, stop: signal.Signals) -> None:
+        super().__init__(stop.name)
+        self.signal = stop
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signal.Signals(signum))
+
+
 def main() -> None:
     try:
         settings = Settings.from_env()
     except SettingsError as problem:
         sys.exit(f"configuration error: {problem}")
     listener = log_from_a_thread(settings.log_level.upper())
-    interrupted = False
+    # Our own handlers, whatever the process started with (a shell's background job starts with
+    # SIGINT ignored, and the signal uvicorn raises again would then be lost: an exit status of 0
+    # after Ctrl-C). uvicorn puts them back after its shutdown and raises the signal it caught.
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, _stop)
+    stopped: signal.Signals | None = None
     try:
         build_server(settings).run()
     except StartupRefused as refusal:
         sys.exit(str(refusal))
-    except KeyboardInterrupt:
-        # uvicorn shuts down on Ctrl-C as on SIGTERM, then raises the signal it caught again; for
-        # SIGINT Python makes that a KeyboardInterrupt. The shutdown is done and logged: end quietly.
-        interrupted = True
+    except Stopped as stop:
+        stopped = stop.signal  # the shutdown is done and logged: end quietly, once the log is out
     finally:
         listener.stop()
-    if interrupted:  # exit as killed by SIGINT, as SIGTERM's exit is by SIGTERM: shells see why it ended
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.raise_signal(signal.SIGINT)
+    if stopped is not None:  # exit as killed by the signal, so that shells and supervisors see why it ended
+        signal.signal(stopped, signal.SIG_DFL)
+        signal.raise_signal(stopped)
 
 
 if __name__ == "__main__":

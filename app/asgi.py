@@ -27,6 +27,7 @@ from app.metrics import CONTENT_TYPE
 from app.service import ChatService, StartupRefused
 
 PACKAGE = Path(__file__).resolve().parent
+log = logging.getLogger("app")
 
 
 def _assets(name: str) -> Path:
@@ -58,9 +59,11 @@ class ChatApp:
     """The Starlette app, with the lifespan run here: a start-up refusal is then reported as its
     one line (``lifespan.startup.failed``) rather than as a traceback."""
 
-    def __init__(self, starlette: Starlette, service: ChatService) -> None:
+    def __init__(self, starlette: Starlette, service: ChatService, warning: str = "") -> None:
         self.starlette = starlette
         self.service = service
+        self.warning = warning
+        """Said once at start-up, when the log is there (how the doors were set up, if surprising)."""
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -75,7 +78,12 @@ class ChatApp:
     async def lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
         # Run by another server (not `python -m app`), the chat log still needs somewhere to go.
-        logs = None if logging.getLogger().handlers else log_from_a_thread(self.service.settings.log_level.upper())
+        settings = self.service.settings
+        logs = None
+        if not logging.getLogger().handlers:
+            logs = log_from_a_thread(settings.log_level.upper(), settings.per_worker)
+        if self.warning:
+            log.warning("%s", self.warning)
         try:
             await self.service.start()
         except StartupRefused as refusal:
@@ -90,8 +98,12 @@ class ChatApp:
 
 
 def create_app(settings: Settings | None = None) -> ChatApp:
-    """The application, configured from the environment unless ``settings`` are given."""
-    settings = settings or Settings.from_env()
+    """The application, configured from the environment unless ``settings`` are given (as
+    ``python -m app`` gives them; without them, another server runs it: see ``doors_warning``)."""
+    warning = ""
+    if settings is None:
+        settings = Settings.from_env().under_another_server()
+        warning = doors_warning(settings)
     for name in ("uvicorn.access", "uvicorn.error"):  # where uvicorn logs HTTP and WebSocket requests
         logging.getLogger(name).addFilter(HideTokens())
         logging.getLogger(name).addFilter(OneLine())
@@ -137,7 +149,20 @@ def create_app(settings: Settings | None = None) -> ChatApp:
             Mount("/static", VersionedStaticFiles(directory=STATIC, versions=versions), name="static"),
         ]
     )
-    return ChatApp(routes, service)
+    return ChatApp(routes, service, warning)
+
+
+def doors_warning(settings: Settings) -> str:
+    """What to say when uvicorn or gunicorn runs the app with chat doors open and neither HOST nor
+    UVICORN_HOST set: those servers' ``--host``/``--bind`` never reach the doors."""
+    ports = (("TCP", settings.tcp_port), ("TLS", settings.tls_port), ("SSH", settings.ssh_port))
+    doors = [f"{name} port {port}" for name, port in ports if port is not None]
+    if settings.host_named or not doors:
+        return ""
+    return (
+        f"the chat doors ({', '.join(doors)}) listen on {settings.host} only: the web server's --host or --bind"
+        " does not reach them. Set HOST (or UVICORN_HOST, which uvicorn reads too) to where they should listen."
+    )
 
 
 def __getattr__(name: str) -> Any:

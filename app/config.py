@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.domain.addresses import Networks
 from app.domain.rooms import RoomError, room_name
 
 OFF = {"", "0", "off", "no", "false", "none", "disabled"}
+
+LOOPBACK = "127.0.0.1"
+"""Where uvicorn and gunicorn listen unless told otherwise, and so the chat doors under them."""
 
 
 class SettingsError(ValueError):
@@ -19,6 +22,12 @@ class SettingsError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "0.0.0.0"
+    """Where the doors listen: HOST, else UVICORN_HOST (uvicorn's own documented variable)."""
+    host_named: bool = False
+    """HOST or UVICORN_HOST was set (see ``under_another_server``)."""
+    per_worker: bool = False
+    """Run by another server, which may run several worker processes (gunicorn ``-w``, uvicorn
+    ``--workers``), each logging and answering ``/metrics`` for itself: both carry its pid."""
     port: int = 8000
     tcp_port: int | None = 2626
     redis_url: str | None = None
@@ -95,6 +104,9 @@ class Settings:
     """Longest silence on a TCP connection before an idle ping, in seconds (0: no pings)."""
     tcp_idle_line: bool = False
     """Clients that never spoke telnet get an empty line as their idle ping (else nothing)."""
+    quiet_grace: float = 1.0
+    """Seconds a line-door connection (TCP, TLS) that has said nothing waits before its welcome and
+    join: a probe or health check that connects and hangs up within it is never shown as a person."""
     metrics_token: str | None = None
     """Bearer token that opens /metrics from anywhere."""
     metrics_allow: Networks = field(default_factory=lambda: Networks.parse("127.0.0.1,::1"))
@@ -128,6 +140,14 @@ class Settings:
     address that proved it within CHAT_GUESS_REMEMBER_DAYS)."""
     guess_remember_days: float = 30.0
     """Days an address that proved a nick is known as its owner's."""
+
+    def under_another_server(self) -> Settings:
+        """These settings for a server run by uvicorn or gunicorn, whose ``--host`` or ``--bind``
+        no documented API lets the app read: unless HOST or UVICORN_HOST names an address, the
+        chat's own doors (TCP, TLS, SSH) listen where those servers do by default, on loopback,
+        rather than on every address while the web port is local (start-up logs a warning). Logs
+        and metrics say which worker process speaks (``per_worker``)."""
+        return replace(self, per_worker=True, host=self.host if self.host_named else LOOPBACK)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -181,7 +201,8 @@ class Settings:
             raise SettingsError("CHAT_TLS_PORT needs CHAT_TLS_CERT and CHAT_TLS_KEY (PEM files)")
         origins = tuple(o.strip().rstrip("/") for o in env.get("CHAT_ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
-            host=env.get("HOST", d.host),
+            host=env.get("HOST") or env.get("UVICORN_HOST") or d.host,
+            host_named=bool(env.get("HOST") or env.get("UVICORN_HOST")),
             port=int(number("PORT", d.port)),
             tcp_port=tcp_port,
             redis_url=redis_url,
@@ -239,6 +260,7 @@ class Settings:
             ),
             tcp_idle_ping=number("CHAT_TCP_IDLE_PING", d.tcp_idle_ping, float),
             tcp_idle_line=flag("CHAT_TCP_IDLE_LINE"),
+            quiet_grace=number("CHAT_QUIET_GRACE", d.quiet_grace, float),
             metrics_token=env.get("CHAT_METRICS_TOKEN", "").strip() or None,
             metrics_allow=metrics_allow,
             tls_port=tls_port,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -160,6 +161,10 @@ class Hub:
         """Connections of every door that have not finished their handshake: they hold a socket as
         a chat client does, so they are capped too (see ``app.handshakes``)."""
         room.maker_of = self._maker
+        self._quiet: Counter[str] = Counter()
+        """Line-door connections admitted but not yet in the room, because they have said nothing
+        yet, per address (exempt ones under ""): they hold a socket as a chat client does, so they
+        count toward the same caps."""
 
     def next_id(self) -> int:
         """A connection id, unique within this process."""
@@ -212,9 +217,12 @@ class Hub:
             return refusal
         if self.closing:
             refusal = Refusal(Goodbye.RESTARTING)
-        elif len(self.clients) >= self.admission.max_connections:
+        elif len(self.clients) + self._quiet.total() >= self.admission.max_connections:
             refusal = Refusal(Goodbye.FULL)
-        elif budget is not None and self.flood.connections_from(budget) >= self.admission.max_per_address:
+        elif (
+            budget is not None
+            and self.flood.connections_from(budget) + self._quiet[budget] >= self.admission.max_per_address
+        ):
             refusal = Refusal(Goodbye.ADDRESS_LIMIT, f"limit {self.admission.max_per_address}")
         if refusal is not None:
             self.tally.refusals[refusal.goodbye] += 1
@@ -238,6 +246,18 @@ class Hub:
             self.tally.refusals[Goodbye.RESTARTING] += 1
             return Refusal(Goodbye.RESTARTING)
         return self.handshakes.start(door, peer, finish, cut, self.budget(peer) is None, heard)
+
+    def quiet_started(self, budget: str | None) -> None:
+        """A connection admitted (``refusal`` said None) but not yet in the room, because it has
+        said nothing yet: it holds a socket, so it counts toward the caps until ``quiet_ended``."""
+        self._quiet[budget or ""] += 1
+
+    def quiet_ended(self, budget: str | None) -> None:
+        """A connection counted by ``quiet_started`` spoke (``connect`` it now) or is gone."""
+        key = budget or ""
+        self._quiet[key] -= 1
+        if self._quiet[key] <= 0:
+            del self._quiet[key]
 
     def connect(
         self,
@@ -311,7 +331,10 @@ class Hub:
 
     def receive(self, client: Client, line: str, room: str | None = None) -> None:
         """One line of input from a client; ``room``: the room it was typed for, if it said."""
-        if client.id not in self.clients or not line.strip():
+        if client.id not in self.clients:
+            return
+        if not line.strip():
+            self.control(client)  # a blank line says nothing: noise, free only within the line budget
             return
         self.laggards.hold(client, len(line))  # read no more from it while the readers are behind
         verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
@@ -360,13 +383,14 @@ class Hub:
         elif verdict is Verdict.KICK:
             self.drop(client, Goodbye.BAD_INPUT)
 
-    def control(self, client: Client) -> bool:
-        """A control message a WebSocket client chose to send (a ping, an unasked-for pong): True
-        to act on it. They share the sender's line budget; one beyond it is ignored and is a
-        strike, like a line sent too fast."""
+    def control(self, client: Client, count: int = 1) -> bool:
+        """``count`` control messages a client chose to send (a WebSocket ping, an unasked-for
+        pong) or pieces of noise (blank lines, telnet no-ops, empty frames): True to act on them.
+        They share the sender's line budget; one beyond it is ignored and is a strike, like a line
+        sent too fast, so a client that keeps sending nothing is cut as a flooder is."""
         if client.id not in self.clients:
             return False
-        verdict = self.flood.control(client.id, client.budget, self.clock())
+        verdict = self.flood.control(client.id, client.budget, self.clock(), count)
         if verdict is Verdict.ALLOW:
             return True
         self.tally.refused_input += 1
@@ -431,8 +455,10 @@ class Hub:
 
     def deliver(self, event: Event) -> None:
         """A public event in its final place in its room's order: send it to every local client
-        in the room, encoded once per channel; its sender gets its own version."""
-        self._log_event(event)
+        in the room, encoded once per channel; its sender gets its own version. It is logged by
+        the process its sender is connected to only: processes sharing a room log it once."""
+        if event.process == self.bus.process:
+            self._log_event(event)
         self.tally.events[event.kind] += 1
         if event.process != self.bus.process:
             self.room.track_remote(event)

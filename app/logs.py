@@ -11,12 +11,14 @@ from logging.handlers import QueueHandler, QueueListener
 from app.domain.text import escaped
 
 
-def log_from_a_thread(level: str) -> QueueListener:
+def log_from_a_thread(level: str, per_worker: bool = False) -> QueueListener:
     """The chat log (joins, leaves, messages) is written to stdout by a thread of its own: a slow
-    log pipe then delays the log, never the event loop. Stop the listener to flush it."""
+    log pipe then delays the log, never the event loop. Stop the listener to flush it.
+    ``per_worker``: one of several worker processes writes it, so each line names its pid."""
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     out = logging.StreamHandler(sys.stdout)
-    out.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    worker = "[%(process)d] " if per_worker else ""
+    out.setFormatter(logging.Formatter(f"%(asctime)s {worker}%(levelname)s %(name)s: %(message)s"))
     listener = QueueListener(records, out)
     listener.start()
     root = logging.getLogger()

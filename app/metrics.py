@@ -14,6 +14,7 @@ through a proxy (it carries ``X-Forwarded-For``) is never taken for a local one.
 from __future__ import annotations
 
 import hmac
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,9 +37,17 @@ FANOUT_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 
 
 
 class Metrics:
-    """The registry of one chat service: its collector, and the fan-out time histogram."""
+    """The registry of one chat service: its collector, and the fan-out time histogram.
 
-    def __init__(self) -> None:
+    ``per_worker``: the service is one of several worker processes behind one port (gunicorn), and
+    a scrape reaches whichever worker accepts it. Every series then carries ``worker="<pid>"``,
+    so that no worker's counters are taken for another's: add them up across workers in the
+    query (``sum without (worker) (...)``), and scrape often enough to reach each. (Prometheus's
+    multiprocess mode would add them up in the scrape, but only for values written to shared files
+    as they change; almost everything here is read from the server's own state when scraped.)"""
+
+    def __init__(self, per_worker: bool = False) -> None:
+        self.per_worker = per_worker
         self.registry = CollectorRegistry(auto_describe=False)
         self.fanout = Histogram(
             "chat_fanout_seconds",
@@ -51,7 +60,27 @@ class Metrics:
         self.registry.register(ChatCollector(service))
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self.per_worker:
+            return generate_latest(self.registry)
+        labelled = CollectorRegistry(auto_describe=False)
+        labelled.register(WorkerLabel(self.registry, str(os.getpid())))
+        return generate_latest(labelled)
+
+
+class WorkerLabel(Collector):
+    """Every series of ``registry``, labelled with the worker process that measured it."""
+
+    def __init__(self, registry: CollectorRegistry, worker: str) -> None:
+        self.registry = registry
+        self.worker = worker
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.registry.collect():
+            labelled = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+            for sample in metric.samples:
+                labels = {**sample.labels, "worker": self.worker}
+                labelled.add_sample(sample.name, labels, sample.value, sample.timestamp, sample.exemplar)
+            yield labelled
 
 
 class ChatCollector(Collector):

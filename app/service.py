@@ -74,7 +74,7 @@ class ChatService:
                 AllowancePolicy(settings.replay_bytes, settings.replay_rate),
             ),
         )
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.per_worker)
         self.metrics_access = MetricsAccess(settings.metrics_token, settings.metrics_allow)
         flusher = Flusher(timed=self.metrics.fanout.observe, after=laggards.turn_over)
         self.tcp = TcpGateway(self.hub, flusher, laggards, settings)

@@ -80,6 +80,8 @@ class ServerProcess:
             # live behaviour see only live events.
             "CHAT_WEB_HISTORY": "0",
             "CHAT_TCP_REPLAY": "0",
+            # A line-door user who says nothing is welcomed after this grace (see app.gateways.tcp).
+            "CHAT_QUIET_GRACE": "0.1",
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -347,9 +349,10 @@ class TcpUser:
             self.sock.sendall(preamble)
         self.buffer = b""
         self.lines: list[str] = []
+        if nick:  # typed at once, as a user who knows the server does: it lets them in at once
+            self.send(f"/nick {nick}")
         self.nick = self.expect(lambda line: line.startswith("* You are ")).split()[3]
         if nick:
-            self.send(f"/nick {nick}")
             self.expect(lambda line: line.endswith(f"is now known as {nick}"))
             self.nick = nick
 

@@ -139,6 +139,31 @@ def telnet_iac(target: Target) -> Outcome:
     return outcome
 
 
+def noise(target: Target, door: str, chunk: bytes) -> Outcome:
+    """Input that carries nothing, flat out, on ``door`` ("tcp" or "ws"): the server must count it
+    as it counts lines, and cut the sender as a flooder."""
+    outcome = Outcome()
+    sock = _websocket(target) if door == "ws" else _connect(target.host, target.tcp_port)
+    _flood(sock, chunk * (65536 // len(chunk)), target, outcome)
+    _drain(sock, outcome)
+    return outcome
+
+
+def telnet_nop(target: Target) -> Outcome:
+    """``IAC NOP``, the telnet keepalive, and nothing else."""
+    return noise(target, "tcp", bytes((0xFF, 0xF1)))
+
+
+def blank_lines(target: Target) -> Outcome:
+    """Empty lines on the TCP door."""
+    return noise(target, "tcp", b"\r\n")
+
+
+def empty_ws_frames(target: Target) -> Outcome:
+    """Empty text messages on a WebSocket."""
+    return noise(target, "ws", wsframes.client_frame(b""))
+
+
 def long_lines(target: Target) -> Outcome:
     """Lines just over the server's default limit (8 KiB), flat out; replies are read and counted."""
     outcome = Outcome()
@@ -352,6 +377,9 @@ def _replay_once(target: Target, path: str) -> tuple[int, bool]:
 ATTACKS: dict[str, Callable[[Target], Outcome]] = {
     "bad-ws-frames": bad_ws_frames,
     "telnet-iac": telnet_iac,
+    "telnet-nop": telnet_nop,
+    "blank-lines": blank_lines,
+    "empty-ws-frames": empty_ws_frames,
     "long-lines": long_lines,
     "huge-headers": huge_headers,
     "empty-continuations": empty_continuations,

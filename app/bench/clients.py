@@ -62,9 +62,19 @@ class BenchClient(asyncio.Protocol):
         raise NotImplementedError
 
 
+TELNET_HELLO = b"\xff\xf1"
+"""``IAC NOP``: what a telnet client's keepalive sends. Said on connecting, it tells the server a
+telnet client is there, which welcomes it at once instead of after its quiet grace (a silent
+connection may be a port scanner), so connection times measure the server, not the grace."""
+
+
 class TcpBenchClient(BenchClient):
     """A telnet user: ready on its first bytes (the welcome), sends CRLF lines. In a ``room``, it
     joins it and leaves the room everyone starts in, and is ready once it has left that."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        transport.write(TELNET_HELLO)  # type: ignore[attr-defined]
 
     def __init__(self, tally: Tally, publisher: int | None = None, room: str | None = None) -> None:
         super().__init__(tally, publisher)

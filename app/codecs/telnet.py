@@ -30,7 +30,10 @@ Telnet commands (RFC 854) are obeyed, not just stripped:
 
 ``surplus`` counts the negotiation a client sends beyond a telnet client's ordinary opening:
 every option request, subnegotiation or ``AYT`` after the first of its kind. A polite client stays
-near zero; the count is what flood control charges to one that is not.
+near zero; the count is what flood control charges to one that is not. ``noise`` counts the
+commands that mean nothing to a line reader (``NOP``, ``GA``, ``DM``, unknown ones): a client's
+keepalive sends one now and then, a flood sends thousands a read, and flood control charges each
+as it would a line.
 
 Negotiation policy. The server never sends a telnet command unprompted, so a netcat user never
 sees a stray byte: it only answers what a telnet client asked. A feature that truly needs to ask
@@ -96,6 +99,7 @@ class LineDecoder:
         "_sub_length",
         "_verb",
         "max_line",
+        "noise",
         "spoke_telnet",
         "surplus",
     )
@@ -112,6 +116,7 @@ class LineDecoder:
         self._echoing = False  # we offered to echo (WILL ECHO, around a password): its DO ECHO agrees
         self._seen: set[tuple[int, int]] | None = None  # negotiation kinds seen once (made at the first)
         self.surplus = 0  # negotiation beyond the first of each kind, for flood control
+        self.noise = 0  # commands that carry nothing (NOP and the like), for flood control
 
     def feed(self, data: bytes) -> Iterator[str | bytes | Signal]:
         """Yield, in stream order, each complete line (str, without its line ending), a telnet
@@ -185,6 +190,8 @@ class LineDecoder:
             out.append(Signal.ARE_YOU_THERE)
         elif command == AO:
             out.append(Signal.ABORT_OUTPUT)
+        else:
+            self.noise += 1
 
     def offer_echo(self) -> bytes:
         """``IAC WILL ECHO``: a telnet client stops echoing what is typed (we echo nothing either)."""

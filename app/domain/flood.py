@@ -156,12 +156,20 @@ class FloodControl:
         floor = 1.0 if not self._pasting(conn, now, size) else self.policy.floor + 1.0
         return self._spend(conn, address, now, floor)
 
-    def control(self, conn: int, address: str | None, now: float) -> Verdict:
-        """May a control message (a WebSocket ping) be answered? It costs what a line does, but is
-        never part of a paste."""
+    def control(self, conn: int, address: str | None, now: float, count: int = 1) -> Verdict:
+        """May ``count`` control messages (a WebSocket ping) or pieces of noise (a blank line, a
+        telnet NOP, an empty frame) pass? Each costs what a line does, but is never part of a
+        paste: free while the bucket holds (it refills, so an occasional keepalive costs nothing),
+        a strike each beyond it, so a stream of them is cut like any flood. The verdict is the
+        last one's (KICK as soon as strikes run out)."""
         if not self.policy.enabled or conn not in self._connections:
             return Verdict.ALLOW
-        return self._spend(conn, address, now, 1.0)
+        verdict = Verdict.ALLOW
+        for _ in range(count):
+            verdict = self._spend(conn, address, now, 1.0)
+            if verdict is Verdict.KICK:
+                break
+        return verdict
 
     def refused(self, conn: int, address: str | None, now: float) -> Verdict:
         """Input that could not be accepted (a bad frame, an over-long line, ...) is always a strike,

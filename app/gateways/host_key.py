@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-import asyncssh
+from app.gateways.ssh_library import asyncssh
 
 log = logging.getLogger("app.ssh")
 

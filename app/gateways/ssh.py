@@ -36,8 +36,6 @@ import asyncio
 import logging
 from enum import Enum
 
-import asyncssh
-
 from app.codecs import telnet
 from app.codecs.terminal import TerminalCodec, supports_colour
 from app.config import Settings
@@ -46,6 +44,7 @@ from app.domain.goodbye import Goodbye, Refusal
 from app.fanout import Channel, Codec, Flusher, Outbox
 from app.gateways.closing import CLOSE_TIMEOUT
 from app.gateways.host_key import load_host_key
+from app.gateways.ssh_library import asyncssh
 from app.gateways.tcp import TELNET, line_too_long
 from app.handshakes import Ending, Handshake
 from app.hub import Hub

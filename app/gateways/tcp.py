@@ -3,6 +3,14 @@
 A plain ``asyncio.Protocol`` per connection (no stream reader, no task): an idle user costs
 one small object. Input goes through the line decoder to the hub; output leaves through the
 client's outbox, written once per loop turn and paused while the kernel buffer is full.
+
+A quiet connection is not a person yet. Port scanners, ``nc -z`` and health checks connect and
+hang up without a word, and a browser or TLS client pointed at this port speaks first in its own
+protocol; none of them should be welcomed, shown history, or announced to the room. So a new
+connection is admitted (and counted in the caps) at once, but let into the room only when it
+speaks (a line, or telnet negotiation) or after ``CHAT_QUIET_GRACE`` seconds of silence, which
+a person who just typed ``nc HOST 2626`` and waits barely notices. Someone who types at once
+is let in by their first line, which then goes to the room as usual.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from app.codecs.lines import NOT_ECHOED
 from app.codecs.proxy_protocol import ProxyHeaderError, ProxyHeaderReader, is_proxy_header
 from app.config import Settings
 from app.domain.addresses import Networks, budget_key
-from app.domain.events import Event, Gateway
+from app.domain.events import Event, Gateway, Kind
 from app.domain.goodbye import Goodbye, Refusal
 from app.fanout import Channel, Flusher, Outbox, runs
 from app.gateways.buffered import BufferedProtocol
@@ -86,11 +94,13 @@ class TcpClient(PacedInput, BufferedProtocol):
         "closing",
         "decoder",
         "first_line",
+        "grace",
         "hub",
         "id",
         "input_after_close",
         "lost",
         "outbox",
+        "quiet",
         "transport",
         "waiting",
     )
@@ -99,7 +109,7 @@ class TcpClient(PacedInput, BufferedProtocol):
     codec = TELNET
     key_fingerprint: str | None = None  # only the SSH door knows its users by key
 
-    def __init__(self, hub: Hub, channel: Channel[bytes], max_line: int) -> None:
+    def __init__(self, hub: Hub, channel: Channel[bytes], max_line: int, grace: float) -> None:
         self.hub = hub
         self.id = hub.next_id()
         self.address = ""
@@ -110,6 +120,8 @@ class TcpClient(PacedInput, BufferedProtocol):
         self.closing = False
         self.lost = False
         self.first_line = True
+        self.grace = grace  # seconds of silence after which it is let into the room unasked
+        self.quiet: asyncio.TimerHandle | None = None  # set while admitted but not yet in the room
         self.waiting = None
         self.input_after_close = 0
 
@@ -122,7 +134,8 @@ class TcpClient(PacedInput, BufferedProtocol):
         self.admit(transport, address, self.hub.budget(address))
 
     def admit(self, transport: asyncio.Transport, address: str, budget: str | None) -> None:
-        """Join the room as ``address`` (the peer's, or the one a PROXY header named), or be refused."""
+        """Be admitted as ``address`` (the peer's, or the one a PROXY header named), or be refused;
+        admitted, it waits quietly until it speaks or its grace ends (see the module docstring)."""
         self.transport = transport
         self.address, self.budget = address, budget
         refusal = self.hub.refusal(budget)
@@ -130,7 +143,31 @@ class TcpClient(PacedInput, BufferedProtocol):
             transport.write(f"! {refusal.line()}\r\n".encode())
             transport.close()
             return
+        if self.grace <= 0:
+            self.hub.connect(self)
+            return
+        self.hub.quiet_started(budget)
+        self.quiet = asyncio.get_running_loop().call_later(self.grace, self._enter)
+
+    def _enter(self) -> None:
+        """Let a quiet connection into the room (it spoke, or its grace ended): its welcome, history
+        and join now. Whatever would refuse a newcomer refuses it still (a ban, a restart)."""
+        if not self._stop_waiting():
+            return
+        refusal = self.hub.refusal(self.budget)
+        if refusal is not None:
+            self.close(refusal.goodbye, f"! {refusal.line()}\r\n".encode())
+            return
         self.hub.connect(self)
+
+    def _stop_waiting(self) -> bool:
+        """No longer quiet (in the room, or gone): True if it was."""
+        quiet, self.quiet = self.quiet, None
+        if quiet is None:
+            return False
+        quiet.cancel()
+        self.hub.quiet_ended(self.budget)
+        return True
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -143,13 +180,19 @@ class TcpClient(PacedInput, BufferedProtocol):
             self._refuse_first(NOT_PROXY, PROXY_ON_PLAIN_PORT)
             return
         self.take_input(sliced(self.decoder.feed, data))
+        if self.quiet is not None and self.decoder.spoke_telnet:
+            self._enter()  # a telnet command that asked for no answer (a keepalive NOP): a telnet client
 
     def take_input(self, items: Iterator[object]) -> None:
         super().take_input(items)
-        surplus, self.decoder.surplus = self.decoder.surplus, 0
+        decoder = self.decoder
+        surplus, decoder.surplus = decoder.surplus, 0
         while surplus and not self.closing:  # each is a strike: a flood of them ends in a goodbye
             self.hub.refuse(self)
             surplus -= 1
+        noise, decoder.noise = decoder.noise, 0
+        if noise and not self.closing:
+            self.hub.control(self, noise)  # free within the line budget; beyond it, strikes
 
     def handle(self, item: object) -> bool:
         if self.closing:
@@ -161,12 +204,19 @@ class TcpClient(PacedInput, BufferedProtocol):
             if self.first_line and is_proxy_header(item.encode()):  # a v1 header that came in pieces
                 self._refuse_first(NOT_PROXY, PROXY_ON_PLAIN_PORT)
                 return False
+            if self.quiet is not None:
+                if not item.strip():
+                    return True  # nothing said yet: a scanner's probe, or Enter pressed before the welcome
+                self._enter()
             self.first_line = False
             self.hub.receive(self, item)
-        elif type(item) is bytes:
-            self.send(item)  # a telnet answer, queued behind the output of the lines before it
         else:
-            self._signal(item)  # type: ignore[arg-type]
+            if self.quiet is not None:
+                self._enter()  # telnet negotiation, or a telnet command: a telnet client is there
+            if type(item) is bytes:
+                self.send(item)  # a telnet answer, queued behind the output of the lines before it
+            else:
+                self._signal(item)  # type: ignore[arg-type]
         return not self.closing
 
     def _signal(self, signal: telnet.Signal) -> None:
@@ -178,9 +228,14 @@ class TcpClient(PacedInput, BufferedProtocol):
             self.outbox.skip()  # abort output: what was queued is not written
 
     def _refuse_first(self, answer: str, reason: str) -> None:
-        """Someone spoke another protocol to this port: say so in plain text, and hang up."""
-        self.hub.error(self, answer, "refused")
-        self.hub.drop(self, Goodbye.REFUSED, reason)
+        """Someone spoke another protocol to this port: say so in plain text, and hang up. Before
+        its welcome, that one line is all it gets, and the room never hears of it."""
+        if self.quiet is None:
+            self.hub.error(self, answer, "refused")
+            self.hub.drop(self, Goodbye.REFUSED, reason)
+            return
+        log.info("refused a TCP connection from %s: %s", self.address, reason)
+        self.close(Goodbye.REFUSED, self.codec.encode(Event(Kind.ERROR, text=answer, code="refused"), False))
 
     def eof_received(self) -> bool:
         """The peer is done sending (``nc -N``, the end of a piped file): answer what it sent,
@@ -205,6 +260,7 @@ class TcpClient(PacedInput, BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        self._stop_waiting()
         self.outbox.discard()
         self.hub.disconnect(self, "connection lost" if exc else "")
 
@@ -220,6 +276,7 @@ class TcpClient(PacedInput, BufferedProtocol):
         if transport is None or self.closing or transport.is_closing():
             return
         self.closing = True
+        self._stop_waiting()
         last = self.outbox.take()
         self.outbox.discard()
         if isinstance(notice, bytes):
@@ -355,6 +412,7 @@ class TcpGateway:
         self.channel = Channel(TELNET, laggards, flusher, settings.tcp_replay)
         hub.channels.append(self.channel)
         self.max_line = settings.tcp_max_line
+        self.quiet_grace = settings.quiet_grace
         self.proxy_protocol = settings.tcp_proxy_protocol
         self.proxies = settings.proxy_allow
         self.header_finish = settings.handshake_finish
@@ -362,7 +420,7 @@ class TcpGateway:
         self.server: asyncio.Server | None = None
 
     def _accept(self) -> asyncio.Protocol:
-        client = TcpClient(self.hub, self.channel, self.max_line)
+        client = TcpClient(self.hub, self.channel, self.max_line, self.quiet_grace)
         return ProxyPreamble(client, self.proxies, self.header_finish) if self.proxy_protocol else client
 
     async def start(self, host: str, port: int, reuse_port: bool = False, backlog: int = 1024) -> None:

@@ -49,8 +49,10 @@ class TlsClient(TcpClient):
     __slots__ = ("handshake",)
     gateway = Gateway.TLS
 
-    def __init__(self, hub: Hub, channel: Channel[bytes], max_line: int, handshake: Handshake) -> None:
-        super().__init__(hub, channel, max_line)
+    def __init__(
+        self, hub: Hub, channel: Channel[bytes], max_line: int, quiet_grace: float, handshake: Handshake
+    ) -> None:
+        super().__init__(hub, channel, max_line, quiet_grace)
         self.handshake = handshake
         """Its place among unfinished handshakes, given up as the TLS handshake completes."""
 
@@ -87,6 +89,7 @@ class TlsGateway:
         self.channel = channel
         self.max_line = settings.tcp_max_line
         self.finish = settings.handshake_finish
+        self.quiet_grace = settings.quiet_grace
         self.cert, self.key = settings.tls_cert, settings.tls_key
         self.context: ssl.SSLContext | None = None
         """Serves new connections; replaced whole on reload (a connection keeps the one it started with)."""
@@ -196,7 +199,9 @@ class Knock:
         door, conn = self.door, self.conn
         try:
             await asyncio.get_running_loop().connect_accepted_socket(
-                lambda: TlsClient(door.hub, door.channel, door.max_line, self.handshake), conn, ssl=door.context
+                lambda: TlsClient(door.hub, door.channel, door.max_line, door.quiet_grace, self.handshake),
+                conn,
+                ssl=door.context,
             )
         except (OSError, ssl.SSLError) as problem:
             log.info("TLS handshake with %s failed: %s", self.peer, problem or type(problem).__name__)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from support import ServerProcess
 
 
-def test_a_join_storm_is_summarised_and_presence_stays_exact(server: ServerProcess) -> None:
+def test_a_join_storm_is_summarised_and_presence_stays_exact(start_server: Callable[..., ServerProcess]) -> None:
+    # The crowd joins one by one, each once welcomed: welcomed on arrival, it is a storm.
+    server = start_server(CHAT_QUIET_GRACE="0")
     watcher = server.web("watcher")
     terminal = server.tcp(nick="terminal")
     crowd = [server.tcp() for _ in range(30)]

@@ -36,7 +36,7 @@ def connect_all(port: int, count: int, one_by_one: bool = False) -> list[tuple[s
 
 def test_with_a_soft_limit_of_1024_the_server_raises_it_and_holds_2000_clients(limited) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    server = limited(1024, hard)
+    server = limited(1024, hard, CHAT_QUIET_GRACE="0")
     answers = connect_all(server.tcp_port, CLIENTS)
     try:
         welcomed = [first for _, first in answers if first.startswith(b"You're connected")]
@@ -50,7 +50,7 @@ def test_with_a_soft_limit_of_1024_the_server_raises_it_and_holds_2000_clients(l
 
 
 def test_when_the_hard_limit_is_too_low_the_excess_is_refused_as_server_full_never_cut(limited) -> None:
-    server = limited(1024, 1024)
+    server = limited(1024, 1024, CHAT_QUIET_GRACE="0")
     output = server.output()
     assert "CHAT_MAX_CONNECTIONS=10000 cannot be reached: the open-file limit of 1024 holds" in output
     answers = connect_all(server.tcp_port, 900, one_by_one=True)

@@ -6,6 +6,7 @@ refuse to start without it."""
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -14,7 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from support import ServerProcess, TcpUser, WebUser
+from prometheus_client.parser import text_string_to_metric_families
+from support import ServerProcess, TcpUser, WebUser, free_port
+from tlsuser import Certificates
 
 UVICORN = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}"]
 GUNICORN = [
@@ -39,6 +42,12 @@ def telnet_listeners(port: int) -> int:
     """Sockets listening on a local TCP port (from the kernel's table: state 0A is LISTEN)."""
     rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
     return sum(1 for row in rows if row[3] == "0A" and row[1].endswith(f":{port:04X}"))
+
+
+def listening_on(port: int) -> set[str]:
+    """The addresses a local TCP port listens on (from the kernel's table, IPv4: 0100007F is 127.0.0.1)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return {row[1].split(":")[0] for row in rows if row[3] == "0A" and row[1].endswith(f":{port:04X}")}
 
 
 def chat_works(server: ServerProcess) -> None:
@@ -129,3 +138,69 @@ def test_a_second_python_m_app_on_the_same_history_refuses_to_start(server: Serv
     output = refused(ServerProcess(tmp_path, {"CHAT_DB": server.env["CHAT_DB"]}))
     assert "REDIS_URL is not set" in output
     assert server.health()["status"] == "ok"
+
+
+def test_python_m_app_starts_without_a_warning(server: ServerProcess) -> None:
+    server.tcp(nick="first").send("hello")  # the SSH library is loaded, the doors are open and used
+    assert re.findall(r"\w+Warning\b.*", server.output()) == []
+
+
+@pytest.mark.parametrize("told", ["--host", "UVICORN_HOST"])
+def test_under_uvicorn_the_chat_doors_listen_where_the_web_port_does(told: str, tmp_path: Path, stopper) -> None:
+    """HOST is not set. uvicorn is told 127.0.0.1 on its command line, which no documented API lets
+    the app read (the doors take uvicorn's default, 127.0.0.1, and the log warns), or in
+    UVICORN_HOST, which the app reads as uvicorn does."""
+    doors = {"CHAT_TLS_PORT": str(free_port()), "CHAT_SSH_PORT": str(free_port()), **Certificates(tmp_path).env}
+    doors["CHAT_SSH_HOST_KEY"] = str(tmp_path / "ssh_host_key")
+    if told == "--host":
+        server = ServerProcess(tmp_path, doors, [*UVICORN, "app.asgi:app"])
+    else:
+        uvicorn = [sys.executable, "-m", "uvicorn", "--port", "{port}", "app.asgi:app"]
+        server = ServerProcess(tmp_path, {**doors, "UVICORN_HOST": "127.0.0.1"}, uvicorn)
+    del server.env["HOST"]
+    try:
+        server.start(timeout=30)
+        ports = [server.port, server.tcp_port, int(doors["CHAT_TLS_PORT"]), int(doors["CHAT_SSH_PORT"])]
+        assert [listening_on(port) for port in ports] == [{"0100007F"}] * 4, server.output()  # 127.0.0.1 only
+        chat_works(server)
+        warned = "does not reach them. Set HOST (or UVICORN_HOST" in server.output()
+        assert warned is (told == "--host")
+    finally:
+        stopper.stop(server)
+
+
+def test_gunicorn_workers_label_their_metrics_and_log_each_event_once(launch: Launch, redis_server) -> None:
+    server = launch(GUNICORN, REDIS_URL=redis_server.url)
+    store = redis.Redis.from_url(redis_server.url)
+    deadline = time.monotonic() + 20
+    while len(store.keys("chat:{main}:proc:*")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = children(server.pid)
+    assert len(workers) == 2
+    for _ in range(6):  # each scrape is answered by one worker, which names itself on every series
+        scraped = httpx.get(f"{server.http_url}/metrics", timeout=5).text
+        samples = [sample for family in text_string_to_metric_families(scraped) for sample in family.samples]
+        assert len(samples) > 20 and {sample.labels.get("worker") for sample in samples} <= {str(w) for w in workers}
+    ann, bob = server.web("ann"), server.tcp(nick="bob")
+    bob.send("logged once")
+    ann.expect(type="message", text="logged once")
+
+    def logged() -> list[str]:
+        return [line for line in server.output().splitlines() if line.endswith("[bob] logged once")]
+
+    deadline = time.monotonic() + 10
+    while not logged() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert int(re.findall(r"\[(\d+)\] INFO", logged()[0])[0]) in workers  # the line names its worker
+    time.sleep(2)  # both workers delivered it long ago: a second line would be here by now
+    assert len(logged()) == 1, logged()
+
+
+def children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (gunicorn's workers)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid):
+                found.add(int(stat.parent.name))
+    return found

@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import asyncssh
 import httpx
 import pytest
 from sshuser import SshTerminal, fingerprint, make_key, ssh_argv
 from support import ServerProcess, TcpUser, WebUser, free_port
+
+from app.gateways.ssh_library import asyncssh  # without its import-time warnings
 
 
 @pytest.fixture

@@ -158,3 +158,22 @@ def _read_to_end(sock: socket.socket) -> bytes:
     while chunk := sock.recv(4096):
         data += chunk
     return data
+
+
+def test_a_tls_health_check_leaves_no_trace_and_a_typist_chats_at_once(
+    start_server: Callable[..., ServerProcess], certs: Certificates
+) -> None:
+    """The TLS door is a line door too: a check that completes the handshake and hangs up is not a
+    person; someone who types at once is in at once (the grace here is far longer than the test)."""
+    server = start_server(CHAT_TLS_PORT=str(free_port()), CHAT_QUIET_GRACE="60", **certs.env)
+    watcher = server.web("watcher")
+    context = ssl.create_default_context(cafile=str(certs.ca_path))
+    for _ in range(3):  # a load balancer's TLS health check
+        with socket.create_connection(("127.0.0.1", tls_port(server)), timeout=5) as raw:
+            context.wrap_socket(raw, server_hostname="127.0.0.1").close()
+    raw = socket.create_connection(("127.0.0.1", tls_port(server)), timeout=5)
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as typist:
+        typist.sendall(b"/nick typist\r\nhello at once\r\n")
+        assert watcher.expect(type="message", nick="typist")["text"] == "hello at once"
+    guests = [e for e in watcher.events if e.get("type") in ("join", "leave") and e["nick"].startswith("guest")]
+    assert [(e["type"], e["gateway"]) for e in guests] == [("join", "tls")]  # the typist's arrival, only

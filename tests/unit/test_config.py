@@ -140,3 +140,26 @@ def test_room_and_replay_budgets_are_read_and_a_zero_burst_means_the_default() -
     assert (settings.room_rate, settings.replay_rate) == (0.0, 1000), "a rate of 0 switches a budget off"
     zero = Settings.from_env({"CHAT_ROOM_BURST": "0", "CHAT_REPLAY_BYTES": "0"})
     assert (zero.room_burst, zero.replay_bytes) == (Settings().room_burst, Settings().replay_bytes)
+
+
+@pytest.mark.parametrize(
+    ("env", "own", "under_uvicorn"),
+    [
+        pytest.param({}, "0.0.0.0", "127.0.0.1", id="unset: uvicorn's default under uvicorn"),
+        pytest.param({"HOST": "::"}, "::", "::", id="HOST"),
+        pytest.param({"UVICORN_HOST": "10.0.0.5"}, "10.0.0.5", "10.0.0.5", id="UVICORN_HOST"),
+        pytest.param({"HOST": "::1", "UVICORN_HOST": "10.0.0.5"}, "::1", "::1", id="HOST first"),
+    ],
+)
+def test_the_doors_listen_on_host_else_uvicorns_host(env: dict[str, str], own: str, under_uvicorn: str) -> None:
+    settings = Settings.from_env(env)
+    assert settings.host == own and not settings.per_worker
+    run_by_uvicorn = settings.under_another_server()
+    assert run_by_uvicorn.host == under_uvicorn and run_by_uvicorn.per_worker
+
+
+def test_the_quiet_grace_is_a_setting() -> None:
+    assert Settings.from_env({}).quiet_grace == 1.0
+    assert Settings.from_env({"CHAT_QUIET_GRACE": "0.1"}).quiet_grace == 0.1
+    with pytest.raises(SettingsError, match="CHAT_QUIET_GRACE"):
+        Settings.from_env({"CHAT_QUIET_GRACE": "soon"})

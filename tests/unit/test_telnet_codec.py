@@ -175,6 +175,15 @@ def test_surplus_counts_negotiation_beyond_the_first_of_each_kind() -> None:
     assert decoder.surplus == before  # editing is typing, not negotiation
 
 
+def test_noise_counts_the_commands_that_carry_nothing() -> None:
+    decoder = LineDecoder(64)
+    nop, go_ahead, data_mark = IAC + b"\xf1", IAC + b"\xf9", IAC + b"\xf2"
+    assert list(decoder.feed(nop + b"he" + go_ahead + b"llo\n" + data_mark)) == ["hello"]
+    assert decoder.noise == 3 and decoder.surplus == 0
+    list(decoder.feed(b"x" + IAC + EC + IAC + EL + IAC + AYT + IAC + DO + b"\x03"))
+    assert decoder.noise == 3  # editing, a question and negotiation all mean something
+
+
 # -- properties --------------------------------------------------------------------------------
 
 TELNETISH = st.sampled_from(
