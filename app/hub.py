@@ -39,6 +39,7 @@ from app.domain.goodbye import Goodbye, Refusal
 from app.domain.moderation import Role
 from app.domain.nicks import nick_key
 from app.domain.room import Member, RemoteMember, Room
+from app.domain.rooms import RoomError, RoomName, room_name
 from app.fanout import Codec, Outbox
 from app.laggards import Laggards
 from app.moderation import Moderation, Policy
@@ -274,7 +275,7 @@ class Hub:
         self.laggards.hold(client, len(line))  # read no more from it while the readers are behind
         verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
         if verdict is Verdict.ALLOW:
-            self.interpret(client, line, room)
+            self._interpret_for(client, line, room)
         elif verdict is Verdict.REFUSE:
             self.tally.rate_limited += 1
             text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
@@ -282,7 +283,24 @@ class Hub:
         else:
             self.drop(client, Goodbye.FLOODING)
 
-    def interpret(self, client: Client, line: str, room: str | None = None) -> None:
+    def _interpret_for(self, client: Client, line: str, room: str | None) -> None:
+        """A line typed for ``room`` as the client spelt it: the name takes its one spelling here,
+        once, so every rule looked up by room (mutes, slow mode, a locked topic) sees that one;
+        a line for a room the client is not in is refused before anything reads it."""
+        if room is None or self.moderation.takes(client):
+            self.interpret(client, line)
+            return
+        try:
+            name = room_name(room)
+        except RoomError as refusal:
+            self.error(client, f"Not sent: {refusal}", "no_such_room")
+            return
+        if client.id in self.room and name not in self.room.rooms.of(client.id):
+            self.error(client, f"Not sent: you are not in {name} — /join {name} first", "not_in_room")
+            return
+        self.interpret(client, line, name)
+
+    def interpret(self, client: Client, line: str, room: RoomName | None = None) -> None:
         """A moderation command goes to the desk; what the room's rules hold back (a mute, slow
         mode, a locked room or topic) is refused; the rest is the room's. ``room``: the room the
         line was typed for, if the client said (else its current room)."""

@@ -28,10 +28,11 @@ LOG_KEPT = 1000
 class Table(StrEnum):
     BANS = "bans"
     MUTES = "mutes"
-    OPS = "ops"
+    OPS = "ops"  # room operator grants: to a registration
     NICKS = "nicks"
     ROOMS = "rooms"  # each room's standing rules (slow mode, invite-only, a locked topic)
-    FOUNDERS = "founders"  # each room's founder: the key of the nick that made it
+    FOUNDERS = "founders"  # each room's founder: the person (a registration, or a guest's session) who made it
+    ROOM_BANS = "roombans"  # people kept out of a room by its operators
 
 
 class ModerationStore(Protocol):

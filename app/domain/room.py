@@ -190,7 +190,7 @@ class Room:
             if last and held is not None and (held.process, held.conn) == (event.process, event.origin):
                 self._remote.remove(held.nick, held)
         if kind in (Kind.JOIN, Kind.NICK, Kind.ENTER):
-            self.rooms.remote_enter(room, nick_key(event.nick), event.nick)
+            self.rooms.remote_enter(room, nick_key(event.nick))
             if event.gateway is not None:
                 self._remote.add(event.nick, RemoteMember(event.nick, event.gateway, event.process, event.origin))
         elif kind is Kind.TOPIC:

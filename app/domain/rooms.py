@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NewType
 
 from app.domain.events import RoomInfo
 
@@ -23,23 +24,30 @@ ROOMS_LISTED = 50
 MAX_TOPIC = 300
 
 
+RoomName = NewType("RoomName", str)
+"""A room's name in its one spelling: made only by ``room_name``, where a name enters the server
+(a frame's ``room``, a URL's ``rooms=``, a command's ``#room``, the shared bus), so every rule
+looked up by room sees one spelling."""
+
+
 class RoomError(ValueError):
     """A room someone cannot have (a bad name, the server's limit); the message says why."""
 
 
-def room_name(text: str) -> str:
+def room_name(text: str) -> RoomName:
     """The room's name in its one spelling (``#`` and lower case): rooms are case-insensitive."""
     match = NAME.fullmatch(text.strip())
     if match is None:
         raise RoomError(f"'{text.strip()[:40]}' is not a room name: # and 1 to 32 letters, digits, - or _")
-    return "#" + match.group(1).lower()
+    return RoomName("#" + match.group(1).lower())
 
 
 @dataclass(slots=True)
 class RoomState:
-    name: str
+    name: RoomName
     founder: str
-    """The nick that made the room (first joined it): whom moderation will trust with it."""
+    """The nick of the member of this process who made the room (first joined it; "" if none did):
+    the moderation desk makes whoever that is its founder (``app.moderation``'s ``entered``)."""
     members: set[int] = field(default_factory=set)
     """Connections of this process in the room."""
     remote: set[str] = field(default_factory=set)
@@ -62,30 +70,30 @@ class Rooms:
         self.default = room_name(default)
         self.max_rooms = max(1, max_rooms)
         self.per_client = max(1, per_client)
-        self._rooms: OrderedDict[str, RoomState] = OrderedDict()
+        self._rooms: OrderedDict[RoomName, RoomState] = OrderedDict()
         """Least recently active first: the first empty one is what a new room replaces at the limit."""
-        self._of: dict[int, list[str]] = {}
+        self._of: dict[int, list[RoomName]] = {}
         """Each member's rooms; the last is its current room."""
         self._rooms[self.default] = RoomState(self.default, "")
 
-    def __contains__(self, name: str) -> bool:
+    def __contains__(self, name: object) -> bool:
         return name in self._rooms
 
     def __len__(self) -> int:
         return len(self._rooms)
 
-    def get(self, name: str) -> RoomState | None:
+    def get(self, name: RoomName) -> RoomState | None:
         return self._rooms.get(name)
 
-    def of(self, member: int) -> list[str]:
+    def of(self, member: int) -> list[RoomName]:
         """The member's rooms, current last."""
         return self._of.get(member, [])
 
-    def current(self, member: int) -> str:
+    def current(self, member: int) -> RoomName:
         rooms = self._of.get(member)
         return rooms[-1] if rooms else self.default
 
-    def touch(self, name: str) -> None:
+    def touch(self, name: RoomName) -> None:
         """Something happened in the room: it is the last to be forgotten."""
         if name in self._rooms:
             self._rooms.move_to_end(name)
@@ -100,7 +108,7 @@ class Rooms:
     def occupied(self) -> int:
         return sum(1 for room in self._rooms.values() if room.population)
 
-    def make(self, name: str, founder: str) -> tuple[RoomState, str | None]:
+    def make(self, name: RoomName, founder: str) -> tuple[RoomState, RoomName | None]:
         """The room called ``name``, made for ``founder`` if new, and the empty room it replaced
         (None if none): RoomError when every room of the limit has people in it."""
         room = self._rooms.get(name)
@@ -115,7 +123,7 @@ class Rooms:
         room = self._rooms[name] = RoomState(name, founder)
         return room, forgotten
 
-    def enter(self, member: int, name: str, founder: str) -> tuple[RoomState, str | None]:
+    def enter(self, member: int, name: RoomName, founder: str) -> tuple[RoomState, RoomName | None]:
         """Put the member in the room (made if needed) and make it current. Returns the room and
         the room forgotten to make space; RoomError at a limit."""
         rooms = self._of.setdefault(member, [])
@@ -131,7 +139,7 @@ class Rooms:
         self._rooms.move_to_end(name)
         return room, forgotten
 
-    def exit(self, member: int, name: str) -> None:
+    def exit(self, member: int, name: RoomName) -> None:
         """Take the member out of one room; its current room becomes the one it was in before."""
         rooms = self._of.get(member)
         if rooms is None or name not in rooms:
@@ -144,7 +152,7 @@ class Rooms:
             room.members.discard(member)
             self._rooms.move_to_end(name)
 
-    def remove(self, member: int) -> list[str]:
+    def remove(self, member: int) -> list[RoomName]:
         """Take the member out of every room (it left the server); the rooms it was in."""
         rooms = self._of.pop(member, [])
         for name in rooms:
@@ -155,23 +163,24 @@ class Rooms:
 
     # -- other processes' members ------------------------------------------------------------
 
-    def remote_enter(self, name: str, key: str, founder: str) -> None:
-        """Another process's member is in the room (made here too if new to this process)."""
+    def remote_enter(self, name: RoomName, key: str) -> None:
+        """Another process's member is in the room (made here too if new to this process, by no
+        one of this process: nobody here founds it by arriving next)."""
         try:
-            room, _ = self.make(name, founder)
+            room, _ = self.make(name, "")
         except RoomError:  # full here: this process just does not list them in a room it cannot hold
             return
         room.remote.add(key)
 
-    def remote_exit(self, name: str, key: str) -> None:
+    def remote_exit(self, name: RoomName, key: str) -> None:
         room = self._rooms.get(name)
         if room is not None:
             room.remote.discard(key)
 
-    def reset_remote(self, rooms: dict[str, set[str]]) -> None:
+    def reset_remote(self, rooms: dict[RoomName, set[str]]) -> None:
         """A fresh snapshot of which rooms other processes' members are in (room name -> nick keys)."""
         for room in self._rooms.values():
             room.remote.clear()
         for name, keys in rooms.items():
             for key in keys:
-                self.remote_enter(name, key, "")
+                self.remote_enter(name, key)

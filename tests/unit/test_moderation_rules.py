@@ -7,18 +7,15 @@ import pytest
 from app.domain.identity import Attempts, Registration
 from app.domain.moderation import (
     NICK_BAN_ADDRESS_HOLD,
-    Action,
     ArgumentError,
     Ban,
     BanKind,
     BanRequest,
-    Role,
     address_ban,
     describe_duration,
     describe_remaining,
     find_ban,
     lifted,
-    may,
     parse_duration,
 )
 
@@ -80,12 +77,6 @@ def test_ban_records_read_back_and_describe_what_is_left() -> None:
     assert ban.notice(100.0 + 7199) == "noisy; 1 second left"
     assert BanRequest.parse("x").ban("op", 0).notice(0) == "no reason given; permanent"
     assert describe_remaining(5000) == "2 hours" and describe_duration(None) == "permanent"
-
-
-def test_bans_need_a_server_operator_the_rest_a_room_operator() -> None:
-    assert may(Role.SERVER_OPERATOR, Action.BAN) and not may(Role.ROOM_OPERATOR, Action.BAN)
-    assert may(Role.ROOM_OPERATOR, Action.KICK) and not may(Role.MEMBER, Action.KICK)
-    assert not may(Role.MEMBER, Action.MUTE)
 
 
 def test_guesses_are_limited_in_a_sliding_window() -> None:
