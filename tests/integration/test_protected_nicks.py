@@ -170,8 +170,12 @@ def test_a_registered_nick_made_room_operator_moderates_whenever_its_owner_ident
     assert {u["nick"]: u.get("op", False) for u in back.welcome["users"]}["boss"] is True
     back.say("/unmute troll")
     boss.expect("* troll was unmuted by helper")
+    troll.send("free again")
+    boss.expect("[troll] free again")
     back.say("/kick troll enough")  # a room operator's kick stops at the room; #main keeps everyone
-    assert back.expect(type="error")["text"] == "#main is where everyone arrives: no one is taken out of it (/mute holds)"
+    assert back.expect(type="error")["text"] == (
+        "#main is where everyone arrives: no one is taken out of it (/mute holds)"
+    )
     back.say("/kick boss")
     assert back.expect(type="error")["text"] == "boss is a server operator: you cannot /kick them"
     boss.send("/deop helper")
