@@ -261,6 +261,7 @@ class Moderation:
             return
         if room is None or room not in self.hub.room.rooms.of(client.id):
             room = self.hub.room.current(client.id)
+        self._claim(client, room)
         if self._denied(client, name, rest, room):
             return
         if name in SECRET_COMMANDS and self._lacks_password(client, name, rest):
@@ -939,27 +940,31 @@ class Moderation:
                 self._publish(client, Action.OP, nick, f"{nick} is an operator of {room} (identified)", room)
 
     def entered(self, event: Event) -> None:
-        """Someone here made a room (joined it first): the registration they proved is its founder,
-        kept in the store so an emptied room or a restart hands it to nobody else; a guest is its
-        founder for their session only. Arriving in a room someone else made grants nothing, nor
-        does the default room."""
-        room = RoomName(event.room)
-        state = self.hub.room.rooms.get(room)
+        """Someone here entered a room: if they made it, they found it (see ``_claim``)."""
         client = self.hub.clients.get(event.origin)
+        if event.process == self.hub.bus.process and client is not None and event.room:
+            self._claim(client, RoomName(event.room))
+
+    def _claim(self, client: Client, room: RoomName) -> None:
+        """If this client made the room (joined it first, here), the registration it proved is the
+        room's founder, kept in the store so an emptied room or a restart hands it to nobody else;
+        a guest is its founder for their session only. Arriving in a room someone else made grants
+        nothing, nor does the default room. Asked when the entry is delivered, and before a
+        command in the room (which may come first when the delivery takes a round trip)."""
+        state = self.hub.room.rooms.get(room)
         if (
-            event.process != self.hub.bus.process
-            or client is None
-            or room == self.hub.room.rooms.default
+            room == self.hub.room.rooms.default
             or room in self.founders
             or state is None
-            or state.founder != event.nick
+            or client.id not in state.members
+            or state.founder != self.hub.room.nick_of(client.id)
         ):
             return
         person = self.person(client)
         founder = Person(person.nick, person.registration, person.since, "" if person.registration else person.session)
         self.founders[room] = founder
         self.spawn(self.store.put(Table.FOUNDERS, room, founder.record()))
-        self.audit(f"{event.nick} founded {room}")
+        self.audit(f"{person.nick} founded {room}")
 
 
 def _colon(reason: str) -> str:
