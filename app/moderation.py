@@ -330,12 +330,11 @@ class Moderation:
             return self._silenced(client, speech, room)
         if command == "join" and rest:
             return self._shut_out(client, rest.split(" ", 1)[0])
-        if (
-            command == "topic"
-            and rest
-            and self._rules_of(room).topic_locked
-            and self.role(client, room) < Role.ROOM_OPERATOR
-        ):
+        if command != "topic" or not rest:
+            return None
+        if self.mutes and held(self.mutes, room, self.person(client), self.clock()):  # a topic is said to the room
+            return f"Topic not set: you are muted in {room}", "muted"
+        if self._rules_of(room).topic_locked and self.role(client, room) < Role.ROOM_OPERATOR:
             return f"The topic of {room} is locked: only its operators may change it", "topic_locked"
         return None
 
