@@ -53,7 +53,8 @@ HELP = """Commands:
 /ignore NICK    hide someone's lines from you this session (/unignore NICK)
 /register PASS  protect your nick from others (/identify [NICK] PASS proves it)
 /oper PASS      become a server operator; operators have /kick /remove /ban /unban /bans
-                /mute /unmute /slow /lock /invite /topic lock /redact /op /deop /modlog
+                /mute /unmute /roomban /roomunban /slow /lock /invite /topic lock /redact
+                /op /deop /modlog (a room operator's act in their room only)
 Anything else you type is said to your current room; lines from your other rooms start with
 their name, like [#dev]. Start a line with // to say something beginning with /."""
 
