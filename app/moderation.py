@@ -143,13 +143,15 @@ class Moderation:
         self.bans = await self._records(Table.BANS, Ban.read, lambda ban: ban.active(now))
         self.mutes = await self._records(Table.MUTES, Sanction.read, lambda mute: mute.active(now))
         self.roombans = await self._records(Table.ROOM_BANS, Sanction.read, lambda ban: ban.active(now))
-        self.room_ops = await self._people(Table.OPS, lambda key: key.rpartition(" ")[2])
-        self.founders = {room_name(room): person for room, person in (await self._people(Table.FOUNDERS)).items()}
+        self.room_ops = await self._people(Table.OPS, lambda key, record: key.rpartition(" ")[2])
+        founders = await self._people(Table.FOUNDERS, lambda key, record: record)
+        self.founders = {room_name(room): person for room, person in founders.items()}
 
-    async def _people(self, table: Table, nick_in_key: Callable[[str], str] | None = None) -> dict[str, Person]:
+    async def _people(self, table: Table, nick_of: Callable[[str, str], str]) -> dict[str, Person]:
         """Founders or grants, each a ``Person``. One written before they named people named a nick
-        (its key, or the nick itself): it is kept, bound to that nick's registration, only if the
-        nick is registered; an unregistered founder or grantee loses the role."""
+        (``nick_of(key, record)``): it is kept, bound to that nick's registration, only if the nick
+        is registered; an unregistered grantee loses the role, and a room whose founder was never
+        registered has no owner (nobody claims it by arriving)."""
         people = {}
         for key, record in (await self.store.read(table)).items():
             try:
@@ -157,13 +159,15 @@ class Moderation:
                 continue
             except (ValueError, TypeError):
                 pass
-            registration = self.identities.nicks.get(nick_key(nick_in_key(key) if nick_in_key else record))
+            registration = self.identities.nicks.get(nick_key(nick_of(key, record)))
             if registration is None:
-                await self.store.delete(table, key)
                 log.info("%s record %r named a nick never registered: the role is gone", table.value, key)
+            if registration is None and table is Table.OPS:
+                await self.store.delete(table, key)
                 continue
-            people[key] = Person(registration.nick, registration.mask, registration.registered)
-            await self.store.put(table, key, people[key].record())
+            owner = Person(registration.nick, registration.mask, registration.registered) if registration else Person()
+            people[key] = owner
+            await self.store.put(table, key, owner.record())
         return people
 
     async def _records(self, table: Table, read: Callable[[str], T], current: Callable[[T], bool]) -> dict[str, T]:

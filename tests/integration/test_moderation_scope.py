@@ -5,6 +5,7 @@ name a person, not a spelling of a nick; and a room's rules hold however the roo
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -257,3 +258,36 @@ def test_with_redis_a_rooms_powers_stop_at_its_door_and_a_mute_follows_the_perso
     say_in(guest, "#x", "/kick escapee")  # the founder's kick takes them out of #x, across processes
     victim.expect("* escapee was removed from the room by kicker")
     still_connected(victim, guest, "still on the server")
+
+
+def test_founders_and_grants_stored_by_nick_are_kept_only_for_registered_nicks(start_server: Start) -> None:
+    first = start_server()
+    owner = first.tcp(nick="oldowner")
+    owner.send(f"/register {SECRET}")
+    owner.expect(lambda line: line.startswith("* oldowner is registered to you"))
+    first.stop()
+    with sqlite3.connect(first.env["CHAT_DB"]) as db:  # what an earlier release wrote: nicks, not people
+        db.executemany(
+            "INSERT INTO moderation (tbl, key, record) VALUES (?, ?, ?)",
+            [
+                ("founders", "#kept", "oldowner"),
+                ("founders", "#lost", "drifter"),
+                ("ops", "#lost oldowner", "oldowner"),
+                ("ops", "#kept drifter", "drifter"),
+            ],
+        )
+    again = start_server(CHAT_DB=first.env["CHAT_DB"])
+    drifter = again.tcp(nick="drifter")
+    drifter.send(f"/register {SECRET}")  # a stranger registering the nick now inherits nothing
+    drifter.expect(lambda line: line.startswith("* drifter is registered to you"))
+    for room in ("#lost", "#kept"):
+        joined(drifter, room)
+        drifter.send("/slow 10")
+        assert refusal(drifter) == "! Only operators may /slow"
+    owner = again.tcp()
+    owner.send(f"/identify oldowner {SECRET}")
+    owner.expect("* You are identified as oldowner")
+    for room in ("#kept", "#lost"):  # the founder of one, granted the other
+        joined(owner, room)
+        owner.send("/slow 10")
+        owner.expect(f"* {room} slow mode set by oldowner: one line every 10 seconds")
