@@ -135,17 +135,13 @@ class Moderation:
         self.identities.replace_all(
             await self._records(Table.NICKS, Registration.read, lambda r: not r.lapsed(now, days))
         )
-        self.rules = {
-            room_name(name): rules
-            for name, rules in (await self._records(Table.ROOMS, RoomRules.read, lambda rules: True)).items()
-        }
+        self.rules = _by_room(await self._records(Table.ROOMS, RoomRules.read, lambda rules: True))
         self.slow = {name for name, rules in self.rules.items() if rules.slow}
         self.bans = await self._records(Table.BANS, Ban.read, lambda ban: ban.active(now))
         self.mutes = await self._records(Table.MUTES, Sanction.read, lambda mute: mute.active(now))
         self.roombans = await self._records(Table.ROOM_BANS, Sanction.read, lambda ban: ban.active(now))
         self.room_ops = await self._people(Table.OPS, lambda key, record: key.rpartition(" ")[2])
-        founders = await self._people(Table.FOUNDERS, lambda key, record: record)
-        self.founders = {room_name(room): person for room, person in founders.items()}
+        self.founders = _by_room(await self._people(Table.FOUNDERS, lambda key, record: record))
 
     async def _people(self, table: Table, nick_of: Callable[[str, str], str]) -> dict[str, Person]:
         """Founders or grants, each a ``Person``. One written before they named people named a nick
@@ -968,6 +964,18 @@ class Moderation:
         self.founders[room] = founder
         self.spawn(self.store.put(Table.FOUNDERS, room, founder.record()))
         self.audit(f"{person.nick} founded {room}")
+
+
+def _by_room(records: dict[str, T]) -> dict[RoomName, T]:
+    """Records keyed by a room's name, read into its one spelling (one under a name that is no
+    room's, written by hand or by another program, is skipped with a warning)."""
+    kept = {}
+    for name, record in records.items():
+        try:
+            kept[room_name(name)] = record
+        except RoomError:
+            log.warning("skipped a record of %r: not a room's name", name[:40])
+    return kept
 
 
 def _colon(reason: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -127,12 +128,20 @@ def test_a_guest_who_registers_in_the_session_founds_the_room_it_made(shared: Se
     back.expect("* #kept slow mode set by keeper: off")
 
 
+def a_room_of_three(
+    server: ServerProcess, room: str, founder: str, guest: str, address: str, member: str
+) -> tuple[TcpUser, WebUser, TcpUser]:
+    """A telnet guest's new room, with a web guest from ``address`` and a telnet guest in it."""
+    made = server.tcp(nick=founder)
+    joined(made, room)
+    web = web_from(server, address, guest, f"rooms={room[1:]}")
+    telnet = server.tcp(nick=member)
+    joined(telnet, room)
+    return made, web, telnet
+
+
 def test_a_mute_survives_a_nick_change_and_reconnecting(shared: ServerProcess) -> None:
-    founder = shared.tcp(nick="mutefounder")
-    joined(founder, "#quiet")
-    noisy = web_from(shared, "203.0.113.20", "noisy", "rooms=quiet")
-    lurker = shared.tcp(nick="lurker")
-    joined(lurker, "#quiet")
+    founder, noisy, lurker = a_room_of_three(shared, "#quiet", "mutefounder", "noisy", "203.0.113.20", "lurker")
     founder.send("/mute noisy 10m")
     founder.expect("* noisy was muted by mutefounder: 10 minutes")
     founder.send("/mute lurker")
@@ -201,11 +210,7 @@ def test_mutes_slow_mode_and_a_locked_topic_hold_however_the_frame_spells_the_ro
 
 
 def test_a_room_ban_keeps_the_person_out(shared: ServerProcess) -> None:
-    founder = shared.tcp(nick="banfounder")
-    joined(founder, "#club")
-    pest = web_from(shared, "203.0.113.30", "pest", "rooms=club")
-    sulker = shared.tcp(nick="sulker")
-    joined(sulker, "#club")
+    founder, pest, sulker = a_room_of_three(shared, "#club", "banfounder", "pest", "203.0.113.30", "sulker")
     founder.send("/roomban pest 1h spamming")
     founder.expect("* pest was banned from the room by banfounder: 1 hour, spamming")
     assert pest.expect(type="part", room="#club")["text"] == "removed by banfounder: 1 hour, spamming"
@@ -291,3 +296,21 @@ def test_founders_and_grants_stored_by_nick_are_kept_only_for_registered_nicks(s
         joined(owner, room)
         owner.send("/slow 10")
         owner.expect(f"* {room} slow mode set by oldowner: one line every 10 seconds")
+
+
+def test_a_lapsed_registration_takes_its_rooms_with_it(start_server: Start) -> None:
+    server = start_server(CHAT_NICK_EXPIRY="0.00002")  # 1.7 seconds
+    ann = server.tcp(nick="ann")
+    ann.send(f"/register {SECRET}")
+    ann.expect(lambda line: line.startswith("* ann is registered to you"))
+    registered = time.monotonic()
+    joined(ann, "#annex")
+    ann.send("/lock")
+    ann.expect("* #annex is invite-only now (ann): /invite NICK lets someone in")
+    ann.close()
+    time.sleep(max(0.0, registered + 2 - time.monotonic()))
+    stranger = server.tcp(nick="ann")  # the nick is free again, and registered anew by someone else
+    stranger.send(f"/register {SECRET} too")
+    stranger.expect(lambda line: line.startswith("* ann is registered to you"))
+    stranger.send("/join #annex")
+    assert refusal(stranger).startswith("! Not joined: #annex is invite-only")
