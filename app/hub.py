@@ -518,7 +518,8 @@ class Hub:
             elif isinstance(outcome, ShowHistory):
                 target = self.clients.get(outcome.member)
                 if target is not None:
-                    ids = self.moderation.role(target, outcome.room) >= Role.ROOM_OPERATOR  # what /redact takes
+                    role = self.moderation.standing.role(target, outcome.room)
+                    ids = role >= Role.ROOM_OPERATOR  # what /redact takes
                     for part in self.replayer.show(outcome.room, outcome.count, ids):
                         self.tell(target, part)
             elif isinstance(outcome, Seat):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
@@ -56,6 +55,7 @@ from app.domain.room import Member, RemoteMember
 from app.domain.rooms import RoomError, RoomName, room_name
 from app.identities import Identities
 from app.passwords import Verifier
+from app.standing import Standing, by_room
 
 if TYPE_CHECKING:
     from app.hub import Client, Hub
@@ -106,18 +106,9 @@ class Moderation:
         """Rooms in slow mode (empty: no room is, and lines are not even timed)."""
         self.last_said: dict[int, dict[str, float]] = {}
         """When each connection last said something to each room in slow mode."""
-        self.founders: dict[RoomName, Person] = {}
-        """Each room's founder: the registration that made it, or for the session a guest's connection
-        (``Person.nobody`` once that guest has left: the room has no owner, and nobody claims it)."""
-        self.room_ops: dict[str, Person] = {}
-        """Room operator grants by ``op_key(room, registration)``: to a registration, which a lapse ends."""
-        self.operators: set[str] = set()
-        """Sessions (here and in other processes) that proved the server's operator password."""
-        self.run = secrets.token_hex(4)
-        """Names this process's sessions when no shared bus names the process: a guest's mute or
-        founding never passes to a connection that reuses its id after a restart."""
         self.verifier = Verifier(Attempts(), clock)
         self.identities = Identities(self, store, self.verifier, policy.nick_expiry_days)
+        self.standing = Standing(self)
         self.ignoring: dict[int, set[str]] = {}
         """Connection id to the nick keys whose lines it does not want to see (for its session)."""
         self.awaiting: dict[int, tuple[str, str]] = {}
@@ -135,36 +126,12 @@ class Moderation:
         self.identities.replace_all(
             await self._records(Table.NICKS, Registration.read, lambda r: not r.lapsed(now, days))
         )
-        self.rules = _by_room(await self._records(Table.ROOMS, RoomRules.read, lambda rules: True))
+        self.rules = by_room(await self._records(Table.ROOMS, RoomRules.read, lambda rules: True))
         self.slow = {name for name, rules in self.rules.items() if rules.slow}
         self.bans = await self._records(Table.BANS, Ban.read, lambda ban: ban.active(now))
         self.mutes = await self._records(Table.MUTES, Sanction.read, lambda mute: mute.active(now))
         self.roombans = await self._records(Table.ROOM_BANS, Sanction.read, lambda ban: ban.active(now))
-        self.room_ops = await self._people(Table.OPS, lambda key, record: key.rpartition(" ")[2])
-        self.founders = _by_room(await self._people(Table.FOUNDERS, lambda key, record: record))
-
-    async def _people(self, table: Table, nick_of: Callable[[str, str], str]) -> dict[str, Person]:
-        """Founders or grants, each a ``Person``. One written before they named people named a nick
-        (``nick_of(key, record)``): it is kept, bound to that nick's registration, only if the nick
-        is registered; an unregistered grantee loses the role, and a room whose founder was never
-        registered has no owner (nobody claims it by arriving)."""
-        people = {}
-        for key, record in (await self.store.read(table)).items():
-            try:
-                people[key] = Person.read(record)
-                continue
-            except (ValueError, TypeError):
-                pass
-            registration = self.identities.nicks.get(nick_key(nick_of(key, record)))
-            if registration is None:
-                log.info("%s record %r named a nick never registered: the role is gone", table.value, key)
-            if registration is None and table is Table.OPS:
-                await self.store.delete(table, key)
-                continue
-            owner = Person(registration.nick, registration.mask, registration.registered) if registration else Person()
-            people[key] = owner
-            await self.store.put(table, key, owner.record())
-        return people
+        await self.standing.load()
 
     async def _records(self, table: Table, read: Callable[[str], T], current: Callable[[T], bool]) -> dict[str, T]:
         """A table's records that still hold; the ones that have run out are deleted, and one that
@@ -235,15 +202,7 @@ class Moderation:
         return None if ban is None else Refusal(Goodbye.BANNED, ban.notice(self.clock()))
 
     def left(self, client: Client) -> None:
-        """A connection is gone: so are its session's powers. A room a guest made has no owner
-        now, unless they registered in the meantime: then it is their registration's."""
-        person = self.person(client)
-        self.operators.discard(person.session)
-        for room, founder in list(self.founders.items()):
-            if not founder.registration and founder.session == person.session:
-                owner = founder.registered(person.registration, person.since) if person.registration else Person()
-                self.founders[room] = owner
-                self.spawn(self.store.put(Table.FOUNDERS, room, owner.record()))
+        self.standing.left(client)
         for state in (self.ignoring, self.awaiting, self.last_said):
             state.pop(client.id, None)
         self.identities.left(client)
@@ -261,27 +220,31 @@ class Moderation:
             return
         if room is None or room not in self.hub.room.rooms.of(client.id):
             room = self.hub.room.current(client.id)
-        self._claim(client, room)
-        if self._denied(client, name, rest, room):
-            return
-        if name in SECRET_COMMANDS and self._lacks_password(client, name, rest):
+        if name in SECRET_COMMANDS and self._lacks_password(client, name, rest):  # anyone's commands
             self._ask_password(client, name, rest)
             return
         typed_in = TYPED_IN.set(room)
         try:
-            self.spawn(COMMANDS[name](self, client, rest))  # the task keeps ``room`` in its context
+            self.spawn(self._carry_out(client, name, rest, room))  # the task keeps ``room`` in its context
         finally:
             TYPED_IN.reset(typed_in)
+
+    async def _carry_out(self, client: Client, name: str, rest: str, room: RoomName) -> None:
+        """Settle who founded the room (its maker's first command may come before the delivery
+        of its entry), ask the table of powers, and only then run the command's handler."""
+        await self.standing.claim(client, room)
+        if client.id in self.hub.room and not self._denied(client, name, rest, room):
+            await COMMANDS[name](self, client, rest)
 
     def _denied(self, client: Client, name: str, rest: str, room: RoomName) -> bool:
         """Whether the table of powers refuses this command here (and if so, say why): checked
         before any handler runs, so no handler can act beyond its scope."""
         power = POWERS[name]
-        role = self.role(client, room)
+        role = self.standing.role(client, room)
         member = None
         if power.reach_for(role) in (Reach.MEMBER, Reach.ANYONE) and rest:
             member = self.hub.room.find(rest.split(" ", 1)[0])
-        target = Target(self.role_of(member, room), self._in(member, room)) if member is not None else None
+        target = Target(self.standing.role_of(member, room), self._in(member, room)) if member is not None else None
         denial = judge(power, role, target)
         if denial is None:
             return False
@@ -297,7 +260,8 @@ class Moderation:
         nick = member.nick if member is not None else ""
         if denial is Denial.NOT_IN_ROOM:
             return f"{nick} is not in {room}"
-        above = "a server operator" if self.role_of(member, room) is Role.SERVER_OPERATOR else f"the founder of {room}"
+        server_operator = self.standing.role_of(member, room) is Role.SERVER_OPERATOR
+        above = "a server operator" if server_operator else f"the founder of {room}"
         return f"{nick} is {above}: you cannot /{name} them"
 
     def _lacks_password(self, client: Client, name: str, rest: str) -> bool:
@@ -332,15 +296,16 @@ class Moderation:
             return self._shut_out(client, rest.split(" ", 1)[0])
         if command != "topic" or not rest:
             return None
-        if self.mutes and held(self.mutes, room, self.person(client), self.clock()):  # a topic is said to the room
+        # a topic is said to the room: a mute holds it back too
+        if self.mutes and held(self.mutes, room, self.standing.person(client), self.clock()):
             return f"Topic not set: you are muted in {room}", "muted"
-        if self._rules_of(room).topic_locked and self.role(client, room) < Role.ROOM_OPERATOR:
+        if self._rules_of(room).topic_locked and self.standing.role(client, room) < Role.ROOM_OPERATOR:
             return f"The topic of {room} is locked: only its operators may change it", "topic_locked"
         return None
 
     def _silenced(self, client: Client, speech: Speech, room: RoomName) -> tuple[str, str] | None:
         now = self.clock()
-        mute = held(self.mutes, room, self.person(client), now) if self.mutes else None
+        mute = held(self.mutes, room, self.standing.person(client), now) if self.mutes else None
         if mute is not None:
             left = "until unmuted" if mute.until is None else f"{describe_remaining(mute.until - now)} more"
             return f"Not sent: you are muted in {room} ({left}); you can still read", "muted"
@@ -349,7 +314,7 @@ class Moderation:
             speech is not Speech.ROOM
             or rules is None
             or not rules.slow
-            or self.role(client, room) >= Role.ROOM_OPERATOR
+            or self.standing.role(client, room) >= Role.ROOM_OPERATOR
         ):
             return None
         last = self.last_said.setdefault(client.id, {})
@@ -370,13 +335,13 @@ class Moderation:
         if room in self.hub.room.rooms.of(client.id):
             return None
         now = self.clock()
-        person = self.person(client, nick)
+        person = self.standing.person(client, nick)
         ban = held(self.roombans, room, person, now) if self.roombans else None
         if ban is not None:
             left = "permanent" if ban.until is None else f"{describe_remaining(ban.until - now)} left"
             return f"Not joined: you are banned from {room} ({left}){_colon(ban.reason)}", "room_banned"
         rules = self.rules.get(room)
-        if rules is None or rules.admits(person) or self.role(client, room) >= Role.ROOM_OPERATOR:
+        if rules is None or rules.admits(person) or self.standing.role(client, room) >= Role.ROOM_OPERATOR:
             return None
         return f"Not joined: {room} is invite-only — ask one of its operators to /invite you", "invite_only"
 
@@ -394,60 +359,6 @@ class Moderation:
             return []
         key = nick_key(event.nick)
         return [self.hub.clients[i] for i, keys in self.ignoring.items() if key in keys and i in self.hub.clients]
-
-    def session(self, process: str, conn: int) -> str:
-        """The session of connection ``conn`` of ``process`` ("": this one, when the bus is not shared)."""
-        return f"{process or self.run}:{conn}"
-
-    def person(self, client: Client, nick: str | None = None) -> Person:
-        """Who a client of this process is: the registration it proved, its session and address.
-        ``nick``: the one it asks for, before it is in."""
-        key = self.identities.identified.get(client.id)
-        registration = self.identities.nicks.get(key) if key is not None else None
-        if nick is None:
-            nick = self.hub.room.nick_of(client.id) if client.id in self.hub.room else ""
-        return Person(
-            nick,
-            registration.mask if registration else "",
-            registration.registered if registration else 0.0,
-            self.session(self.hub.bus.process, client.id),
-            client.budget or "",
-        )
-
-    def person_of(self, member: Member | RemoteMember) -> Person:
-        """Who a member is, here or in another process (which has its address: a registered nick
-        can only be held by its proven owner, so holding one proves it)."""
-        if isinstance(member, Member):
-            client = self.hub.clients.get(member.id)
-            if client is not None:
-                return self.person(client)
-        registration = self.identities.nicks.get(nick_key(member.nick))
-        process, conn = (member.process, member.conn) if isinstance(member, RemoteMember) else ("", member.id)
-        return Person(
-            member.nick,
-            registration.mask if registration else "",
-            registration.registered if registration else 0.0,
-            self.session(process, conn),
-        )
-
-    def role(self, client: Client, room: RoomName) -> Role:
-        return self._rank(self.person(client), room)
-
-    def role_of(self, member: Member | RemoteMember | None, room: RoomName) -> Role:
-        return self._rank(self.person_of(member), room) if member is not None else Role.MEMBER
-
-    def _rank(self, person: Person, room: RoomName) -> Role:
-        """Server operators are above everyone everywhere (for their session); a room's founder is
-        its owner; the registrations made operators there are its operators (once proved)."""
-        if person.session in self.operators:
-            return Role.SERVER_OPERATOR
-        founder = self.founders.get(room)
-        if founder is not None and founder.same(person):
-            return Role.FOUNDER
-        grant = self.room_ops.get(op_key(room, person.registration)) if person.registration else None
-        if grant is not None and grant.same(person):
-            return Role.ROOM_OPERATOR
-        return Role.MEMBER
 
     def here(self, client: Client) -> RoomName:
         """The room a client's command acts on: the one it was typed in, else its current room."""
@@ -475,7 +386,7 @@ class Moderation:
 
     def _enforce(self, action: Action, event: Event) -> None:
         if action is Action.OPER:
-            self.operators.add(self.session(event.process, event.origin))
+            self.standing.operators.add(self.standing.session(event.process, event.origin))
         if action in (Action.OPER, Action.OP):
             self.hub.room.badged.add(nick_key(event.to))
         elif action is Action.DEOP:
@@ -572,12 +483,12 @@ class Moderation:
             self.hub.error(client, *refused)
             return
         if client.id in self.hub.room:
-            self.operators.add(self.person(client).session)
+            self.standing.operators.add(self.standing.person(client).session)
             self._announce(client, Action.OPER, self.hub.room.nick_of(client.id))
 
     async def _kick(self, client: Client, rest: str) -> None:
         """A server operator's kick disconnects; a room operator's takes the person out of the room."""
-        if POWERS["kick"].scope_for(self.role(client, self.here(client))) is Scope.ROOM:
+        if POWERS["kick"].scope_for(self.standing.role(client, self.here(client))) is Scope.ROOM:
             await self._take_out(client, rest, "kick")
             return
         nick, _, reason = rest.partition(" ")
@@ -621,7 +532,7 @@ class Moderation:
         if room == self.hub.room.rooms.default:
             self._refuse(client, f"{room} is where everyone arrives: no one is taken out of it (/mute holds)", "usage")
             return
-        await self._uninvite(room, self.person_of(target))  # an invitation is not for coming back
+        await self._uninvite(room, self.standing.person_of(target))  # an invitation is not for coming back
         self._announce(client, Action.REMOVE, target.nick, reason.strip(), room)
 
     async def _uninvite(self, room: RoomName, person: Person) -> None:
@@ -727,7 +638,7 @@ class Moderation:
             return
         by = self.hub.room.nick_of(client.id)
         until = None if duration is None else self.clock() + duration
-        sanction = Sanction(room, self.person_of(target), by, until, extra if banning else "")
+        sanction = Sanction(room, self.standing.person_of(target), by, until, extra if banning else "")
         table, kept = self._sanctions(action)
         await self.store.put(table, sanction.key, sanction.record())
         kept[sanction.key] = sanction
@@ -745,7 +656,7 @@ class Moderation:
             return
         table, kept = self._sanctions(action)
         member = self.hub.room.find(nick)
-        keys = naming(kept, room, self.person_of(member) if member is not None else None, nick)
+        keys = naming(kept, room, self.standing.person_of(member) if member is not None else None, nick)
         if not keys:
             state = "muted" if action is Action.UNMUTE else f"banned from {room}"
             self._refuse(client, f"{nick} is not {state}", "usage")
@@ -829,7 +740,7 @@ class Moderation:
         address), else the nick's registration; None if neither."""
         member = self.hub.room.find(nick)
         if member is not None:
-            return self.person_of(member)
+            return self.standing.person_of(member)
         registration = self.identities.nicks.get(nick_key(nick))
         if registration is None:
             return None
@@ -876,30 +787,30 @@ class Moderation:
         nick = rest.strip()
         if action is Action.DEOP:
             key = op_key(room, nick_key(nick)) if nick else ""
-            grant = self.room_ops.get(key)
+            grant = self.standing.room_ops.get(key)
             if grant is None:
                 self._refuse(client, f"{nick} is not a room operator" if nick else "Usage: /deop NICK", "usage")
                 return
             await self.store.delete(Table.OPS, key)
-            self.room_ops.pop(key, None)
+            self.standing.room_ops.pop(key, None)
             self._announce(client, action, grant.nick, room)
             return
         usage = "Usage: /op NICK — a registered nick: they /register first"
         member = self._present(client, nick, usage, room)
         if member is None:
             return
-        person = self.person_of(member)
+        person = self.standing.person_of(member)
         if not person.registration:
             self._refuse(client, usage, "usage")
             return
         grant = Person(member.nick, person.registration, person.since)
         key = op_key(room, person.registration)
         await self.store.put(Table.OPS, key, grant.record())
-        self.room_ops[key] = grant
+        self.standing.room_ops[key] = grant
         self._announce(client, action, member.nick, room)
 
     async def _modlog(self, client: Client, rest: str) -> None:
-        if self.role(client, self.here(client)) < Role.ROOM_OPERATOR:
+        if self.standing.role(client, self.here(client)) < Role.ROOM_OPERATOR:
             self._refuse(client, "Only operators may read /modlog", "not_operator")
             return
         entries = await self.store.log(MODLOG_SHOWN)
@@ -935,47 +846,14 @@ class Moderation:
             return
         nick = self.hub.room.nick_of(client.id)
         for room in self.hub.room.rooms.of(client.id):
-            if self.role(client, room) in (Role.ROOM_OPERATOR, Role.FOUNDER):
+            if self.standing.role(client, room) in (Role.ROOM_OPERATOR, Role.FOUNDER):
                 self._publish(client, Action.OP, nick, f"{nick} is an operator of {room} (identified)", room)
 
     def entered(self, event: Event) -> None:
-        """Someone here entered a room: if they made it, they found it (see ``_claim``)."""
+        """Someone here entered a room: if they made it, they found it (see ``Standing.claim``)."""
         client = self.hub.clients.get(event.origin)
         if event.process == self.hub.bus.process and client is not None and event.room:
-            self._claim(client, RoomName(event.room))
-
-    def _claim(self, client: Client, room: RoomName) -> None:
-        """If this client made the room (joined it first, here), the registration it proved is the
-        room's founder, kept in the store so an emptied room or a restart hands it to nobody else;
-        a guest is its founder for their session only. Arriving in a room someone else made grants
-        nothing, nor does the default room. Asked when the entry is delivered, and before a
-        command in the room (which may come first when the delivery takes a round trip)."""
-        state = self.hub.room.rooms.get(room)
-        if (
-            room == self.hub.room.rooms.default
-            or room in self.founders
-            or state is None
-            or client.id not in state.members
-            or state.founder != self.hub.room.nick_of(client.id)
-        ):
-            return
-        person = self.person(client)
-        founder = Person(person.nick, person.registration, person.since, "" if person.registration else person.session)
-        self.founders[room] = founder
-        self.spawn(self.store.put(Table.FOUNDERS, room, founder.record()))
-        self.audit(f"{person.nick} founded {room}")
-
-
-def _by_room(records: dict[str, T]) -> dict[RoomName, T]:
-    """Records keyed by a room's name, read into its one spelling (one under a name that is no
-    room's, written by hand or by another program, is skipped with a warning)."""
-    kept = {}
-    for name, record in records.items():
-        try:
-            kept[room_name(name)] = record
-        except RoomError:
-            log.warning("skipped a record of %r: not a room's name", name[:40])
-    return kept
+            self.spawn(self.standing.claim(client, RoomName(event.room)))
 
 
 def _colon(reason: str) -> str:

@@ -42,6 +42,11 @@ class ModerationStore(Protocol):
 
     async def put(self, table: Table, key: str, record: str) -> None: ...
 
+    async def put_new(self, table: Table, key: str, record: str) -> bool:
+        """Write a record only if ``key`` has none; whether it was written (of several processes
+        claiming one key at once, exactly one wins)."""
+        ...
+
     async def delete(self, table: Table, key: str) -> bool:
         """Remove a record; whether it was there."""
         ...
@@ -79,6 +84,12 @@ class MemoryStore:
 
     async def put(self, table: Table, key: str, record: str) -> None:
         self.tables[table][key] = record
+
+    async def put_new(self, table: Table, key: str, record: str) -> bool:
+        if key in self.tables[table]:
+            return False
+        self.tables[table][key] = record
+        return True
 
     async def delete(self, table: Table, key: str) -> bool:
         return self.tables[table].pop(key, None) is not None
@@ -133,6 +144,10 @@ class SqliteModeration:
         sql = "INSERT OR REPLACE INTO moderation (tbl, key, record) VALUES (?, ?, ?)"
         await self._change(sql, table.value, key, record)
 
+    async def put_new(self, table: Table, key: str, record: str) -> bool:
+        sql = "INSERT OR IGNORE INTO moderation (tbl, key, record) VALUES (?, ?, ?)"
+        return bool(await self._change(sql, table.value, key, record))
+
     async def delete(self, table: Table, key: str) -> bool:
         return bool(await self._change("DELETE FROM moderation WHERE tbl = ? AND key = ?", table.value, key))
 
@@ -185,6 +200,13 @@ class RedisModeration:
             pipe.hset(self._prefix + table.value, key, record)
             pipe.incr(self._prefix + "version")
             await pipe.execute()
+
+    async def put_new(self, table: Table, key: str, record: str) -> bool:
+        async with (await self._client()).pipeline(transaction=True) as pipe:
+            pipe.hsetnx(self._prefix + table.value, key, record)
+            pipe.incr(self._prefix + "version")
+            added, _ = await pipe.execute()
+        return bool(added)
 
     async def delete(self, table: Table, key: str) -> bool:
         async with (await self._client()).pipeline(transaction=True) as pipe:

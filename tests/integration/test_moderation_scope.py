@@ -87,6 +87,13 @@ def test_a_guest_who_made_a_room_cannot_kick_anyone_outside_it(shared: ServerPro
     victim.expect("* victim was removed from the room by kicker: enough")
     victim.expect(lambda line: line.startswith("* You are now in #main"))
     still_connected(victim, guest, "out of #x, not off the server")
+    telnet_guest = shared.tcp(nick="tkicker")
+    joined(telnet_guest, "#y")  # the same from a terminal, whose commands act in its current room
+    telnet_guest.send("/kick victim")
+    assert refusal(telnet_guest) == "! victim is not in #y"
+    telnet_guest.send("/ban victim")
+    assert refusal(telnet_guest) == "! Only server operators may /ban"
+    still_connected(victim, guest, "and still here")
 
 
 def test_a_stranger_who_registers_a_guest_founders_nick_gets_no_powers(shared: ServerProcess) -> None:
@@ -221,7 +228,7 @@ def test_a_room_ban_keeps_the_person_out(shared: ServerProcess) -> None:
     pest.say("/join #club")
     assert error(pest).startswith("Not joined: you are banned from #club")
     pest.close()
-    back = web_from(shared, "203.0.113.30", "another", "rooms=club")  # the address is kept out too
+    back = web_from(shared, "203.0.113.30", "another", "rooms=CLUB")  # the address is kept out too
     assert back.welcome["room"] == "#main"
     founder.send("/roomban sulker")
     founder.expect("* sulker was banned from the room by banfounder: permanent")
@@ -246,8 +253,9 @@ def test_with_redis_a_rooms_powers_stop_at_its_door_and_a_mute_follows_the_perso
 ) -> None:
     shared_env = {"REDIS_URL": redis_server.url, "CHAT_REDIS_HEARTBEAT": "0.3", "CHAT_RATE": "0"}
     a, b = start_server(**shared_env), start_server(**shared_env)
-    victim = b.tcp(nick="victim")
     guest = a.web("kicker")
+    victim = b.tcp(nick="victim")
+    guest.expect(type="nick", nick="victim")  # the other process's user is known here
     web_joined(guest, "#x")
     say_in(guest, "#X", "/kick victim")
     assert error(guest) == "victim is not in #x"
@@ -258,6 +266,7 @@ def test_with_redis_a_rooms_powers_stop_at_its_door_and_a_mute_follows_the_perso
     victim.send("/nick escapee")
     victim.expect(lambda line: line.endswith("is now known as escapee"))
     victim.nick = "escapee"
+    guest.expect(type="nick", nick="escapee")  # the other process has seen the change too
     victim.send("muted still?")
     assert refusal(victim) == "! Not sent: you are muted in #x (5 minutes more); you can still read"
     say_in(guest, "#x", "/kick escapee")  # the founder's kick takes them out of #x, across processes
