@@ -240,6 +240,8 @@ class Moderation:
         """Whether the table of powers refuses this command here (and if so, say why): checked
         before any handler runs, so no handler can act beyond its scope."""
         power = POWERS[name]
+        named = _named_room(rest) if power.names_room else None
+        room = named or room
         role = self.standing.role(client, room)
         member = None
         if power.reach_for(role) in (Reach.MEMBER, Reach.ANYONE) and rest:
@@ -248,15 +250,25 @@ class Moderation:
         denial = judge(power, role, target)
         if denial is None:
             return False
-        self._refuse(client, self._denial_text(denial, power, name, rest, room, member), denial.value)
+        self._refuse(client, self._denial_text(denial, power, name, rest, room, member, named), denial.value)
         return True
 
     def _denial_text(
-        self, denial: Denial, power: Power, name: str, rest: str, room: RoomName, member: Member | RemoteMember | None
+        self,
+        denial: Denial,
+        power: Power,
+        name: str,
+        rest: str,
+        room: RoomName,
+        member: Member | RemoteMember | None,
+        named: RoomName | None = None,
     ) -> str:
         if denial is Denial.NOT_OPERATOR:
             who = "server operators" if power.needs is Role.SERVER_OPERATOR else "operators"
-            return f"Only {who} may {power.verb or '/' + (f'topic {rest}' if name == 'topic' else name)}"
+            verb = power.verb or "/" + (f"topic {rest}" if name == "topic" else name)
+            if named is not None:  # "Only operators of #dev may read its /modlog"
+                return f"Only {who} of {named} may {verb.replace(' /', ' its /')}"
+            return f"Only {who} may {verb}"
         nick = member.nick if member is not None else ""
         if denial is Denial.NOT_IN_ROOM:
             return f"{nick} is not in {room}"
@@ -854,6 +866,19 @@ class Moderation:
         client = self.hub.clients.get(event.origin)
         if event.process == self.hub.bus.process and client is not None and event.room:
             self.spawn(self.standing.claim(client, RoomName(event.room)))
+
+    def founded(self, nick: str, room: RoomName) -> None:
+        """``Standing.claim`` made ``nick`` the founder of ``room``: the audit log keeps it."""
+        self.audit(f"{nick} founded {room}")
+
+
+def _named_room(rest: str) -> RoomName | None:
+    """The room a command's first argument names (``#dev``), if it names one."""
+    first = rest.split(" ", 1)[0]
+    try:
+        return room_name(first) if first.startswith("#") else None
+    except RoomError:
+        return None  # the handler says what is wrong with it
 
 
 def _colon(reason: str) -> str:

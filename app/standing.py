@@ -159,7 +159,7 @@ class Standing:
         founder = Person(person.nick, person.registration, person.since, "" if person.registration else person.session)
         if await self.desk.store.put_new(Table.FOUNDERS, room, founder.record()):
             self.founders[room] = founder
-            self.desk.audit(f"{person.nick} founded {room}")
+            self.desk.founded(person.nick, room)
             return
         stored = (await self.desk.store.read(Table.FOUNDERS)).get(room)
         try:

@@ -46,6 +46,8 @@ class Power:
     """A server operator's use acts on the whole server (``/kick`` disconnects), a room operator's in the room."""
     verb: str = ""
     """What a refusal says one may not do (default: the command itself)."""
+    names_room: bool = False
+    """Its first argument may name the room it acts in (``/modlog #dev``), where the role is taken."""
 
     def scope_for(self, role: Role) -> Scope:
         return Scope.SERVER if self.widens and role is Role.SERVER_OPERATOR else self.scope
@@ -89,7 +91,7 @@ POWERS: dict[str, Power] = {
     "unlock": Power(_ROOM_OP, Scope.ROOM),
     "topic": Power(_ROOM_OP, Scope.ROOM),
     "redact": Power(_ROOM_OP, Scope.ROOM),
-    "modlog": Power(_ROOM_OP, Scope.ROOM, verb="read /modlog"),
+    "modlog": Power(_ROOM_OP, Scope.ROOM, verb="read /modlog", names_room=True),
     "ban": Power(_SERVER_OP, Scope.SERVER, Reach.ANYONE),
     "unban": Power(_SERVER_OP, Scope.SERVER),
     "bans": Power(_SERVER_OP, Scope.SERVER),

@@ -76,6 +76,8 @@ def test_a_guest_who_made_a_room_cannot_kick_anyone_outside_it(shared: ServerPro
     assert error(guest) == "bigop is not in #x"
     say_in(guest, "#main", "/kick victim")
     assert error(guest) == "Only operators may /kick"
+    say_in(guest, "#x", "/modlog #main")  # a command naming its room is judged there
+    assert error(guest) == "Only operators of #main may read its /modlog"
     still_connected(victim, guest, "still here")
     joined(op, "#x")
     say_in(guest, "#x", "/kick bigop")  # inside the room, a server operator is still above them
