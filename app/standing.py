@@ -36,8 +36,9 @@ class Standing:
         self.desk = desk
         self.hub = desk.hub
         self.founders: dict[RoomName, Person] = {}
-        """Each room's founder: the registration that made it, or for the session a guest's connection
-        (``Person.nobody`` once that guest has left: the room has no owner, and nobody claims it)."""
+        """Each room's founder: the registration that made it, or for the session a guest's
+        connection (an empty ``Person()``, no one, once that guest has left: the room has no owner,
+        and nobody claims it)."""
         self.room_ops: dict[str, Person] = {}
         """Room operator grants by ``op_key(room, registration)``: to a registration, which a lapse ends."""
         self.operators: set[str] = set()

@@ -33,13 +33,9 @@ class Person(Stored):
         """What identifies them in a record's key: the registration, else the session."""
         return f"r:{self.registration}" if self.registration else f"s:{self.session}"
 
-    @property
-    def nobody(self) -> bool:
-        """Matches no one (a room whose guest founder left: it has no owner)."""
-        return not self.registration and not self.session
-
     def same(self, other: Person) -> bool:
-        """Whether ``other`` is this person, as powers see it: the same registration, or the same session."""
+        """Whether ``other`` is this person, as powers see it: the same registration, or the same
+        session. An empty ``Person()`` is no one (the owner of a room whose guest founder left)."""
         if self.registration:
             return self.registration == other.registration and self.since == other.since
         return bool(self.session) and self.session == other.session

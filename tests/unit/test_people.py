@@ -29,7 +29,7 @@ def test_a_guest_is_its_session_for_powers_and_also_its_address_and_nick_for_res
 
 
 def test_nobody_matches_a_room_without_an_owner() -> None:
-    assert Person().nobody and not Person().same(Person())
+    assert not Person().same(Person()) and not Person().same(GUEST) and not Person().same(ANN)
 
 
 def test_a_mute_holds_in_its_room_only_while_it_lasts_and_is_lifted_by_either_name() -> None:
