@@ -772,6 +772,11 @@ class Moderation:
         if said is None:
             self._refuse(client, f"No message #{text} in the history kept: /redact ID" if text else "Usage: /redact ID")
             return
+        author = self.hub.room.find(said.nick)  # nobody removes the words of someone above them
+        if author is not None and self.standing.role_of(author, room) > self.standing.role(client, room):
+            text = self._denial_text(Denial.OUTRANKED, POWERS["redact"], "redact", rest, room, author)
+            self._refuse(client, text, Denial.OUTRANKED.value)
+            return
         await self._stored(said.id)
         await self.store.redact(said.id, room)
         by = self.hub.room.nick_of(client.id)

@@ -84,6 +84,10 @@ def test_a_guest_who_made_a_room_cannot_kick_anyone_outside_it(shared: ServerPro
     assert error(guest) == "bigop is a server operator: you cannot /kick them"
     say_in(guest, "#x", "/mute bigop")
     assert error(guest) == "bigop is a server operator: you cannot /mute them"
+    op.send("words of a server operator")
+    said = guest.expect(type="message", nick="bigop", text="words of a server operator")
+    say_in(guest, "#x", f"/redact {said['id']}")
+    assert error(guest) == "bigop is a server operator: you cannot /redact them"
     joined(victim, "#x")
     say_in(guest, "#x", "/kick victim enough")  # a room operator's kick takes them out of the room only
     victim.expect("* victim was removed from the room by kicker: enough")
