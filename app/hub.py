@@ -315,10 +315,13 @@ class Hub:
             if self.moderation.handles(name, rest):
                 self.moderation.command(client, name, rest, room)
                 return
-        held = self.moderation.held_back(client, name, rest, room or self.room.current(client.id))
+        here = room or self.room.current(client.id)
+        held = self.moderation.held_back(client, name, rest, here)
         if held is not None:
             self.error(client, *held)
             return
+        if rest and name in ("part", "leave", "quit") and self.moderation.mutes:  # a reason is said too
+            line = f"/{name} {self.moderation.unsaid(client, name, rest, here)}"
         self._apply(self.room.handle(client.id, line, room))
 
     def refuse(self, client: Client, text: str = "", code: str = "") -> None:

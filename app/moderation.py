@@ -315,6 +315,18 @@ class Moderation:
             return f"The topic of {room} is locked: only its operators may change it", "topic_locked"
         return None
 
+    def unsaid(self, client: Client, command: str, rest: str, room: RoomName) -> str:
+        """``/part [#ROOM] [REASON]`` (``room``: the one it was typed in) or ``/quit [REASON]``
+        without the reason where a mute holds the client, since a reason is said to the room too."""
+        first = rest.partition(" ")[0]
+        named = first if command != "quit" and first.startswith("#") else ""
+        try:
+            rooms = self.hub.room.rooms.of(client.id) if command == "quit" else [room_name(named) if named else room]
+        except RoomError:
+            return rest  # the room says what is wrong with the name
+        person, now = self.standing.person(client), self.clock()
+        return named if any(held(self.mutes, name, person, now) for name in rooms) else rest
+
     def _silenced(self, client: Client, speech: Speech, room: RoomName) -> tuple[str, str] | None:
         now = self.clock()
         mute = held(self.mutes, room, self.standing.person(client), now) if self.mutes else None

@@ -174,6 +174,8 @@ def test_a_mute_survives_a_nick_change_and_reconnecting(shared: ServerProcess) -
     assert refusal(back) == "! Not sent: you are muted in #quiet (until unmuted); you can still read"
     back.send("/topic muted people set no topics")
     assert refusal(back) == "! Topic not set: you are muted in #quiet"
+    back.send("/part #quiet buy cheap pills")  # leaving is free; the reason would be said to the room
+    founder.expect("* lurker left #quiet")
     founder.send("/unmute fresh")  # gone: nobody of that nick, nor muted under it
     assert refusal(founder) == "! fresh is not muted"
     founder.send("/unmute other")  # whoever the mute holds now
