@@ -153,7 +153,7 @@ class Hub:
         history = self.bus.history
         for name in history.rooms():
             try:
-                self.room.rooms.make(name, None)
+                self.room.rooms.make(name, "")
             except ValueError:  # more rooms in history than the limit allows now: the rest stay unlisted
                 continue
             for event in history.room(name).events():

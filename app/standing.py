@@ -152,8 +152,8 @@ class Standing:
             room == self.hub.room.rooms.default
             or room in self.founders
             or state is None
-            or state.maker != client.id
             or client.id not in state.members
+            or state.founder != self.hub.room.nick_of(client.id)
         ):
             return
         person = self.person(client)

@@ -1,4 +1,4 @@
-"""Rooms as bookkeeping: their names, who is in which, topics, who made each, and each member's current room.
+"""Rooms as bookkeeping: their names, who is in which, topics, founders, and each member's current room.
 
 No events here: ``app.domain.room`` turns commands into outcomes and keeps this up to date.
 A room exists while someone is in it and, once empty, for as long as its history is kept: the
@@ -45,10 +45,9 @@ def room_name(text: str) -> RoomName:
 @dataclass(slots=True)
 class RoomState:
     name: RoomName
-    maker: int | None
-    """The member of this process who made the room (joined it first; None: none did, such as a
-    room read from history or heard of from another process): the moderation desk makes whoever
-    that is its founder (``app.standing``'s ``claim``); whoever arrives next is no one special."""
+    founder: str
+    """The nick of the member of this process who made the room (first joined it; "" if none did):
+    the moderation desk makes whoever that is its founder (``app.moderation``'s ``entered``)."""
     members: set[int] = field(default_factory=set)
     """Connections of this process in the room."""
     remote: set[str] = field(default_factory=set)
@@ -75,7 +74,7 @@ class Rooms:
         """Least recently active first: the first empty one is what a new room replaces at the limit."""
         self._of: dict[int, list[RoomName]] = {}
         """Each member's rooms; the last is its current room."""
-        self._rooms[self.default] = RoomState(self.default, None)
+        self._rooms[self.default] = RoomState(self.default, "")
 
     def __contains__(self, name: object) -> bool:
         return name in self._rooms
@@ -109,8 +108,8 @@ class Rooms:
     def occupied(self) -> int:
         return sum(1 for room in self._rooms.values() if room.population)
 
-    def make(self, name: RoomName, maker: int | None) -> tuple[RoomState, RoomName | None]:
-        """The room called ``name``, made by ``maker`` if new, and the empty room it replaced
+    def make(self, name: RoomName, founder: str) -> tuple[RoomState, RoomName | None]:
+        """The room called ``name``, made for ``founder`` if new, and the empty room it replaced
         (None if none): RoomError when every room of the limit has people in it."""
         room = self._rooms.get(name)
         if room is not None:
@@ -121,10 +120,10 @@ class Rooms:
             if forgotten is None:
                 raise RoomError(f"the server has its limit of {self.max_rooms} rooms: join one of them (/rooms)")
             del self._rooms[forgotten]
-        room = self._rooms[name] = RoomState(name, maker)
+        room = self._rooms[name] = RoomState(name, founder)
         return room, forgotten
 
-    def enter(self, member: int, name: RoomName) -> tuple[RoomState, RoomName | None]:
+    def enter(self, member: int, name: RoomName, founder: str) -> tuple[RoomState, RoomName | None]:
         """Put the member in the room (made if needed) and make it current. Returns the room and
         the room forgotten to make space; RoomError at a limit."""
         rooms = self._of.setdefault(member, [])
@@ -134,7 +133,7 @@ class Rooms:
             return self._rooms[name], None
         if len(rooms) >= self.per_client:
             raise RoomError(f"you are in {len(rooms)} rooms, the most one may be in: /part one first")
-        room, forgotten = self.make(name, member)
+        room, forgotten = self.make(name, founder)
         room.members.add(member)
         rooms.append(name)
         self._rooms.move_to_end(name)
@@ -168,7 +167,7 @@ class Rooms:
         """Another process's member is in the room (made here too if new to this process, by no
         one of this process: nobody here founds it by arriving next)."""
         try:
-            room, _ = self.make(name, None)
+            room, _ = self.make(name, "")
         except RoomError:  # full here: this process just does not list them in a room it cannot hold
             return
         room.remote.add(key)
