@@ -47,7 +47,7 @@ class RoomState:
     name: RoomName
     founder: str
     """The nick of the member of this process who made the room (first joined it; "" if none did):
-    the moderation desk makes whoever that is its founder (``app.moderation``'s ``entered``)."""
+    the moderation desk makes whoever that is its founder (``app.standing``'s ``claim``)."""
     members: set[int] = field(default_factory=set)
     """Connections of this process in the room."""
     remote: set[str] = field(default_factory=set)
@@ -70,9 +70,9 @@ class Rooms:
         self.default = room_name(default)
         self.max_rooms = max(1, max_rooms)
         self.per_client = max(1, per_client)
-        self._rooms: OrderedDict[RoomName, RoomState] = OrderedDict()
+        self._rooms: OrderedDict[str, RoomState] = OrderedDict()
         """Least recently active first: the first empty one is what a new room replaces at the limit."""
-        self._of: dict[int, list[RoomName]] = {}
+        self._of: dict[int, list[str]] = {}
         """Each member's rooms; the last is its current room."""
         self._rooms[self.default] = RoomState(self.default, "")
 
@@ -87,7 +87,7 @@ class Rooms:
 
     def of(self, member: int) -> list[RoomName]:
         """The member's rooms, current last."""
-        return self._of.get(member, [])
+        return self._of.get(member, [])  # type: ignore[return-value]  # every name was made by room_name
 
     def current(self, member: int) -> RoomName:
         rooms = self._of.get(member)
@@ -108,7 +108,7 @@ class Rooms:
     def occupied(self) -> int:
         return sum(1 for room in self._rooms.values() if room.population)
 
-    def make(self, name: RoomName, founder: str) -> tuple[RoomState, RoomName | None]:
+    def make(self, name: str, founder: str) -> tuple[RoomState, str | None]:
         """The room called ``name``, made for ``founder`` if new, and the empty room it replaced
         (None if none): RoomError when every room of the limit has people in it."""
         room = self._rooms.get(name)
@@ -123,7 +123,7 @@ class Rooms:
         room = self._rooms[name] = RoomState(name, founder)
         return room, forgotten
 
-    def enter(self, member: int, name: RoomName, founder: str) -> tuple[RoomState, RoomName | None]:
+    def enter(self, member: int, name: str, founder: str) -> tuple[RoomState, str | None]:
         """Put the member in the room (made if needed) and make it current. Returns the room and
         the room forgotten to make space; RoomError at a limit."""
         rooms = self._of.setdefault(member, [])
