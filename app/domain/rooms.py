@@ -87,7 +87,7 @@ class Rooms:
 
     def of(self, member: int) -> list[RoomName]:
         """The member's rooms, current last."""
-        return self._of.get(member, [])  # type: ignore[return-value]  # every name was made by room_name
+        return self._of.get(member, [])  # type: ignore[return-value]  # each name came from room_name
 
     def current(self, member: int) -> RoomName:
         rooms = self._of.get(member)
