@@ -39,7 +39,7 @@ from app.domain.goodbye import Goodbye, Refusal
 from app.domain.moderation import Role
 from app.domain.nicks import nick_key
 from app.domain.room import SPOKEN, Member, RemoteMember, Room
-from app.domain.rooms import Maker, RoomError, Voice, room_name
+from app.domain.rooms import Maker, RoomError, RoomName, Voice, room_name
 from app.domain.text import clean_text
 from app.fanout import Codec, Outbox
 from app.handshakes import Ending, Handshake, HandshakeLimits, Handshakes
@@ -339,7 +339,7 @@ class Hub:
         self.laggards.hold(client, len(line))  # read no more from it while the readers are behind
         verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
         if verdict is Verdict.ALLOW:
-            self.interpret(client, line, room)
+            self._interpret_for(client, line, room)
         elif verdict is Verdict.REFUSE:
             self.tally.rate_limited += 1
             text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
@@ -347,7 +347,24 @@ class Hub:
         else:
             self.drop(client, Goodbye.FLOODING)
 
-    def interpret(self, client: Client, line: str, room: str | None = None) -> None:
+    def _interpret_for(self, client: Client, line: str, room: str | None) -> None:
+        """A line typed for ``room`` as the client spelt it: the name takes its one spelling here,
+        once, so every rule looked up by room (mutes, slow mode, a locked topic) sees that one;
+        a line for a room the client is not in is refused before anything reads it."""
+        if room is None or self.moderation.takes(client):
+            self.interpret(client, line)
+            return
+        try:
+            name = room_name(room)
+        except RoomError as refusal:
+            self.error(client, f"Not sent: {refusal}", "no_such_room")
+            return
+        if client.id in self.room and name not in self.room.rooms.of(client.id):
+            self.error(client, f"Not sent: you are not in {name} — /join {name} first", "not_in_room")
+            return
+        self.interpret(client, line, name)
+
+    def interpret(self, client: Client, line: str, room: RoomName | None = None) -> None:
         """A moderation command goes to the desk; what the room's rules hold back (a mute, slow
         mode, a locked room or topic) is refused; the rest is the room's. ``room``: the room the
         line was typed for, if the client said (else its current room)."""
@@ -364,10 +381,13 @@ class Hub:
             if self.moderation.handles(name, rest):
                 self.moderation.command(client, name, rest, room)
                 return
-        held = self.moderation.held_back(client, name, rest, room or self.room.current(client.id))
+        here = room or self.room.current(client.id)
+        held = self.moderation.held_back(client, name, rest, here)
         if held is not None:
             self.error(client, *held)
             return
+        if rest and name in ("part", "leave", "quit") and self.moderation.mutes:  # a reason is said too
+            line = f"/{name} {self.moderation.unsaid(client, name, rest, here)}"
         self._apply(self.room.handle(client.id, line, room))
 
     def refuse(self, client: Client, text: str = "", code: str = "") -> None:
@@ -580,7 +600,8 @@ class Hub:
             elif isinstance(outcome, ShowHistory):
                 target = self.clients.get(outcome.member)
                 if target is not None:
-                    ids = self.moderation.role(target, outcome.room) >= Role.ROOM_OPERATOR  # what /redact takes
+                    role = self.moderation.standing.role(target, outcome.room)
+                    ids = role >= Role.ROOM_OPERATOR  # what /redact takes
                     for part in self.replayer.show(outcome.room, outcome.count, ids):
                         self.tell(target, part)
             elif isinstance(outcome, Seat):

@@ -34,27 +34,30 @@ from app.domain.moderation import (
     Ban,
     BanKind,
     BanRequest,
-    Mute,
     Role,
     RoomRules,
+    Sanction,
     Speech,
     address_ban,
     announcement,
     describe_duration,
     describe_remaining,
     find_ban,
+    held,
     lifted,
-    may,
-    mute_key,
+    naming,
     op_key,
     slow_wait,
     take_duration,
 )
 from app.domain.nicks import NickError, nick_key, normalize_nick
+from app.domain.people import Person
+from app.domain.powers import POWERS, Denial, Power, Reach, Scope, Target, judge
 from app.domain.room import Member, RemoteMember
-from app.domain.rooms import RoomError, room_name
+from app.domain.rooms import RoomError, RoomName, room_name
 from app.domain.text import clean_text
 from app.identities import Identities
+from app.standing import Standing, by_room
 from app.verifier import Checked, Verdict, Verifier
 
 if TYPE_CHECKING:
@@ -81,7 +84,7 @@ SPEECH = {"me": Speech.ROOM, "msg": Speech.PRIVATE}
 """Commands that say something: held back from a muted member (and in slow mode) like plain lines."""
 SECRET_COMMANDS = frozenset({"oper", "register", "identify"})
 """Commands whose password, when left out, is asked for on a line of its own."""
-TYPED_IN: ContextVar[str | None] = ContextVar("typed_in", default=None)
+TYPED_IN: ContextVar[RoomName | None] = ContextVar("typed_in", default=None)
 """The room a command was typed in (a page's tab), for the task carrying it out."""
 
 
@@ -106,23 +109,18 @@ class Moderation:
         self.policy = policy
         self.clock = clock
         self.bans: dict[str, Ban] = {}
-        self.mutes: dict[str, Mute] = {}
+        self.mutes: dict[str, Sanction] = {}
+        self.roombans: dict[str, Sanction] = {}
+        """People kept out of a room (``/roomban``), by ``Sanction.key``."""
         self.rules: dict[str, RoomRules] = {}
         """Each room's standing rules, by name (rooms without any have none here)."""
         self.slow: set[str] = set()
         """Rooms in slow mode (empty: no room is, and lines are not even timed)."""
         self.last_said: dict[int, dict[str, float]] = {}
         """When each connection last said something to each room in slow mode."""
-        self.founders: dict[str, str] = {}
-        """Each room's founder (the key of the nick that made it): an operator there once identified."""
-        self.founding: dict[int, set[str]] = {}
-        """Rooms each connection made this session: it is their operator even before registering."""
-        self.room_ops: set[str] = set()
-        """``op_key(room, nick)`` of every room operator grant (always to a registered nick)."""
-        self.operators: set[int] = set()
-        """Connections here that proved the server's operator password (for their session only)."""
         self.verifier = Verifier(store.guesses, policy.guessing, clock)
         self.identities = Identities(self, store, self.verifier, policy.nick_expiry_days, policy.guessing)
+        self.standing = Standing(self)
         self.ignoring: dict[int, set[str]] = {}
         """Connection id to the nick keys whose lines it does not want to see (for its session)."""
         self.awaiting: dict[int, tuple[str, str]] = {}
@@ -136,17 +134,17 @@ class Moderation:
     async def load(self) -> None:
         """Read every record (at start, and when another process announced a change)."""
         now = self.clock()
-        self.rules = await self._records(Table.ROOMS, RoomRules.read, lambda rules: True)
-        self.slow = {name for name, rules in self.rules.items() if rules.slow}
-        self.bans = await self._records(Table.BANS, Ban.read, lambda ban: ban.active(now))
-        self.mutes = await self._records(Table.MUTES, Mute.read, lambda mute: mute.active(now))
-        self.room_ops = set(await self.store.read(Table.OPS))
-        self.founders = await self.store.read(Table.FOUNDERS)
         days = self.policy.nick_expiry_days
         self.identities.replace_all(
             await self._records(Table.NICKS, Registration.read, lambda r: not r.lapsed(now, days)),
             await self._records(Table.TOKENS, DeviceToken.read, lambda token: True),
         )
+        self.rules = by_room(await self._records(Table.ROOMS, RoomRules.read, lambda rules: True))
+        self.slow = {name for name, rules in self.rules.items() if rules.slow}
+        self.bans = await self._records(Table.BANS, Ban.read, lambda ban: ban.active(now))
+        self.mutes = await self._records(Table.MUTES, Sanction.read, lambda mute: mute.active(now))
+        self.roombans = await self._records(Table.ROOM_BANS, Sanction.read, lambda ban: ban.active(now))
+        await self.standing.load()
 
     async def _records(self, table: Table, read: Callable[[str], T], current: Callable[[T], bool]) -> dict[str, T]:
         """A table's records that still hold; the ones that have run out are deleted, and one that
@@ -217,8 +215,8 @@ class Moderation:
         return None if ban is None else Refusal(Goodbye.BANNED, ban.notice(self.clock()))
 
     def left(self, client: Client) -> None:
-        self.operators.discard(client.id)
-        for state in (self.ignoring, self.awaiting, self.last_said, self.founding):
+        self.standing.left(client)
+        for state in (self.ignoring, self.awaiting, self.last_said):
             state.pop(client.id, None)
         self.identities.left(client)
         self.verifier.left(str(client.id))
@@ -229,17 +227,68 @@ class Moderation:
         """Whether the desk takes this command (``/topic lock`` is the desk's, ``/topic TEXT`` the room's)."""
         return name in COMMANDS and (name != "topic" or rest in ("lock", "unlock"))
 
-    def command(self, client: Client, name: str, rest: str, room: str | None = None) -> None:
-        """Carry out a command; ``room``: the room it was typed in, if the client said (a page's
-        tab), else the client's current room."""
-        if name in SECRET_COMMANDS and self._lacks_password(client, name, rest):
+    def command(self, client: Client, name: str, rest: str, room: RoomName | None = None) -> None:
+        """Carry out a command, once the table of powers allows it; ``room``: the room it was typed
+        in, if the client said (a page's tab), else the client's current room."""
+        if client.id not in self.hub.room:
+            return
+        if room is None or room not in self.hub.room.rooms.of(client.id):
+            room = self.hub.room.current(client.id)
+        if name in SECRET_COMMANDS and self._lacks_password(client, name, rest):  # anyone's commands
             self._ask_password(client, name, rest)
             return
         typed_in = TYPED_IN.set(room)
         try:
-            self.spawn(COMMANDS[name](self, client, rest))  # the task keeps ``room`` in its context
+            self.spawn(self._carry_out(client, name, rest, room))  # the task keeps ``room`` in its context
         finally:
             TYPED_IN.reset(typed_in)
+
+    async def _carry_out(self, client: Client, name: str, rest: str, room: RoomName) -> None:
+        """Settle who founded the room (its maker's first command may come before the delivery
+        of its entry), ask the table of powers, and only then run the command's handler."""
+        await self.standing.claim(client, room)
+        if client.id in self.hub.room and not self._denied(client, name, rest, room):
+            await COMMANDS[name](self, client, rest)
+
+    def _denied(self, client: Client, name: str, rest: str, room: RoomName) -> bool:
+        """Whether the table of powers refuses this command here (and if so, say why): checked
+        before any handler runs, so no handler can act beyond its scope."""
+        power = POWERS[name]
+        named = _named_room(rest) if power.names_room else None
+        room = named or room
+        role = self.standing.role(client, room)
+        member = None
+        if power.reach_for(role) in (Reach.MEMBER, Reach.ANYONE) and rest:
+            member = self.hub.room.find(rest.split(" ", 1)[0])
+        target = Target(self.standing.role_of(member, room), self._in(member, room)) if member is not None else None
+        denial = judge(power, role, target)
+        if denial is None:
+            return False
+        self._refuse(client, self._denial_text(denial, power, name, rest, room, member, named), denial.value)
+        return True
+
+    def _denial_text(
+        self,
+        denial: Denial,
+        power: Power,
+        name: str,
+        rest: str,
+        room: RoomName,
+        member: Member | RemoteMember | None,
+        named: RoomName | None = None,
+    ) -> str:
+        if denial is Denial.NOT_OPERATOR:
+            who = "server operators" if power.needs is Role.SERVER_OPERATOR else "operators"
+            verb = power.verb or "/" + (f"topic {rest}" if name == "topic" else name)
+            if named is not None:  # "Only operators of #dev may read its /modlog"
+                return f"Only {who} of {named} may {verb.replace(' /', ' its /')}"
+            return f"Only {who} may {verb}"
+        nick = member.nick if member is not None else ""
+        if denial is Denial.NOT_IN_ROOM:
+            return f"{nick} is not in {room}"
+        server_operator = self.standing.role_of(member, room) is Role.SERVER_OPERATOR
+        above = "a server operator" if server_operator else f"the founder of {room}"
+        return f"{nick} is {above}: you cannot /{name} them"
 
     def _lacks_password(self, client: Client, name: str, rest: str) -> bool:
         return not rest if name == "oper" else self.identities.lacks_password(client, name, rest)
@@ -260,30 +309,42 @@ class Moderation:
         client.hide_input(False)
         self.spawn(COMMANDS[name](self, client, f"{rest} {clean_text(line)}".strip()))  # cleaned as if typed inline
 
-    def held_back(self, client: Client, command: str, rest: str, room: str) -> tuple[str, str] | None:
-        """Why a line this client typed for ``room`` is not sent (a mute, slow mode, an invite-only
-        room, a locked topic), with its error code; None: the room takes it. ``command``: the
-        command's name ("" for something said)."""
-        if not self.mutes and not self.rules:
+    def held_back(self, client: Client, command: str, rest: str, room: RoomName) -> tuple[str, str] | None:
+        """Why a line this client typed for ``room`` is not sent (a mute, slow mode, a room it is
+        kept out of, a locked topic), with its error code; None: the room takes it. ``command``:
+        the command's name ("" for something said)."""
+        if not self.mutes and not self.rules and not self.roombans:
             return None
         speech = SPEECH.get(command, Speech.NONE) if command else Speech.ROOM
         if speech is not Speech.NONE:
             return self._silenced(client, speech, room)
         if command == "join" and rest:
             return self._shut_out(client, rest.split(" ", 1)[0])
-        if (
-            command == "topic"
-            and rest
-            and self._rules_of(room).topic_locked
-            and self.role(client, room) < Role.ROOM_OPERATOR
-        ):
+        if command != "topic" or not rest:
+            return None
+        # a topic is said to the room: a mute holds it back too
+        if self.mutes and held(self.mutes, room, self.standing.person(client), self.clock()):
+            return f"Topic not set: you are muted in {room}", "muted"
+        if self._rules_of(room).topic_locked and self.standing.role(client, room) < Role.ROOM_OPERATOR:
             return f"The topic of {room} is locked: only its operators may change it", "topic_locked"
         return None
 
-    def _silenced(self, client: Client, speech: Speech, room: str) -> tuple[str, str] | None:
+    def unsaid(self, client: Client, command: str, rest: str, room: RoomName) -> str:
+        """``/part [#ROOM] [REASON]`` (``room``: the one it was typed in) or ``/quit [REASON]``
+        without the reason where a mute holds the client, since a reason is said to the room too."""
+        first = rest.partition(" ")[0]
+        named = first if command != "quit" and first.startswith("#") else ""
+        try:
+            rooms = self.hub.room.rooms.of(client.id) if command == "quit" else [room_name(named) if named else room]
+        except RoomError:
+            return rest  # the room says what is wrong with the name
+        person, now = self.standing.person(client), self.clock()
+        return named if any(held(self.mutes, name, person, now) for name in rooms) else rest
+
+    def _silenced(self, client: Client, speech: Speech, room: RoomName) -> tuple[str, str] | None:
         now = self.clock()
-        mute = self.mutes.get(mute_key(room, self.hub.room.nick_of(client.id))) if self.mutes else None
-        if mute is not None and mute.active(now):
+        mute = held(self.mutes, room, self.standing.person(client), now) if self.mutes else None
+        if mute is not None:
             left = "until unmuted" if mute.until is None else f"{describe_remaining(mute.until - now)} more"
             return f"Not sent: you are muted in {room} ({left}); you can still read", "muted"
         rules = self.rules.get(room)
@@ -291,7 +352,7 @@ class Moderation:
             speech is not Speech.ROOM
             or rules is None
             or not rules.slow
-            or self.role(client, room) >= Role.ROOM_OPERATOR
+            or self.standing.role(client, room) >= Role.ROOM_OPERATOR
         ):
             return None
         last = self.last_said.setdefault(client.id, {})
@@ -302,36 +363,33 @@ class Moderation:
         last[room] = now
         return None
 
-    def _shut_out(self, client: Client, typed: str) -> tuple[str, str] | None:
-        """Why this client may not join the room named ``typed`` (invite-only), or None."""
+    def _shut_out(self, client: Client, typed: str, nick: str | None = None) -> tuple[str, str] | None:
+        """Why this client (asking for ``nick``, if not yet in) may not enter the room named
+        ``typed`` (a room ban, an invite-only room), or None."""
         try:
             room = room_name(typed)
         except RoomError:
             return None  # the room says what is wrong with the name
+        if room in self.hub.room.rooms.of(client.id):
+            return None
+        now = self.clock()
+        person = self.standing.person(client, nick)
+        ban = held(self.roombans, room, person, now) if self.roombans else None
+        if ban is not None:
+            left = "permanent" if ban.until is None else f"{describe_remaining(ban.until - now)} left"
+            return f"Not joined: you are banned from {room} ({left}){_colon(ban.reason)}", "room_banned"
         rules = self.rules.get(room)
-        if rules is None or room in self.hub.room.rooms.of(client.id) or self._admits(client, rules):
+        if rules is None or rules.admits(person) or self.standing.role(client, room) >= Role.ROOM_OPERATOR:
             return None
         return f"Not joined: {room} is invite-only — ask one of its operators to /invite you", "invite_only"
 
-    def _admits(self, client: Client, rules: RoomRules) -> bool:
-        nick = self.hub.room.nick_of(client.id) if client.id in self.hub.room else ""
-        return rules.admits(nick_key(nick)) or self.role(client, rules.room) >= Role.ROOM_OPERATOR
-
     def admitted(self, client: Client, nick: str | None, rooms: tuple[str, ...]) -> tuple[str, ...]:
-        """The rooms a connecting client asked for that it may enter (not an invite-only one it was
-        not invited to: a page reconnecting after /remove does not walk back in)."""
-        if not self.rules or not rooms:
+        """The rooms a connecting client asked for that it may enter (not one it is banned from,
+        nor an invite-only one it was not invited to: a page reconnecting after /remove does not
+        walk back in)."""
+        if not (self.rules or self.roombans) or not rooms:
             return rooms
-        kept = []
-        for typed in rooms:
-            try:
-                rules = self.rules.get(room_name(typed))
-            except RoomError:
-                rules = None
-            key = nick_key(nick) if nick else ""
-            if rules is None or rules.admits(key) or self.role(client, rules.room) >= Role.ROOM_OPERATOR:
-                kept.append(typed)
-        return tuple(kept)
+        return tuple(typed for typed in rooms if self._shut_out(client, typed, nick or "") is None)
 
     def ignored_by(self, event: Event) -> list[Client]:
         """Local clients who ignore the sender of this message."""
@@ -340,29 +398,11 @@ class Moderation:
         key = nick_key(event.nick)
         return [self.hub.clients[i] for i, keys in self.ignoring.items() if key in keys and i in self.hub.clients]
 
-    def role(self, client: Client, room: str) -> Role:
-        """Server operators are operators everywhere; a room's founder and the registered nicks
-        made operators there are its operators (once identified; a founder also for the session
-        in which they made the room)."""
-        if client.id in self.operators:
-            return Role.SERVER_OPERATOR
-        key = self.identities.identified.get(client.id)
-        if key is not None and (op_key(room, key) in self.room_ops or self.founders.get(room) == key):
-            return Role.ROOM_OPERATOR
-        if room in self.founding.get(client.id, ()):
-            return Role.ROOM_OPERATOR
-        return Role.MEMBER
-
-    def here(self, client: Client) -> str:
+    def here(self, client: Client) -> RoomName:
         """The room a client's command acts on: the one it was typed in, else its current room."""
         typed = TYPED_IN.get()
-        if typed is not None:
-            try:
-                name = room_name(typed)
-            except RoomError:
-                name = ""
-            if name in self.hub.room.rooms.of(client.id):
-                return name
+        if typed is not None and typed in self.hub.room.rooms.of(client.id):
+            return typed
         return self.hub.room.current(client.id)
 
     # -- announcements ---------------------------------------------------------------------------
@@ -383,6 +423,8 @@ class Moderation:
         self._enforce(action, event)
 
     def _enforce(self, action: Action, event: Event) -> None:
+        if action is Action.OPER:
+            self.standing.operators.add(self.standing.session(event.process, event.origin))
         if action in (Action.OPER, Action.OP):
             self.hub.room.badged.add(nick_key(event.to))
         elif action is Action.DEOP:
@@ -395,7 +437,7 @@ class Moderation:
             self._close_banned()
         elif action is Action.REDACT and event.to.isdigit():
             self.hub.bus.history.redact(int(event.to), event.room)
-        elif action is Action.REMOVE:
+        elif action in (Action.REMOVE, Action.ROOMBAN):
             self._move_out(event)
 
     def _close_banned(self) -> None:
@@ -496,14 +538,6 @@ class Moderation:
     def _refuse(self, client: Client, text: str, code: str = "refused") -> None:
         self.hub.error(client, text, code)
 
-    def _allowed(self, client: Client, action: Action, room: str = "") -> bool:
-        """Whether the client may take ``action`` in ``room`` (by default its current room); if not, say so."""
-        if may(self.role(client, room or self.here(client)), action):
-            return True
-        who = "server operators" if action.needs is Role.SERVER_OPERATOR else "operators"
-        self._refuse(client, f"Only {who} may /{action.value.replace('_', ' ')}", "not_operator")
-        return False
-
     # -- commands -------------------------------------------------------------------------------
 
     async def _oper(self, client: Client, rest: str) -> None:
@@ -516,19 +550,23 @@ class Moderation:
         if self.refused_guess(client, Door.OPER, "", checked):
             return
         if client.id in self.hub.room:
-            self.operators.add(client.id)
+            self.standing.operators.add(self.standing.person(client).session)
             self._announce(client, Action.OPER, self.hub.room.nick_of(client.id))
 
     async def _kick(self, client: Client, rest: str) -> None:
-        if not self._allowed(client, Action.KICK):
+        """A server operator's kick disconnects; a room operator's takes the person out of the room."""
+        if POWERS["kick"].scope_for(self.standing.role(client, self.here(client))) is Scope.ROOM:
+            await self._take_out(client, rest, "kick")
             return
         nick, _, reason = rest.partition(" ")
         target = self._present(client, nick, "Usage: /kick NICK [reason]")
         if target is not None:
-            self._announce(client, Action.KICK, target, reason.strip())
+            self._announce(client, Action.KICK, target.nick, reason.strip())
 
-    def _present(self, client: Client, nick: str, usage: str, room: str = "") -> str | None:
-        """The nick as the server spells it, if someone uses it (in ``room``, if given); else say why not."""
+    def _present(
+        self, client: Client, nick: str, usage: str, room: RoomName | None = None
+    ) -> Member | RemoteMember | None:
+        """Whoever uses the nick (in ``room``, if given); else say why no one."""
         if not nick:
             self._refuse(client, usage, "usage")
             return None
@@ -539,31 +577,35 @@ class Moderation:
         if room and not self._in(member, room):
             self._refuse(client, f"{member.nick} is not in {room}", "not_in_room")
             return None
-        return member.nick
+        return member
 
-    def _in(self, member: Member | RemoteMember, room: str) -> bool:
+    def _in(self, member: Member | RemoteMember | None, room: RoomName) -> bool:
         state = self.hub.room.rooms.get(room)
-        if state is None:
+        if state is None or member is None:
             return False
         if isinstance(member, RemoteMember):
             return nick_key(member.nick) in state.remote
         return member.id in state.members
 
     async def _remove(self, client: Client, rest: str) -> None:
+        await self._take_out(client, rest, "remove")
+
+    async def _take_out(self, client: Client, rest: str, verb: str) -> None:
         room = self.here(client)
-        if not self._allowed(client, Action.REMOVE, room):
-            return
         nick, _, reason = rest.partition(" ")
-        target = self._present(client, nick, "Usage: /remove NICK [reason]", room)
+        target = self._present(client, nick, f"Usage: /{verb} NICK [reason]", room)
         if target is None:
             return
         if room == self.hub.room.rooms.default:
-            self._refuse(client, f"{room} is where everyone arrives: /kick disconnects someone instead", "usage")
+            self._refuse(client, f"{room} is where everyone arrives: no one is taken out of it (/mute holds)", "usage")
             return
+        await self._uninvite(room, self.standing.person_of(target))  # an invitation is not for coming back
+        self._announce(client, Action.REMOVE, target.nick, reason.strip(), room)
+
+    async def _uninvite(self, room: RoomName, person: Person) -> None:
         rules = self.rules.get(room)
-        if rules is not None and nick_key(target) in rules.invited:  # an invitation is not for coming back
-            await self._set_rules(replace(rules, invited=tuple(k for k in rules.invited if k != nick_key(target))))
-        self._announce(client, Action.REMOVE, target, reason.strip(), room)
+        if rules is not None and any(invited.same(person) for invited in rules.invited):
+            await self._set_rules(replace(rules, invited=tuple(i for i in rules.invited if not i.same(person))))
 
     def _move_out(self, event: Event) -> None:
         """The process holding a removed member takes it out of the room (into the default room if
@@ -578,8 +620,6 @@ class Moderation:
         self.hub.interpret(target, f"/part {event.room} {by}")
 
     async def _ban(self, client: Client, rest: str) -> None:
-        if not self._allowed(client, Action.BAN):
-            return
         try:
             request = BanRequest.parse(rest)
         except ArgumentError as problem:
@@ -604,8 +644,6 @@ class Moderation:
         self._announce(client, Action.BAN, holder.nick if holder else request.label, detail)
 
     async def _unban(self, client: Client, rest: str) -> None:
-        if not self._allowed(client, Action.UNBAN):
-            return
         target = rest.strip()
         matching = lifted(self.bans, target)
         if not matching:
@@ -618,8 +656,6 @@ class Moderation:
         self._announce(client, Action.UNBAN, target)
 
     async def _bans(self, client: Client, rest: str) -> None:
-        if not self._allowed(client, Action.BAN):
-            return
         now = self.clock()
         active = [ban for ban in self.bans.values() if ban.active(now)]
         if not active:
@@ -630,41 +666,90 @@ class Moderation:
         self._reply(client, "\n".join([f"{len(active)} ban{'s' if len(active) != 1 else ''}:", *lines]))
 
     async def _mute(self, client: Client, rest: str) -> None:
-        if not self._allowed(client, Action.MUTE):
-            return
+        await self._sanction(client, rest, Action.MUTE)
+
+    async def _unmute(self, client: Client, rest: str) -> None:
+        await self._lift(client, rest, Action.UNMUTE)
+
+    async def _roomban(self, client: Client, rest: str) -> None:
+        await self._sanction(client, rest, Action.ROOMBAN)
+
+    async def _roomunban(self, client: Client, rest: str) -> None:
+        await self._lift(client, rest, Action.ROOMUNBAN)
+
+    def _sanctions(self, action: Action) -> tuple[Table, dict[str, Sanction]]:
+        """Where a mute or a room ban (or their lifting) is kept."""
+        if action in (Action.MUTE, Action.UNMUTE):
+            return Table.MUTES, self.mutes
+        return Table.ROOM_BANS, self.roombans
+
+    async def _sanction(self, client: Client, rest: str, action: Action) -> None:
+        """``/mute NICK [DURATION]`` or ``/roomban NICK [DURATION] [reason]``: on the person, not the
+        nick (see ``Person.covers``), in the room typed in; ``/ban``'s grammar for the duration."""
+        room = self.here(client)
+        banning = action is Action.ROOMBAN
         nick, _, tail = rest.partition(" ")
         try:
             duration, extra = take_duration(tail, default=None)
         except ArgumentError as problem:
             self._refuse(client, str(problem), "usage")
             return
-        target = self._present(client, nick, "Usage: /mute NICK [DURATION]")
+        usage = "Usage: /roomban NICK [DURATION] [reason]" if banning else "Usage: /mute NICK [DURATION]"
+        target = self._present(client, nick, usage, room)
         if target is None:
             return
-        if extra:
+        if extra and not banning:
             self._refuse(client, f"{extra!r} is not a duration (30s, 10m, 2h, 7d or perm)", "usage")
             return
-        now = self.clock()
+        if banning and room == self.hub.room.rooms.default:
+            self._refuse(client, f"{room} is where everyone arrives: no one is kept out of it (/mute holds)", "usage")
+            return
         by = self.hub.room.nick_of(client.id)
-        mute = Mute(self.here(client), nick_key(target), target, by, None if duration is None else now + duration)
-        await self.store.put(Table.MUTES, mute.key, mute.record())
-        self.mutes[mute.key] = mute
-        self._announce(client, Action.MUTE, target, describe_duration(duration))
+        until = None if duration is None else self.clock() + duration
+        sanction = Sanction(room, self.standing.person_of(target), by, until, extra if banning else "")
+        table, kept = self._sanctions(action)
+        await self.store.put(table, sanction.key, sanction.record())
+        kept[sanction.key] = sanction
+        if banning:
+            await self._uninvite(room, sanction.person)
+        detail = describe_duration(duration) + (f", {extra}" if banning and extra else "")
+        self._announce(client, action, target.nick, detail, room)
 
-    async def _unmute(self, client: Client, rest: str) -> None:
-        if not self._allowed(client, Action.UNMUTE):
+    async def _lift(self, client: Client, rest: str, action: Action) -> None:
+        """``/unmute NICK`` or ``/roomunban NICK``: whoever uses the nick now, or was held under it."""
+        room = self.here(client)
+        nick = rest.strip()
+        if not nick:
+            self._refuse(client, f"Usage: /{action.value} NICK", "usage")
             return
-        key = mute_key(self.here(client), rest.strip()) if rest.strip() else ""
-        if key not in self.mutes:
-            self._refuse(client, f"{rest.strip()} is not muted" if key else "Usage: /unmute NICK", "usage")
+        table, kept = self._sanctions(action)
+        member = self.hub.room.find(nick)
+        keys = naming(kept, room, self.standing.person_of(member) if member is not None else None, nick)
+        if not keys:
+            state = "muted" if action is Action.UNMUTE else f"banned from {room}"
+            self._refuse(client, f"{nick} is not {state}", "usage")
             return
-        mute = self.mutes.pop(key)
-        await self.store.delete(Table.MUTES, key)
-        self._announce(client, Action.UNMUTE, mute.nick)
+        label = member.nick if member is not None else kept[keys[0]].person.nick
+        for key in keys:
+            kept.pop(key, None)
+            await self.store.delete(table, key)
+        self._announce(client, action, label, "", room)
+
+    async def _roombans(self, client: Client, rest: str) -> None:
+        room, now = self.here(client), self.clock()
+        active = [ban for ban in self.roombans.values() if ban.room == room and ban.active(now)]
+        if not active:
+            self._reply(client, f"No one is banned from {room}")
+            return
+        lines = [
+            f"{ban.person.nick} by {ban.by}, "
+            + ("permanent" if ban.until is None else f"{describe_remaining(ban.until - now)} left")
+            + _colon(ban.reason)
+            for ban in active
+        ]
+        self._reply(client, "\n".join([f"Banned from {room}: {len(active)}", *lines]))
 
     async def _slow(self, client: Client, rest: str) -> None:
-        if not self._allowed(client, Action.SLOW):
-            return
         text = rest.strip().lower()
         seconds = 0 if text in ("0", "off") else int(text) if text.isascii() and text.isdigit() else -1
         if not 0 <= seconds <= MAX_SLOW:
@@ -693,8 +778,6 @@ class Moderation:
         await self._invite_only(client, Action.UNLOCK, False)
 
     async def _invite_only(self, client: Client, action: Action, locked: bool) -> None:
-        if not self._allowed(client, action):
-            return
         room = self.here(client)
         if locked and room == self.hub.room.rooms.default:
             self._refuse(client, f"{room} is where everyone arrives: it cannot be invite-only", "usage")
@@ -703,8 +786,6 @@ class Moderation:
         self._announce(client, action, room, "/invite NICK lets someone in" if locked else "")
 
     async def _invite(self, client: Client, rest: str) -> None:
-        if not self._allowed(client, Action.INVITE):
-            return
         room = self.here(client)
         try:
             nick = normalize_nick(rest)
@@ -715,13 +796,26 @@ class Moderation:
         if not rules.invite_only:
             self._refuse(client, f"{room} is open to all: /lock makes it invite-only", "usage")
             return
-        await self._set_rules(replace(rules, invited=(*rules.invited, nick_key(nick))))
-        self._announce(client, Action.INVITE, nick, f"/join {room}")
+        invited = self._invitee(nick)
+        if invited is None:
+            self._refuse(client, f"No one here is called {nick}, and it is not a registered nick", "no_such_nick")
+            return
+        await self._set_rules(replace(rules, invited=(*rules.invited, invited)))
+        self._announce(client, Action.INVITE, invited.nick, f"/join {room}")
+
+    def _invitee(self, nick: str) -> Person | None:
+        """Whom ``/invite nick`` lets in: whoever uses the nick now (a guest for its session and
+        address), else the nick's registration; None if neither."""
+        member = self.hub.room.find(nick)
+        if member is not None:
+            return self.standing.person_of(member)
+        registration = self.identities.nicks.get(nick_key(nick))
+        if registration is None:
+            return None
+        return Person(registration.nick, registration.mask, registration.registered)
 
     async def _topic_lock(self, client: Client, rest: str) -> None:
         action = Action.TOPIC_LOCK if rest == "lock" else Action.TOPIC_UNLOCK
-        if not self._allowed(client, action):
-            return
         room = self.here(client)
         await self._set_rules(replace(self._rules_of(room), topic_locked=action is Action.TOPIC_LOCK))
         self._announce(client, action, room)
@@ -734,7 +828,10 @@ class Moderation:
         if said is None:
             self._refuse(client, f"No message #{text} in the history kept: /redact ID" if text else "Usage: /redact ID")
             return
-        if not self._allowed(client, Action.REDACT, room):
+        author = self.hub.room.find(said.nick)  # nobody removes the words of someone above them
+        if author is not None and self.standing.role_of(author, room) > self.standing.role(client, room):
+            text = self._denial_text(Denial.OUTRANKED, POWERS["redact"], "redact", rest, room, author)
+            self._refuse(client, text, Denial.OUTRANKED.value)
             return
         await self._stored(said.id)
         await self.store.redact(said.id, room)
@@ -757,28 +854,33 @@ class Moderation:
         await self._grant(client, rest, Action.DEOP)
 
     async def _grant(self, client: Client, rest: str, action: Action) -> None:
-        if not self._allowed(client, action):
-            return
-        try:
-            nick = normalize_nick(rest) if rest.strip() else ""
-        except NickError as problem:
-            self._refuse(client, f"Usage: /{action.value} NICK ({problem})", "usage")
-            return
-        registration = self.identities.nicks.get(nick_key(nick)) if nick else None
-        if registration is None:
-            self._refuse(client, f"Usage: /{action.value} NICK — a registered nick: they /register first", "usage")
-            return
+        """``/op NICK`` grants the room to the registration its holder proved (a lapse ends it);
+        ``/deop NICK`` takes it back, whether or not they are here."""
         room = self.here(client)
-        key = op_key(room, registration.nick)
-        if action is Action.OP:
-            await self.store.put(Table.OPS, key, registration.nick)
-            self.room_ops.add(key)
-        elif not await self.store.delete(Table.OPS, key):
-            self._refuse(client, f"{registration.nick} is not a room operator", "usage")
+        nick = rest.strip()
+        if action is Action.DEOP:
+            key = op_key(room, nick_key(nick)) if nick else ""
+            grant = self.standing.room_ops.get(key)
+            if grant is None:
+                self._refuse(client, f"{nick} is not a room operator" if nick else "Usage: /deop NICK", "usage")
+                return
+            await self.store.delete(Table.OPS, key)
+            self.standing.room_ops.pop(key, None)
+            self._announce(client, action, grant.nick, room)
             return
-        else:
-            self.room_ops.discard(key)
-        self._announce(client, action, registration.nick, room)
+        usage = "Usage: /op NICK — a registered nick: they /register first"
+        member = self._present(client, nick, usage, room)
+        if member is None:
+            return
+        person = self.standing.person_of(member)
+        if not person.registration:
+            self._refuse(client, usage, "usage")
+            return
+        grant = Person(member.nick, person.registration, person.since)
+        key = op_key(room, person.registration)
+        await self.store.put(Table.OPS, key, grant.record())
+        self.standing.room_ops[key] = grant
+        self._announce(client, action, member.nick, room)
 
     async def _modlog(self, client: Client, rest: str) -> None:
         """``/modlog [#ROOM] [N]``: a room's operators read its records, without the addresses and
@@ -789,7 +891,7 @@ class Moderation:
             self._refuse(client, str(problem), "usage")
             return
         room = typed or self.here(client)
-        role = self.role(client, room)
+        role = self.standing.role(client, room)
         full = role is Role.SERVER_OPERATOR
         if role < Role.ROOM_OPERATOR:
             text = f"Only operators of {room} may read its /modlog" if typed else "Only operators may read /modlog"
@@ -833,26 +935,18 @@ class Moderation:
             return
         nick = self.hub.room.nick_of(client.id)
         for room in self.hub.room.rooms.of(client.id):
-            if op_key(room, key) in self.room_ops or self.founders.get(room) == key:
+            if self.standing.role(client, room) in (Role.ROOM_OPERATOR, Role.FOUNDER):
                 self._publish(client, Action.OP, nick, f"{nick} is an operator of {room} (identified)", room)
 
     def entered(self, event: Event) -> None:
-        """Someone here joined a room: if they made it, they are its founder, kept in the store so
-        an emptied room or a restart hands it to nobody else. The default room has none."""
-        room = event.room
-        state = self.hub.room.rooms.get(room)
-        if (
-            event.process != self.hub.bus.process
-            or room == self.hub.room.rooms.default
-            or room in self.founders
-            or state is None
-            or state.founder != event.nick
-        ):
-            return
-        self.founders[room] = nick_key(event.nick)
-        self.founding.setdefault(event.origin, set()).add(room)
-        self.spawn(self.store.put(Table.FOUNDERS, room, self.founders[room]))
-        self.audit(Noted.FOUNDED, event.nick, room, room=room)
+        """Someone here entered a room: if they made it, they found it (see ``Standing.claim``)."""
+        client = self.hub.clients.get(event.origin)
+        if event.process == self.hub.bus.process and client is not None and event.room:
+            self.spawn(self.standing.claim(client, RoomName(event.room)))
+
+    def founded(self, nick: str, room: RoomName) -> None:
+        """``Standing.claim`` made ``nick`` the founder of ``room``: the audit log keeps it."""
+        self.audit(Noted.FOUNDED, nick, room, room=room)
 
 
 def _modlog_request(rest: str) -> tuple[str, int]:
@@ -869,6 +963,15 @@ def _modlog_request(rest: str) -> tuple[str, int]:
         else:
             raise ArgumentError(f"Usage: /modlog [#ROOM] [N] — N from 1 to {MODLOG_MOST}")
     return room, count
+
+
+def _named_room(rest: str) -> RoomName | None:
+    """The room a command's first argument names (``#dev``), if it names one."""
+    first = rest.split(" ", 1)[0]
+    try:
+        return room_name(first) if first.startswith("#") else None
+    except RoomError:
+        return None  # the handler says what is wrong with it
 
 
 def _colon(reason: str) -> str:
@@ -895,6 +998,8 @@ _RELOADS = frozenset(
         Action.INVITE,
         Action.TOPIC_LOCK,
         Action.TOPIC_UNLOCK,
+        Action.ROOMBAN,
+        Action.ROOMUNBAN,
     }
 )
 """Announcements after which another process re-reads the store."""
@@ -908,6 +1013,9 @@ COMMANDS: dict[str, Handler] = {
     "bans": Moderation._bans,
     "mute": Moderation._mute,
     "unmute": Moderation._unmute,
+    "roomban": Moderation._roomban,
+    "roomunban": Moderation._roomunban,
+    "roombans": Moderation._roombans,
     "slow": Moderation._slow,
     "lock": Moderation._lock,
     "unlock": Moderation._unlock,

@@ -35,11 +35,12 @@ GUESSES_KEPT = 100_000
 class Table(StrEnum):
     BANS = "bans"
     MUTES = "mutes"
-    OPS = "ops"
+    OPS = "ops"  # room operator grants: to a registration
     NICKS = "nicks"
     TOKENS = "tokens"  # the tokens of registered nicks, by "nick-key id"
     ROOMS = "rooms"  # each room's standing rules (slow mode, invite-only, a locked topic)
-    FOUNDERS = "founders"  # each room's founder: the key of the nick that made it
+    FOUNDERS = "founders"  # each room's founder: the person (a registration, or a guest's session) who made it
+    ROOM_BANS = "roombans"  # people kept out of a room by its operators
 
 
 class GuessCounter(Protocol):
@@ -66,6 +67,11 @@ class ModerationStore(Protocol):
     async def update(self, table: Table, key: str, record: str) -> bool:
         """Replace a record only if it is there (another process may have deleted it: a revoked
         token is not brought back by a late note that it was used); whether it was."""
+        ...
+
+    async def put_new(self, table: Table, key: str, record: str) -> bool:
+        """Write a record only if ``key`` has none; whether it was written (of several processes
+        claiming one key at once, exactly one wins)."""
         ...
 
     async def delete(self, table: Table, key: str) -> bool:
@@ -199,6 +205,12 @@ class MemoryStore:
         self.tables[table][key] = record
         return True
 
+    async def put_new(self, table: Table, key: str, record: str) -> bool:
+        if key in self.tables[table]:
+            return False
+        self.tables[table][key] = record
+        return True
+
     async def delete(self, table: Table, key: str) -> bool:
         return self.tables[table].pop(key, None) is not None
 
@@ -257,6 +269,10 @@ class SqliteModeration:
     async def update(self, table: Table, key: str, record: str) -> bool:
         sql = "UPDATE moderation SET record = ? WHERE tbl = ? AND key = ?"
         return bool(await self._change(sql, record, table.value, key))
+
+    async def put_new(self, table: Table, key: str, record: str) -> bool:
+        sql = "INSERT OR IGNORE INTO moderation (tbl, key, record) VALUES (?, ?, ?)"
+        return bool(await self._change(sql, table.value, key, record))
 
     async def delete(self, table: Table, key: str) -> bool:
         return bool(await self._change("DELETE FROM moderation WHERE tbl = ? AND key = ?", table.value, key))
@@ -319,6 +335,13 @@ class RedisModeration:
     async def update(self, table: Table, key: str, record: str) -> bool:
         keys = (self._prefix + table.value, self._prefix + "version")
         return bool(await (await self._client()).eval(_UPDATE, 2, *keys, key, record))  # type: ignore[misc]
+
+    async def put_new(self, table: Table, key: str, record: str) -> bool:
+        async with (await self._client()).pipeline(transaction=True) as pipe:
+            pipe.hsetnx(self._prefix + table.value, key, record)
+            pipe.incr(self._prefix + "version")
+            added, _ = await pipe.execute()
+        return bool(added)
 
     async def delete(self, table: Table, key: str) -> bool:
         async with (await self._client()).pipeline(transaction=True) as pipe:

@@ -11,6 +11,7 @@ from typing import Any
 
 from app.domain.events import Event, Gateway, Kind
 from app.domain.room import RemoteMember
+from app.domain.rooms import room_name
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -50,8 +51,8 @@ def read_event(record: str, id: int = 0, ts: float = 0.0) -> Event:
             origin=int(data.get("origin", 0)),
             process=str(data.get("process", "")),
             gateway=Gateway(gateway) if gateway else None,
-            room=str(data.get("room", "")),
-            spans=tuple(str(name) for name in data.get("spans", ())),
+            room=room_name(str(data["room"])) if data.get("room") else "",
+            spans=tuple(room_name(str(name)) for name in data.get("spans", ())),
             id=id,
             ts=ts,
         )

@@ -656,13 +656,13 @@ class RedisBus:
                 self._dirty.add(INBOX)
                 self._ring.set()
             return
-        name = bell.partition(" ")[0]
+        typed = bell.partition(" ")[0]
+        try:
+            name = room_name(typed)
+        except RoomError:
+            log.warning("ignoring a doorbell for %r: not a room's name", typed[:40])
+            return
         if name not in self._rooms:
-            try:
-                room_name(name)
-            except RoomError:
-                log.warning("ignoring a doorbell for %r: not a room's name", name[:40])
-                return
             self._discovered.add(name)
         self._dirty.add(name)
         self._ring.set()

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.domain.addresses import Network
 from app.domain.nicks import NickError, nick_key, normalize_nick
+from app.domain.people import Person
 from app.domain.stored import Stored
 from app.domain.text import clean_text
 
@@ -35,8 +36,9 @@ class Role(IntEnum):
     """How much someone may do in a room; higher includes lower."""
 
     MEMBER = 0
-    ROOM_OPERATOR = 1  # the room's founder, or someone a room operator opped there
-    SERVER_OPERATOR = 2  # proved the server's operator password: an operator in every room
+    ROOM_OPERATOR = 1  # someone a room operator opped there (a registered nick)
+    FOUNDER = 2  # the room's owner: its other operators cannot act on them
+    SERVER_OPERATOR = 3  # proved the server's operator password: above everyone, in every room
 
 
 class Action(StrEnum):
@@ -58,12 +60,8 @@ class Action(StrEnum):
     TOPIC_LOCK = "topic_lock"
     TOPIC_UNLOCK = "topic_unlock"
     REDACT = "redact"
-
-    @property
-    def needs(self) -> Role:
-        """Bans span the whole server and outlast the session, so only server operators set or lift
-        them; the rest act on people in a room, which its operators look after."""
-        return Role.SERVER_OPERATOR if self in (Action.BAN, Action.UNBAN) else Role.ROOM_OPERATOR
+    ROOMBAN = "roomban"
+    ROOMUNBAN = "roomunban"
 
 
 class Speech(Enum):
@@ -252,29 +250,58 @@ def find_ban(bans: dict[str, Ban], address: str | None, nick: str | None, now: f
 
 
 @dataclass(frozen=True, slots=True)
-class Mute(Stored):
-    """A nick that may read a room but not speak in it, until a wall-clock time (None: until unmuted)."""
+class Sanction(Stored):
+    """A person held in one room until a wall-clock time (None: until lifted): a mute (they read
+    but do not speak) or a room ban (they cannot come in)."""
 
     room: str
-    mask: str
-    nick: str
+    person: Person
     by: str
     until: float | None
+    reason: str = ""
 
     @property
     def key(self) -> str:
-        return f"{self.room} {self.mask}"
+        return f"{self.room} {self.person.key}"
 
     def active(self, now: float) -> bool:
         return self.until is None or now < self.until
 
+    def holds(self, room: str, person: Person, now: float) -> bool:
+        return self.room == room and self.active(now) and self.person.covers(person)
 
-def mute_key(room: str, nick: str) -> str:
-    return f"{room} {nick_key(nick)}"
+    def left(self, now: float) -> str:
+        """ "until lifted" or "10 minutes more"."""
+        return "until lifted" if self.until is None else f"{describe_remaining(self.until - now)} more"
+
+    @classmethod
+    def decoded(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if "person" not in data:  # written before sanctions named people: it named a guest's nick
+            data = {key: value for key, value in data.items() if key not in ("mask", "nick")} | {
+                "person": {"nick": data["nick"]}
+            }
+        return {**data, "person": Person(**data["person"])}
 
 
-def op_key(room: str, nick: str) -> str:
-    return f"{room} {nick_key(nick)}"
+def held(sanctions: dict[str, Sanction], room: str, person: Person, now: float) -> Sanction | None:
+    """The first sanction holding ``person`` in ``room``, if any."""
+    return next((s for s in sanctions.values() if s.holds(room, person, now)), None)
+
+
+def naming(sanctions: dict[str, Sanction], room: str, person: Person | None, nick: str) -> list[str]:
+    """The keys of ``room``'s sanctions that ``/unmute nick`` (or ``/roomunban``) lifts: those on
+    ``person`` (who uses ``nick`` now, if anyone) and those given to someone under that nick."""
+    key = nick_key(nick)
+    return [
+        k
+        for k, s in sanctions.items()
+        if s.room == room and ((person is not None and s.person.covers(person)) or nick_key(s.person.nick) == key)
+    ]
+
+
+def op_key(room: str, registration: str) -> str:
+    """The key of an ``/op`` grant: a room and the key of a registered nick."""
+    return f"{room} {registration}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,17 +313,19 @@ class RoomRules(Stored):
     """Seconds a member waits between lines to the room (0: no slow mode); operators never wait."""
     invite_only: bool = False
     """Only the invited (and operators) may /join."""
-    invited: tuple[str, ...] = ()
-    """Keys of the nicks invited (kept while the room is invite-only)."""
+    invited: tuple[Person, ...] = ()
+    """The people invited (kept while the room is invite-only)."""
     topic_locked: bool = False
     """Only operators may set the topic."""
 
     @classmethod
     def decoded(cls, data: dict[str, Any]) -> dict[str, Any]:
-        return {**data, "invited": tuple(data.get("invited", ()))}
+        # an invitation written before invitations named people named a nick's spelling: it lapses
+        invited = tuple(Person(**person) for person in data.get("invited", ()) if isinstance(person, dict))
+        return {**data, "invited": invited}
 
-    def admits(self, key: str) -> bool:
-        return not self.invite_only or key in self.invited
+    def admits(self, person: Person) -> bool:
+        return not self.invite_only or any(invited.admits(person) for invited in self.invited)
 
 
 def slow_wait(rules: RoomRules | None, last_said: float | None, now: float) -> float:
@@ -304,10 +333,6 @@ def slow_wait(rules: RoomRules | None, last_said: float | None, now: float) -> f
     if rules is None or not rules.slow or last_said is None:
         return 0.0
     return max(0.0, rules.slow - (now - last_said))
-
-
-def may(role: Role, action: Action) -> bool:
-    return role >= action.needs
 
 
 def announcement(action: Action, target: str, by: str, detail: str = "") -> str:
@@ -331,5 +356,7 @@ def announcement(action: Action, target: str, by: str, detail: str = "") -> str:
         Action.TOPIC_LOCK: f"topic locked by {by}: only operators may change it",
         Action.TOPIC_UNLOCK: f"topic unlocked by {by}",
         Action.REDACT: f"was removed by {by}",
+        Action.ROOMBAN: f"was banned from the room by {by}",
+        Action.ROOMUNBAN: f"may come back to the room ({by})",
     }[action]
     return f"{target} {done}" + (f": {detail}" if detail else "")

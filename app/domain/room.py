@@ -56,8 +56,8 @@ HELP = """Commands:
 /register PASS  protect your nick from others (/identify [NICK] PASS proves it)
 /token [list]   a token proving your nick elsewhere, or your tokens (/token revoke ID|all)
 /oper PASS      become a server operator; operators have /kick /remove /ban /unban /bans
-                /mute /unmute /slow /lock /unlock /invite /topic lock|unlock /redact
-                /op /deop /modlog
+                /mute /unmute /roomban /roomunban /slow /lock /unlock /invite /topic lock|unlock /redact
+                /op /deop /modlog (a room operator's act in their room only)
 Anything else you type is said to your current room; lines from your other rooms start with
 their name, like [#dev]. Start a line with // to say something beginning with /."""
 
@@ -196,7 +196,7 @@ class Room:
             if last and held is not None and (held.process, held.conn) == (event.process, event.origin):
                 self._remote.remove(held.nick, held)
         if kind in (Kind.JOIN, Kind.NICK, Kind.ENTER):
-            self.rooms.remote_enter(room, nick_key(event.nick), event.nick)
+            self.rooms.remote_enter(room, nick_key(event.nick))
             if event.gateway is not None:
                 self._remote.add(event.nick, RemoteMember(event.nick, event.gateway, event.process, event.origin))
         elif kind is Kind.TOPIC:

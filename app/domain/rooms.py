@@ -21,6 +21,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NewType
 
 from app.domain.events import RoomInfo
 
@@ -33,6 +34,12 @@ ROOMS_LISTED = 50
 MAX_TOPIC = 300
 
 DAY = 86_400.0
+
+
+RoomName = NewType("RoomName", str)
+"""A room's name in its one spelling: made only by ``room_name``, where a name enters the server
+(a frame's ``room``, a URL's ``rooms=``, a command's ``#room``, the shared bus), so every rule
+looked up by room sees one spelling."""
 
 
 class RoomError(ValueError):
@@ -83,19 +90,20 @@ class RoomLimits:
     """The same for a room whose only speaker was the guest session that made it."""
 
 
-def room_name(text: str) -> str:
+def room_name(text: str) -> RoomName:
     """The room's name in its one spelling (``#`` and lower case): rooms are case-insensitive."""
     match = NAME.fullmatch(text.strip())
     if match is None:
         raise RoomError(f"'{text.strip()[:40]}' is not a room name: # and 1 to 32 letters, digits, - or _")
-    return "#" + match.group(1).lower()
+    return RoomName("#" + match.group(1).lower())
 
 
 @dataclass(slots=True)
 class RoomState:
-    name: str
+    name: RoomName
     founder: str
-    """The nick that made the room (first joined it): whom moderation will trust with it."""
+    """The nick of the member of this process who made the room (first joined it; "" if none did):
+    the moderation desk makes whoever that is its founder (``app.standing``'s ``claim``)."""
     members: set[int] = field(default_factory=set)
     """Connections of this process in the room."""
     remote: set[str] = field(default_factory=set)
@@ -135,24 +143,24 @@ class Rooms:
         """How many of the rooms each maker (``Maker.key``) made still exist: ``per_maker``."""
         self._rooms[self.default] = RoomState(self.default, "", voice=Voice.PEOPLE, active=clock())
 
-    def __contains__(self, name: str) -> bool:
+    def __contains__(self, name: object) -> bool:
         return name in self._rooms
 
     def __len__(self) -> int:
         return len(self._rooms)
 
-    def get(self, name: str) -> RoomState | None:
+    def get(self, name: RoomName) -> RoomState | None:
         return self._rooms.get(name)
 
-    def of(self, member: int) -> list[str]:
+    def of(self, member: int) -> list[RoomName]:
         """The member's rooms, current last."""
-        return self._of.get(member, [])
+        return self._of.get(member, [])  # type: ignore[return-value]  # each name came from room_name
 
-    def current(self, member: int) -> str:
+    def current(self, member: int) -> RoomName:
         rooms = self._of.get(member)
         return rooms[-1] if rooms else self.default
 
-    def touch(self, name: str) -> None:
+    def touch(self, name: RoomName) -> None:
         """Something happened in the room: it is the last to be forgotten."""
         room = self._rooms.get(name)
         if room is not None:
@@ -257,7 +265,7 @@ class Rooms:
         self.touch(name)
         return room, forgotten
 
-    def exit(self, member: int, name: str) -> None:
+    def exit(self, member: int, name: RoomName) -> None:
         """Take the member out of one room; its current room becomes the one it was in before."""
         rooms = self._of.get(member)
         if rooms is None or name not in rooms:
@@ -270,7 +278,7 @@ class Rooms:
             room.members.discard(member)
             self.touch(name)
 
-    def remove(self, member: int) -> list[str]:
+    def remove(self, member: int) -> list[RoomName]:
         """Take the member out of every room (it left the server); the rooms it was in."""
         rooms = self._of.pop(member, [])
         for name in rooms:
@@ -281,23 +289,24 @@ class Rooms:
 
     # -- other processes' members ------------------------------------------------------------
 
-    def remote_enter(self, name: str, key: str, founder: str) -> None:
-        """Another process's member is in the room (made here too if new to this process)."""
+    def remote_enter(self, name: RoomName, key: str) -> None:
+        """Another process's member is in the room (made here too if new to this process, by no
+        one of this process: nobody here founds it by arriving next)."""
         try:
-            room, _ = self.make(name, founder)
+            room, _ = self.make(name, "")
         except RoomError:  # full here: this process just does not list them in a room it cannot hold
             return
         room.remote.add(key)
 
-    def remote_exit(self, name: str, key: str) -> None:
+    def remote_exit(self, name: RoomName, key: str) -> None:
         room = self._rooms.get(name)
         if room is not None:
             room.remote.discard(key)
 
-    def reset_remote(self, rooms: dict[str, set[str]]) -> None:
+    def reset_remote(self, rooms: dict[RoomName, set[str]]) -> None:
         """A fresh snapshot of which rooms other processes' members are in (room name -> nick keys)."""
         for room in self._rooms.values():
             room.remote.clear()
         for name, keys in rooms.items():
             for key in keys:
-                self.remote_enter(name, key, "")
+                self.remote_enter(name, key)

@@ -7,18 +7,15 @@ import pytest
 from app.domain.identity import Registration
 from app.domain.moderation import (
     NICK_BAN_ADDRESS_HOLD,
-    Action,
     ArgumentError,
     Ban,
     BanKind,
     BanRequest,
-    Role,
     address_ban,
     describe_duration,
     describe_remaining,
     find_ban,
     lifted,
-    may,
     parse_duration,
 )
 
@@ -82,10 +79,6 @@ def test_ban_records_read_back_and_describe_what_is_left() -> None:
     assert describe_remaining(5000) == "2 hours" and describe_duration(None) == "permanent"
 
 
-def test_bans_need_a_server_operator_the_rest_a_room_operator() -> None:
-    assert may(Role.SERVER_OPERATOR, Action.BAN) and not may(Role.ROOM_OPERATOR, Action.BAN)
-    assert may(Role.ROOM_OPERATOR, Action.KICK) and not may(Role.MEMBER, Action.KICK)
-    assert not may(Role.MEMBER, Action.MUTE)
 
 
 def test_a_registration_lapses_once_unused_for_its_expiry() -> None:
