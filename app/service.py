@@ -221,7 +221,7 @@ def _bus(settings: Settings) -> Bus:
             queue_limit=settings.redis_queue,
             max_rooms=settings.max_rooms,
         )
-    return InProcessBus(_history(settings), _store(settings))
+    return InProcessBus(_history(settings), _store(settings), settings.history_wait)
 
 
 def _moderation_store(settings: Settings) -> ModerationStore:
