@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from app.bus.base import Bus
+from app.bus.history import Gap
 from app.bus.moderation import MemoryStore, ModerationStore
 from app.domain.addresses import Networks, budget_key
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
@@ -43,7 +44,7 @@ from app.fanout import Codec, Outbox
 from app.laggards import Laggards
 from app.moderation import Moderation, Policy
 from app.presence import Presence
-from app.replay import Replayer
+from app.replay import Replayer, gap_text
 from app.switchboard import Switchboard
 from app.tally import Tally
 
@@ -463,6 +464,12 @@ class Hub:
                 self.error(target, QUEUE_FULL, "degraded")
         else:
             self._apply(self.room.refused(event))
+
+    def skipped(self, room: str, gap: Gap, since: int) -> None:
+        """Told in the room's order, before the event after the jump, as a resume is told."""
+        notice = Event(Kind.GAP, text=gap_text(gap, since), missed=gap.missed, room=room)
+        for channel in self.switchboard.of(room):
+            channel.broadcast(notice)
 
     def forwarded(self, member: int, event: Event) -> None:
         if event.kind is Kind.MODERATION:
