@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Protocol
 
 from app.bus.base import Bus
@@ -56,6 +57,13 @@ DEGRADED = (
     " what you send waits here and goes out when it is back."
 )
 RECOVERED = "The room is back: what was waiting is being sent."
+
+Later = Callable[[Callable[[], None]], None]
+"""When to show a client an outcome: ``_now``, or the bus's ``after_delivered``."""
+
+
+def _now(show: Callable[[], None]) -> None:
+    show()
 QUEUE_FULL = "Not sent: the room is degraded and too many messages are already waiting — try again when it is back"
 
 
@@ -228,8 +236,7 @@ class Hub:
 
         It gets its welcome, then each room's history (the last events its channel replays, or
         everything after ``since``: one id for every room, or an id per room), then its own
-        joins and live events. All of it is queued in this one call, so no live event can slip
-        in between replay and live.
+        joins and live events; no live event can slip in between replay and live.
         """
         self.clients[client.id] = client
         self.tally.connections[client.gateway] += 1
@@ -237,6 +244,16 @@ class Hub:
         self.flood.open(client.id, client.budget, self.clock())
         self.moderation.identities.prove_on_arrival(client, nick, token)
         welcome, *rest = self.room.join(client.id, client.gateway, nick, self.moderation.admitted(client, nick, rooms))
+        self.bus.after_delivered(partial(self._welcome, client, welcome, since))
+        self._apply(rest)
+        self.moderation.joined(client)
+
+    def _welcome(self, client: Client, welcome: Outcome, since: int | Mapping[str, int] | None) -> None:
+        """Welcome a newcomer, replay each room's history and seat it in the rooms' channels,
+        once the events published before it came are delivered (so in history): each reaches it
+        once, replayed or live."""
+        if self.clients.get(client.id) is not client:
+            return
         self._apply([welcome])
         if self.bus.degraded:
             self.tell(client, Event(Kind.SYSTEM, text=DEGRADED, code="degraded"))
@@ -246,8 +263,6 @@ class Hub:
             self._replay(client, name, resume, aside=name != joined[-1])
         self._seat(client)
         client.outbox.open()
-        self._apply(rest)
-        self.moderation.joined(client)
 
     def _replay(self, client: Client, room: str, since: int | None, aside: bool = False) -> None:
         self.replayer.replay(
@@ -302,7 +317,7 @@ class Hub:
         if held is not None:
             self.error(client, *held)
             return
-        self._apply(self.room.handle(client.id, line, room))
+        self._apply(self.room.handle(client.id, line, room), self.bus.after_delivered)
 
     def refuse(self, client: Client, text: str = "", code: str = "") -> None:
         """Input from a client that cannot be accepted (``text`` says why; none: nothing is said).
@@ -494,37 +509,38 @@ class Hub:
         for channel in self.switchboard:
             channel.broadcast(event, guests=False)
 
-    def _apply(self, outcomes: list[Outcome]) -> None:
+    def _apply(self, outcomes: list[Outcome], later: Later = _now) -> None:
+        """Publish, forward and forget now; what is shown or done to one client through ``later``
+        (for a command: once what was published before it is delivered, so a reply never
+        overtakes its asker's own lines)."""
         for outcome in outcomes:
             if isinstance(outcome, Publish):
                 self.bus.publish(outcome.event)
-            elif isinstance(outcome, Tell):
-                target = self.clients.get(outcome.member)
-                if target is not None:
-                    self.tell(target, outcome.event)
             elif isinstance(outcome, Forward):
                 self.bus.forward(outcome.process, outcome.member, outcome.event)
-            elif isinstance(outcome, ShowHistory):
-                target = self.clients.get(outcome.member)
-                if target is not None:
-                    ids = self.moderation.role(target, outcome.room) >= Role.ROOM_OPERATOR  # what /redact takes
-                    for part in self.replayer.show(outcome.room, outcome.count, ids):
-                        self.tell(target, part)
-            elif isinstance(outcome, Seat):
-                target = self.clients.get(outcome.member)
-                if target is not None:
-                    if outcome.replay:
-                        self._replay(target, outcome.replay, None)
-                    self._seat(target)
             elif isinstance(outcome, Forget):
                 self.bus.forget(outcome.room)
                 self.switchboard.forget(outcome.room)
                 self.presence.forget(outcome.room)
-            elif isinstance(outcome, Disconnect):
-                target = self.clients.get(outcome.member)
-                if target is not None:
-                    self.drop(target, outcome.goodbye, outcome.reason)
+            else:
+                later(partial(self._show, outcome))
 
+    def _show(self, outcome: Tell | ShowHistory | Seat | Disconnect) -> None:
+        target = self.clients.get(outcome.member)
+        if target is None:
+            return
+        if isinstance(outcome, Tell):
+            self.tell(target, outcome.event)
+        elif isinstance(outcome, ShowHistory):
+            ids = self.moderation.role(target, outcome.room) >= Role.ROOM_OPERATOR  # what /redact takes
+            for part in self.replayer.show(outcome.room, outcome.count, ids):
+                self.tell(target, part)
+        elif isinstance(outcome, Seat):
+            if outcome.replay:
+                self._replay(target, outcome.replay, None)
+            self._seat(target)
+        else:
+            self.drop(target, outcome.goodbye, outcome.reason)
 
 def _log_event(event: Event) -> None:
     if not log.isEnabledFor(logging.INFO):

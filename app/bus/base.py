@@ -81,6 +81,10 @@ class Bus(Protocol):
 
     def forward(self, process: str, member: int, event: Event) -> None: ...
 
+    def after_delivered(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the events published so far have been delivered (where the
+        bus can tell; else at once)."""
+
     def forget(self, room: str) -> None:
         """The room was forgotten to make space for a new one: drop its history."""
 

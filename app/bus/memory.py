@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 
 from app.bus.base import Deliver, Listener
 from app.bus.history import History
@@ -35,7 +36,8 @@ class InProcessBus:
     published beyond it wait, in order, until the writer has raised the mark.
 
     An event published while another is being delivered (a slow reader dropped mid-broadcast
-    publishes its leave) waits until that delivery is complete, so every client sees ids in order.
+    publishes its leave) waits until that delivery is complete, so every client sees ids in order;
+    and ``after_delivered`` keeps a reply behind the events published before it.
     """
 
     engine = "memory"
@@ -66,6 +68,10 @@ class InProcessBus:
         self._unsaved_shown = 0
         """The newest id delivered before it was written (a hung disk): degraded until it is."""
         self._queue: deque[Event] = deque()
+        self._delivered = 0
+        """The last id delivered."""
+        self._after: deque[tuple[int, Callable[[], None]]] = deque()
+        """Callbacks waiting for every id up to theirs to be delivered (``after_delivered``)."""
         self._held: deque[Event] = deque()
         self._held_chat = 0
         self._delivering = False
@@ -130,7 +136,7 @@ class InProcessBus:
         self._last_id += 1
         event = event.stamped(self._last_id, time.time())
         if self.store is None:
-            self._shown(event)
+            self._queue.append(event)
             return
         if not self._turn:
             assert self._loop is not None
@@ -179,14 +185,18 @@ class InProcessBus:
     def _release(self, upto: int) -> None:
         """Deliver, in order, the events waiting for the writer up to id ``upto``."""
         while self._unwritten and self._unwritten[0].id <= upto:
-            self._shown(self._unwritten.popleft())
+            self._queue.append(self._unwritten.popleft())
         while self._due and self._due[0][1] <= upto:
             self._due.popleft()
         self._drain()
 
-    def _shown(self, event: Event) -> None:
-        self.history.append(event)
-        self._queue.append(event)
+    def after_delivered(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once every event published so far has been delivered (at once when
+        none is waiting), so that a reply never overtakes what its asker said just before it."""
+        if self._delivered >= self._last_id and not self._after:
+            callback()
+        else:
+            self._after.append((self._last_id, callback))
 
     def _drain(self) -> None:
         if self._delivering or self._deliver is None:
@@ -194,7 +204,12 @@ class InProcessBus:
         self._delivering = True
         try:
             while self._queue:
-                self._deliver(self._queue.popleft())
+                event = self._queue.popleft()
+                self.history.append(event)  # with its delivery: a replay then has it, or it is live
+                self._deliver(event)
+                self._delivered = event.id
+                while self._after and self._after[0][0] <= event.id:
+                    self._after.popleft()[1]()
         finally:
             self._delivering = False
 

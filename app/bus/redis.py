@@ -27,7 +27,7 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
 from urllib.parse import urlsplit
@@ -275,6 +275,11 @@ class RedisBus:
 
     def forward(self, process: str, member: int, event: Event) -> None:
         self._enqueue(Outgoing(replace(event, process=self.process), uuid4().hex, member, process))
+
+    def after_delivered(self, callback: Callable[[], None]) -> None:
+        """At once: an event published here comes back after a Redis round trip, which a reply
+        does not wait for (as between processes, the order is the room's, not the replies')."""
+        callback()
 
     async def stop(self) -> None:
         """Stop the tasks, send what is queued (the leaves of this process's users) if Redis

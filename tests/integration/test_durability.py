@@ -214,6 +214,21 @@ def test_kill_9_during_a_flood_keeps_in_history_every_id_a_client_saw(tmp_path: 
         server.stop()
 
 
+def test_a_hung_disk_delays_delivery_at_most_the_history_wait_and_is_told(start_server) -> None:
+    server = start_server(CHAT_RATE="0", CHAT_HISTORY_WAIT="0.2", CHAT_WEB_HISTORY="100")
+    alice, bob = server.web("alice"), server.tcp(nick="bob")
+    with stalled(server):  # the writer waits for the lock (up to SQLite's 5 s) as for a hung disk
+        bob.send("while the disk hangs")
+        alice.expect(type="message", text="while the disk hangs", timeout=4)
+        health = server.health()
+        assert health["status"] == "degraded", "shown before it is saved: told"
+        assert "takes longer than 0.2 s: events are delivered before they are saved" in health["problem"]
+    health_when(server, lambda h: h["status"] == "ok" and h["history"]["lag"] == 0)
+    newcomer = server.web("newcomer")
+    newcomer.expect(type="system", code="live")
+    assert "while the disk hangs" in [e.get("text") for e in newcomer.events if e.get("history")]
+
+
 # -- a full disk ---------------------------------------------------------------------------------
 
 
