@@ -110,6 +110,7 @@ class InProcessBus:
             store.start(lambda: loop.call_soon_threadsafe(self._progress))
         else:
             self._last_id = self.history.last_id
+        self._delivered = self._last_id  # what earlier runs delivered is history: nothing to wait for
         self._deliver, self._listener = deliver, listener
 
     def publish(self, event: Event) -> None:
