@@ -6,7 +6,7 @@ they delivered (see ``app.bus.memory``). The file is in WAL mode with ``synchron
 commit is in the operating system's hands when it returns, which survives ``kill -9`` and any
 crash of the process (not a power cut, which may take the last commits: that needs ``FULL``, an
 fsync per commit). So a commit costs a write, not a flush, and a turn's events pay one together:
-what delivery waits for is about one commit (about a millisecond) per turn.
+what delivery waits for is one commit and two thread hand-offs per turn.
 
 **A slow disk delays delivery, within bounds.** An event waits for its write at most the bus's
 ``write_wait`` (``CHAT_HISTORY_WAIT``); past it (a hung disk), and at once while writes fail (a
