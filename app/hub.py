@@ -319,6 +319,12 @@ class Hub:
             return
         self._apply(self.room.handle(client.id, line, room), self.bus.after_delivered)
 
+    def after_replies(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the replies to every line received so far are written (they
+        wait for the events published before them): a door hangs up at the end of its input so."""
+        loop = asyncio.get_running_loop()
+        self.bus.after_delivered(lambda: loop.call_soon(callback))
+
     def refuse(self, client: Client, text: str = "", code: str = "") -> None:
         """Input from a client that cannot be accepted (``text`` says why; none: nothing is said).
         It costs the sender a strike, and the answer is rate limited like lines: a flood of bad
