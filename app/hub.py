@@ -294,7 +294,8 @@ class Hub:
         elif verdict is Verdict.REFUSE:
             self.tally.rate_limited += 1
             text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
-            self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
+            refusal = Tell(client.id, Event(Kind.ERROR, text=text, code="rate_limited"))
+            self.bus.after_delivered(partial(self._show, refusal))  # after the lines that went out
         else:
             self.drop(client, Goodbye.FLOODING)
 
