@@ -85,6 +85,8 @@ class Settings:
     history: int = 500
     presence_history: int = 100
     db: str = "chat.db"
+    history_wait: float = 2.0
+    """Longest an event waits for its write to the history file before it is delivered unsaved (seconds)."""
     web_history: int = 100
     tcp_replay: int = 20
     churn_calm: int = 10
@@ -246,6 +248,7 @@ class Settings:
             history=int(number("CHAT_HISTORY", d.history)),
             presence_history=int(number("CHAT_PRESENCE_HISTORY", d.presence_history)),
             db=env.get("CHAT_DB", d.db),
+            history_wait=number("CHAT_HISTORY_WAIT", d.history_wait, float) or d.history_wait,
             web_history=int(number("CHAT_WEB_HISTORY", d.web_history)),
             tcp_replay=int(number("CHAT_TCP_REPLAY", d.tcp_replay)),
             churn_calm=int(number("CHAT_CHURN_CALM", d.churn_calm)),

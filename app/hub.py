@@ -15,9 +15,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Protocol
 
 from app.bus.base import Bus
+from app.bus.history import Gap
 from app.bus.moderation import MemoryStore, ModerationStore
 from app.domain.addresses import Networks, budget_key
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
@@ -46,7 +48,7 @@ from app.handshakes import Ending, Handshake, HandshakeLimits, Handshakes
 from app.laggards import Laggards
 from app.moderation import Moderation, Policy
 from app.presence import Presence, PresenceLog
-from app.replay import Replay, Replayer
+from app.replay import Replay, Replayer, gap_text
 from app.switchboard import Switchboard
 from app.tally import Tally
 
@@ -58,6 +60,13 @@ DEGRADED = (
     " what you send waits here and goes out when it is back."
 )
 RECOVERED = "The room is back: what was waiting is being sent."
+
+Later = Callable[[Callable[[], None]], None]
+"""When to show a client an outcome: ``_now``, or the bus's ``after_delivered``."""
+
+
+def _now(show: Callable[[], None]) -> None:
+    show()
 QUEUE_FULL = "Not sent: the room is degraded and too many messages are already waiting — try again when it is back"
 
 
@@ -272,11 +281,10 @@ class Hub:
 
         It gets its welcome, then each room's history (the last events its channel replays, or
         everything after ``since``: one id for every room, or an id per room), then its own
-        joins and live events. All of it is queued in this one call, so no live event can slip
-        in between replay and live. The replay's bytes are paid for from its address's replay
-        budget (unless in debt, it pays whatever the replay weighs): a client whose address is in
-        debt and asks for history is refused (``REPLAY_LIMIT``, come back later with the same
-        ``since``) before anyone hears of it.
+        joins and live events; no live event can slip in between replay and live. The replay's
+        bytes are paid for from its address's replay budget (unless in debt, it pays whatever the
+        replay weighs): a client whose address is in debt and asks for history is refused
+        (``REPLAY_LIMIT``, come back later with the same ``since``) before anyone hears of it.
         """
         self.clients[client.id] = client
         self.tally.connections[client.gateway] += 1
@@ -288,6 +296,16 @@ class Hub:
             self.drop(client, Goodbye.REPLAY_LIMIT)  # before it is in any room: nobody hears of it
             return
         welcome, *rest = self.room.join(client.id, client.gateway, nick, asked)
+        self.bus.after_delivered(partial(self._welcome, client, welcome, since))
+        self._apply(rest)
+        self.moderation.joined(client)
+
+    def _welcome(self, client: Client, welcome: Outcome, since: int | Mapping[str, int] | None) -> None:
+        """Welcome a newcomer, replay each room's history and seat it in the rooms' channels,
+        once the events published before it came are delivered (so in history): each reaches it
+        once, replayed or live."""
+        if self.clients.get(client.id) is not client:
+            return
         joined = self.room.rooms.of(client.id)
         replays = [self._prepare(client, name, _resume(since, name), name != joined[-1]) for name in joined]
         self.replay_budget.take(None, client.budget, self.clock(), sum(replay.size for replay in replays))
@@ -298,8 +316,6 @@ class Hub:
             self._show(client, replay)
         self._seat(client)
         client.outbox.open()
-        self._apply(rest)
-        self.moderation.joined(client)
 
     def _wants_history(self, client: Client, rooms: tuple[str, ...], since: int | Mapping[str, int] | None) -> bool:
         """Whether a client joining ``rooms`` (as typed) is to be replayed any history: what an
@@ -343,7 +359,8 @@ class Hub:
         elif verdict is Verdict.REFUSE:
             self.tally.rate_limited += 1
             text = f"Slow down: not sent (limits: {self.flood.policy.pace})"
-            self.tell(client, Event(Kind.ERROR, text=text, code="rate_limited"))
+            refusal = Tell(client.id, Event(Kind.ERROR, text=text, code="rate_limited"))
+            self.bus.after_delivered(partial(self._carry_out, refusal))  # after the lines that went out
         else:
             self.drop(client, Goodbye.FLOODING)
 
@@ -388,7 +405,13 @@ class Hub:
             return
         if rest and name in ("part", "leave", "quit") and self.moderation.mutes:  # a reason is said too
             line = f"/{name} {self.moderation.unsaid(client, name, rest, here)}"
-        self._apply(self.room.handle(client.id, line, room))
+        self._apply(self.room.handle(client.id, line, room), self.bus.after_delivered)
+
+    def after_replies(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the replies to every line received so far are written (they
+        wait for the events published before them): a door hangs up at the end of its input so."""
+        loop = asyncio.get_running_loop()
+        self.bus.after_delivered(lambda: loop.call_soon(callback))
 
     def refuse(self, client: Client, text: str = "", code: str = "") -> None:
         """Input from a client that cannot be accepted (``text`` says why; none: nothing is said).
@@ -564,6 +587,12 @@ class Hub:
         else:
             self._apply(self.room.refused(event))
 
+    def skipped(self, room: str, gap: Gap, since: int) -> None:
+        """Told in the room's order, before the event after the jump, as a resume is told."""
+        notice = Event(Kind.GAP, text=gap_text(gap, since), missed=gap.missed, room=room)
+        for channel in self.switchboard.of(room):
+            channel.broadcast(notice)
+
     def forwarded(self, member: int, event: Event) -> None:
         if event.kind is Kind.MODERATION:
             self.moderation.forwarded(member, event)
@@ -587,37 +616,39 @@ class Hub:
         for channel in self.switchboard:
             channel.broadcast(event, guests=False)
 
-    def _apply(self, outcomes: list[Outcome]) -> None:
+    def _apply(self, outcomes: list[Outcome], later: Later = _now) -> None:
+        """Publish, forward and forget now; what is shown or done to one client through ``later``
+        (for a command: once what was published before it is delivered, so a reply never
+        overtakes its asker's own lines)."""
         for outcome in outcomes:
             if isinstance(outcome, Publish):
                 self.bus.publish(outcome.event)
-            elif isinstance(outcome, Tell):
-                target = self.clients.get(outcome.member)
-                if target is not None:
-                    self.tell(target, outcome.event)
             elif isinstance(outcome, Forward):
                 self.bus.forward(outcome.process, outcome.member, outcome.event)
-            elif isinstance(outcome, ShowHistory):
-                target = self.clients.get(outcome.member)
-                if target is not None:
-                    role = self.moderation.standing.role(target, outcome.room)
-                    ids = role >= Role.ROOM_OPERATOR  # what /redact takes
-                    for part in self.replayer.show(outcome.room, outcome.count, ids):
-                        self.tell(target, part)
-            elif isinstance(outcome, Seat):
-                target = self.clients.get(outcome.member)
-                if target is not None:
-                    if outcome.replay:
-                        self._show(target, self._prepare(target, outcome.replay, None))
-                    self._seat(target)
             elif isinstance(outcome, Forget):
                 self.bus.forget(outcome.room)
                 self.switchboard.forget(outcome.room)
                 self.presence.forget(outcome.room)
-            elif isinstance(outcome, Disconnect):
-                target = self.clients.get(outcome.member)
-                if target is not None:
-                    self.drop(target, outcome.goodbye, outcome.reason)
+            else:
+                later(partial(self._carry_out, outcome))
+
+    def _carry_out(self, outcome: Tell | ShowHistory | Seat | Disconnect) -> None:
+        """Show or do to one client what an outcome says (it may have gone meanwhile)."""
+        target = self.clients.get(outcome.member)
+        if target is None:
+            return
+        if isinstance(outcome, Tell):
+            self.tell(target, outcome.event)
+        elif isinstance(outcome, ShowHistory):
+            ids = self.moderation.standing.role(target, outcome.room) >= Role.ROOM_OPERATOR  # what /redact takes
+            for part in self.replayer.show(outcome.room, outcome.count, ids):
+                self.tell(target, part)
+        elif isinstance(outcome, Seat):
+            if outcome.replay:
+                self._show(target, self._prepare(target, outcome.replay, None))
+            self._seat(target)
+        else:
+            self.drop(target, outcome.goodbye, outcome.reason)
 
 
 def _resume(since: int | Mapping[str, int] | None, room: str) -> int | None:

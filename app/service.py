@@ -245,7 +245,7 @@ def _bus(settings: Settings) -> Bus:
             queue_limit=settings.redis_queue,
             max_rooms=settings.max_rooms,
         )
-    return InProcessBus(_history(settings), _store(settings))
+    return InProcessBus(_history(settings), _store(settings), settings.history_wait)
 
 
 def _moderation_policy(settings: Settings) -> Policy:

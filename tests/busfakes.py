@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from support import RedisCluster, RedisServer
 
+from app.bus.history import Gap
 from app.bus.redis import RedisBus
 from app.domain.events import Event
 from app.domain.room import Member, RemoteMember
@@ -30,6 +31,8 @@ class Recorder:
 
     def refused(self, event: Event, reason: str) -> None:
         self.refusals.append((event, reason))
+
+    def skipped(self, room: str, gap: Gap, since: int) -> None: ...
 
     def forwarded(self, member: int, event: Event) -> None: ...
 

@@ -31,7 +31,7 @@ def store_throughput(events: int) -> float:
         store.start()
         started = time.perf_counter()
         for i in range(1, events + 1):
-            store.append(Event(Kind.MESSAGE, nick="bench", text=f"message {i} " + "x" * 60, id=i, ts=time.time()))
+            store.save([Event(Kind.MESSAGE, nick="bench", text=f"message {i} " + "x" * 60, id=i, ts=time.time())])
         store.close(timeout=120)
         elapsed = time.perf_counter() - started
         if store.persisted_id != events:

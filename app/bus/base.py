@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from app.bus.history import History
+from app.bus.history import Gap, History
 from app.domain.events import Event
 from app.domain.room import Member, RemoteMember
 
@@ -24,6 +24,10 @@ class Listener(Protocol):
     def refused(self, event: Event, reason: str) -> None:
         """A published event was not accepted: "taken" (nick), "absent" (sender not in the room)
         or "full" (too many messages queued while degraded)."""
+
+    def skipped(self, room: str, gap: Gap, since: int) -> None:
+        """The room's ids jumped past ``since``: events the shared server lost before this
+        process read them (a Redis restarted empty), which its clients are told of."""
 
     def forwarded(self, member: int, event: Event) -> None:
         """A private event for this process's member ``member``, sent by another process."""
@@ -76,6 +80,10 @@ class Bus(Protocol):
     def publish(self, event: Event) -> None: ...
 
     def forward(self, process: str, member: int, event: Event) -> None: ...
+
+    def after_delivered(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the events published so far have been delivered (where the
+        bus can tell; else at once)."""
 
     def forget(self, room: str) -> None:
         """The room was forgotten to make space for a new one: drop its history."""

@@ -74,6 +74,9 @@ class RoomHistory:
         """Ids of the events that fell out of the windows lately: a gap counts this room's own."""
         self._evicted_floor = 0
         """Every event above this id that fell out is in ``_evicted``; below it only ids are known."""
+        self.skipped: list[Loss] = []
+        """Ids of this room a shared room lost before this process read them (Redis restarted
+        empty): a resume from before them is told. Only those above the oldest event kept."""
         self.last_id = 0
 
     def __len__(self) -> int:
@@ -102,6 +105,11 @@ class RoomHistory:
             self._evicted.append(window[0].id)
         window.append(event)
         self.last_id = event.id
+
+    def skip(self, loss: Loss) -> None:
+        """The room's ids jumped over ``loss``: its events are gone for good."""
+        oldest = min((window[0].id for window in (self._said, self._noted) if window), default=loss.first)
+        self.skipped = [kept for kept in self.skipped if kept.last >= oldest] + [loss]
 
     def find(self, id: int) -> Event | None:
         """Message ``id`` as held (None when it is not held, is not a message, or was removed)."""
@@ -253,5 +261,5 @@ class History:
         that room cannot get back."""
         kept = self.room(room)
         if self.ids is Ids.ROOM:
-            return kept.after(since, kept.last_id, self._losses)
+            return kept.after(since, kept.last_id, kept.skipped)
         return kept.after(since, self.last_id, self._losses)

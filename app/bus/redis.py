@@ -27,7 +27,7 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from urllib.parse import urlsplit
@@ -41,7 +41,7 @@ from redis.exceptions import (
 )
 
 from app.bus.base import Deliver, Listener
-from app.bus.history import History, Ids
+from app.bus.history import Gap, History, Ids, Loss
 from app.bus.records import RecordError, event_record, member_record, read_entry, read_event, read_member
 from app.bus.redis_connect import Client, bell_urls, connect, listener
 from app.bus.redis_keys import Keys
@@ -283,6 +283,11 @@ class RedisBus:
 
     def forward(self, process: str, member: int, event: Event) -> None:
         self._enqueue(Outgoing(replace(event, process=self.process), uuid4().hex, member, process))
+
+    def after_delivered(self, callback: Callable[[], None]) -> None:
+        """At once: an event published here comes back after a Redis round trip, which a reply
+        does not wait for (as between processes, the order is the room's, not the replies')."""
+        callback()
 
     async def stop(self) -> None:
         """Stop the tasks, send what is queued (the leaves of this process's users) if Redis
@@ -795,6 +800,8 @@ class RedisBus:
         for event in _events(entries, cursor):
             if event.id <= cursor.last_id:
                 continue  # never deliver an id twice, whatever happened to the stream
+            if cursor.last_id and event.id > cursor.last_id + 1:
+                self._skipped(room, Loss(cursor.last_id + 1, event.id - 1))
             cursor.last_id = event.id
             self._track(room, event)
             self.history.append(event)
@@ -803,6 +810,16 @@ class RedisBus:
                     self._deliver(event)
                 except Exception:  # a bug in delivery must not stop this process hearing the room
                     log.exception("delivering %s #%d failed", room, event.id)
+
+    def _skipped(self, room: str, loss: Loss) -> None:
+        """A room's ids are consecutive, so a jump means Redis lost the events in between before
+        this process read them (restarted empty, or a failover, while this process stalled; or
+        trimmed while it lagged that far behind): its clients are told, never left to miss them."""
+        missed = loss.last - loss.first + 1
+        log.warning("%s: ids %d to %d were lost before this process read them", room, loss.first, loss.last)
+        self.history.room(room).skip(loss)
+        if self._listener is not None:
+            self._listener.skipped(room, Gap(lost=missed), loss.first - 1)
 
     def _track(self, room: str, event: Event) -> None:
         """Which rooms other processes' members are in, for reaping them."""

@@ -1,24 +1,32 @@
 """History on disk: a SQLite file, written by a thread of its own, that also makes ids durable.
 
-**Ids are reserved before they are used.** A client that saw id N comes back with ``since=N``;
-if a restart handed N out again, that client would silently skip the new event N. So the bus
-hands out no id above the *reserved* mark, a number saved in the file before any id up to it is
-used, and every start numbers above it, whether the last run stopped cleanly or was killed. The
-writer thread raises the mark ``RUNWAY`` ids ahead of use, in the same transaction as the events,
-when half the runway is used: the event loop never waits for the disk, and pays one comparison
-per event. (The alternative, delivering each event only once it is written, puts a thread round
-trip and a commit in front of every delivery and stops the chat with the disk.)
+**Seen means stored.** The bus gives the writer each loop turn's events as one batch, and the
+writer commits whatever batches are waiting in one transaction (a group commit); only then are
+they delivered (see ``app.bus.memory``). The file is in WAL mode with ``synchronous=NORMAL``: a
+commit is in the operating system's hands when it returns, which survives ``kill -9`` and any
+crash of the process (not a power cut, which may take the last commits: that needs ``FULL``, an
+fsync per commit). So a commit costs a write, not a flush, and a turn's events pay one together:
+what delivery waits for is one commit and two thread hand-offs per turn.
+
+**A slow disk delays delivery, within bounds.** An event waits for its write at most the bus's
+``write_wait`` (``CHAT_HISTORY_WAIT``); past it (a hung disk), and at once while writes fail (a
+full disk), events are delivered unsaved and ``problem`` says so. Lag is the ids handed out but
+not yet saved, and it never exceeds ``LAG_LIMIT`` (one and a half runways): near it the bus holds
+new events until the writer has caught up, and past ``HELD_CHAT`` held messages it refuses new
+ones with a clear error: back-pressure on publishing, never an event loop blocked for long.
+
+**Ids are reserved before they are used**, for what was delivered unsaved. A client that saw id
+N comes back with ``since=N``; if a restart handed N out again, that client would silently skip
+the new event N. So the bus hands out no id above the *reserved* mark, a number saved in the file
+before any id up to it is used, and every start numbers above it, whether the last run stopped
+cleanly or was killed. The writer raises the mark ``RUNWAY`` ids ahead of use, in the same
+transaction as the events, when half the runway is used.
 
 **What a crash loses is told.** A clean stop lowers the mark to the last id used. After a crash
-the ids between the last saved event and the mark are recorded as a ``Loss``: some of them may
-have been seen and are gone, and a client resuming from before them gets a ``gap`` saying so.
+the ids between the last saved event and the mark are recorded as a ``Loss``: any of them that
+was delivered unsaved is gone, and a client resuming from before them gets a ``gap`` saying so.
 
-**The writer's lag is bounded.** Lag is the ids handed out but not yet saved. The mark only rises
-with a commit that also saved every event before it, so ids never run more than ``LAG_LIMIT``
-(one and a half runways) ahead of what is saved: near it the bus holds new events until the
-writer has caught up, which is back-pressure on delivery, never a blocked event loop.
-
-**Disk trouble is told, never hidden.** A failed write keeps its events (bounded by the same
+**Disk trouble is told, never hidden.** A failed write keeps its events (bounded by the lag
 limit) and is retried with backoff; ``problem`` says why meanwhile, the log says so once per
 outage, and ``persisted_id`` only moves once the events are really in the file.
 """
@@ -135,9 +143,9 @@ class SqliteStore:
         self.presence_capacity = min(presence, capacity)
         self.room_capacity = capacity if room_capacity is None else min(room_capacity, capacity)
         self.default_room = default_room
-        self._queue: queue.SimpleQueue[Event | _Reserve | _Forget | _Close] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[Event] | _Reserve | _Forget | _Close] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._on_reserved: Callable[[int], None] = lambda upto: None
+        self._on_progress: Callable[[], None] = lambda: None
         self._mark_moved = threading.Condition()
         """Wakes ``wait_reserved`` when a commit raised the mark or a write failed."""
         self.floor = 0
@@ -211,16 +219,18 @@ class SqliteStore:
         self.reserved_id = reserved + RUNWAY
         return sorted((_from_row(row, self.default_room) for row in rows), key=lambda event: event.id)
 
-    def start(self, on_reserved: Callable[[int], None] | None = None) -> None:
-        """Start the writer; ``on_reserved(upto)`` is called from its thread when the mark rises."""
-        if on_reserved is not None:
-            self._on_reserved = on_reserved
+    def start(self, on_progress: Callable[[], None] | None = None) -> None:
+        """Start the writer; ``on_progress()`` is called from its thread after each commit (which
+        moves ``persisted_id`` or ``reserved_id``) and each failed one (which sets ``problem``)."""
+        if on_progress is not None:
+            self._on_progress = on_progress
         self._thread = threading.Thread(target=self._write_forever, name="history-writer", daemon=True)
         self._thread.start()
 
-    def append(self, event: Event) -> None:
-        self.queued_id = event.id
-        self._queue.put(event)
+    def save(self, batch: list[Event]) -> None:
+        """Write ``batch`` (events in id order, above any saved before) with the next commit."""
+        self.queued_id = batch[-1].id
+        self._queue.put(batch)
 
     def forget(self, room: str) -> None:
         """Delete a room's saved events (its history was forgotten to make space for a new room)."""
@@ -257,8 +267,8 @@ class SqliteStore:
                     while not self._queue.empty():
                         items.append(self._queue.get_nowait())
                 for item in items:
-                    if isinstance(item, Event):
-                        pending.append(item)
+                    if isinstance(item, list):
+                        pending += item
                     elif isinstance(item, _Reserve):
                         reserve = max(reserve, item.upto)
                     elif isinstance(item, _Forget):
@@ -303,6 +313,7 @@ class SqliteStore:
             self.problem = f"cannot save history to {self.path}: {problem}"
             with self._mark_moved:
                 self._mark_moved.notify_all()
+            self._on_progress()
             return False
         if self.problem is not None:
             log.warning("history is saved to %s again: %d waiting events written", self.path, len(events))
@@ -312,7 +323,7 @@ class SqliteStore:
             with self._mark_moved:
                 self.reserved_id = reserve
                 self._mark_moved.notify_all()
-            self._on_reserved(reserve)
+        self._on_progress()
         return True
 
     def _due_for_trim(self, events: list[Event], closing: bool) -> list[str]:

@@ -260,7 +260,7 @@ class SshClient(asyncssh.SSHServerSession):  # type: ignore[type-arg]
 
     def eof_received(self) -> bool:
         """The client's input ended (a pipe ran out): answer what it sent, then leave."""
-        asyncio.get_running_loop().call_soon(self._quit)
+        self.hub.after_replies(self._quit)
         return True
 
     def pause_writing(self) -> None:

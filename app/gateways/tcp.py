@@ -239,8 +239,8 @@ class TcpClient(PacedInput, BufferedProtocol):
 
     def eof_received(self) -> bool:
         """The peer is done sending (``nc -N``, the end of a piped file): answer what it sent,
-        once this loop turn's output is written, then hang up."""
-        asyncio.get_running_loop().call_soon(self._hang_up)
+        once those answers are written, then hang up."""
+        self.hub.after_replies(self._hang_up)
         return True
 
     def ping(self, visible: bool) -> None:

@@ -184,6 +184,51 @@ def test_kill_9_with_redis_never_reissues_a_seen_id(tmp_path: Path, redis_server
     assert all(count > 50 for count in counts), counts
 
 
+def test_kill_9_during_a_flood_keeps_in_history_every_id_a_client_saw(tmp_path: Path) -> None:
+    """Seen means stored: whatever any client was shown is in history after a ``kill -9``, from
+    the middle of a flood, then with the writer held up (a slow disk: what waits is not shown)."""
+    windows = {"CHAT_HISTORY": "20000", "CHAT_PRESENCE_HISTORY": "20000"}  # nothing falls out of history
+    server = ServerProcess(tmp_path, {**FAST, **windows, "CHAT_HISTORY_WAIT": "60"})  # never shown unsaved
+    seen: dict[int, tuple[str, str, str]] = {}
+    try:
+        for round, stall in enumerate((False, True)):
+            server.start()
+            watchers = [server.web(f"watcher{i}") for i in range(3)]
+            with Flood(server, f"round{round}"):
+                watchers[0].expect(type="message", text=f"round{round} line 1000", timeout=20)
+                with stalled(server if stall else None):
+                    if stall:
+                        health_when(server, lambda h: h["history"]["lag"] >= 200)
+                    server.signal(signal.SIGKILL)
+                    server.wait(10)
+            fresh = {e["id"]: identity(e) for watcher in watchers for e in everything(watcher) if "id" in e}
+            assert sum(what[0] == "message" for what in fresh.values()) > 1000
+            seen.update(fresh)
+            server.start()
+            kept = {e["id"]: identity(e) for e in resumed_from(server, 0) if e.get("history")}
+            gone = sorted(set(seen) - set(kept))
+            assert not gone, f"{len(gone)} of {len(seen)} events clients saw are not in history: #{gone[0]}…#{gone[-1]}"
+            assert all(kept[id] == what for id, what in seen.items()), "every id means what it meant"
+            server.stop()
+    finally:
+        server.stop()
+
+
+def test_a_hung_disk_delays_delivery_at_most_the_history_wait_and_is_told(start_server) -> None:
+    server = start_server(CHAT_RATE="0", CHAT_HISTORY_WAIT="0.2", CHAT_WEB_HISTORY="100")
+    alice, bob = server.web("alice"), server.tcp(nick="bob")
+    with stalled(server):  # the writer waits for the lock (up to SQLite's 5 s) as for a hung disk
+        bob.send("while the disk hangs")
+        alice.expect(type="message", text="while the disk hangs", timeout=4)
+        health = server.health()
+        assert health["status"] == "degraded", "shown before it is saved: told"
+        assert "takes longer than 0.2 s: events are delivered before they are saved" in health["problem"]
+    health_when(server, lambda h: h["status"] == "ok" and h["history"]["lag"] == 0)
+    newcomer = server.web("newcomer")
+    newcomer.expect(type="system", code="live")
+    assert "while the disk hangs" in [e.get("text") for e in newcomer.events if e.get("history")]
+
+
 # -- a full disk ---------------------------------------------------------------------------------
 
 

@@ -269,3 +269,42 @@ def test_two_processes_racing_for_one_nick_end_with_one_holder_and_agree_on_who_
     racers = sorted(entry for entry in views[0] if entry.startswith("racer"))
     assert racers == [f"racer{i} (web)" for i in range(4)], "each nick held once"
     assert len([entry for entry in views[0] if entry.startswith("guest")]) >= 4, "each loser became a guest"
+
+
+def test_ids_that_jump_after_redis_lost_them_are_told_as_a_gap(redis_server, start_server) -> None:
+    """Redis restarted empty while process A was stopped: the events B published meanwhile are
+    gone, and A's clients are told (live and on resume) rather than silently miss them."""
+    a, b = start_pair(start_server, redis_server, CHAT_REDIS_HEARTBEAT="3")  # A is not reaped while stopped
+    alice, bob = a.web("alice"), b.web("bob")
+    bob.say("before")
+    before = alice.expect(type="message", text="before")["id"]
+
+    a.signal(signal.SIGSTOP)
+    try:
+        for i in range(5):
+            bob.say(f"lost {i}")
+        bob.expect(type="message", text="lost 4")
+        redis_server.stop()
+        redis_server.start()
+        bob.expect(type="system", code="recovered", timeout=15)
+        bob.say("after")
+        after = bob.expect(type="message", text="after")["id"]
+    finally:
+        a.signal(signal.SIGCONT)
+    assert after > before + 5, "B numbers above every id it delivered"
+
+    gap, missed = alice.expect(type="gap", timeout=15), after - before - 1
+    assert gap["missed"] == missed and gap["room"] == "#main"
+    assert gap["text"] == f"Up to {missed} events after #{before} were lost when the server stopped unexpectedly"
+    assert alice.expect(type="message", text="after")["id"] == after
+    assert not any(e.get("text", "").startswith("lost ") for e in alice.events)
+    bob.say("/join #side")
+    bob.say("side line")
+    alice.say("/join #side")  # a room A first hears of, with history: following it is no gap
+    alice.expect(type="message", text="side line")
+    assert [e for e in alice.events if e["type"] == "gap"] == [gap]
+
+    resumed = a.web("phone", query=f"since={before}")
+    resumed.expect(type="system", code="live")
+    assert [e["missed"] for e in resumed.events if e["type"] == "gap"] == [missed]
+    assert [e["text"] for e in resumed.events if e["type"] == "message"] == ["after"]

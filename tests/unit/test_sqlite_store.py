@@ -41,7 +41,7 @@ def written(path: Path, events: list[Event], capacity: int = 100, presence: int 
     store.load()
     store.start()
     for event in events:
-        store.append(event)
+        store.save([event])
     store.close()
     return store
 
@@ -74,7 +74,7 @@ def test_a_crash_never_reuses_an_id_and_records_what_may_be_lost(tmp_path: Path)
     assert first.reserved_id == RUNWAY, "ids are reserved before any is handed out"
     first.start()
     for i in range(1, 11):
-        first.append(message(i))
+        first.save([message(i)])
     eventually(lambda: first.persisted_id == 10)  # then the process dies: the writer is never closed
     second = SqliteStore(path, 100)
     assert [e.id for e in second.load()] == list(range(1, 11))
@@ -90,7 +90,7 @@ def test_the_writer_tops_up_the_reservation_ahead_of_use(tmp_path: Path) -> None
     store = SqliteStore(tmp_path / "chat.db", 100)
     store.load()
     raised: list[int] = []
-    store.start(raised.append)
+    store.start(lambda: raised.append(store.reserved_id))
     store.reserve(5000)
     eventually(lambda: store.reserved_id == 5000)
     assert raised == [5000]
@@ -115,7 +115,7 @@ def test_a_file_from_before_schema_versions_is_migrated_in_place(tmp_path: Path)
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     store.start()
-    store.append(message(7, "said after the upgrade"))
+    store.save([message(7, "said after the upgrade")])
     store.close()
     assert [e.text for e in SqliteStore(path, 100).load()][-1] == "said after the upgrade"
 
@@ -251,7 +251,7 @@ def test_each_room_keeps_its_own_bounded_history_on_disk(tmp_path: Path) -> None
     store.start()
     events = [replace(message(i), room="#main" if i % 3 == 0 else f"#r{i % 3}") for i in range(1, 61)]
     for event in events:
-        store.append(event)
+        store.save([event])
     store.close()
     loaded = SqliteStore(path, capacity=100, presence=100, room_capacity=100).load()
     by_room = {room: [e.id for e in loaded if e.room == room] for room in ("#main", "#r1", "#r2")}
