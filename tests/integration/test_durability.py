@@ -334,7 +334,13 @@ def test_a_crash_while_the_disk_is_full_is_told_after_the_restart(tiny_disk: Pat
 
 @pytest.mark.parametrize("engine", ["sqlite", "redis"])
 def test_a_storm_of_joins_and_leaves_keeps_the_conversation(start_server, request, engine: str) -> None:
-    env = {"CHAT_RATE": "0", "CHAT_HISTORY": "50", "CHAT_PRESENCE_HISTORY": "10", "CHAT_WEB_HISTORY": "50"}
+    env = {
+        "CHAT_QUIET_GRACE": "0",
+        "CHAT_RATE": "0",
+        "CHAT_HISTORY": "50",
+        "CHAT_PRESENCE_HISTORY": "10",
+        "CHAT_WEB_HISTORY": "50",
+    }
     if engine == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_server").url
     server = start_server(**env)
