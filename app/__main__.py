@@ -6,13 +6,13 @@ from __future__ import annotations
 import signal
 import sys
 
-from app import open_files
 from app.asgi import create_app
 from app.config import Settings, SettingsError
 from app.gateways.uvicorn_contact import ChatServer, WebSocketDoorFactory, server_config
 from app.gateways.websocket import WebSocketPath
 from app.gateways.ws_door import WebSocketDoor
-from app.logs import log_from_a_thread
+from app.ops import open_files
+from app.ops.logs import log_from_a_thread
 from app.service import StartupRefused
 
 

@@ -20,11 +20,11 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.templating import Jinja2Templates
 from starlette.types import Receive, Scope, Send
 
-from app.assets import VersionedStaticFiles
 from app.config import Settings
-from app.logs import HideTokens, OneLine, log_from_a_thread
-from app.metrics import CONTENT_TYPE
+from app.ops.logs import HideTokens, OneLine, log_from_a_thread
+from app.ops.metrics import CONTENT_TYPE
 from app.service import ChatService, StartupRefused
+from app.site.assets import VersionedStaticFiles
 
 PACKAGE = Path(__file__).resolve().parent
 log = logging.getLogger("app")

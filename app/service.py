@@ -9,7 +9,6 @@ import os
 import signal
 import time
 
-from app import open_files
 from app.bus.base import Bus
 from app.bus.claim import RoomClaim, RoomTaken
 from app.bus.history import History, Ids
@@ -18,23 +17,24 @@ from app.bus.moderation import MemoryStore, ModerationStore, RedisModeration, Sq
 from app.bus.redis import RedisBus
 from app.bus.sqlite import SqliteStore, StoreError
 from app.config import Settings
+from app.delivery.fanout import Flusher
+from app.delivery.laggards import Laggards, OutboxLimits
 from app.domain.churn import ChurnGate
 from app.domain.events import Gateway
 from app.domain.flood import AllowancePolicy, Budgets, FloodPolicy
 from app.domain.guesses import GuessPolicy
 from app.domain.room import Room
 from app.domain.rooms import DAY, RoomLimits, Rooms
-from app.fanout import Flusher
 from app.gateways.host_key import HostKeyError
 from app.gateways.ssh import SshGateway
 from app.gateways.tcp import TcpGateway
 from app.gateways.tls import CertificateError, TlsGateway
 from app.gateways.websocket import WebSocketGateway
-from app.handshakes import HandshakeLimits
-from app.hub import Admission, Hub
-from app.laggards import Laggards, OutboxLimits
-from app.metrics import Metrics, MetricsAccess
-from app.moderation import Policy
+from app.hub.core import Admission, Hub
+from app.hub.desk import Policy
+from app.hub.handshakes import HandshakeLimits
+from app.ops import open_files
+from app.ops.metrics import Metrics, MetricsAccess
 
 log = logging.getLogger("app")
 

@@ -12,14 +12,14 @@ from typing import Any
 from app.bus.memory import InProcessBus
 from app.codecs import telnet, wire
 from app.codecs.lines import NOT_ECHOED
+from app.delivery.fanout import Channel, Flusher, Outbox
+from app.delivery.laggards import Laggards
 from app.domain.churn import ChurnGate
 from app.domain.events import Event, Gateway
 from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye
 from app.domain.room import Room
-from app.fanout import Channel, Flusher, Outbox
-from app.hub import Admission, Hub
-from app.laggards import Laggards
+from app.hub.core import Admission, Hub
 
 REMOTE = "198.51.100.1"
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from app.codecs.lines import format_lines
+from app.delivery.fanout import runs
 from app.domain.events import Event, Kind
-from app.fanout import runs
 
 MAX_WRITE = 64 * 1024
 """Bytes in one write: a burst goes out in several pieces, each of whole lines."""

@@ -103,7 +103,7 @@ class RoomState:
     name: RoomName
     founder: str
     """The nick of the member of this process who made the room (first joined it; "" if none did):
-    the moderation desk makes whoever that is its founder (``app.standing``'s ``claim``)."""
+    the moderation desk makes whoever that is its founder (``app.hub.standing``'s ``claim``)."""
     members: set[int] = field(default_factory=set)
     """Connections of this process in the room."""
     remote: set[str] = field(default_factory=set)

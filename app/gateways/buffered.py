@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from app.delivery.fanout import Outbox
 from app.domain.goodbye import Goodbye
-from app.fanout import Outbox
-from app.hub import Hub
+from app.hub.core import Hub
 
 
 class BufferedProtocol(asyncio.Protocol):

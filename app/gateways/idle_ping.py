@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Protocol
 
-from app.fanout import Channel
+from app.delivery.fanout import Channel
 
 if TYPE_CHECKING:
-    from app.hub import Hub
+    from app.hub.core import Hub
 
 
 class Pingable(Protocol):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from app.gateways.closing import reset
-from app.hub import Hub
+from app.hub.core import Hub
 
 BYTES_PER_TURN = 64 * 1024
 ITEMS_PER_TURN = 32

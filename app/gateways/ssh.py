@@ -15,7 +15,7 @@ asyncssh does the protocol; this module decides who gets in and what a session m
   (``ssh -T``, a pipe), a session is a plain line stream like netcat's.
 - **The handshake is the costly part** (key exchange is public-key arithmetic), so a connection
   that has not yet reached the room holds a place in the hub's pool of unfinished handshakes
-  (``app.handshakes``), capped for this door by ``CHAT_SSH_MAX_HANDSHAKES``, per address (loopback
+  (``app.hub.handshakes``), capped for this door by ``CHAT_SSH_MAX_HANDSHAKES``, per address (loopback
   and proxies included) and in total; when a cap is reached the idlest, oldest one is shed
   for the newcomer. Its version line must come within ``CHAT_HANDSHAKE_START`` seconds, and
   the login and session within ``CHAT_SSH_LOGIN_GRACE``. The room's own admission (full, too many
@@ -39,16 +39,16 @@ from enum import Enum
 from app.codecs import telnet
 from app.codecs.terminal import TerminalCodec, supports_colour
 from app.config import Settings
+from app.delivery.fanout import Channel, Codec, Flusher, Outbox
+from app.delivery.laggards import Laggards
 from app.domain.events import Event, Gateway, Kind
 from app.domain.goodbye import Goodbye, Refusal
-from app.fanout import Channel, Codec, Flusher, Outbox
 from app.gateways.closing import CLOSE_TIMEOUT
 from app.gateways.host_key import load_host_key
 from app.gateways.ssh_library import asyncssh
 from app.gateways.tcp import TELNET, line_too_long
-from app.handshakes import Ending, Handshake
-from app.hub import Hub
-from app.laggards import Laggards
+from app.hub.core import Hub
+from app.hub.handshakes import Ending, Handshake
 
 log = logging.getLogger("app.ssh")
 

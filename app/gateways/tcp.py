@@ -25,17 +25,17 @@ from app.codecs import telnet
 from app.codecs.lines import NOT_ECHOED
 from app.codecs.proxy_protocol import ProxyHeaderError, ProxyHeaderReader, is_proxy_header
 from app.config import Settings
+from app.delivery.fanout import Channel, Flusher, Outbox, runs
+from app.delivery.laggards import Laggards
 from app.domain.addresses import Networks, budget_key
 from app.domain.events import Event, Gateway, Kind
 from app.domain.goodbye import Goodbye, Refusal
-from app.fanout import Channel, Flusher, Outbox, runs
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly, reset
 from app.gateways.idle_ping import IdlePing
 from app.gateways.pacing import PacedInput, sliced
-from app.handshakes import Ending, Handshake
-from app.hub import Client, Hub
-from app.laggards import Laggards
+from app.hub.core import Client, Hub
+from app.hub.handshakes import Ending, Handshake
 
 log = logging.getLogger("app.tcp")
 

@@ -8,7 +8,7 @@ else, or nothing within ``CHAT_HANDSHAKE_START`` seconds, is someone who typed `
 at the wrong port: they get one plain line saying where the plain door is, instead of a silent hang.
 
 From accept to the end of the TLS handshake a connection holds a place in the hub's pool of
-unfinished handshakes (``app.handshakes``): counted in the caps, cut if it is silent or slower
+unfinished handshakes (``app.hub.handshakes``): counted in the caps, cut if it is silent or slower
 than ``CHAT_HANDSHAKE_FINISH``, and shed for a newcomer when the pool is full.
 
 The certificate and key are read at start and again on ``SIGHUP`` (a renewed certificate): the
@@ -24,12 +24,12 @@ import socket
 import ssl
 
 from app.config import Settings
+from app.delivery.fanout import Channel
 from app.domain.events import Gateway
 from app.domain.goodbye import Refusal
-from app.fanout import Channel
 from app.gateways.tcp import TcpClient
-from app.handshakes import Ending, Handshake
-from app.hub import Hub
+from app.hub.core import Hub
+from app.hub.handshakes import Ending, Handshake
 
 log = logging.getLogger("app.tls")
 

@@ -27,7 +27,7 @@ headers of any size with its fast parser (httptools), and counts no connection a
 until it is a WebSocket. ``GuardedHttp`` adds the bounds:
 
 - a connection's first request head is a handshake like any door's (``Hub.handshake_started``,
-  see ``app.handshakes``): its first bytes within ``CHAT_HANDSHAKE_START`` seconds and the whole
+  see ``app.hub.handshakes``): its first bytes within ``CHAT_HANDSHAKE_START`` seconds and the whole
   head within ``CHAT_HTTP_HEAD_TIMEOUT`` of connecting, else ``408``; it counts toward the
   server's total and per-address caps until the head is in, and may be shed for a newer one
   when they are reached (``503``);
@@ -57,7 +57,7 @@ from app.config import Settings
 from app.domain.events import Gateway
 from app.domain.goodbye import Refusal
 from app.gateways.closing import close_softly
-from app.handshakes import Ending, Handshake
+from app.hub.handshakes import Ending, Handshake
 
 Connections = MutableSet[Any]
 """uvicorn's set of open connections (``server_state.connections``)."""

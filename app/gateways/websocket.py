@@ -21,14 +21,14 @@ from starlette.websockets import WebSocket
 from app.codecs import lines, wire
 from app.codecs.wsframe import close_frame, text_frame
 from app.config import Settings
+from app.delivery.fanout import Channel, Codec, Flusher, runs
+from app.delivery.laggards import Laggards
 from app.domain.events import Event, Kind
 from app.domain.goodbye import Goodbye, Refusal
-from app.fanout import Channel, Codec, Flusher, runs
 from app.gateways.keepalive import Keepalive
 from app.gateways.ws_asgi import AsgiWebConnection
 from app.gateways.ws_connection import WebConnection
-from app.hub import Hub
-from app.laggards import Laggards
+from app.hub.core import Hub
 
 log = logging.getLogger("app.websocket")
 

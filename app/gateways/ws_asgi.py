@@ -15,11 +15,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.frames import CloseCode, Opcode
 
 from app.codecs.wsframe import close_frame, read_frames
+from app.delivery.fanout import Channel, Codec, Outbox
 from app.domain.events import Gateway
 from app.domain.goodbye import Goodbye
-from app.fanout import Channel, Codec, Outbox
 from app.gateways.ws_connection import take_message
-from app.hub import Hub
+from app.hub.core import Hub
 
 
 class AsgiWebConnection:

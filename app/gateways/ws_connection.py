@@ -19,15 +19,15 @@ from websockets.frames import CloseCode
 from app.codecs import wire
 from app.codecs.wsframe import close_frame, control_frame
 from app.codecs.wsparse import BINARY, CLOSE, PING, PONG, TEXT, MessageReader, ProtocolError
+from app.delivery.fanout import Channel, Codec, Outbox
 from app.domain.events import Gateway
 from app.domain.goodbye import Goodbye
-from app.fanout import Channel, Codec, Outbox
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import CLOSE_TIMEOUT, SHUTDOWN_GRACE, close_softly, reset
 from app.gateways.keepalive import Keepalive
 from app.gateways.pacing import PacedInput, sliced
 from app.gateways.uvicorn_contact import Connections
-from app.hub import Client, Hub
+from app.hub.core import Client, Hub
 
 log = logging.getLogger("app.websocket")
 

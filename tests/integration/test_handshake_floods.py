@@ -22,7 +22,7 @@ CEILING = 256
 FLOOD = 400
 
 BACKLOG = 16
-"""The accept queue the server gives a listener under that ceiling (``app.open_files.backlog``)."""
+"""The accept queue the server gives a listener under that ceiling (``app.ops.open_files.backlog``)."""
 
 STALLED_HELLO = b"\x16\x03\x01\x02\x00"
 """A TLS record header announcing a 512-byte ClientHello that never comes: the handshake is under way."""

@@ -11,7 +11,7 @@ from hubfakes import Clock, FakeClient, JsonCodec, LineCodec, join, make_hub
 from app.domain.churn import SAMPLE, ChurnGate
 from app.domain.events import Event, Gateway, Kind, User
 from app.domain.room import USERS_LISTED, Room
-from app.hub import Admission, Hub
+from app.hub.core import Admission, Hub
 
 
 def joined(nick: str, gateway: Gateway = Gateway.WEB) -> Event:

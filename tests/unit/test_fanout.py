@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+from app.delivery.fanout import REPLAY_WINDOW, Channel, Flusher, Outbox, Run, runs
+from app.delivery.laggards import Laggards, OutboxLimits
 from app.domain.events import Event, Kind
-from app.fanout import REPLAY_WINDOW, Channel, Flusher, Outbox, Run, runs
-from app.laggards import Laggards, OutboxLimits
 
 
 class Codec:

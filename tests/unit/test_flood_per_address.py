@@ -8,7 +8,7 @@ from hubfakes import FakeClient, JsonCodec, make_hub
 
 from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye, Refusal
-from app.hub import Admission, Hub
+from app.hub.core import Admission, Hub
 
 
 class Client(FakeClient):

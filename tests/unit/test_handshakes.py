@@ -6,7 +6,7 @@ from __future__ import annotations
 from hubfakes import Timers
 
 from app.domain.events import Gateway
-from app.handshakes import Ending, Handshake, HandshakeLimits, Handshakes, Stage
+from app.hub.handshakes import Ending, Handshake, HandshakeLimits, Handshakes, Stage
 
 FINISH = 10.0
 

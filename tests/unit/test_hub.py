@@ -6,14 +6,14 @@ import json
 
 from hubfakes import REMOTE, Clock, FakeClient, JsonCodec, LineCodec, Timers, join, kinds, make_hub
 
+from app.delivery.fanout import Channel, Flusher, Outbox
+from app.delivery.laggards import Laggards, OutboxLimits
+from app.delivery.replay import HISTORY_PART
 from app.domain.events import Gateway
 from app.domain.flood import FloodPolicy
 from app.domain.goodbye import Goodbye, Refusal
-from app.fanout import Channel, Flusher, Outbox
-from app.handshakes import Ending, Handshake, HandshakeLimits
-from app.hub import Admission
-from app.laggards import Laggards, OutboxLimits
-from app.replay import HISTORY_PART
+from app.hub.core import Admission
+from app.hub.handshakes import Ending, Handshake, HandshakeLimits
 
 # -- fan-out -------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from hubfakes import Clock
 
-from app.laggards import TURN_INPUT, Laggards, OutboxLimits
+from app.delivery.laggards import TURN_INPUT, Laggards, OutboxLimits
 
 LIMITS = OutboxLimits(max_bytes=1000, stalled_after=3.0, behind_for=15.0)
 

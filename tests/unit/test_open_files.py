@@ -3,7 +3,7 @@ its accept queue) and the share of unfinished handshakes."""
 
 from __future__ import annotations
 
-from app import open_files
+from app.ops import open_files
 
 
 def test_every_listening_socket_and_the_handshakes_are_kept_out_of_the_clients_share() -> None:

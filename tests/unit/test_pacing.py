@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+from app.delivery.laggards import Laggards
 from app.gateways.buffered import BufferedProtocol
 from app.gateways.pacing import BYTES_PER_TURN, INPUT_AFTER_CLOSE, ITEMS_PER_TURN, NEXT_TURN, PacedInput, sliced
-from app.laggards import Laggards
 
 
 def lines(data: bytes) -> Iterator[bytes]:

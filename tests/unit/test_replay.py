@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from app.bus.history import History
+from app.delivery.replay import Replayer
 from app.domain.events import Event, Kind
 from app.gateways.websocket import JsonCodec
-from app.replay import Replayer
 
 
 def message(id: int, text: str) -> Event:

@@ -17,7 +17,7 @@ from app.codecs.wire import event_to_dict
 from app.domain.events import Event, Kind, RoomInfo
 from app.domain.goodbye import Goodbye
 from app.domain.text import clean_text, escaped, shown, shown_lines
-from app.logs import OneLine
+from app.ops.logs import OneLine
 
 FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 

@@ -17,7 +17,7 @@ from support import free_port
 from app.domain.events import Gateway
 from app.domain.goodbye import Refusal
 from app.gateways.uvicorn_contact import MAX_HEAD, ChatServer, Connections, GuardedHttp, WebSocketDoorFactory
-from app.handshakes import Ending, Handshake, HandshakeLimits, Handshakes
+from app.hub.handshakes import Ending, Handshake, HandshakeLimits, Handshakes
 
 CHANGED = "uvicorn changed: adapt app/gateways/uvicorn_contact.py — "
 

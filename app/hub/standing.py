@@ -1,5 +1,5 @@
 """Who someone is, and what they are in a room: people, founders, room operator grants and
-server operators, for the moderation desk (``app.moderation``) and its table of powers.
+server operators, for the moderation desk (``app.hub.desk``) and its table of powers.
 
 A person is a ``Person`` (``app.domain.people``): the registration they proved, or a guest's
 session and address. A room's founder is whoever made it (for a guest, for that session only);
@@ -22,8 +22,8 @@ from app.domain.room import Member, RemoteMember
 from app.domain.rooms import RoomError, RoomName, room_name
 
 if TYPE_CHECKING:
-    from app.hub import Client
-    from app.moderation import Moderation
+    from app.hub.core import Client
+    from app.hub.desk import Moderation
 
 log = logging.getLogger("app.moderation")
 T = TypeVar("T")

@@ -1,7 +1,7 @@
 """``GET /metrics``: the server's figures in Prometheus's text format, via ``prometheus-client``.
 
 Almost everything is read at scrape time from what the server keeps anyway (connections, channel
-and outbox sizes, the bus's state) or counts in plain integers as it goes (``app.tally``): a
+and outbox sizes, the bus's state) or counts in plain integers as it goes (``app.hub.tally``): a
 scrape costs one pass over the connections (to count them per door) and adds nothing to the hot
 path. The one figure measured as it happens is the fan-out time of each loop turn, a histogram
 observed once per flush (not per client).
@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from app.domain.addresses import Networks
 from app.domain.events import Gateway, Kind
 from app.domain.goodbye import Goodbye
-from app.handshakes import Ending
+from app.hub.handshakes import Ending
 
 if TYPE_CHECKING:
     from app.service import ChatService

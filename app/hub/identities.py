@@ -1,6 +1,6 @@
 """Protected nicks: /register, /identify, /token, and keeping a registered nick for its owner.
 
-Part of the moderation desk (``app.moderation``), which routes the commands here: a registration's
+Part of the moderation desk (``app.hub.desk``), which routes the commands here: a registration's
 rules are the domain's (``app.domain.identity``), its records the store's (``Table.NICKS``), and
 the hashing is ``app.passwords``' (off the event loop).
 """
@@ -23,11 +23,11 @@ from app.domain.goodbye import Refusal
 from app.domain.guesses import Door, GuessPolicy, limits
 from app.domain.identity import MAX_TOKENS, DeviceToken, Registration
 from app.domain.nicks import NickError, NickIndex, nick_key, normalize_nick
-from app.verifier import Verifier
+from app.hub.verifier import Verifier
 
 if TYPE_CHECKING:
-    from app.hub import Client, Hub
-    from app.moderation import Moderation
+    from app.hub.core import Client, Hub
+    from app.hub.desk import Moderation
 
 log = logging.getLogger("app.moderation")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from app.fanout import Channel
+from app.delivery.fanout import Channel
 
 
 class Switchboard:

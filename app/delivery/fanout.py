@@ -29,7 +29,7 @@ when its transport is back-pressured.
 It then keeps its own copy of the chunks in its ``Outbox`` and is written separately; once that
 is written out it rejoins the channel. While its transport is back-pressured it is *behind*:
 ``Laggards`` judges it by its rate over time, and drops it as too slow only if it stopped
-reading or cannot keep up (see ``app.laggards``): one stuck reader can neither stall the room
+reading or cannot keep up (see ``app.delivery.laggards``): one stuck reader can neither stall the room
 nor grow memory without bound.
 """
 
@@ -42,8 +42,8 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Generic, Protocol, TypeVar
 
+from app.delivery.laggards import Laggards
 from app.domain.events import Event
-from app.laggards import Laggards
 
 log = logging.getLogger("app.fanout")
 

@@ -1,6 +1,6 @@
 """The hub joins the gateways to the rooms: admission and flood control here; the rest each in
-its own module (rooms in ``app.domain.rooms``, their channels in ``app.switchboard``, history
-shown to clients in ``app.replay``, join and leave notices in ``app.presence``).
+its own module (rooms in ``app.domain.rooms``, their channels in ``app.delivery.switchboard``, history
+shown to clients in ``app.delivery.replay``, join and leave notices in ``app.hub.presence``).
 
 Gateways hand it connections and input lines; it asks the domain what they mean, publishes
 public events through the bus, and, when the bus delivers them back in order, broadcasts each
@@ -21,6 +21,10 @@ from typing import Protocol
 from app.bus.base import Bus
 from app.bus.history import Gap
 from app.bus.moderation import MemoryStore, ModerationStore
+from app.delivery.fanout import Codec, Outbox
+from app.delivery.laggards import Laggards
+from app.delivery.replay import Replay, Replayer, gap_text
+from app.delivery.switchboard import Switchboard
 from app.domain.addresses import Networks, budget_key
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
 from app.domain.events import (
@@ -43,14 +47,10 @@ from app.domain.nicks import nick_key
 from app.domain.room import SPOKEN, Member, RemoteMember, Room
 from app.domain.rooms import Maker, RoomError, RoomName, Voice, room_name
 from app.domain.text import clean_text
-from app.fanout import Codec, Outbox
-from app.handshakes import Ending, Handshake, HandshakeLimits, Handshakes
-from app.laggards import Laggards
-from app.moderation import Moderation, Policy
-from app.presence import Presence, PresenceLog
-from app.replay import Replay, Replayer, gap_text
-from app.switchboard import Switchboard
-from app.tally import Tally
+from app.hub.desk import Moderation, Policy
+from app.hub.handshakes import Ending, Handshake, HandshakeLimits, Handshakes
+from app.hub.presence import Presence, PresenceLog
+from app.hub.tally import Tally
 
 log = logging.getLogger("app.chat")
 
@@ -168,7 +168,7 @@ class Hub:
         room.guard = self.moderation.identities.protects
         self.handshakes = Handshakes(handshakes or HandshakeLimits(), later)  # type: ignore[arg-type]
         """Connections of every door that have not finished their handshake: they hold a socket as
-        a chat client does, so they are capped too (see ``app.handshakes``)."""
+        a chat client does, so they are capped too (see ``app.hub.handshakes``)."""
         room.maker_of = self._maker
         self._quiet: Counter[str] = Counter()
         """Line-door connections admitted but not yet in the room, because they have said nothing
@@ -249,7 +249,7 @@ class Hub:
         (an HTTP request head, TLS, an SSH login, a PROXY header), which must finish within
         ``finish`` seconds: its place among unfinished handshakes, or why it is refused (only
         while shutting down). The one way in for every door; the policy (caps, deadlines, who is
-        shed for a newcomer) is ``app.handshakes``'. Once it is finished, the connection is
+        shed for a newcomer) is ``app.hub.handshakes``'. Once it is finished, the connection is
         admitted as a client by ``refusal``, like any other."""
         if self.closing:
             self.tally.refusals[Goodbye.RESTARTING] += 1

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from app.fanout import Outbox
+    from app.delivery.fanout import Outbox
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ back a fixed reserve (listening sockets, SQLite and its journal, Redis, the loop
 files, page loads), room for one full accept backlog per listening socket (every door's, see
 ``listeners``): all the connections the loop may accept in one go before the first is refused,
 and the share of connections still in their handshake (``handshakes``: TLS, SSH, HTTP heads,
-PROXY headers, capped in ``app.handshakes``), so a flood of them never takes a chat client's place.
+PROXY headers, capped in ``app.hub.handshakes``), so a flood of them never takes a chat client's place.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ long. "Idlest" first: handshakes that have not sent a byte yet go before those u
 within each group the one waiting longest goes first. So a handshake is never refused; only a
 server shutting down turns new connections away.
 
-The pool's total is its own share of the open-file ceiling (``app.open_files``), apart from the
+The pool's total is its own share of the open-file ceiling (``app.ops.open_files``), apart from the
 chat clients' ``CHAT_MAX_CONNECTIONS``: a full room still completes a handshake, to tell the
 newcomer why it cannot come in (in its own protocol: an SSH disconnect message, a WebSocket close),
 and a flood of handshakes can never take the descriptors chat clients need.

@@ -4,7 +4,7 @@ and /history.
 A replay is shared as live events are: every client of one kind that asks for the same stretch of
 a room's history (the usual case: newcomers get the room's last events; reconnecting pages ask
 for the same ranges) gets the same packed bytes, a ``Run``, encoded and packed once; each client
-keeps only its place in it (see ``app.fanout``). What a replay weighs, in bytes, is what its
+keeps only its place in it (see ``app.delivery.fanout``). What a replay weighs, in bytes, is what its
 address pays from its replay budget (``Hub.connect``)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 
 from app.bus.history import Gap, History
 from app.codecs.lines import LIVE, format_lines
+from app.delivery.fanout import Codec, Run
 from app.domain.events import REDACTED, Event, Kind
-from app.fanout import Codec, Run
 
 Send = Callable[[Event], None]
 

@@ -2,7 +2,7 @@
 
 The rules (who may, how long, whom a ban covers) are the domain's (``app.domain.moderation``);
 the records are the store's (``app.bus.moderation``); protected nicks have a desk of their own
-(``app.identities``), to which /register and /identify are routed. This desk reads commands,
+(``app.hub.identities``), to which /register and /identify are routed. This desk reads commands,
 checks the rules, writes the records, and announces each action to the room as a public
 ``moderation`` event. Every process acts on those announcements as they are delivered, in the
 room's one order: the process holding a kicked or banned nick closes its connection, and the
@@ -56,12 +56,12 @@ from app.domain.powers import POWERS, Denial, Power, Reach, Scope, Target, judge
 from app.domain.room import Member, RemoteMember
 from app.domain.rooms import RoomError, RoomName, room_name
 from app.domain.text import clean_text
-from app.identities import Identities
-from app.standing import Standing, by_room
-from app.verifier import Checked, Verdict, Verifier
+from app.hub.identities import Identities
+from app.hub.standing import Standing, by_room
+from app.hub.verifier import Checked, Verdict, Verifier
 
 if TYPE_CHECKING:
-    from app.hub import Client, Hub
+    from app.hub.core import Client, Hub
 
 log = logging.getLogger("app.moderation")
 audit = logging.getLogger("app.audit")

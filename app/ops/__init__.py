@@ -1,0 +1,1 @@
+"""Running the process: ``/metrics``, the log thread, and the open-file ceiling."""
