@@ -28,10 +28,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from app.delivery.fanout import Outbox
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +45,12 @@ TURN_INPUT = 256 * 1024
 
 CHECK_EVERY = 0.5
 """Seconds between two looks at the clients that are behind (only while some are)."""
+
+
+class Droppable(Protocol):
+    """A client's outbox, as judged here (``app.delivery.fanout``'s ``Outbox``): dropped if too slow."""
+
+    def too_slow(self) -> None: ...
 
 
 class Holdable(Protocol):
@@ -75,7 +78,7 @@ class Laggards:
         self._later = later or (lambda delay, callback: asyncio.get_running_loop().call_later(delay, callback))
         self.population: Callable[[], int] = lambda: 0
         """How many clients there are (the hub sets it): pacing needs more than half of them behind."""
-        self._behind: dict[Outbox, list[float]] = {}  # type: ignore[type-arg]
+        self._behind: dict[Droppable, list[float]] = {}
         """Each client that is behind: [when it fell behind, when it last took something]."""
         self._held: dict[int, Holdable] = {}
         """Connections whose input is left unread until the turn ends or the readers catch up."""
@@ -92,7 +95,7 @@ class Laggards:
         behind = len(self._behind)
         return behind > 0 and behind * 2 > self.population()
 
-    def fell_behind(self, outbox: Outbox) -> None:  # type: ignore[type-arg]
+    def fell_behind(self, outbox: Droppable) -> None:
         if outbox not in self._behind:
             now = self.clock()
             self._behind[outbox] = [now, now]
@@ -100,13 +103,13 @@ class Laggards:
                 self._looking = True
                 self._later(CHECK_EVERY, self._look)
 
-    def progressed(self, outbox: Outbox) -> None:  # type: ignore[type-arg]
+    def progressed(self, outbox: Droppable) -> None:
         """Its transport drained below the low-water mark: it is reading."""
         times = self._behind.get(outbox)
         if times is not None:
             times[1] = self.clock()
 
-    def caught_up(self, outbox: Outbox) -> None:  # type: ignore[type-arg]
+    def caught_up(self, outbox: Droppable) -> None:
         """It has everything (or is gone): it no longer counts as behind."""
         if self._behind.pop(outbox, None) is not None and self._held and not self.congested:
             self._release()

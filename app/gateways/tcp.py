@@ -34,7 +34,8 @@ from app.gateways.buffered import BufferedProtocol
 from app.gateways.closing import close_softly, reset
 from app.gateways.idle_ping import IdlePing
 from app.gateways.pacing import PacedInput, sliced
-from app.hub.core import Client, Hub
+from app.hub.contract import Client
+from app.hub.core import Hub
 from app.hub.handshakes import Ending, Handshake
 
 log = logging.getLogger("app.tcp")

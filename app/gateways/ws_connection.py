@@ -27,7 +27,8 @@ from app.gateways.closing import CLOSE_TIMEOUT, SHUTDOWN_GRACE, close_softly, re
 from app.gateways.keepalive import Keepalive
 from app.gateways.pacing import PacedInput, sliced
 from app.gateways.uvicorn_contact import Connections
-from app.hub.core import Client, Hub
+from app.hub.contract import Client
+from app.hub.core import Hub
 
 log = logging.getLogger("app.websocket")
 

@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Protocol
 
 from app.bus.base import Bus
 from app.bus.history import Gap
@@ -47,6 +46,7 @@ from app.domain.nicks import nick_key
 from app.domain.room import SPOKEN, Member, RemoteMember, Room
 from app.domain.rooms import Maker, RoomError, RoomName, Voice, room_name
 from app.domain.text import clean_text
+from app.hub.contract import Client
 from app.hub.desk import Moderation, Policy
 from app.hub.handshakes import Ending, Handshake, HandshakeLimits, Handshakes
 from app.hub.presence import Presence, PresenceLog
@@ -68,35 +68,6 @@ Later = Callable[[Callable[[], None]], None]
 def _now(show: Callable[[], None]) -> None:
     show()
 QUEUE_FULL = "Not sent: the room is degraded and too many messages are already waiting — try again when it is back"
-
-
-class Client(Protocol):
-    """One connection, as the gateways implement it."""
-
-    id: int
-    gateway: Gateway
-    address: str
-    budget: str | None
-    """The address its per-address limits count (see ``app.domain.addresses``); None: exempt."""
-    key_fingerprint: str | None
-    """The SHA256 fingerprint of the SSH key its user logged in with; None on other doors, or without a key."""
-    codec: Codec  # type: ignore[type-arg]
-    outbox: Outbox  # type: ignore[type-arg]
-
-    def send(self, chunk: bytes | str) -> None:
-        """Queue an encoded chunk in the client's outbox."""
-
-    def close(self, goodbye: Goodbye, notice: bytes | str | None, detail: str = "") -> None:
-        """Flush what is queued, send the notice if any, and close the connection (the WebSocket
-        close reason carries ``detail``: a kick's reason, a ban's reason and expiry)."""
-
-    def hide_input(self, hidden: bool) -> None:
-        """Ask the client's terminal not to show what is typed (a password), or to show it again."""
-
-    def pause_input(self) -> None:
-        """Leave what it sends unread until ``resume_input``."""
-
-    def resume_input(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -56,12 +56,10 @@ from app.domain.powers import POWERS, Denial, Power, Reach, Scope, Target, judge
 from app.domain.room import Member, RemoteMember
 from app.domain.rooms import RoomError, RoomName, room_name
 from app.domain.text import clean_text
+from app.hub.contract import Client, HubServices
 from app.hub.identities import Identities
 from app.hub.standing import Standing, by_room
 from app.hub.verifier import Checked, Verdict, Verifier
-
-if TYPE_CHECKING:
-    from app.hub.core import Client, Hub
 
 log = logging.getLogger("app.moderation")
 audit = logging.getLogger("app.audit")
@@ -103,7 +101,9 @@ T = TypeVar("T")
 class Moderation:
     """Moderation state for this process, kept in step with the store and the room's announcements."""
 
-    def __init__(self, hub: Hub, store: ModerationStore, policy: Policy, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, hub: HubServices, store: ModerationStore, policy: Policy, clock: Callable[[], float] = time.time
+    ):
         self.hub = hub
         self.store = store
         self.policy = policy

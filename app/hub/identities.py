@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app import passwords
 from app.bus.moderation import ModerationStore, Table
@@ -23,11 +23,8 @@ from app.domain.goodbye import Refusal
 from app.domain.guesses import Door, GuessPolicy, limits
 from app.domain.identity import MAX_TOKENS, DeviceToken, Registration
 from app.domain.nicks import NickError, NickIndex, nick_key, normalize_nick
+from app.hub.contract import Client, Desk, HubServices
 from app.hub.verifier import Verifier
-
-if TYPE_CHECKING:
-    from app.hub.core import Client, Hub
-    from app.hub.desk import Moderation
 
 log = logging.getLogger("app.moderation")
 
@@ -38,10 +35,10 @@ class Identities:
     """Who owns which registered nick, and which connections have proved theirs."""
 
     def __init__(
-        self, desk: Moderation, store: ModerationStore, verifier: Verifier, expiry_days: float, guessing: GuessPolicy
+        self, desk: Desk, store: ModerationStore, verifier: Verifier, expiry_days: float, guessing: GuessPolicy
     ) -> None:
         self.desk = desk
-        self.hub: Hub = desk.hub
+        self.hub: HubServices = desk.hub
         self.store = store
         self.verifier = verifier
         self.expiry_days = expiry_days

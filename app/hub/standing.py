@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 from app.bus.moderation import Table
 from app.domain.moderation import Role, op_key
@@ -20,19 +20,23 @@ from app.domain.nicks import nick_key
 from app.domain.people import Person
 from app.domain.room import Member, RemoteMember
 from app.domain.rooms import RoomError, RoomName, room_name
-
-if TYPE_CHECKING:
-    from app.hub.core import Client
-    from app.hub.desk import Moderation
+from app.hub.contract import Client, Desk
+from app.hub.identities import Identities
 
 log = logging.getLogger("app.moderation")
 T = TypeVar("T")
 
 
+class StandingDesk(Desk, Protocol):
+    """The desk as standing uses it: with its protected nicks, the registrations people prove."""
+
+    identities: Identities
+
+
 class Standing:
     """Founders, grants and server operators, kept in step with the store by the desk."""
 
-    def __init__(self, desk: Moderation) -> None:
+    def __init__(self, desk: StandingDesk) -> None:
         self.desk = desk
         self.hub = desk.hub
         self.founders: dict[RoomName, Person] = {}

@@ -17,23 +17,29 @@ import hmac
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from app.bus.base import Bus
 from app.domain.addresses import Networks
 from app.domain.events import Gateway, Kind
 from app.domain.goodbye import Goodbye
+from app.hub.core import Hub
 from app.hub.handshakes import Ending
-
-if TYPE_CHECKING:
-    from app.service import ChatService
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 FANOUT_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 """Seconds: an idle room's turn is tens of microseconds, a busy one's a few milliseconds."""
+
+
+class Watched(Protocol):
+    """What a scrape reads: the chat service's hub and bus (``app.service``'s ``ChatService``)."""
+
+    hub: Hub
+    bus: Bus
 
 
 class Metrics:
@@ -56,7 +62,7 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch(self, service: ChatService) -> None:
+    def watch(self, service: Watched) -> None:
         self.registry.register(ChatCollector(service))
 
     def render(self) -> bytes:
@@ -86,7 +92,7 @@ class WorkerLabel(Collector):
 class ChatCollector(Collector):
     """Reads the service's state and tallies when scraped."""
 
-    def __init__(self, service: ChatService) -> None:
+    def __init__(self, service: Watched) -> None:
         self.service = service
 
     def collect(self) -> Iterator[Metric]:
