@@ -1,2 +1,2 @@
-"""The web page's side of the site: its static assets, served with caching that matches how the
-page links them. (The ASGI app itself is ``app.asgi``, the entry point deployments name.)"""
+"""The page's assets: static files served with caching that matches how the page links them. (The
+ASGI app that serves the page is ``app.asgi``, the entry point deployments name.)"""
