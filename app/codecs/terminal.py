@@ -17,7 +17,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from app.codecs.lines import format_lines
-from app.delivery.fanout import runs
+from app.codecs.pieces import runs
 from app.domain.events import Event, Kind
 
 MAX_WRITE = 64 * 1024

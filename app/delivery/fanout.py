@@ -90,23 +90,6 @@ class Codec(Protocol[Chunk]):
         """The bytes on the wire for a run of chunks, in bounded pieces (one write each)."""
 
 
-def runs(blobs: list[bytes], limit: int) -> list[bytes]:
-    """Whole blobs (frames, lines) joined into pieces of at most ``limit`` bytes, in order; a blob
-    larger than that alone. Never cut inside one: a client dropped between two pieces still
-    gets whole lines and frames before its goodbye."""
-    pieces: list[bytes] = []
-    run: list[bytes] = []
-    size = 0
-    for blob in blobs:
-        if run and size + len(blob) > limit:
-            pieces.append(b"".join(run))
-            run, size = [], 0
-        run.append(blob)
-        size += len(blob)
-    pieces.append(b"".join(run))
-    return pieces
-
-
 class Flusher:
     """Collects what changed during a loop turn and writes it all in one callback at its end."""
 

@@ -23,9 +23,10 @@ from typing import cast
 
 from app.codecs import telnet
 from app.codecs.lines import NOT_ECHOED
+from app.codecs.pieces import runs
 from app.codecs.proxy_protocol import ProxyHeaderError, ProxyHeaderReader, is_proxy_header
 from app.config import Settings
-from app.delivery.fanout import Channel, Flusher, Outbox, runs
+from app.delivery.fanout import Channel, Flusher, Outbox
 from app.delivery.laggards import Laggards
 from app.domain.addresses import Networks, budget_key
 from app.domain.events import Event, Gateway, Kind

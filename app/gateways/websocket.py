@@ -19,9 +19,10 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.websockets import WebSocket
 
 from app.codecs import lines, wire
+from app.codecs.pieces import runs
 from app.codecs.wsframe import close_frame, text_frame
 from app.config import Settings
-from app.delivery.fanout import Channel, Codec, Flusher, runs
+from app.delivery.fanout import Channel, Codec, Flusher
 from app.delivery.laggards import Laggards
 from app.domain.events import Event, Kind
 from app.domain.goodbye import Goodbye, Refusal

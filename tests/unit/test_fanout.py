@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from app.delivery.fanout import REPLAY_WINDOW, Channel, Flusher, Outbox, Run, runs
+from app.codecs.pieces import runs
+from app.delivery.fanout import REPLAY_WINDOW, Channel, Flusher, Outbox, Run
 from app.delivery.laggards import Laggards, OutboxLimits
 from app.domain.events import Event, Kind
 

@@ -93,12 +93,27 @@ def import_graph(app: Path) -> dict[str, set[str]]:
     return {name: imported(name, path, known) for name, path in known.items()}
 
 
+def between_packages(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The same imports between ``app``'s packages and root modules (``app.hub``, ``app.service``)."""
+    top = {name: ".".join(name.split(".")[:2]) for name in graph}
+    collapsed: dict[str, set[str]] = {part: set() for part in top.values()}
+    for name, targets in graph.items():
+        collapsed[top[name]] |= {top[target] for target in targets} - {top[name]}
+    return collapsed
+
+
 def test_no_import_circles() -> None:
     assert circles(import_graph(APP)) == []
 
 
+def test_no_circles_between_packages() -> None:
+    """Imports go down from package to package too: the hub above delivery, delivery above codecs."""
+    assert circles(between_packages(import_graph(APP))) == []
+
+
 def test_a_circle_under_type_checking_is_found(tmp_path: Path) -> None:
-    """The check itself: a circle closed only by a type hint's import is still a circle."""
+    """The check itself: a circle closed only by a type hint's import (or one in a function) is still
+    a circle; and packages can import each other in a circle that no two modules close."""
     app = tmp_path / "app"
     (app / "hub").mkdir(parents=True)
     (app / "__init__.py").write_text('"""A package."""\n')
@@ -110,6 +125,11 @@ def test_a_circle_under_type_checking_is_found(tmp_path: Path) -> None:
     (app / "fanout.py").write_text("from .laggards import Laggards\n")
     (app / "laggards.py").write_text("def f():\n    from app.fanout import Outbox\n")
     assert sorted(circles(import_graph(app))) == [["app.fanout", "app.laggards"], ["app.hub.core", "app.hub.desk"]]
+    assert circles(between_packages(import_graph(app))) == [["app.fanout", "app.laggards"]]  # the hub's is inside it
+    (app / "fanout.py").write_text("from app.hub.core import Hub\n")
+    (app / "hub" / "presence.py").write_text("from app.fanout import Channel\n")
+    assert circles(import_graph(app)) == [["app.hub.core", "app.hub.desk"]]
+    assert circles(between_packages(import_graph(app))) == [["app.fanout", "app.hub"]]  # through two modules of the hub
 
 
 def test_few_modules_at_the_root() -> None:
