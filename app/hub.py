@@ -350,7 +350,7 @@ class Hub:
         if client.id not in self.clients:
             return
         if not line.strip():
-            self.control(client)  # a blank line says nothing: noise, free only within the line budget
+            self.noise(client)  # a blank line says nothing
             return
         self.laggards.hold(client, len(line))  # read no more from it while the readers are behind
         verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
@@ -426,20 +426,31 @@ class Hub:
         elif verdict is Verdict.KICK:
             self.drop(client, Goodbye.BAD_INPUT)
 
-    def control(self, client: Client, count: int = 1) -> bool:
+    def control(self, client: Client) -> bool:
         """``count`` control messages a client chose to send (a WebSocket ping, an unasked-for
-        pong) or pieces of noise (blank lines, telnet no-ops, empty frames): True to act on them.
+        pong): True to act on them.
         They share the sender's line budget; one beyond it is ignored and is a strike, like a line
         sent too fast, so a client that keeps sending nothing is cut as a flooder is."""
         if client.id not in self.clients:
             return False
-        verdict = self.flood.control(client.id, client.budget, self.clock(), count)
+        verdict = self.flood.control(client.id, client.budget, self.clock())
         if verdict is Verdict.ALLOW:
             return True
         self.tally.refused_input += 1
         if verdict is Verdict.KICK:
             self.drop(client, Goodbye.BAD_INPUT)
         return False
+
+    def noise(self, client: Client, count: int = 1) -> None:
+        """``count`` pieces of input that carry nothing (blank lines, telnet no-ops, empty frames):
+        free within an allowance of their own, a strike each beyond it (see ``FloodControl.noise``)."""
+        if client.id not in self.clients:
+            return
+        verdict = self.flood.noise(client.id, self.clock(), count)
+        if verdict is not Verdict.ALLOW:
+            self.tally.refused_input += 1
+        if verdict is Verdict.KICK:
+            self.drop(client, Goodbye.BAD_INPUT)
 
     def tell(self, client: Client, event: Event) -> None:
         """Send one event to one client (marked aside when it is about another of its rooms)."""

@@ -192,7 +192,7 @@ class TcpClient(PacedInput, BufferedProtocol):
             surplus -= 1
         noise, decoder.noise = decoder.noise, 0
         if noise and not self.closing:
-            self.hub.control(self, noise)  # free within the line budget; beyond it, strikes
+            self.hub.noise(self, noise)  # free within an allowance of its own; beyond it, strikes
 
     def handle(self, item: object) -> bool:
         if self.closing:
