@@ -153,7 +153,7 @@ class Standing:
             or room in self.founders
             or state is None
             or client.id not in state.members
-            or state.founder != self.hub.room.nick_of(client.id)
+            or state.founder != client.id
         ):
             return
         person = self.person(client)

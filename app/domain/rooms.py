@@ -101,9 +101,10 @@ def room_name(text: str) -> RoomName:
 @dataclass(slots=True)
 class RoomState:
     name: RoomName
-    founder: str
-    """The nick of the member of this process who made the room (first joined it; "" if none did):
-    the moderation desk makes whoever that is its founder (``app.standing``'s ``claim``)."""
+    founder: int | None
+    """The connection of this process that made the room (first joined it; None if none did),
+    never a nick, which another may take meanwhile: the moderation desk makes whoever that
+    connection is its founder (``app.standing``'s ``claim``)."""
     members: set[int] = field(default_factory=set)
     """Connections of this process in the room."""
     remote: set[str] = field(default_factory=set)
@@ -181,7 +182,7 @@ class Rooms:
     def restore(self, name: str, voice: Voice, active: float) -> None:
         """A room found in history at start-up: who spoke in it and when it was last active.
         RoomError when the rooms it would have to replace are all worth keeping."""
-        room, _ = self.make(name, "")
+        room, _ = self.make(name)
         room.voice, room.active = voice, active
 
     def listing(self, limit: int = ROOMS_LISTED) -> list[RoomInfo]:
@@ -194,9 +195,10 @@ class Rooms:
     def occupied(self) -> int:
         return sum(1 for room in self._rooms.values() if room.population)
 
-    def make(self, name: str, founder: str, maker: Maker | None = None) -> tuple[RoomState, str | None]:
-        """The room called ``name``, made for ``founder`` (made by ``maker``) if new, and the empty
-        room it replaced (None if none). RoomError, with its code, when the room may not be made."""
+    def make(self, name: str, founder: int | None = None, maker: Maker | None = None) -> tuple[RoomState, str | None]:
+        """The room called ``name``, made by the connection ``founder`` (counted against ``maker``)
+        if new, and the empty room it replaced (None if none). RoomError, with its code, when the
+        room may not be made."""
         room = self._rooms.get(name)
         if room is not None:
             return room, None
@@ -244,7 +246,7 @@ class Rooms:
             if self._made[room.maker] <= 0:
                 del self._made[room.maker]
 
-    def enter(self, member: int, name: str, founder: str, maker: Maker | None = None) -> tuple[RoomState, str | None]:
+    def enter(self, member: int, name: str, maker: Maker | None = None) -> tuple[RoomState, str | None]:
         """Put the member in the room (made by ``maker`` if needed) and make it current. Returns
         the room and the room forgotten to make space; RoomError at a limit."""
         rooms = self._of.setdefault(member, [])
@@ -255,7 +257,7 @@ class Rooms:
         if len(rooms) >= self.limits.per_client:
             raise RoomError(f"you are in {len(rooms)} rooms, the most one may be in: /part one first")
         try:
-            room, forgotten = self.make(name, founder, maker)
+            room, forgotten = self.make(name, member, maker)
         except RoomError:
             if not rooms:
                 del self._of[member]
@@ -293,7 +295,7 @@ class Rooms:
         """Another process's member is in the room (made here too if new to this process, by no
         one of this process: nobody here founds it by arriving next)."""
         try:
-            room, _ = self.make(name, "")
+            room, _ = self.make(name)
         except RoomError:  # full here: this process just does not list them in a room it cannot hold
             return
         room.remote.add(key)
