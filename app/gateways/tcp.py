@@ -185,14 +185,7 @@ class TcpClient(PacedInput, BufferedProtocol):
 
     def take_input(self, items: Iterator[object]) -> None:
         super().take_input(items)
-        decoder = self.decoder
-        surplus, decoder.surplus = decoder.surplus, 0
-        while surplus and not self.closing:  # each is a strike: a flood of them ends in a goodbye
-            self.hub.refuse(self)
-            surplus -= 1
-        noise, decoder.noise = decoder.noise, 0
-        if noise and not self.closing:
-            self.hub.control(self, noise)  # free within the line budget; beyond it, strikes
+        charge_noise(self.hub, self, self.decoder)
 
     def handle(self, item: object) -> bool:
         if self.closing:
@@ -386,6 +379,19 @@ def line_too_long(hub: Hub, client: Client, limit: int) -> None:
     """Tell a line-mode client its line was skipped as too long (any door that reads lines): refused
     input, which costs its sender (see ``Hub.refuse``)."""
     hub.refuse(client, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
+
+
+def charge_noise(hub: Hub, client: Client, decoder: telnet.LineDecoder) -> None:
+    """Make a line-door client pay for what its decoder read that said nothing (any door that
+    reads lines): surplus negotiation is a strike each, noise costs what lines do (free within the
+    line budget, strikes beyond it), so a client that keeps sending either is cut as a flooder."""
+    surplus, decoder.surplus = decoder.surplus, 0
+    while surplus and client.id in hub.clients:  # each is a strike: a flood of them ends in a goodbye
+        hub.refuse(client)
+        surplus -= 1
+    noise, decoder.noise = decoder.noise, 0
+    if noise:
+        hub.control(client, noise)
 
 
 def tune(transport: asyncio.Transport) -> None:

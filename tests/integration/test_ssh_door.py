@@ -330,6 +330,38 @@ def test_one_connection_opens_one_chat_session(ssh_server: ServerProcess, key: P
     assert reason == "One chat session per connection: open another connection to chat twice"
 
 
+@pytest.mark.parametrize("noise", ["\x7f\x08\x15", "x"], ids=["erasing-nothing", "endless-line"])
+def test_a_session_that_keeps_sending_noise_is_cut(ssh_server: ServerProcess, key: Path, noise: str) -> None:
+    telnet = ssh_server.tcp(nick="tina")
+
+    async def flood() -> str:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            ssh_port(ssh_server),
+            username="noisy",
+            client_keys=[asyncssh.read_private_key(key)],
+            known_hosts=None,
+        ) as conn:
+            process = await conn.create_process(term_type=None)
+            await process.stdout.readline()  # the welcome: in the room
+            chunk = noise * (65536 // len(noise))
+            deadline = time.monotonic() + 10  # far beyond the few seconds a flooder has
+            try:
+                while not process.stdout.at_eof() and time.monotonic() < deadline:
+                    process.stdin.write(chunk)
+                    await process.stdin.drain()
+                    await asyncio.sleep(0.01)
+            except BrokenPipeError:  # closed by the server while it was sending
+                pass
+            return await asyncio.wait_for(process.stdout.read(), 5)
+
+    said = asyncio.run(flood())
+    assert "too much input the server could not accept" in said
+    telnet.expect(lambda line: "noisy" in line and "left" in line)
+    telnet.send("the room talks on")
+    assert ssh_server.health()["clients"]["ssh"] == 0
+
+
 def test_idle_logins_never_lock_an_honest_user_out(
     start_ssh_server: Callable[..., ServerProcess], key: Path, known_hosts: Path
 ) -> None:
