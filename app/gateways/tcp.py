@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from collections.abc import Iterator
 from typing import cast
@@ -46,6 +47,7 @@ A live peer's kernel answers the probes, so an idle but connected user is never 
 
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
 NOT_TLS = "This port speaks plain text lines (telnet, netcat), not TLS: connect with telnet or nc, without TLS"
+NOT_SSH = "This port speaks plain text lines (telnet, netcat), not SSH: use the SSH port, or telnet or nc here"
 NOT_PROXY = (
     "This port speaks plain text lines (telnet, netcat), not the PROXY protocol:"
     " it is off here (CHAT_TCP_PROXY_PROTOCOL)"
@@ -59,6 +61,15 @@ def is_tls_hello(data: bytes) -> bool:
     """True when a connection opens with a TLS record header: a handshake record (0x16) of TLS
     or SSL 3 (version 3.0 to 3.4). A TLS client pointed at the plain port sends this first."""
     return len(data) >= 3 and data[0] == 0x16 and data[1] == 0x03 and data[2] <= 0x04
+
+
+_SSH_BANNER = re.compile(r"SSH-\d\.\d+-\S+.*")
+
+
+def is_ssh_banner(line: str) -> bool:
+    """True for an SSH version line (RFC 4253's ``SSH-2.0-software``): an SSH client pointed at the
+    plain port says it first."""
+    return _SSH_BANNER.fullmatch(line) is not None
 
 
 MAX_WRITE = 64 * 1024
@@ -196,6 +207,9 @@ class TcpClient(PacedInput, BufferedProtocol):
                 return False
             if self.first_line and is_proxy_header(item.encode()):  # a v1 header that came in pieces
                 self._refuse_first(NOT_PROXY, PROXY_ON_PLAIN_PORT)
+                return False
+            if self.first_line and is_ssh_banner(item):
+                self._refuse_first(NOT_SSH, "SSH on the plain chat port")
                 return False
             if self.quiet is not None:
                 if not item.strip():

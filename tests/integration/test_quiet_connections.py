@@ -104,3 +104,20 @@ def test_a_silent_user_is_welcomed_and_announced_when_the_grace_ends(start_serve
         assert watcher.expect(type="join", nick=nick)
         nc.sendall(b"now I talk\r\n")
         assert watcher.expect(type="message")["text"] == "now I talk"
+
+
+def test_an_ssh_client_gets_one_refusal_line_and_never_reaches_the_room(server: ServerProcess) -> None:
+    n = next(serial)
+    guests = guests_in_history(server)
+    watcher = server.web(f"sshwatch{n}")
+    watcher.expect(type="join", nick=watcher.nick)
+    with socket.create_connection(("127.0.0.1", server.tcp_port), timeout=DEFAULT_TIMEOUT) as ssh:
+        ssh.sendall(b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n")  # what `ssh -p 2626` says first
+        received = b""
+        while chunk := ssh.recv(4096):
+            received += chunk
+    assert received == (
+        b"! This port speaks plain text lines (telnet, netcat), not SSH: use the SSH port, or telnet or nc here\r\n"
+    )
+    assert watcher.silent(0.3) == []
+    assert guests_in_history(server) == guests
