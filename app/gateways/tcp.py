@@ -47,7 +47,7 @@ A live peer's kernel answers the probes, so an idle but connected user is never 
 
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
 NOT_TLS = "This port speaks plain text lines (telnet, netcat), not TLS: connect with telnet or nc, without TLS"
-NOT_SSH = "This port speaks plain text lines (telnet, netcat), not SSH: use the SSH port, or telnet or nc here"
+NOT_SSH = "This port speaks plain text lines (telnet, netcat), not SSH: use the SSH port, or telnet or nc"
 NOT_PROXY = (
     "This port speaks plain text lines (telnet, netcat), not the PROXY protocol:"
     " it is off here (CHAT_TCP_PROXY_PROTOCOL)"
