@@ -68,6 +68,7 @@ Later = Callable[[Callable[[], None]], None]
 def _now(show: Callable[[], None]) -> None:
     show()
 QUEUE_FULL = "Not sent: the room is degraded and too many messages are already waiting — try again when it is back"
+HISTORY_LIMIT = "History not shown: too much history asked for from your address — try again in a minute"
 
 
 class Client(Protocol):
@@ -643,6 +644,15 @@ class Hub:
             else:
                 later(partial(self._carry_out, outcome))
 
+    def _history_refused(self, client: Client) -> bool:
+        """History asked for in the chat (``/history``, a room joined) is paid for from the same
+        per-address replay budget as a replay on connecting, or it would amplify the same way:
+        True, with the client told so, when its address is in debt."""
+        if not self.replay_budget.spent(client.budget, self.clock()):
+            return False
+        self.error(client, HISTORY_LIMIT, "replay_limit")
+        return True
+
     def _carry_out(self, outcome: Tell | ShowHistory | Seat | Disconnect) -> None:
         """Show or do to one client what an outcome says (it may have gone meanwhile)."""
         target = self.clients.get(outcome.member)
@@ -651,12 +661,18 @@ class Hub:
         if isinstance(outcome, Tell):
             self.tell(target, outcome.event)
         elif isinstance(outcome, ShowHistory):
+            if self._history_refused(target):
+                return
             ids = self.moderation.standing.role(target, outcome.room) >= Role.ROOM_OPERATOR  # what /redact takes
-            for part in self.replayer.show(outcome.room, outcome.count, ids):
+            parts = self.replayer.show(outcome.room, outcome.count, ids)
+            self.replay_budget.take(None, target.budget, self.clock(), sum(len(part.text) for part in parts))
+            for part in parts:
                 self.tell(target, part)
         elif isinstance(outcome, Seat):
-            if outcome.replay:
-                self._show(target, self._prepare(target, outcome.replay, None))
+            if outcome.replay and not self._history_refused(target):
+                replay = self._prepare(target, outcome.replay, None)
+                self.replay_budget.take(None, target.budget, self.clock(), replay.size)
+                self._show(target, replay)
             self._seat(target)
         else:
             self.drop(target, outcome.goodbye, outcome.reason)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from collections.abc import Iterator
 from typing import cast
@@ -46,6 +47,7 @@ A live peer's kernel answers the probes, so an idle but connected user is never 
 
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
 NOT_TLS = "This port speaks plain text lines (telnet, netcat), not TLS: connect with telnet or nc, without TLS"
+NOT_SSH = "This port speaks plain text lines (telnet, netcat), not SSH: use the SSH port, or telnet or nc"
 NOT_PROXY = (
     "This port speaks plain text lines (telnet, netcat), not the PROXY protocol:"
     " it is off here (CHAT_TCP_PROXY_PROTOCOL)"
@@ -59,6 +61,15 @@ def is_tls_hello(data: bytes) -> bool:
     """True when a connection opens with a TLS record header: a handshake record (0x16) of TLS
     or SSL 3 (version 3.0 to 3.4). A TLS client pointed at the plain port sends this first."""
     return len(data) >= 3 and data[0] == 0x16 and data[1] == 0x03 and data[2] <= 0x04
+
+
+_SSH_BANNER = re.compile(r"SSH-\d\.\d+-\S+.*")
+
+
+def is_ssh_banner(line: str) -> bool:
+    """True for an SSH version line (RFC 4253's ``SSH-2.0-software``): an SSH client pointed at the
+    plain port says it first."""
+    return _SSH_BANNER.fullmatch(line) is not None
 
 
 MAX_WRITE = 64 * 1024
@@ -185,14 +196,7 @@ class TcpClient(PacedInput, BufferedProtocol):
 
     def take_input(self, items: Iterator[object]) -> None:
         super().take_input(items)
-        decoder = self.decoder
-        surplus, decoder.surplus = decoder.surplus, 0
-        while surplus and not self.closing:  # each is a strike: a flood of them ends in a goodbye
-            self.hub.refuse(self)
-            surplus -= 1
-        noise, decoder.noise = decoder.noise, 0
-        if noise and not self.closing:
-            self.hub.noise(self, noise)  # free within an allowance of its own; beyond it, strikes
+        charge_noise(self.hub, self, self.decoder)
 
     def handle(self, item: object) -> bool:
         if self.closing:
@@ -203,6 +207,9 @@ class TcpClient(PacedInput, BufferedProtocol):
                 return False
             if self.first_line and is_proxy_header(item.encode()):  # a v1 header that came in pieces
                 self._refuse_first(NOT_PROXY, PROXY_ON_PLAIN_PORT)
+                return False
+            if self.first_line and is_ssh_banner(item):
+                self._refuse_first(NOT_SSH, "SSH on the plain chat port")
                 return False
             if self.quiet is not None:
                 if not item.strip():
@@ -386,6 +393,19 @@ def line_too_long(hub: Hub, client: Client, limit: int) -> None:
     """Tell a line-mode client its line was skipped as too long (any door that reads lines): refused
     input, which costs its sender (see ``Hub.refuse``)."""
     hub.refuse(client, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
+
+
+def charge_noise(hub: Hub, client: Client, decoder: telnet.LineDecoder) -> None:
+    """Make a line-door client pay for what its decoder read that said nothing (any door that
+    reads lines): surplus negotiation is a strike each, noise draws on an allowance of its own
+    (strikes beyond it), so a client that keeps sending either is cut as a flooder."""
+    surplus, decoder.surplus = decoder.surplus, 0
+    while surplus and client.id in hub.clients:  # each is a strike: a flood of them ends in a goodbye
+        hub.refuse(client)
+        surplus -= 1
+    noise, decoder.noise = decoder.noise, 0
+    if noise:
+        hub.noise(client, noise)
 
 
 def tune(transport: asyncio.Transport) -> None:
