@@ -716,7 +716,8 @@ class Moderation:
         self._announce(client, action, target.nick, detail, room)
 
     async def _lift(self, client: Client, rest: str, action: Action) -> None:
-        """``/unmute NICK`` or ``/roomunban NICK``: whoever uses the nick now, or was held under it."""
+        """``/unmute NICK`` or ``/roomunban NICK``: whoever uses the nick now, or was held under it;
+        never by the one it holds (a muted operator does not unmute themselves)."""
         room = self.here(client)
         nick = rest.strip()
         if not nick:
@@ -728,6 +729,11 @@ class Moderation:
         if not keys:
             state = "muted" if action is Action.UNMUTE else f"banned from {room}"
             self._refuse(client, f"{nick} is not {state}", "usage")
+            return
+        me = self.standing.person(client)
+        if self.standing.role(client, room) < Role.SERVER_OPERATOR and any(kept[k].person.covers(me) for k in keys):
+            state = "mute" if action is Action.UNMUTE else "ban from " + room
+            self._refuse(client, f"You cannot lift your own {state}: another operator can", Denial.OUTRANKED.value)
             return
         label = member.nick if member is not None else kept[keys[0]].person.nick
         for key in keys:

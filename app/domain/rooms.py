@@ -108,6 +108,9 @@ class RoomState:
     """Connections of this process in the room."""
     remote: set[str] = field(default_factory=set)
     """Nick keys of other processes' members in the room, as their events tell."""
+    made_by: int | None = None
+    """The connection that made it: only it claims the room under ``founder`` (a stranger who
+    takes that nick once the maker is gone, before its founding was settled, gets nothing)."""
     topic: str = ""
     maker: str | None = None
     """What the room counts against in ``per_maker`` (see ``Maker.key``)."""
@@ -254,12 +257,15 @@ class Rooms:
             return self._rooms[name], None
         if len(rooms) >= self.limits.per_client:
             raise RoomError(f"you are in {len(rooms)} rooms, the most one may be in: /part one first")
+        new = name not in self._rooms
         try:
             room, forgotten = self.make(name, founder, maker)
         except RoomError:
             if not rooms:
                 del self._of[member]
             raise
+        if new:
+            room.made_by = member
         room.members.add(member)
         rooms.append(name)
         self.touch(name)

@@ -125,6 +125,39 @@ def test_a_stranger_who_registers_a_guest_founders_nick_gets_no_powers(shared: S
     assert refusal(first) == "! Only operators may /lock"
 
 
+def test_a_maker_gone_before_its_founding_is_settled_leaves_the_room_to_nobody(shared: ServerProcess) -> None:
+    """The founding is settled when the entry is delivered: a maker who left (or renamed) before
+    that hands the room to no one who takes its nick."""
+    for leaving, nick, room in (("/quit", "quickmaker", "#fleeting"), ("/nick renamer2", "renamer", "#renamed")):
+        maker = shared.tcp(nick=nick)
+        maker.send_raw(f"/join {room}\r\n{leaving}\r\n".encode())  # one write: both before the delivery
+        if leaving == "/quit":
+            assert maker.closed()
+        else:
+            maker.expect("[#main] * renamer is now known as renamer2")
+        taker = shared.tcp(nick=nick)
+        joined(taker, room)
+        taker.send("/slow 5")
+        assert refusal(taker) == "! Only operators may /slow"
+
+
+def test_nobody_below_a_server_operator_lifts_a_sanction_on_themselves(shared: ServerProcess) -> None:
+    founder = shared.tcp(nick="selfish")
+    joined(founder, "#selfish")
+    op = shared.tcp(nick="liftop")
+    op.send(f"/oper {PASSWORD}")
+    op.expect("* liftop is now a server operator")
+    joined(op, "#selfish")
+    op.send("/mute selfish 1h")
+    op.expect("* selfish was muted by liftop: 1 hour")
+    founder.send("/unmute selfish")
+    assert refusal(founder) == "! You cannot lift your own mute: another operator can"
+    founder.send("still muted?")
+    assert refusal(founder).startswith("! Not sent: you are muted in #selfish")
+    op.send("/unmute selfish")
+    op.expect("* selfish was unmuted by liftop")
+
+
 def test_a_guest_who_registers_in_the_session_founds_the_room_it_made(shared: ServerProcess) -> None:
     owner = shared.tcp(nick="keeper")
     joined(owner, "#kept")
