@@ -141,7 +141,7 @@ class Standing:
                 self.desk.spawn(self.desk.store.put(Table.FOUNDERS, room, owner.record()))
 
     async def claim(self, client: Client, room: RoomName) -> None:
-        """If this client made the room (joined it first, here, on this connection and under this
+        """If this client made the room (joined it first, here, on this connection, under whatever
         nick), the registration it proved is the
         room's founder, kept in the store so an emptied room or a restart hands it to nobody else;
         a guest is its founder for their session only. Arriving in a room someone else made grants
@@ -155,7 +155,6 @@ class Standing:
             or state is None
             or client.id not in state.members
             or state.made_by != client.id
-            or state.founder != self.hub.room.nick_of(client.id)
         ):
             return
         person = self.person(client)

@@ -59,7 +59,7 @@ def test_join_enters_the_room_makes_it_current_and_announces_it_there_only() -> 
     assert (info.kind, info.room, [u.nick for u in info.users]) == (Kind.ROOM, "#dev", ["alice"])
     assert Seat(ALICE, replay="#dev") in outcomes, "the new room's history is replayed before its live events"
     assert room.current(ALICE) == "#dev" and room.rooms.of(ALICE) == ["#main", "#dev"]
-    assert room.rooms.get("#dev").founder == "alice"  # type: ignore[union-attr]
+    assert room.rooms.get("#dev").made_by == ALICE  # type: ignore[union-attr]
     [said] = published(room.handle(ALICE, "in dev"))
     assert said.room == "#dev"
 
