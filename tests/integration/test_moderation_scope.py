@@ -5,6 +5,7 @@ name a person, not a spelling of a nick; and a room's rules hold however the roo
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -156,6 +157,23 @@ def test_nobody_below_a_server_operator_lifts_a_sanction_on_themselves(shared: S
     assert refusal(founder).startswith("! Not sent: you are muted in #selfish")
     op.send("/unmute selfish")
     op.expect("* selfish was unmuted by liftop")
+
+
+def test_a_terminal_asking_first_for_a_banned_nick_is_refused_before_any_welcome(shared: ServerProcess) -> None:
+    """As the web refuses ``?nick=`` of a banned nick, so the line door refuses a first ``/nick``:
+    no guest nick, no look at who is here, no join announced."""
+    op = shared.tcp(nick="doorop")
+    op.send(f"/oper {PASSWORD}")
+    op.expect("* doorop is now a server operator")
+    op.send("/ban doorbanned 10m")
+    op.expect("* doorbanned was banned by doorop: 10 minutes")
+    with socket.create_connection(("127.0.0.1", shared.tcp_port), timeout=5) as sock:
+        sock.sendall(b"/nick DoorBanned\r\n")  # typed at once, before the quiet grace ends
+        said = b""
+        while chunk := sock.recv(4096):
+            said += chunk
+    assert said.decode().splitlines() == ["! Connection refused: you are banned (no reason given; 10 minutes left)"]
+    assert not [line for line in op.silent() if "joined" in line]
 
 
 def test_a_guest_who_registers_in_the_session_founds_the_room_it_made(shared: ServerProcess) -> None:
