@@ -47,6 +47,14 @@ def web_joined(user: WebUser, room: str) -> None:
     user.expect(type="room", room=room)
 
 
+def server_operator(server: ServerProcess, nick: str) -> TcpUser:
+    """A terminal user who has proved the operator password."""
+    op = server.tcp(nick=nick)
+    op.send(f"/oper {PASSWORD}")
+    op.expect(f"* {nick} is now a server operator")
+    return op
+
+
 def refusal(user: TcpUser) -> str:
     return user.expect(lambda line: line.startswith("!"))
 
@@ -145,9 +153,7 @@ def test_a_maker_gone_before_its_founding_is_settled_leaves_the_room_to_nobody(s
 def test_nobody_below_a_server_operator_lifts_a_sanction_on_themselves(shared: ServerProcess) -> None:
     founder = shared.tcp(nick="selfish")
     joined(founder, "#selfish")
-    op = shared.tcp(nick="liftop")
-    op.send(f"/oper {PASSWORD}")
-    op.expect("* liftop is now a server operator")
+    op = server_operator(shared, "liftop")
     joined(op, "#selfish")
     op.send("/mute selfish 1h")
     op.expect("* selfish was muted by liftop: 1 hour")
@@ -162,9 +168,7 @@ def test_nobody_below_a_server_operator_lifts_a_sanction_on_themselves(shared: S
 def test_a_terminal_asking_first_for_a_banned_nick_is_refused_before_any_welcome(shared: ServerProcess) -> None:
     """As the web refuses ``?nick=`` of a banned nick, so the line door refuses a first ``/nick``:
     no guest nick, no look at who is here, no join announced."""
-    op = shared.tcp(nick="doorop")
-    op.send(f"/oper {PASSWORD}")
-    op.expect("* doorop is now a server operator")
+    op = server_operator(shared, "doorop")
     op.send("/ban doorbanned 10m")
     op.expect("* doorbanned was banned by doorop: 10 minutes")
     with socket.create_connection(("127.0.0.1", shared.tcp_port), timeout=5) as sock:
