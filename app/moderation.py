@@ -609,15 +609,15 @@ class Moderation:
 
     def _move_out(self, event: Event) -> None:
         """The process holding a removed member takes it out of the room (into the default room if
-        it was its only one), as if it had typed /part."""
+        it was its only one), as if it had typed /part (even while it is asked for a password)."""
         target = self._local(event.to)
         if target is None or event.room not in self.hub.room.rooms.of(target.id):
             return
         default = self.hub.room.rooms.default
         if self.hub.room.rooms.of(target.id) == [event.room]:
-            self.hub.interpret(target, f"/join {default}")
+            self.hub.act_for(target, f"/join {default}")
         by = f"removed by {event.nick}" + (f": {_detail(event)}" if _detail(event) else "")
-        self.hub.interpret(target, f"/part {event.room} {by}")
+        self.hub.act_for(target, f"/part {event.room} {by}")  # not a password it was asked for
 
     async def _ban(self, client: Client, rest: str) -> None:
         try:

@@ -180,6 +180,24 @@ def test_a_terminal_asking_first_for_a_banned_nick_is_refused_before_any_welcome
     assert not [line for line in op.silent() if "joined" in line]
 
 
+def test_a_password_prompt_left_open_does_not_keep_anyone_in_a_room(shared: ServerProcess) -> None:
+    """Taken out of a room while asked for a password: out it goes, and the removal is no guess."""
+    founder = shared.tcp(nick="promptboss")
+    joined(founder, "#prompted")
+    pest = web_from(shared, "203.0.113.60", "promptpest")
+    web_joined(pest, "#prompted")
+    founder.expect("* promptpest joined #prompted")
+    pest.say("/oper")  # the next line would be the password
+    pest.expect(lambda event: event["type"] == "system" and event["text"].startswith("Send the password"))
+    founder.send("/roomban promptpest 1h go away")
+    assert pest.expect(type="part", room="#prompted")["text"] == "removed by promptboss: 1 hour, go away"
+    founder.send("/who")
+    founder.expect("* 1 here: promptboss (telnet)")
+    pest.say(PASSWORD)  # the prompt is still open, for what it asked
+    pest.expect(type="moderation", text="promptpest is now a server operator")
+    assert not [event for event in pest.events if event.get("code") == "wrong_password"]
+
+
 def test_a_guest_who_registers_in_the_session_founds_the_room_it_made(shared: ServerProcess) -> None:
     owner = shared.tcp(nick="keeper")
     joined(owner, "#kept")
