@@ -408,6 +408,12 @@ class Hub:
             line = f"/{name} {self.moderation.unsaid(client, name, rest, here)}"
         self._apply(self.room.handle(client.id, line, room), self.bus.after_delivered)
 
+    def act_for(self, client: Client, line: str) -> None:
+        """Carry out a command for a client on the server's initiative (taking it out of a room): it
+        is never read as a password the client was asked for, nor held back by the client's mute,
+        since the words are not the client's."""
+        self._apply(self.room.handle(client.id, line), self.bus.after_delivered)
+
     def after_replies(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the replies to every line received so far are written (they
         wait for the events published before them): a door hangs up at the end of its input so."""

@@ -57,6 +57,12 @@ HEALTHY = b"* ok: the chat server is up (a proxy's own health check: it joins no
 """What a trusted proxy's health check (PROXY ``LOCAL``/``UNKNOWN``) reads before it is closed."""
 
 
+def asked_nick(line: str) -> str | None:
+    """The nick a line asks for (``/nick NAME``: what a user who knows the server types first), if any."""
+    command, _, rest = line.strip().partition(" ")
+    return (rest.strip() or None) if command.lower() == "/nick" else None
+
+
 def is_tls_hello(data: bytes) -> bool:
     """True when a connection opens with a TLS record header: a handshake record (0x16) of TLS
     or SSL 3 (version 3.0 to 3.4). A TLS client pointed at the plain port sends this first."""
@@ -160,12 +166,14 @@ class TcpClient(PacedInput, BufferedProtocol):
         self.hub.quiet_started(budget)
         self.quiet = asyncio.get_running_loop().call_later(self.grace, self._enter)
 
-    def _enter(self) -> None:
+    def _enter(self, nick: str | None = None) -> None:
         """Let a quiet connection into the room (it spoke, or its grace ended): its welcome, history
-        and join now. Whatever would refuse a newcomer refuses it still (a ban, a restart)."""
+        and join now. Whatever would refuse a newcomer refuses it still (a ban, a restart), and a
+        first line asking for a banned nick (``nick``) is refused as the web refuses it, before any
+        welcome or join."""
         if not self._stop_waiting():
             return
-        refusal = self.hub.refusal(self.budget)
+        refusal = self.hub.refusal(self.budget, nick)
         if refusal is not None:
             self.close(refusal.goodbye, f"! {refusal.line()}\r\n".encode())
             return
@@ -214,7 +222,9 @@ class TcpClient(PacedInput, BufferedProtocol):
             if self.quiet is not None:
                 if not item.strip():
                     return True  # nothing said yet: a scanner's probe, or Enter pressed before the welcome
-                self._enter()
+                self._enter(asked_nick(item))
+                if self.closing:
+                    return False
             self.first_line = False
             self.hub.receive(self, item)
         else:

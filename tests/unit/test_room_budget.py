@@ -43,7 +43,7 @@ def arrive(rooms: Rooms, name: str, member: int = 99) -> str | None:
 
 def refusal(rooms: Rooms, name: str, maker: Maker | None = None) -> str:
     with pytest.raises(RoomError) as refused:
-        rooms.make(name, maker=maker)
+        rooms.make(name, maker)
     return refused.value.code
 
 
@@ -115,16 +115,16 @@ def test_rooms_made_per_address_are_capped_and_its_own_silent_rooms_make_way() -
     rooms.enter(1, "#two", address)
     rooms.spoke("#two", 1)
     assert refusal(rooms, "#three", address) == "rooms_made"
-    _, forgotten = rooms.make("#three", maker=Maker("198.51.100.1", session=2))
+    _, forgotten = rooms.make("#three", Maker("198.51.100.1", session=2))
     assert forgotten is None, "another address makes its own"
     rooms.exit(1, "#two")
     assert refusal(rooms, "#four", address) == "rooms_made", "empty rooms with history count until they expire"
     clock.now += DAY
-    _, forgotten = rooms.make("#four", maker=address)
+    _, forgotten = rooms.make("#four", address)
     assert forgotten == "#one", "its own room, expired, makes way"
     visit(rooms, "#silent", 3, Maker("192.0.2.9", session=3))
     visit(rooms, "#said", 3, Maker("192.0.2.9", session=3), speak=True)
-    _, forgotten = rooms.make("#instead", maker=Maker("192.0.2.9", session=3))
+    _, forgotten = rooms.make("#instead", Maker("192.0.2.9", session=3))
     assert forgotten == "#silent", "an address at its cap replaces its own room nobody spoke in"
 
 

@@ -56,7 +56,7 @@ def test_a_rooms_maker_is_its_connection_and_whoever_takes_its_nick_made_nothing
     room.handle(ALICE, "/nick alice2")
     room.handle(BOB, "/nick alice")
     room.handle(BOB, "/join #den")
-    assert room.rooms.get("#den").founder == ALICE  # type: ignore[union-attr]
+    assert room.rooms.get("#den").made_by == ALICE  # type: ignore[union-attr]
 
 
 def test_join_enters_the_room_makes_it_current_and_announces_it_there_only() -> None:
@@ -68,7 +68,7 @@ def test_join_enters_the_room_makes_it_current_and_announces_it_there_only() -> 
     assert (info.kind, info.room, [u.nick for u in info.users]) == (Kind.ROOM, "#dev", ["alice"])
     assert Seat(ALICE, replay="#dev") in outcomes, "the new room's history is replayed before its live events"
     assert room.current(ALICE) == "#dev" and room.rooms.of(ALICE) == ["#main", "#dev"]
-    assert room.rooms.get("#dev").founder == ALICE  # type: ignore[union-attr]  # the connection, not the nick
+    assert room.rooms.get("#dev").made_by == ALICE  # type: ignore[union-attr]
     [said] = published(room.handle(ALICE, "in dev"))
     assert said.room == "#dev"
 
