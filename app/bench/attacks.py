@@ -164,6 +164,16 @@ def empty_ws_frames(target: Target) -> Outcome:
     return noise(target, "ws", wsframes.client_frame(b""))
 
 
+def erasing_nothing(target: Target) -> Outcome:
+    """Backspaces and Ctrl-U on an empty line on the TCP door: editing keys with nothing to edit."""
+    return noise(target, "tcp", b"\x08\x7f\x15")
+
+
+def endless_line(target: Target) -> Outcome:
+    """One line that never ends on the TCP door: refused once as too long, then only dropped."""
+    return noise(target, "tcp", b"x")
+
+
 def long_lines(target: Target) -> Outcome:
     """Lines just over the server's default limit (8 KiB), flat out; replies are read and counted."""
     outcome = Outcome()
@@ -380,6 +390,8 @@ ATTACKS: dict[str, Callable[[Target], Outcome]] = {
     "telnet-nop": telnet_nop,
     "blank-lines": blank_lines,
     "empty-ws-frames": empty_ws_frames,
+    "erasing-nothing": erasing_nothing,
+    "endless-line": endless_line,
     "long-lines": long_lines,
     "huge-headers": huge_headers,
     "empty-continuations": empty_continuations,

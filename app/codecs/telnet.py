@@ -56,6 +56,9 @@ EL, EC, AYT, AO, IP, BRK, SE = 248, 247, 246, 245, 244, 243, 240
 TIMING_MARK, SUPPRESS_GO_AHEAD, ECHO = 6, 3, 1
 NUL, INTERRUPT, BACKSPACE, LF, CR, KILL_LINE, DEL = 0x00, 0x03, 0x08, 0x0A, 0x0D, 0x15, 0x7F
 MAX_SUBNEGOTIATION = 256
+DROPPED_NOISE = 64 * 1024
+"""Bytes of an overlong line dropped that count as one piece of noise: a long paste costs a line
+or two of budget, a line that never ends is a flood."""
 
 ARE_YOU_THERE_ANSWER = b"[yes]\r\n"
 
@@ -92,6 +95,7 @@ class LineDecoder:
     __slots__ = (
         "_agreed",
         "_buffer",
+        "_discarded",
         "_discarding",
         "_echoing",
         "_seen",
@@ -112,11 +116,12 @@ class LineDecoder:
         self._verb = 0  # the WILL/WONT/DO/DONT whose option byte comes next
         self._sub_length = 0  # bytes of the current subnegotiation so far (counted up to the cap)
         self._discarding = False  # the current line went over the limit: drop it up to its end
+        self._discarded = 0  # bytes of that line dropped since the last DROPPED_NOISE of them was noise
         self._agreed = 0  # SGA in force: bit 1 the peer's side (its WILL), bit 2 ours (its DO)
         self._echoing = False  # we offered to echo (WILL ECHO, around a password): its DO ECHO agrees
         self._seen: set[tuple[int, int]] | None = None  # negotiation kinds seen once (made at the first)
         self.surplus = 0  # negotiation beyond the first of each kind, for flood control
-        self.noise = 0  # commands that carry nothing (NOP and the like), for flood control
+        self.noise = 0  # what carries nothing (NOP, erasing nothing, an endless line's tail), for flood control
 
     def feed(self, data: bytes) -> Iterator[str | bytes | Signal]:
         """Yield, in stream order, each complete line (str, without its line ending), a telnet
@@ -174,7 +179,8 @@ class LineDecoder:
         elif self._sub_length < MAX_SUBNEGOTIATION:
             self._sub_length += 1
         else:  # longer than any real option's: garbage, dropped with the rest of its line
-            self._state, self._discarding = _State.DATA, True
+            self._state = _State.DATA
+            self._discard()
             self._buffer.clear()
             self.surplus += 1
             self._byte(byte, out)
@@ -243,21 +249,39 @@ class LineDecoder:
     def _add(self, byte: int, out: list[str | bytes | Signal]) -> None:
         if self._discarding:
             self._buffer[:] = b"\r" if byte == CR else b""  # only a CR is kept: a NUL after it ends the line
+            self._dropped(1)
             return
         buffer = self._buffer
         buffer.append(byte)
         if len(buffer) > self.max_line + 1:  # + 1: room for the CR of a CR LF
             buffer.clear()
-            self._discarding = True
+            self._discard()
             out.append(OVERLONG)
 
+    def _discard(self) -> None:
+        """The line went over the limit: drop it up to its end."""
+        self._discarding, self._discarded = True, 0
+
+    def _dropped(self, size: int) -> None:
+        """``size`` more bytes of an overlong line dropped: each further ``DROPPED_NOISE`` of them
+        is noise, so a line that never ends costs its sender more than its one refusal."""
+        self._discarded += size
+        if self._discarded >= DROPPED_NOISE:
+            self.noise += self._discarded // DROPPED_NOISE
+            self._discarded %= DROPPED_NOISE
+
     def _erase_line(self) -> None:
+        if not self._buffer and not self._discarding:
+            self.noise += 1  # nothing typed to discard
         self._buffer.clear()
         self._discarding = False  # what follows starts a new line, even after an overlong one
 
     def _erase_character(self) -> None:
         """Remove the last character of the line: its UTF-8 continuation bytes, then its lead."""
         buffer = self._buffer
+        if not buffer:
+            self.noise += 1  # nothing to erase
+            return
         while buffer and 0x80 <= buffer[-1] < 0xC0:
             buffer.pop()
         if buffer:
@@ -290,6 +314,7 @@ class LineDecoder:
             chunk = data[start:end]
             start = end + 1
             if self._discarding:
+                self._dropped(len(chunk))
                 self._discarding = False
                 self._buffer.clear()
                 continue
@@ -301,12 +326,15 @@ class LineDecoder:
         rest = data[start:]
         if self._discarding:
             self._buffer[:] = b"\r" if rest.endswith(b"\r") else b""  # a NUL next would end the line
+            self._dropped(len(rest))
             return
         if not rest:
             return
-        if len(self._buffer) + len(rest) > self.max_line + 1:  # + 1: room for the CR of a CR LF
+        excess = len(self._buffer) + len(rest) - (self.max_line + 1)  # + 1: room for the CR of a CR LF
+        if excess > 0:
             self._buffer.clear()
-            self._discarding = True
+            self._discard()
+            self._dropped(excess - 1)  # as byte by byte: the first byte over is the one refused
             yield OVERLONG
         else:
             self._buffer += rest

@@ -124,6 +124,9 @@ class FloodControl:
         self._connections: dict[int, tuple[TokenBucket, Strikes]] = {}
         self._addresses: dict[str, tuple[TokenBucket, int]] = {}
         self._pastes: dict[int, Paste] = {}  # made at a connection's first line: idle ones need none
+        self._noise: dict[int, TokenBucket] = {}
+        """Each connection's allowance of input that carries nothing, apart from its lines: Enter
+        pressed a few times must not cost the next real line. Made at the first piece of noise."""
 
     def open(self, conn: int, address: str | None, now: float) -> None:
         """Start tracking a connection; ``address`` None means exempt from the per-address budget."""
@@ -141,6 +144,7 @@ class FloodControl:
     def close(self, conn: int, address: str | None) -> None:
         self._connections.pop(conn, None)
         self._pastes.pop(conn, None)
+        self._noise.pop(conn, None)
         if address is not None and address in self._addresses:
             bucket, users = self._addresses[address]
             if users <= 1:
@@ -156,19 +160,36 @@ class FloodControl:
         floor = 1.0 if not self._pasting(conn, now, size) else self.policy.floor + 1.0
         return self._spend(conn, address, now, floor)
 
-    def control(self, conn: int, address: str | None, now: float, count: int = 1) -> Verdict:
-        """May ``count`` control messages (a WebSocket ping) or pieces of noise (a blank line, a
-        telnet NOP, an empty frame) pass? Each costs what a line does, but is never part of a
-        paste: free while the bucket holds (it refills, so an occasional keepalive costs nothing),
-        a strike each beyond it, so a stream of them is cut like any flood. The verdict is the
-        last one's (KICK as soon as strikes run out)."""
+    def control(self, conn: int, address: str | None, now: float) -> Verdict:
+        """May ``count`` control messages (a WebSocket ping) pass? Each costs what a line does, but
+        is never part of a paste: free while the bucket holds (it refills, so an occasional
+        keepalive costs nothing), a strike each beyond it, so a stream of them is cut like any
+        flood. The verdict is the last one's (KICK as soon as strikes run out)."""
         if not self.policy.enabled or conn not in self._connections:
             return Verdict.ALLOW
+        return self._spend(conn, address, now, 1.0)
+
+    def noise(self, conn: int, now: float, count: int = 1) -> Verdict:
+        """May ``count`` pieces of noise (a blank line, a telnet NOP, an empty frame) pass? They
+        draw on an allowance of their own, as large as a paste and refilled at the line rate, so
+        that they never cost a real line; each beyond it is a strike, so a stream of nothing is
+        cut like any flood. The verdict is the last one's (KICK as soon as strikes run out)."""
+        entry = self._connections.get(conn)
+        if not self.policy.enabled or entry is None:
+            return Verdict.ALLOW
+        p = self.policy
+        bucket = self._noise.get(conn)
+        if bucket is None:
+            bucket = self._noise[conn] = TokenBucket.full(max(p.burst, p.paste_lines), p.rate, now)
+        bucket.refill(now)
         verdict = Verdict.ALLOW
         for _ in range(count):
-            verdict = self._spend(conn, address, now, 1.0)
-            if verdict is Verdict.KICK:
-                break
+            if bucket.tokens >= 1.0:
+                bucket.tokens -= 1.0
+                continue
+            verdict = Verdict.REFUSE
+            if entry[1].add(now):
+                return Verdict.KICK
         return verdict
 
     def refused(self, conn: int, address: str | None, now: float) -> Verdict:

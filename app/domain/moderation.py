@@ -1,6 +1,6 @@
 """Moderation rules: who may do what, how long a sanction lasts, and whom a ban covers.
 
-Plain synchronous Python, like the rest of the domain: the moderation desk in ``app/moderation.py``
+Plain synchronous Python, like the rest of the domain: the moderation desk in ``app/hub/desk.py``
 asks these rules, stores what they decide and carries it out.
 """
 

@@ -56,8 +56,8 @@ HELP = """Commands:
 /register PASS  protect your nick from others (/identify [NICK] PASS proves it)
 /token [list]   a token proving your nick elsewhere, or your tokens (/token revoke ID|all)
 /oper PASS      become a server operator; operators have /kick /remove /ban /unban /bans
-                /mute /unmute /roomban /roomunban /slow /lock /unlock /invite /topic lock|unlock /redact
-                /op /deop /modlog (a room operator's act in their room only)
+                /mute /unmute /roomban /roomunban /roombans /slow /lock /unlock /invite /redact
+                /topic lock|unlock /op /deop /modlog (a room operator's act in their room only)
 Anything else you type is said to your current room; lines from your other rooms start with
 their name, like [#dev]. Start a line with // to say something beginning with /."""
 
@@ -249,14 +249,14 @@ class Room:
         self._by_nick.add(member.nick, member)
         for typed in rooms:
             try:
-                _, forgotten = self.rooms.enter(member_id, room_name(typed), member.nick, self.maker_of(member_id))
+                _, forgotten = self.rooms.enter(member_id, room_name(typed), self.maker_of(member_id))
             except RoomError as refusal:
                 outcomes.append(Tell(member_id, _error(f"Not joined: {refusal}", refusal.code)))
                 continue
             if forgotten is not None:
                 outcomes.append(Forget(forgotten))
         if not self.rooms.of(member_id):
-            self.rooms.enter(member_id, self.rooms.default, member.nick)
+            self.rooms.enter(member_id, self.rooms.default)
         current = self.rooms.current(member_id)
         welcome = Event(
             Kind.WELCOME,
@@ -412,7 +412,7 @@ class Room:
         try:
             name = room_name(typed)
             was_in = name in self.rooms.of(member.id)
-            _, forgotten = self.rooms.enter(member.id, name, member.nick, self.maker_of(member.id))
+            _, forgotten = self.rooms.enter(member.id, name, self.maker_of(member.id))
         except RoomError as refusal:
             return [Tell(member.id, _error(f"Not joined: {refusal}", refusal.code))]
         outcomes: list[Outcome] = [Forget(forgotten)] if forgotten is not None else []

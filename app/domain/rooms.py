@@ -101,13 +101,14 @@ def room_name(text: str) -> RoomName:
 @dataclass(slots=True)
 class RoomState:
     name: RoomName
-    founder: str
-    """The nick of the member of this process who made the room (first joined it; "" if none did):
-    the moderation desk makes whoever that is its founder (``app.hub.standing``'s ``claim``)."""
     members: set[int] = field(default_factory=set)
     """Connections of this process in the room."""
     remote: set[str] = field(default_factory=set)
     """Nick keys of other processes' members in the room, as their events tell."""
+    made_by: int | None = None
+    """The connection of this process that made the room (first joined it; None if none did): the
+    moderation desk makes whoever that is its founder (``app.hub.standing``'s ``claim``), whatever its
+    nick by then; a stranger who takes the maker's nick once it is gone gets nothing."""
     topic: str = ""
     maker: str | None = None
     """What the room counts against in ``per_maker`` (see ``Maker.key``)."""
@@ -141,7 +142,7 @@ class Rooms:
         """Each member's rooms; the last is its current room."""
         self._made: Counter[str] = Counter()
         """How many of the rooms each maker (``Maker.key``) made still exist: ``per_maker``."""
-        self._rooms[self.default] = RoomState(self.default, "", voice=Voice.PEOPLE, active=clock())
+        self._rooms[self.default] = RoomState(self.default, voice=Voice.PEOPLE, active=clock())
 
     def __contains__(self, name: object) -> bool:
         return name in self._rooms
@@ -181,7 +182,7 @@ class Rooms:
     def restore(self, name: str, voice: Voice, active: float) -> None:
         """A room found in history at start-up: who spoke in it and when it was last active.
         RoomError when the rooms it would have to replace are all worth keeping."""
-        room, _ = self.make(name, "")
+        room, _ = self.make(name)
         room.voice, room.active = voice, active
 
     def listing(self, limit: int = ROOMS_LISTED) -> list[RoomInfo]:
@@ -194,8 +195,8 @@ class Rooms:
     def occupied(self) -> int:
         return sum(1 for room in self._rooms.values() if room.population)
 
-    def make(self, name: str, founder: str, maker: Maker | None = None) -> tuple[RoomState, str | None]:
-        """The room called ``name``, made for ``founder`` (made by ``maker``) if new, and the empty
+    def make(self, name: str, maker: Maker | None = None) -> tuple[RoomState, str | None]:
+        """The room called ``name``, made by ``maker`` if new, and the empty
         room it replaced (None if none). RoomError, with its code, when the room may not be made."""
         room = self._rooms.get(name)
         if room is not None:
@@ -218,7 +219,7 @@ class Rooms:
             raise RoomError(text, "room_rate")
         if forgotten is not None:
             self._drop(forgotten)
-        room = self._rooms[name] = RoomState(name, founder, maker=maker.key, session=maker.session, active=now)
+        room = self._rooms[name] = RoomState(name, maker=maker.key, session=maker.session, active=now)
         if maker.key is not None:
             self._made[maker.key] += 1
         return room, forgotten
@@ -244,7 +245,7 @@ class Rooms:
             if self._made[room.maker] <= 0:
                 del self._made[room.maker]
 
-    def enter(self, member: int, name: str, founder: str, maker: Maker | None = None) -> tuple[RoomState, str | None]:
+    def enter(self, member: int, name: str, maker: Maker | None = None) -> tuple[RoomState, str | None]:
         """Put the member in the room (made by ``maker`` if needed) and make it current. Returns
         the room and the room forgotten to make space; RoomError at a limit."""
         rooms = self._of.setdefault(member, [])
@@ -254,12 +255,15 @@ class Rooms:
             return self._rooms[name], None
         if len(rooms) >= self.limits.per_client:
             raise RoomError(f"you are in {len(rooms)} rooms, the most one may be in: /part one first")
+        new = name not in self._rooms
         try:
-            room, forgotten = self.make(name, founder, maker)
+            room, forgotten = self.make(name, maker)
         except RoomError:
             if not rooms:
                 del self._of[member]
             raise
+        if new:
+            room.made_by = member
         room.members.add(member)
         rooms.append(name)
         self.touch(name)
@@ -293,7 +297,7 @@ class Rooms:
         """Another process's member is in the room (made here too if new to this process, by no
         one of this process: nobody here founds it by arriving next)."""
         try:
-            room, _ = self.make(name, "")
+            room, _ = self.make(name)
         except RoomError:  # full here: this process just does not list them in a room it cannot hold
             return
         room.remote.add(key)

@@ -25,10 +25,11 @@ LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 """Every character ``str.splitlines`` ends a line at (terminals honour several): in user text each
 becomes a space, so no message can start a line of its own and pass for something else."""
 _BLANKS = str.maketrans({"\t": " ", **dict.fromkeys(LINE_BREAKS, " ")})
-# C0 controls, DEL, C1 controls, the bidi overrides/isolates that reorder text (a classic way
-# to make one nick or line look like another), and lone surrogates: a JSON "\ud800" escape
-# decodes to one, and text holding it cannot be encoded as UTF-8 for anyone's socket.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# C0 controls, DEL, C1 controls, the bidi overrides/isolates and directional marks (LRM, RLM,
+# ALM) that reorder text (a classic way to make one nick or line look like another), and lone
+# surrogates: a JSON "\ud800" escape decodes to one, and text holding it cannot be encoded as
+# UTF-8 for anyone's socket.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def clean_text(text: str) -> str:

@@ -46,7 +46,7 @@ from app.domain.goodbye import Goodbye, Refusal
 from app.gateways.closing import CLOSE_TIMEOUT
 from app.gateways.host_key import load_host_key
 from app.gateways.ssh_library import asyncssh
-from app.gateways.tcp import TELNET, line_too_long
+from app.gateways.tcp import TELNET, charge_noise, line_too_long
 from app.hub.core import Hub
 from app.hub.handshakes import Ending, Handshake
 
@@ -244,6 +244,8 @@ class SshClient(asyncssh.SSHServerSession):  # type: ignore[type-arg]
                 hub.receive(self, item)
             elif item is telnet.Signal.OVERLONG:
                 line_too_long(hub, self, self.decoder.max_line)
+        if self.stage is Stage.OPEN:
+            charge_noise(hub, self, self.decoder)  # erasing nothing, an endless line: a flood if kept up
 
     def soft_eof_received(self) -> None:
         """Ctrl-D on an empty line."""

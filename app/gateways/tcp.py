@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from collections.abc import Iterator
 from typing import cast
@@ -48,6 +49,7 @@ A live peer's kernel answers the probes, so an idle but connected user is never 
 
 NOT_HTTP = "This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port"
 NOT_TLS = "This port speaks plain text lines (telnet, netcat), not TLS: connect with telnet or nc, without TLS"
+NOT_SSH = "This port speaks plain text lines (telnet, netcat), not SSH: use the SSH port, or telnet or nc"
 NOT_PROXY = (
     "This port speaks plain text lines (telnet, netcat), not the PROXY protocol:"
     " it is off here (CHAT_TCP_PROXY_PROTOCOL)"
@@ -57,10 +59,25 @@ HEALTHY = b"* ok: the chat server is up (a proxy's own health check: it joins no
 """What a trusted proxy's health check (PROXY ``LOCAL``/``UNKNOWN``) reads before it is closed."""
 
 
+def asked_nick(line: str) -> str | None:
+    """The nick a line asks for (``/nick NAME``: what a user who knows the server types first), if any."""
+    command, _, rest = line.strip().partition(" ")
+    return (rest.strip() or None) if command.lower() == "/nick" else None
+
+
 def is_tls_hello(data: bytes) -> bool:
     """True when a connection opens with a TLS record header: a handshake record (0x16) of TLS
     or SSL 3 (version 3.0 to 3.4). A TLS client pointed at the plain port sends this first."""
     return len(data) >= 3 and data[0] == 0x16 and data[1] == 0x03 and data[2] <= 0x04
+
+
+_SSH_BANNER = re.compile(r"SSH-\d\.\d+-\S+.*")
+
+
+def is_ssh_banner(line: str) -> bool:
+    """True for an SSH version line (RFC 4253's ``SSH-2.0-software``): an SSH client pointed at the
+    plain port says it first."""
+    return _SSH_BANNER.fullmatch(line) is not None
 
 
 MAX_WRITE = 64 * 1024
@@ -151,12 +168,14 @@ class TcpClient(PacedInput, BufferedProtocol):
         self.hub.quiet_started(budget)
         self.quiet = asyncio.get_running_loop().call_later(self.grace, self._enter)
 
-    def _enter(self) -> None:
+    def _enter(self, nick: str | None = None) -> None:
         """Let a quiet connection into the room (it spoke, or its grace ended): its welcome, history
-        and join now. Whatever would refuse a newcomer refuses it still (a ban, a restart)."""
+        and join now. Whatever would refuse a newcomer refuses it still (a ban, a restart), and a
+        first line asking for a banned nick (``nick``) is refused as the web refuses it, before any
+        welcome or join."""
         if not self._stop_waiting():
             return
-        refusal = self.hub.refusal(self.budget)
+        refusal = self.hub.refusal(self.budget, nick)
         if refusal is not None:
             self.close(refusal.goodbye, f"! {refusal.line()}\r\n".encode())
             return
@@ -187,14 +206,7 @@ class TcpClient(PacedInput, BufferedProtocol):
 
     def take_input(self, items: Iterator[object]) -> None:
         super().take_input(items)
-        decoder = self.decoder
-        surplus, decoder.surplus = decoder.surplus, 0
-        while surplus and not self.closing:  # each is a strike: a flood of them ends in a goodbye
-            self.hub.refuse(self)
-            surplus -= 1
-        noise, decoder.noise = decoder.noise, 0
-        if noise and not self.closing:
-            self.hub.control(self, noise)  # free within the line budget; beyond it, strikes
+        charge_noise(self.hub, self, self.decoder)
 
     def handle(self, item: object) -> bool:
         if self.closing:
@@ -206,10 +218,15 @@ class TcpClient(PacedInput, BufferedProtocol):
             if self.first_line and is_proxy_header(item.encode()):  # a v1 header that came in pieces
                 self._refuse_first(NOT_PROXY, PROXY_ON_PLAIN_PORT)
                 return False
+            if self.first_line and is_ssh_banner(item):
+                self._refuse_first(NOT_SSH, "SSH on the plain chat port")
+                return False
             if self.quiet is not None:
                 if not item.strip():
                     return True  # nothing said yet: a scanner's probe, or Enter pressed before the welcome
-                self._enter()
+                self._enter(asked_nick(item))
+                if self.closing:
+                    return False
             self.first_line = False
             self.hub.receive(self, item)
         else:
@@ -388,6 +405,19 @@ def line_too_long(hub: Hub, client: Client, limit: int) -> None:
     """Tell a line-mode client its line was skipped as too long (any door that reads lines): refused
     input, which costs its sender (see ``Hub.refuse``)."""
     hub.refuse(client, f"Line too long: not sent (the limit is {limit} bytes)", "too_long")
+
+
+def charge_noise(hub: Hub, client: Client, decoder: telnet.LineDecoder) -> None:
+    """Make a line-door client pay for what its decoder read that said nothing (any door that
+    reads lines): surplus negotiation is a strike each, noise draws on an allowance of its own
+    (strikes beyond it), so a client that keeps sending either is cut as a flooder."""
+    surplus, decoder.surplus = decoder.surplus, 0
+    while surplus and client.id in hub.clients:  # each is a strike: a flood of them ends in a goodbye
+        hub.refuse(client)
+        surplus -= 1
+    noise, decoder.noise = decoder.noise, 0
+    if noise:
+        hub.noise(client, noise)
 
 
 def tune(transport: asyncio.Transport) -> None:

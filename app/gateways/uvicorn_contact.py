@@ -31,7 +31,12 @@ until it is a WebSocket. ``GuardedHttp`` adds the bounds:
   head within ``CHAT_HTTP_HEAD_TIMEOUT`` of connecting, else ``408``; it counts toward the
   server's total and per-address caps until the head is in, and may be shed for a newer one
   when they are reached (``503``);
-- a later request's head on a kept-alive connection has ``CHAT_HTTP_HEAD_TIMEOUT`` from its first byte;
+- a connection kept alive after a response (``on_response_complete``, which both of uvicorn's
+  HTTP protocols call when a response is written, and their ``cycle.response_complete``, false
+  while a pipelined request is answered) waits for its next head in the pool like a new one,
+  with the same deadlines; idle past the start deadline, or shed, it is closed without a word;
+- a later head that starts while a response is under way (pipelined) has ``CHAT_HTTP_HEAD_TIMEOUT``
+  from its first byte;
 - a head over ``MAX_HEAD`` bytes is answered ``431`` and the connection closed, never buffered
   (uvicorn's h11 gets the same bound through its documented ``h11_max_incomplete_event_size``).
 
@@ -133,7 +138,8 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         self.requests = requests
         self.head_timeout = head_timeout
         self.start_timeout = start_timeout
-        self.handshake: Handshake | None = None  # while the first head is unfinished: its place in the pool
+        self.handshake: Handshake | None = None  # while a head is awaited or unfinished: its place in the pool
+        self.kept_alive = False  # served a response and kept open: a quiet end needs no answer
         self.head_size = 0  # bytes of the head in progress
         self.deadline: asyncio.TimerHandle | None = None  # set while a head is in progress
         self.tail = b""  # the end of what came so far, for a blank line split between two reads
@@ -142,6 +148,23 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self._await_head()
+
+    def on_response_complete(self) -> None:
+        """A response is written. A connection kept alive for another request then waits for its
+        head in the pool, as a new connection does for its first: else a flood of connections,
+        each after one quick request, would hold every descriptor while counted nowhere."""
+        super().on_response_complete()
+        transport = self.transport
+        if self.answered or self.gone or transport is None or transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a pipelined request is being answered: its head is in already
+        self.kept_alive = True
+        self._await_head()
+
+    def _await_head(self) -> None:
+        transport = self.transport
         peer = transport.get_extra_info("peername")  # the socket's own: no header is read, let alone trusted, yet
         started = self.requests.handshake_started(
             Gateway.WEB, peer[0] if isinstance(peer, tuple) else "", self.head_timeout, self._cut
@@ -198,6 +221,10 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         """The handshake pool ended the first head. Only a slow head lingers to read its answer: one
         cut for silence left nothing unread, and one shed for a newcomer gives its descriptor back
         at once (lingering, out of the pool's count, would let a flood hold descriptors again)."""
+        if self.kept_alive and ending is not Ending.TOO_SLOW and self.transport is not None:
+            self.answered = True  # an idle kept-alive connection is closed without a word, as HTTP allows
+            self.transport.close()
+            return
         status, text = _CUT[ending]
         self._answer(status, text.format(start=self.start_timeout, head=self.head_timeout), ending is Ending.TOO_SLOW)
 

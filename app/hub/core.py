@@ -68,6 +68,7 @@ Later = Callable[[Callable[[], None]], None]
 def _now(show: Callable[[], None]) -> None:
     show()
 QUEUE_FULL = "Not sent: the room is degraded and too many messages are already waiting — try again when it is back"
+HISTORY_LIMIT = "History not shown: too much history asked for from your address — try again in a minute"
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +322,7 @@ class Hub:
         if client.id not in self.clients:
             return
         if not line.strip():
-            self.control(client)  # a blank line says nothing: noise, free only within the line budget
+            self.noise(client)  # a blank line says nothing
             return
         self.laggards.hold(client, len(line))  # read no more from it while the readers are behind
         verdict = self.flood.check(client.id, client.budget, self.clock(), len(line))
@@ -378,6 +379,12 @@ class Hub:
             line = f"/{name} {self.moderation.unsaid(client, name, rest, here)}"
         self._apply(self.room.handle(client.id, line, room), self.bus.after_delivered)
 
+    def act_for(self, client: Client, line: str) -> None:
+        """Carry out a command for a client on the server's initiative (taking it out of a room): it
+        is never read as a password the client was asked for, nor held back by the client's mute,
+        since the words are not the client's."""
+        self._apply(self.room.handle(client.id, line), self.bus.after_delivered)
+
     def after_replies(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the replies to every line received so far are written (they
         wait for the events published before them): a door hangs up at the end of its input so."""
@@ -397,20 +404,31 @@ class Hub:
         elif verdict is Verdict.KICK:
             self.drop(client, Goodbye.BAD_INPUT)
 
-    def control(self, client: Client, count: int = 1) -> bool:
+    def control(self, client: Client) -> bool:
         """``count`` control messages a client chose to send (a WebSocket ping, an unasked-for
-        pong) or pieces of noise (blank lines, telnet no-ops, empty frames): True to act on them.
+        pong): True to act on them.
         They share the sender's line budget; one beyond it is ignored and is a strike, like a line
         sent too fast, so a client that keeps sending nothing is cut as a flooder is."""
         if client.id not in self.clients:
             return False
-        verdict = self.flood.control(client.id, client.budget, self.clock(), count)
+        verdict = self.flood.control(client.id, client.budget, self.clock())
         if verdict is Verdict.ALLOW:
             return True
         self.tally.refused_input += 1
         if verdict is Verdict.KICK:
             self.drop(client, Goodbye.BAD_INPUT)
         return False
+
+    def noise(self, client: Client, count: int = 1) -> None:
+        """``count`` pieces of input that carry nothing (blank lines, telnet no-ops, empty frames):
+        free within an allowance of their own, a strike each beyond it (see ``FloodControl.noise``)."""
+        if client.id not in self.clients:
+            return
+        verdict = self.flood.noise(client.id, self.clock(), count)
+        if verdict is not Verdict.ALLOW:
+            self.tally.refused_input += 1
+        if verdict is Verdict.KICK:
+            self.drop(client, Goodbye.BAD_INPUT)
 
     def tell(self, client: Client, event: Event) -> None:
         """Send one event to one client (marked aside when it is about another of its rooms)."""
@@ -603,6 +621,15 @@ class Hub:
             else:
                 later(partial(self._carry_out, outcome))
 
+    def _history_refused(self, client: Client) -> bool:
+        """History asked for in the chat (``/history``, a room joined) is paid for from the same
+        per-address replay budget as a replay on connecting, or it would amplify the same way:
+        True, with the client told so, when its address is in debt."""
+        if not self.replay_budget.spent(client.budget, self.clock()):
+            return False
+        self.error(client, HISTORY_LIMIT, "replay_limit")
+        return True
+
     def _carry_out(self, outcome: Tell | ShowHistory | Seat | Disconnect) -> None:
         """Show or do to one client what an outcome says (it may have gone meanwhile)."""
         target = self.clients.get(outcome.member)
@@ -611,12 +638,18 @@ class Hub:
         if isinstance(outcome, Tell):
             self.tell(target, outcome.event)
         elif isinstance(outcome, ShowHistory):
+            if self._history_refused(target):
+                return
             ids = self.moderation.standing.role(target, outcome.room) >= Role.ROOM_OPERATOR  # what /redact takes
-            for part in self.replayer.show(outcome.room, outcome.count, ids):
+            parts = self.replayer.show(outcome.room, outcome.count, ids)
+            self.replay_budget.take(None, target.budget, self.clock(), sum(len(part.text) for part in parts))
+            for part in parts:
                 self.tell(target, part)
         elif isinstance(outcome, Seat):
-            if outcome.replay:
-                self._show(target, self._prepare(target, outcome.replay, None))
+            if outcome.replay and not self._history_refused(target):
+                replay = self._prepare(target, outcome.replay, None)
+                self.replay_budget.take(None, target.budget, self.clock(), replay.size)
+                self._show(target, replay)
             self._seat(target)
         else:
             self.drop(target, outcome.goodbye, outcome.reason)

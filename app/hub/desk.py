@@ -609,15 +609,15 @@ class Moderation:
 
     def _move_out(self, event: Event) -> None:
         """The process holding a removed member takes it out of the room (into the default room if
-        it was its only one), as if it had typed /part."""
+        it was its only one), as if it had typed /part (even while it is asked for a password)."""
         target = self._local(event.to)
         if target is None or event.room not in self.hub.room.rooms.of(target.id):
             return
         default = self.hub.room.rooms.default
         if self.hub.room.rooms.of(target.id) == [event.room]:
-            self.hub.interpret(target, f"/join {default}")
+            self.hub.act_for(target, f"/join {default}")
         by = f"removed by {event.nick}" + (f": {_detail(event)}" if _detail(event) else "")
-        self.hub.interpret(target, f"/part {event.room} {by}")
+        self.hub.act_for(target, f"/part {event.room} {by}")  # not a password it was asked for
 
     async def _ban(self, client: Client, rest: str) -> None:
         try:
@@ -716,7 +716,8 @@ class Moderation:
         self._announce(client, action, target.nick, detail, room)
 
     async def _lift(self, client: Client, rest: str, action: Action) -> None:
-        """``/unmute NICK`` or ``/roomunban NICK``: whoever uses the nick now, or was held under it."""
+        """``/unmute NICK`` or ``/roomunban NICK``: whoever uses the nick now, or was held under it;
+        never by the one it holds (a muted operator does not unmute themselves)."""
         room = self.here(client)
         nick = rest.strip()
         if not nick:
@@ -728,6 +729,11 @@ class Moderation:
         if not keys:
             state = "muted" if action is Action.UNMUTE else f"banned from {room}"
             self._refuse(client, f"{nick} is not {state}", "usage")
+            return
+        me = self.standing.person(client)
+        if self.standing.role(client, room) < Role.SERVER_OPERATOR and any(kept[k].person.covers(me) for k in keys):
+            state = "mute" if action is Action.UNMUTE else "ban from " + room
+            self._refuse(client, f"You cannot lift your own {state}: another operator can", Denial.OUTRANKED.value)
             return
         label = member.nick if member is not None else kept[keys[0]].person.nick
         for key in keys:

@@ -145,7 +145,8 @@ class Standing:
                 self.desk.spawn(self.desk.store.put(Table.FOUNDERS, room, owner.record()))
 
     async def claim(self, client: Client, room: RoomName) -> None:
-        """If this client made the room (joined it first, here), the registration it proved is the
+        """If this client made the room (joined it first, here, on this connection, under whatever
+        nick), the registration it proved is the
         room's founder, kept in the store so an emptied room or a restart hands it to nobody else;
         a guest is its founder for their session only. Arriving in a room someone else made grants
         nothing, nor does the default room. Asked when the entry is delivered, and before a
@@ -157,7 +158,7 @@ class Standing:
             or room in self.founders
             or state is None
             or client.id not in state.members
-            or state.founder != self.hub.room.nick_of(client.id)
+            or state.made_by != client.id
         ):
             return
         person = self.person(client)

@@ -22,8 +22,8 @@ HELP_LINES = [
     "  /register PASS  protect your nick from others (/identify [NICK] PASS proves it)",
     "  /token [list]   a token proving your nick elsewhere, or your tokens (/token revoke ID|all)",
     "  /oper PASS      become a server operator; operators have /kick /remove /ban /unban /bans",
-    "                  /mute /unmute /roomban /roomunban /slow /lock /unlock /invite /topic lock|unlock /redact",
-    "                  /op /deop /modlog (a room operator's act in their room only)",
+    "                  /mute /unmute /roomban /roomunban /roombans /slow /lock /unlock /invite /redact",
+    "                  /topic lock|unlock /op /deop /modlog (a room operator's act in their room only)",
     "  Anything else you type is said to your current room; lines from your other rooms start with",
     "  their name, like [#dev]. Start a line with // to say something beginning with /.",
     "  Limits: 2000 characters a message; 5 lines at once, then 2 a second;"

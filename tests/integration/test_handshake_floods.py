@@ -128,3 +128,19 @@ def test_silent_connections_past_the_ceiling_on_any_door_leave_every_door_open(
         alice.close()
     assert server.health()["status"] == "ok"
     assert "Too many open files" not in server.output()
+
+
+def test_connections_kept_alive_after_a_request_past_the_ceiling_leave_every_door_open(
+    limited: Callable[..., ServerProcess], flood: list[socket.socket]
+) -> None:
+    server = limited(CEILING, CEILING, CHAT_HANDSHAKE_START="60")  # only the pool's caps can keep the server up
+    for n in range(FLOOD):  # each asks one quick question, reads the answer, and keeps the connection
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: chat\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200"), f"connection {n} was not answered"
+        flood.append(sock)
+    telnet, web = server.tcp(nick="tina"), server.web(nick="wendy")
+    telnet.send("every door is open")
+    assert web.expect(type="message", text="every door is open")["nick"] == "tina"
+    assert server.health()["status"] == "ok"
+    assert "Too many open files" not in server.output()

@@ -5,6 +5,7 @@ name a person, not a spelling of a nick; and a room's rules hold however the roo
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +45,14 @@ def joined(user: TcpUser, room: str) -> None:
 def web_joined(user: WebUser, room: str) -> None:
     user.say(f"/join {room}")
     user.expect(type="room", room=room)
+
+
+def server_operator(server: ServerProcess, nick: str) -> TcpUser:
+    """A terminal user who has proved the operator password."""
+    op = server.tcp(nick=nick)
+    op.send(f"/oper {PASSWORD}")
+    op.expect(f"* {nick} is now a server operator")
+    return op
 
 
 def refusal(user: TcpUser) -> str:
@@ -123,6 +132,70 @@ def test_a_stranger_who_registers_a_guest_founders_nick_gets_no_powers(shared: S
     joined(first, "#den")  # arriving first in an ownerless room grants nothing
     first.send("/lock")
     assert refusal(first) == "! Only operators may /lock"
+
+
+def test_a_maker_gone_before_its_founding_is_settled_leaves_the_room_to_nobody(shared: ServerProcess) -> None:
+    """The founding is settled when the entry is delivered: a maker who left (or renamed) before
+    that hands the room to no one who takes its nick."""
+    for leaving, nick, room in (("/quit", "quickmaker", "#fleeting"), ("/nick renamer2", "renamer", "#renamed")):
+        maker = shared.tcp(nick=nick)
+        maker.send_raw(f"/join {room}\r\n{leaving}\r\n".encode())  # one write: both before the delivery
+        if leaving == "/quit":
+            assert maker.closed()
+        else:
+            maker.expect("[#main] * renamer is now known as renamer2")
+        taker = shared.tcp(nick=nick)
+        joined(taker, room)
+        taker.send("/slow 5")
+        assert refusal(taker) == "! Only operators may /slow"
+
+
+def test_nobody_below_a_server_operator_lifts_a_sanction_on_themselves(shared: ServerProcess) -> None:
+    founder = shared.tcp(nick="selfish")
+    joined(founder, "#selfish")
+    op = server_operator(shared, "liftop")
+    joined(op, "#selfish")
+    op.send("/mute selfish 1h")
+    op.expect("* selfish was muted by liftop: 1 hour")
+    founder.send("/unmute selfish")
+    assert refusal(founder) == "! You cannot lift your own mute: another operator can"
+    founder.send("still muted?")
+    assert refusal(founder).startswith("! Not sent: you are muted in #selfish")
+    op.send("/unmute selfish")
+    op.expect("* selfish was unmuted by liftop")
+
+
+def test_a_terminal_asking_first_for_a_banned_nick_is_refused_before_any_welcome(shared: ServerProcess) -> None:
+    """As the web refuses ``?nick=`` of a banned nick, so the line door refuses a first ``/nick``:
+    no guest nick, no look at who is here, no join announced."""
+    op = server_operator(shared, "doorop")
+    op.send("/ban doorbanned 10m")
+    op.expect("* doorbanned was banned by doorop: 10 minutes")
+    with socket.create_connection(("127.0.0.1", shared.tcp_port), timeout=5) as sock:
+        sock.sendall(b"/nick DoorBanned\r\n")  # typed at once, before the quiet grace ends
+        said = b""
+        while chunk := sock.recv(4096):
+            said += chunk
+    assert said.decode().splitlines() == ["! Connection refused: you are banned (no reason given; 10 minutes left)"]
+    assert not [line for line in op.silent() if "joined" in line]
+
+
+def test_a_password_prompt_left_open_does_not_keep_anyone_in_a_room(shared: ServerProcess) -> None:
+    """Taken out of a room while asked for a password: out it goes, and the removal is no guess."""
+    founder = shared.tcp(nick="promptboss")
+    joined(founder, "#prompted")
+    pest = web_from(shared, "203.0.113.60", "promptpest")
+    web_joined(pest, "#prompted")
+    founder.expect("* promptpest joined #prompted")
+    pest.say("/oper")  # the next line would be the password
+    pest.expect(lambda event: event["type"] == "system" and event["text"].startswith("Send the password"))
+    founder.send("/roomban promptpest 1h go away")
+    assert pest.expect(type="part", room="#prompted")["text"] == "removed by promptboss: 1 hour, go away"
+    founder.send("/who")
+    founder.expect("* 1 here: promptboss (telnet)")
+    pest.say(PASSWORD)  # the prompt is still open, for what it asked
+    pest.expect(type="moderation", text="promptpest is now a server operator")
+    assert not [event for event in pest.events if event.get("code") == "wrong_password"]
 
 
 def test_a_guest_who_registers_in_the_session_founds_the_room_it_made(shared: ServerProcess) -> None:

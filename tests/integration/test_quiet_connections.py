@@ -76,20 +76,34 @@ def test_someone_who_types_at_once_chats_at_once(server: ServerProcess) -> None:
     assert presence(watcher)[0] == ("join", said["nick"])  # announced before what they said
 
 
-def test_an_http_request_gets_one_refusal_line_and_nothing_else(server: ServerProcess) -> None:
+@pytest.mark.parametrize(
+    ("opening", "answer"),
+    [
+        (
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n",
+            b"! This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port\r\n",
+        ),
+        (
+            b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n",  # what `ssh -p 2626` says first
+            b"! This port speaks plain text lines (telnet, netcat), not SSH: use the SSH port, or telnet or nc\r\n",
+        ),
+    ],
+    ids=["http", "ssh"],
+)
+def test_another_protocol_gets_one_refusal_line_and_nothing_else(
+    server: ServerProcess, opening: bytes, answer: bytes
+) -> None:
     n = next(serial)
     guests = guests_in_history(server)
     watcher = server.web(f"httpwatch{n}")
-    server.web(f"talker{n}").say("a line of history an HTTP client must never see")
+    server.web(f"talker{n}").say("a line of history another protocol's client must never see")
     watcher.expect(type="message", nick=f"talker{n}")
-    with socket.create_connection(("127.0.0.1", server.tcp_port), timeout=DEFAULT_TIMEOUT) as browser:
-        browser.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.tcp_port), timeout=DEFAULT_TIMEOUT) as client:
+        client.sendall(opening)
         received = b""
-        while chunk := browser.recv(4096):
+        while chunk := client.recv(4096):
             received += chunk
-    assert received == (
-        b"! This port speaks plain text lines (telnet, netcat), not HTTP: open the chat page on the web port\r\n"
-    )
+    assert received == answer
     assert watcher.silent(0.3) == []
     assert guests_in_history(server) == guests
 
@@ -104,3 +118,4 @@ def test_a_silent_user_is_welcomed_and_announced_when_the_grace_ends(start_serve
         assert watcher.expect(type="join", nick=nick)
         nc.sendall(b"now I talk\r\n")
         assert watcher.expect(type="message")["text"] == "now I talk"
+

@@ -121,3 +121,26 @@ def test_repeated_large_replays_from_one_address_are_refused_while_another_is_se
     caught_up = server.web("resumer", query="since=1000000000", headers={"X-Forwarded-For": "203.0.113.7"})
     assert caught_up.welcome["nick"] == "resumer", "a resume with nothing missed costs nothing, even in debt"
     caught_up.close()
+
+
+def history_asked(server: ServerProcess, address: str, command: str) -> tuple[int, list[str]]:
+    """Connect as ``address`` (no replay on connecting) and type ``command``: how many characters
+    of history it was shown, and the codes of the errors it got, once the reply is complete."""
+    user = server.web(f"asker{address.replace('.', '')}", headers={"X-Forwarded-For": address})
+    try:
+        user.say(command)
+        user.say("/me is done")  # its echo comes after the whole reply
+        user.expect(type="action", text="is done", timeout=30)
+        shown = sum(len(str(e.get("text", ""))) for e in user.events if e.get("type") == "system")
+        return shown, [str(e["code"]) for e in user.events if e.get("type") == "error"]
+    finally:
+        user.close()
+
+
+def test_history_asked_for_in_the_chat_is_paid_from_the_same_budget(server: ServerProcess) -> None:
+    shown, errors = history_asked(server, "203.0.113.8", f"/history {MESSAGES}")
+    assert shown > MESSAGES * len(TEXT) // 2 and errors == [], "a budget not in debt pays for one large /history"
+    shown, errors = history_asked(server, "203.0.113.8", f"/history {MESSAGES}")
+    assert shown < len(TEXT) and errors == ["replay_limit"], "the next one is refused, and says so"
+    shown, errors = history_asked(server, "198.51.100.8", f"/history {MESSAGES}")
+    assert shown > MESSAGES * len(TEXT) // 2 and errors == [], "another address is served"

@@ -25,6 +25,8 @@ from app.bench.attacks import (
     blank_lines,
     empty_continuations,
     empty_ws_frames,
+    endless_line,
+    erasing_nothing,
     long_lines,
     ping_flood,
     telnet_iac,
@@ -96,7 +98,11 @@ def test_a_telnet_negotiation_flood_is_cut(server: ServerProcess) -> None:
     assert outcome.cut_after_s is not None and outcome.cut_after_s < 2.5
 
 
-@pytest.mark.parametrize("attack", [telnet_nop, blank_lines, empty_ws_frames], ids=["nop", "blank", "empty-ws"])
+@pytest.mark.parametrize(
+    "attack",
+    [telnet_nop, blank_lines, empty_ws_frames, erasing_nothing, endless_line],
+    ids=["nop", "blank", "empty-ws", "erasing-nothing", "endless-line"],
+)
 def test_a_flood_of_noise_is_cut(server: ServerProcess, attack: Callable[[Target], Outcome]) -> None:
     outcome = while_attacked(server, attack)  # input that carries nothing costs what a line costs
     assert outcome.cut_after_s is not None and outcome.cut_after_s < 2.5

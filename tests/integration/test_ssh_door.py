@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -307,17 +308,18 @@ def _seconds_until_cut(server: ServerProcess, said: bytes) -> float:
     return time.monotonic() - started
 
 
+def logged_in(server: ServerProcess, user: str, key: Path) -> Any:
+    """An SSH connection to ``server``'s SSH door as ``user`` with ``key`` (``async with``)."""
+    return asyncssh.connect(
+        "127.0.0.1", ssh_port(server), username=user, client_keys=[asyncssh.read_private_key(key)], known_hosts=None
+    )
+
+
 def test_one_connection_opens_one_chat_session(ssh_server: ServerProcess, key: Path) -> None:
     telnet = ssh_server.tcp(nick="tina")
 
     async def two_sessions() -> str:
-        async with asyncssh.connect(
-            "127.0.0.1",
-            ssh_port(ssh_server),
-            username="alice",
-            client_keys=[asyncssh.read_private_key(key)],
-            known_hosts=None,
-        ) as conn:
+        async with logged_in(ssh_server, "alice", key) as conn:
             chan, _ = await conn.create_session(asyncssh.SSHClientSession)
             with pytest.raises(asyncssh.ChannelOpenError) as refused:
                 await conn.create_session(asyncssh.SSHClientSession)
@@ -328,6 +330,32 @@ def test_one_connection_opens_one_chat_session(ssh_server: ServerProcess, key: P
 
     reason = asyncio.run(two_sessions())
     assert reason == "One chat session per connection: open another connection to chat twice"
+
+
+@pytest.mark.parametrize("noise", ["\x7f\x08\x15", "x"], ids=["erasing-nothing", "endless-line"])
+def test_a_session_that_keeps_sending_noise_is_cut(ssh_server: ServerProcess, key: Path, noise: str) -> None:
+    telnet = ssh_server.tcp(nick="tina")
+
+    async def flood() -> str:
+        async with logged_in(ssh_server, "noisy", key) as conn:
+            process = await conn.create_process(term_type=None)
+            await process.stdout.readline()  # the welcome: in the room
+            chunk = noise * (65536 // len(noise))
+            deadline = time.monotonic() + 10  # far beyond the few seconds a flooder has
+            try:
+                while not process.stdout.at_eof() and time.monotonic() < deadline:
+                    process.stdin.write(chunk)
+                    await process.stdin.drain()
+                    await asyncio.sleep(0.01)
+            except BrokenPipeError:  # closed by the server while it was sending
+                pass
+            return await asyncio.wait_for(process.stdout.read(), 5)
+
+    said = asyncio.run(flood())
+    assert "too much input the server could not accept" in said
+    telnet.expect(lambda line: "noisy" in line and "left" in line)
+    telnet.send("the room talks on")
+    assert ssh_server.health()["clients"]["ssh"] == 0
 
 
 def test_idle_logins_never_lock_an_honest_user_out(

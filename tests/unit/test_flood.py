@@ -175,27 +175,27 @@ def test_pastes_do_not_add_up_across_connections_of_one_address() -> None:
     assert checks(flood, 2, ADDRESS, 10.0, 2) == [REFUSE, REFUSE]  # the address's budget is overdrawn
 
 
-def test_noise_is_free_within_the_line_budget_and_a_strike_beyond_it() -> None:
-    flood = control(burst=3, rate=2.0, kick_after=5, kick_window=60.0)
+def test_noise_has_an_allowance_of_its_own_and_is_a_strike_beyond_it() -> None:
+    flood = control(burst=3, rate=2.0, paste_lines=6, kick_after=5, kick_window=60.0)
     flood.open(1, ADDRESS, now=0.0)
-    assert flood.control(1, ADDRESS, 0.0, count=3) is ALLOW  # three blank lines: an honest user's Enter key
-    assert flood.control(1, ADDRESS, 0.0) is REFUSE  # a fourth at once: ignored, a strike
-    assert flood.check(1, ADDRESS, 0.0) is REFUSE  # noise and lines share one budget
+    assert flood.noise(1, 0.0, count=6) is ALLOW  # blank lines: an honest user's Enter key, pressed a few times
+    assert flood.noise(1, 0.0) is REFUSE  # one more at once: ignored, a strike
+    assert checks(flood, 1, ADDRESS, 0.0, 3) == [ALLOW] * 3  # the lines after it are not the poorer for it
 
 
 def test_occasional_noise_never_adds_up_to_a_kick() -> None:
     flood = control(burst=3, rate=2.0, kick_after=5, kick_window=60.0)
     flood.open(1, None, now=0.0)
-    assert {flood.control(1, None, second * 1.0) for second in range(600)} == {ALLOW}  # a keepalive a second
+    assert {flood.noise(1, second * 1.0) for second in range(600)} == {ALLOW}  # a keepalive a second
 
 
 def test_a_stream_of_noise_is_cut_within_one_read() -> None:
     flood = control(burst=3, rate=2.0, kick_after=5, kick_window=60.0)
     flood.open(1, None, now=0.0)
-    assert flood.control(1, None, 0.0, count=32_768) is KICK  # a read full of IAC NOP: 3 free, 5 strikes
+    assert flood.noise(1, 0.0, count=32_768) is KICK  # a read full of IAC NOP: 20 free, 5 strikes
 
 
 def test_noise_costs_nothing_with_the_rate_limit_off() -> None:
     flood = control(rate=0.0, kick_after=5)
     flood.open(1, None, now=0.0)
-    assert flood.control(1, None, 0.0, count=1000) is ALLOW
+    assert flood.noise(1, 0.0, count=1000) is ALLOW

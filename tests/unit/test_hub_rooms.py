@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from hubfakes import FakeClient, JsonCodec, LineCodec, join, make_hub
 
+from app.domain.flood import Allowance, AllowancePolicy
+
 
 def test_a_room_event_reaches_its_room_only_encoded_once_per_kind() -> None:
     hub = make_hub()
@@ -99,6 +101,25 @@ def test_joining_replays_the_room_before_its_live_events() -> None:
     assert ("message", "earlier in dev", True) in frames
     assert frames[-1] == ("message", "now", False)
     assert frames.index(("system", "— live —", False)) < frames.index(("enter", "", False))
+
+
+def test_history_asked_for_in_the_chat_is_paid_from_the_address_replay_budget() -> None:
+    hub = make_hub()
+    hub.replay_budget = Allowance(AllowancePolicy(burst=100, rate=1))  # the test's clock stands still
+    web = JsonCodec()
+    alice, bob = join(hub, web, "alice"), join(hub, web, "bob", address="198.51.100.9")
+    hub.channels[0].replay = 10
+    hub.receive(alice, "/join #dev")
+    hub.receive(alice, "d" * 300)
+    for command in ("/join #dev", "/part #dev", "/join #dev", "/history 5", "/history 5"):
+        hub.receive(bob, command)
+    shown = [f for f in bob.frames() if f["type"] == "message" and f.get("history")]
+    assert len(shown) == 1, "the first join's replay is paid for (into debt), then none"
+    assert [f["code"] for f in bob.frames() if f["type"] == "error"] == ["replay_limit"] * 3
+    assert hub.room.rooms.of(bob.id)[-1] == "#dev", "refused history, not a refused join"
+    alice.clear()
+    hub.receive(alice, "/history 5")
+    assert "d" * 300 in alice.frames()[0]["text"], "another address is served"
 
 
 def test_leaving_a_room_stops_its_events() -> None:

@@ -30,7 +30,7 @@ def rooms_with(clock: Clock, limits: RoomLimits = LIMITS) -> Rooms:
 
 def visit(rooms: Rooms, name: str, member: int, maker: Maker | None = None, speak: bool = False) -> None:
     """A member makes (or enters) a room, perhaps says something there, and leaves it empty."""
-    rooms.enter(member, name, "someone", maker or Maker(session=member))
+    rooms.enter(member, name, maker or Maker(session=member))
     if speak:
         rooms.spoke(name, member)
     rooms.exit(member, name)
@@ -38,12 +38,12 @@ def visit(rooms: Rooms, name: str, member: int, maker: Maker | None = None, spea
 
 def arrive(rooms: Rooms, name: str, member: int = 99) -> str | None:
     """A stranger makes a room and stays in it: the room it replaced."""
-    return rooms.enter(member, name, "stranger", Maker(session=member))[1]
+    return rooms.enter(member, name, Maker(session=member))[1]
 
 
 def refusal(rooms: Rooms, name: str, maker: Maker | None = None) -> str:
     with pytest.raises(RoomError) as refused:
-        rooms.make(name, "stranger", maker)
+        rooms.make(name, maker)
     return refused.value.code
 
 
@@ -68,7 +68,7 @@ def test_a_room_with_history_is_kept_until_it_has_been_quiet_for_the_expiry() ->
     assert refusal(rooms, "#stranger") == "rooms_full"
     assert all(name in rooms for name in ("#a", "#b", "#c"))
     clock.now += 1 * DAY
-    _, forgotten = rooms.make("#stranger", "stranger")
+    _, forgotten = rooms.make("#stranger")
     assert forgotten == "#a"
 
 
@@ -76,7 +76,7 @@ def test_activity_resets_the_expiry_and_occupied_rooms_are_never_replaced() -> N
     clock = Clock()
     rooms = rooms_with(clock)
     visit(rooms, "#a", 1, Maker(session=None), speak=True)
-    rooms.enter(2, "#busy", "bob", Maker(session=2))  # stays occupied
+    rooms.enter(2, "#busy", Maker(session=2))  # stays occupied
     visit(rooms, "#c", 3, Maker(session=None), speak=True)
     clock.now += 29 * DAY
     rooms.spoke("#a")  # another process's member spoke there
@@ -91,9 +91,9 @@ def test_a_room_only_its_guest_maker_spoke_in_expires_after_a_day() -> None:
     clock = Clock()
     rooms = rooms_with(clock)
     visit(rooms, "#mine", 1, Maker(session=1), speak=True)
-    rooms.enter(2, "#shared", "bob", Maker(session=2))
+    rooms.enter(2, "#shared", Maker(session=2))
     rooms.spoke("#shared", 2)
-    rooms.enter(3, "#shared", "carol", Maker(session=3))
+    rooms.enter(3, "#shared", Maker(session=3))
     rooms.spoke("#shared", 3)  # someone else spoke: it is worth the full expiry
     rooms.exit(2, "#shared")
     rooms.exit(3, "#shared")
@@ -112,31 +112,31 @@ def test_rooms_made_per_address_are_capped_and_its_own_silent_rooms_make_way() -
     address = Maker("203.0.113.7", session=1)
     visit(rooms, "#one", 1, address, speak=True)
     visit(rooms, "#two", 1, address)
-    rooms.enter(1, "#two", "eve", address)
+    rooms.enter(1, "#two", address)
     rooms.spoke("#two", 1)
     assert refusal(rooms, "#three", address) == "rooms_made"
-    _, forgotten = rooms.make("#three", "dave", Maker("198.51.100.1", session=2))
+    _, forgotten = rooms.make("#three", Maker("198.51.100.1", session=2))
     assert forgotten is None, "another address makes its own"
     rooms.exit(1, "#two")
     assert refusal(rooms, "#four", address) == "rooms_made", "empty rooms with history count until they expire"
     clock.now += DAY
-    _, forgotten = rooms.make("#four", "eve", address)
+    _, forgotten = rooms.make("#four", address)
     assert forgotten == "#one", "its own room, expired, makes way"
     visit(rooms, "#silent", 3, Maker("192.0.2.9", session=3))
     visit(rooms, "#said", 3, Maker("192.0.2.9", session=3), speak=True)
-    _, forgotten = rooms.make("#instead", "eve", Maker("192.0.2.9", session=3))
+    _, forgotten = rooms.make("#instead", Maker("192.0.2.9", session=3))
     assert forgotten == "#silent", "an address at its cap replaces its own room nobody spoke in"
 
 
 def test_a_refused_room_costs_nothing_and_the_budget_is_spent_only_on_rooms_made() -> None:
     clock = Clock()
     rooms = rooms_with(clock, RoomLimits(max_rooms=2))
-    rooms.enter(1, "#busy", "bob", Maker(session=1))
+    rooms.enter(1, "#busy", Maker(session=1))
     spent: list[str] = []
     maker = Maker(session=2, afford=lambda: spent.append("room") is None)
     assert refusal(rooms, "#full", maker) == "rooms_full"
     assert spent == []
-    rooms.enter(2, "#busy", "eve", maker)
+    rooms.enter(2, "#busy", maker)
     assert spent == [], "entering a room that exists costs nothing"
     broke = Maker(session=2, afford=lambda: False)
     rooms.exit(1, "#busy")

@@ -50,6 +50,15 @@ def test_everyone_starts_in_the_default_room_and_says_lines_there() -> None:
     assert (said.kind, said.room, said.text) == (Kind.MESSAGE, "#main", "hello")
 
 
+def test_a_rooms_maker_is_its_connection_and_whoever_takes_its_nick_made_nothing() -> None:
+    room = make_room()
+    room.handle(ALICE, "/join #den")
+    room.handle(ALICE, "/nick alice2")
+    room.handle(BOB, "/nick alice")
+    room.handle(BOB, "/join #den")
+    assert room.rooms.get("#den").made_by == ALICE  # type: ignore[union-attr]
+
+
 def test_join_enters_the_room_makes_it_current_and_announces_it_there_only() -> None:
     room = make_room()
     outcomes = room.handle(ALICE, "/join #Dev")
@@ -59,7 +68,7 @@ def test_join_enters_the_room_makes_it_current_and_announces_it_there_only() -> 
     assert (info.kind, info.room, [u.nick for u in info.users]) == (Kind.ROOM, "#dev", ["alice"])
     assert Seat(ALICE, replay="#dev") in outcomes, "the new room's history is replayed before its live events"
     assert room.current(ALICE) == "#dev" and room.rooms.of(ALICE) == ["#main", "#dev"]
-    assert room.rooms.get("#dev").founder == "alice"  # type: ignore[union-attr]
+    assert room.rooms.get("#dev").made_by == ALICE  # type: ignore[union-attr]
     [said] = published(room.handle(ALICE, "in dev"))
     assert said.room == "#dev"
 

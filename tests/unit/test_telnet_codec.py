@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.codecs.telnet import MAX_SUBNEGOTIATION, OVERLONG, LineDecoder, Signal, encode_event
+from app.codecs.telnet import DROPPED_NOISE, MAX_SUBNEGOTIATION, OVERLONG, LineDecoder, Signal, encode_event
 from app.domain.events import Event, Gateway, Kind, User
 
 IAC, SB, SE, WILL, WONT, DO, DONT, NOP = b"\xff", b"\xfa", b"\xf0", b"\xfb", b"\xfc", b"\xfd", b"\xfe", b"\xf1"
@@ -180,8 +180,29 @@ def test_noise_counts_the_commands_that_carry_nothing() -> None:
     nop, go_ahead, data_mark = IAC + b"\xf1", IAC + b"\xf9", IAC + b"\xf2"
     assert list(decoder.feed(nop + b"he" + go_ahead + b"llo\n" + data_mark)) == ["hello"]
     assert decoder.noise == 3 and decoder.surplus == 0
-    list(decoder.feed(b"x" + IAC + EC + IAC + EL + IAC + AYT + IAC + DO + b"\x03"))
+    list(decoder.feed(b"xy" + IAC + EC + IAC + EL + IAC + AYT + IAC + DO + b"\x03"))
     assert decoder.noise == 3  # editing, a question and negotiation all mean something
+
+
+@pytest.mark.parametrize("key", [BS, DEL, IAC + EC, IAC + EL, IAC + IP, IAC + BRK, b"\x03", b"\x15"])
+def test_editing_keys_that_erase_nothing_are_noise(key: bytes) -> None:
+    decoder = LineDecoder(64)
+    assert decode([key * 100 + b"ok\n"]) == ["ok"]  # harmless to the line after them
+    list(decoder.feed(key * 100))
+    assert decoder.noise == 100  # a stream of them is a flood that says nothing
+    list(decoder.feed(b"typo" + key + b"\n"))
+    assert decoder.noise == 100  # erasing what was typed is typing
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["in-one", "in-pieces"])
+def test_a_line_that_never_ends_is_noise_for_each_max_line_dropped(split: bool) -> None:
+    decoder = LineDecoder(max_line=16)
+    data = b"z" * (18 + DROPPED_NOISE * 3)  # over the limit (and the room for a CR), then more
+    chunks = [data[:4096], *bytewise(data[4096:4200]), data[4200:]] if split else [data]
+    out = [item for chunk in chunks for item in decoder.feed(chunk)]
+    assert out == [OVERLONG]  # one refusal said
+    assert decoder.noise == 3  # and every DROPPED_NOISE bytes more costs as noise does
+    assert list(decoder.feed(b"\nnext\n")) == ["next"]
 
 
 # -- properties --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from app.domain.goodbye import Goodbye
 from app.domain.text import clean_text, escaped, shown, shown_lines
 from app.ops.logs import OneLine
 
-FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 @pytest.mark.parametrize(
@@ -60,6 +60,8 @@ FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udf
         # bidi overrides and isolates
         ("bob\u202eecila", "bobecila"),
         ("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069x", "x"),
+        # directional marks, which reorder what is around them as well
+        ("admin\u200f: \u061cok\u200e", "admin: ok"),
         # lone surrogates (a JSON "\ud800" escape decodes to one) cannot be sent as UTF-8
         ("a\ud800b\udfffc", "abc"),
         ("\ud83d", ""),
@@ -90,7 +92,7 @@ def test_ordinary_unicode_is_untouched(text: str) -> None:
 ALPHABET = st.one_of(
     st.characters(),
     st.characters(max_codepoint=0x9F),
-    st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff", "\u202e", "\u2067"]),
+    st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff", "\u202e", "\u2067", "\u200f", "\u061c"]),
 )
 
 

@@ -173,6 +173,16 @@ async def exercise_guard() -> dict[str, Any]:
     seen["huge"] = await request(port, b"GET / HTTP/1.1\r\nX: " + b"a" * (MAX_HEAD + 10))
     silent, _ = await asyncio.open_connection("127.0.0.1", port)
     seen["silent"] = await asyncio.wait_for(silent.read(4096), 5)
+    kept, writer = await asyncio.open_connection("127.0.0.1", port)
+    answers = []
+    for _ in range(2):  # two requests on one kept-alive connection
+        writer.write(get)
+        answers.append(await asyncio.wait_for(kept.read(4096), 5))
+    await asyncio.sleep(0.05)
+    assert admission.pool is not None
+    seen["kept alive"], seen["kept alive, waiting"] = answers, len(admission.pool)
+    seen["kept alive, idle"] = await asyncio.wait_for(kept.read(4096), 5)
+    writer.close()
     held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
     for _, writer in held:
         writer.write(b"GET")  # under way, never finished
@@ -200,3 +210,6 @@ def test_heads_are_bounded_in_time_and_size_and_counted_until_they_arrive() -> N
     assert seen["over the cap"].startswith(b"HTTP/1.1 200 "), seen["over the cap"]  # the newcomer gets in
     assert seen["crowded out"].startswith(b"HTTP/1.1 503 Service Unavailable"), seen["crowded out"]  # the oldest goes
     assert seen["unfinished after"] == 0, CHANGED + "connection_lost no longer reaches the HTTP protocol"
+    assert all(answer.startswith(b"HTTP/1.1 200 ") for answer in seen["kept alive"]), seen["kept alive"]
+    assert seen["kept alive, waiting"] == 1, CHANGED + "on_response_complete or cycle.response_complete changed"
+    assert seen["kept alive, idle"] == b"", "an idle kept-alive connection is closed at the start deadline, quietly"
