@@ -45,7 +45,7 @@ def test_room_churn_leaves_a_room_with_history_intact_and_refuses_the_stranger(
     for attacker in attackers:  # rooms only their guest maker spoke in: kept a day, not for ever
         for room in attacker.welcome["rooms"]:
             attacker.ws.send(json.dumps({"type": "say", "text": "mine now", "room": room["name"]}))
-        attacker.silent()
+            attacker.expect(type="message", text="mine now", room=room["name"])  # said, and stored
         attacker.close()
     late = stranger(server, "198.51.100.9", "rooms=yet-another")
     assert [error["code"] for error in refusals(late)] == ["rooms_full"]
