@@ -153,7 +153,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from environment variables (see the README's configuration table)."""
+        """Build settings from environment variables (every one is in docs/settings.md)."""
         env = os.environ if env is None else env
         d = cls()
 

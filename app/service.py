@@ -109,7 +109,8 @@ class ChatService:
         if self.settings.trusted_proxies.everyone:
             log.warning(
                 "FORWARDED_ALLOW_IPS=* believes X-Forwarded-For from anyone: any client can claim any address"
-                " and so slip past per-address limits. Name the platform's proxy addresses instead (see README)."
+                " and so slip past per-address limits."
+                " Name the platform's proxy addresses instead (see docs/deploying.md)."
             )
         try:
             await self.bus.start(self.hub.deliver, self.hub)

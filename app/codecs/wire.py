@@ -5,7 +5,7 @@ events were waiting for the same client (clients must accept both). A frame neve
 message limit: more events than fit go out as several arrays.
 Client to server: ``{"type": "say", "text": "...", "room": "#dev"}`` (``room`` optional: the
 client's current room); a frame that is not a JSON object is taken as one line of input, so
-people can chat by hand with websocat or wscat. The README has the table of every frame.
+people can chat by hand with websocat or wscat. docs/protocol.md has the table of every frame.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Thin adapters between sockets and the hub: the TCP listener and the WebSocket endpoint."""
+"""The doors: thin adapters between sockets and the hub (web, TCP, TLS and SSH)."""
