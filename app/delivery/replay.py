@@ -10,7 +10,7 @@ address pays from its replay budget (``Hub.connect``)."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from app.bus.history import Gap, History
@@ -63,6 +63,10 @@ class Replayer:
         """Whether a client asking for the room's history (as ``prepare``) is to be sent any."""
         last = self.history.room(room).last_id
         return last > since if since is not None else count > 0 and last > 0
+
+    def wanted_in_any(self, rooms: list[str], since: int | Mapping[str, int] | None, count: int) -> bool:
+        """Whether a client resuming ``rooms`` from ``since`` is to be sent any history at all."""
+        return any(self.wanted(room, resume_point(since, room), count) for room in rooms)
 
     def prepare(
         self,
@@ -153,3 +157,9 @@ def gap_text(gap: Gap, since: int | None) -> str:
         parts.append(f"up to {gap.lost} events after #{since} were lost when the server stopped unexpectedly")
     text = "; ".join(parts)
     return text[0].upper() + text[1:]
+
+
+def resume_point(since: int | Mapping[str, int] | None, room: str) -> int | None:
+    """Where a client resumes ``room``: one id for every room, or an id per room (None: the
+    room's recent events)."""
+    return since.get(room) if isinstance(since, Mapping) else since

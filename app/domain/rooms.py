@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import NewType
@@ -96,6 +96,17 @@ def room_name(text: str) -> RoomName:
     if match is None:
         raise RoomError(f"'{text.strip()[:40]}' is not a room name: # and 1 to 32 letters, digits, - or _")
     return RoomName("#" + match.group(1).lower())
+
+
+def room_names(typed: Iterable[str]) -> list[RoomName]:
+    """The room names among ``typed``, each in its one spelling (the rest are no rooms: skipped)."""
+    names = []
+    for text in typed:
+        try:
+            names.append(room_name(text))
+        except RoomError:
+            continue
+    return names
 
 
 @dataclass(slots=True)

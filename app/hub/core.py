@@ -22,7 +22,7 @@ from app.bus.history import Gap
 from app.bus.moderation import MemoryStore, ModerationStore
 from app.delivery.fanout import Codec, Outbox
 from app.delivery.laggards import Laggards
-from app.delivery.replay import Replay, Replayer, gap_text
+from app.delivery.replay import Replay, Replayer, gap_text, resume_point
 from app.delivery.switchboard import Switchboard
 from app.domain.addresses import Networks, budget_key
 from app.domain.churn import PRESENCE_KINDS, ChurnGate
@@ -44,16 +44,14 @@ from app.domain.goodbye import Goodbye, Refusal
 from app.domain.moderation import Role
 from app.domain.nicks import nick_key
 from app.domain.room import SPOKEN, Member, RemoteMember, Room
-from app.domain.rooms import Maker, RoomError, RoomName, Voice, room_name
+from app.domain.rooms import Maker, RoomError, RoomName, Voice, room_name, room_names
 from app.domain.text import clean_text
+from app.hub.chat_log import CHAT_LOG, log_event
 from app.hub.contract import Client
 from app.hub.desk import Moderation, Policy
 from app.hub.handshakes import Ending, Handshake, HandshakeLimits, Handshakes
 from app.hub.presence import Presence, PresenceLog
 from app.hub.tally import Tally
-
-log = logging.getLogger("app.chat")
-
 
 DEGRADED = (
     "The room is degraded: the server cannot reach the shared message store. You stay connected;"
@@ -67,6 +65,8 @@ Later = Callable[[Callable[[], None]], None]
 
 def _now(show: Callable[[], None]) -> None:
     show()
+
+
 QUEUE_FULL = "Not sent: the room is degraded and too many messages are already waiting — try again when it is back"
 HISTORY_LIMIT = "History not shown: too much history asked for from your address — try again in a minute"
 
@@ -129,7 +129,7 @@ class Hub:
             replace(self.presence.gate, _changes={}),
             clock,
             later,
-            _log_line,
+            log_event,
             lambda: room.population,
         )
         self.tally = Tally()
@@ -279,7 +279,7 @@ class Hub:
         if self.clients.get(client.id) is not client:
             return
         joined = self.room.rooms.of(client.id)
-        replays = [self._prepare(client, name, _resume(since, name), name != joined[-1]) for name in joined]
+        replays = [self._prepare(client, name, resume_point(since, name), name != joined[-1]) for name in joined]
         self.replay_budget.take(None, client.budget, self.clock(), sum(replay.size for replay in replays))
         self._apply([welcome])
         if self.bus.degraded:
@@ -292,15 +292,8 @@ class Hub:
     def _wants_history(self, client: Client, rooms: tuple[str, ...], since: int | Mapping[str, int] | None) -> bool:
         """Whether a client joining ``rooms`` (as typed) is to be replayed any history: what an
         address in debt with its replay budget may not have (a resume with nothing missed is free)."""
-        names = []
-        for typed in rooms:
-            try:
-                names.append(room_name(typed))
-            except RoomError:
-                continue
-        count = client.outbox.channel.replay
-        names = names or [self.room.rooms.default]
-        return any(self.replayer.wanted(name, _resume(since, name), count) for name in names)
+        names = room_names(rooms) or [self.room.rooms.default]
+        return self.replayer.wanted_in_any(names, since, client.outbox.channel.replay)
 
     def _prepare(self, client: Client, room: str, since: int | None, aside: bool = False) -> Replay:
         """What the client is to be shown of the room's history (see ``Replayer.prepare``)."""
@@ -541,12 +534,12 @@ class Hub:
 
     def _log_event(self, event: Event) -> None:
         """The chat log: each event's line, but joins and leaves counted past a few a second."""
-        if not log.isEnabledFor(logging.INFO):
+        if not CHAT_LOG.isEnabledFor(logging.INFO):
             return
         if event.kind in PRESENCE_KINDS:
             self.presence_log.note(event)
         else:
-            _log_line(event)
+            log_event(event)
 
     def _announce(self, event: Event) -> None:
         """A churn summary for its room."""
@@ -653,29 +646,3 @@ class Hub:
             self._seat(target)
         else:
             self.drop(target, outcome.goodbye, outcome.reason)
-
-
-def _resume(since: int | Mapping[str, int] | None, room: str) -> int | None:
-    """Where a client resumes ``room``: one id for every room, or an id per room (None: the
-    room's recent events)."""
-    return since.get(room) if isinstance(since, Mapping) else since
-
-
-def _log_line(event: Event) -> None:
-    if not log.isEnabledFor(logging.INFO):
-        return
-    kind, room = event.kind, event.room
-    if kind is Kind.MESSAGE:
-        log.info("#%d %s [%s] %s", event.id, room, event.nick, event.text)
-    elif kind is Kind.ACTION:
-        log.info("#%d %s * %s %s", event.id, room, event.nick, event.text)
-    elif kind is Kind.JOIN:
-        log.info("#%d %s join %s (%s)", event.id, room, event.nick, event.gateway.value if event.gateway else "?")
-    elif kind is Kind.LEAVE:
-        log.info("#%d %s leave %s %s", event.id, room, event.nick, event.text)
-    elif kind is Kind.PRESENCE:
-        log.info("joins and leaves not logged one by one: %s", event.text)
-    elif kind is Kind.NICK:
-        log.info("#%d %s nick %s -> %s", event.id, room, event.old, event.nick)
-    elif kind in (Kind.ENTER, Kind.PART, Kind.TOPIC):
-        log.info("#%d %s %s %s %s", event.id, room, kind.value, event.nick, event.text)
