@@ -34,7 +34,10 @@ def numbers_from_web(user: WebUser, publisher: str, upto: int, into: list[int]) 
 
 def flood_until_dropped(publisher: TcpUser, laggard: str) -> None:
     """Publish ~2 KB messages until the laggard is dropped: it never reads, so once the kernel's
-    buffers and the transport's are full, its outbox overflows."""
+    buffers and the transport's are full, its outbox overflows. While readers are behind the
+    server stops reading from senders (pacing), so a write may wait until the laggard is dropped:
+    the publisher's socket waits as long as the last expect does."""
+    publisher.sock.settimeout(15)
     for start in range(0, MESSAGES * 2, BATCH):
         publisher.send_raw(b"".join(f"m{n} {PADDING}\r\n".encode() for n in range(start, start + BATCH)))
         if any(line.startswith(f"* {laggard} left") for line in publisher.silent(0.01)):
